@@ -1,0 +1,104 @@
+package als
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+)
+
+// SolverKind selects how each row's least-squares system is solved.
+type SolverKind string
+
+const (
+	// SolverCholesky forms the k×k normal equations (float64 accumulation)
+	// and solves them exactly.
+	SolverCholesky SolverKind = "cholesky"
+	// SolverCG runs Config.CGSteps conjugate-gradient steps per row,
+	// warm-started from the row's previous value, without forming the
+	// per-row matrix.
+	SolverCG SolverKind = "cg"
+)
+
+// Limits on configuration values.
+const (
+	// MaxRank bounds the factor rank. Per-row scratch space grows with k²
+	// and the kernels are tuned for k ≤ 256; larger ranks are refused
+	// rather than silently slow.
+	MaxRank = 1024
+	// MaxCGSteps bounds the conjugate-gradient steps per row. More than k
+	// steps never helps in exact arithmetic.
+	MaxCGSteps = 64
+)
+
+// Config describes one ALS model's hyper-parameters and how to compute it.
+type Config struct {
+	// Rank is the number of latent factors k.
+	Rank int
+	// Lambda is the regularisation weight. Explicit: scaled by each row's
+	// rating count (ALS-WR). Implicit: used as is.
+	Lambda float64
+	// Implicit selects the Hu–Koren–Volinsky model.
+	Implicit bool
+	// Alpha scales confidence in the implicit model: c = 1 + Alpha·r.
+	Alpha float64
+	// Solver is SolverCholesky or SolverCG.
+	Solver SolverKind
+	// CGSteps is the number of conjugate-gradient steps per row (SolverCG).
+	CGSteps int
+	// Threads is how many goroutines solve rows in parallel; 0 means
+	// runtime.GOMAXPROCS(0).
+	Threads int
+}
+
+// DefaultConfig returns the defaults: rank 10, explicit, λ 0.005,
+// Cholesky, 3 CG steps when CG is chosen, one thread per CPU.
+//
+// The default λ suits data whose noise is small against its signal (it
+// recovers a rank-k synthetic truth to near its noise floor). Real ratings
+// are noisier and want more: ALS-WR on MovieLens is best near λ = 0.1.
+func DefaultConfig() Config {
+	return Config{
+		Rank:    10,
+		Lambda:  0.005,
+		Alpha:   1,
+		Solver:  SolverCholesky,
+		CGSteps: 3,
+	}
+}
+
+// Sentinel errors.
+var (
+	// ErrConfig is wrapped by every Validate error.
+	ErrConfig = errors.New("als: invalid configuration")
+	// ErrNotPositiveDefinite: a row's system could not be factorised; the
+	// row has too few ratings for its regularisation (λ = 0).
+	ErrNotPositiveDefinite = errors.New("als: normal equations are not positive definite")
+	// ErrShape: slices passed to UpdateBlock do not match the block.
+	ErrShape = errors.New("als: inconsistent block shapes")
+)
+
+// Validate checks c and returns one error naming the first bad value.
+func (c Config) Validate() error {
+	switch {
+	case c.Rank < 1 || c.Rank > MaxRank:
+		return fmt.Errorf("%w: rank %d outside 1..%d", ErrConfig, c.Rank, MaxRank)
+	case !(c.Lambda >= 0) || c.Lambda > 1e12:
+		return fmt.Errorf("%w: lambda %g must be a finite number ≥ 0", ErrConfig, c.Lambda)
+	case c.Implicit && (!(c.Alpha >= 0) || c.Alpha > 1e12):
+		return fmt.Errorf("%w: alpha %g must be a finite number ≥ 0", ErrConfig, c.Alpha)
+	case c.Solver != SolverCholesky && c.Solver != SolverCG:
+		return fmt.Errorf("%w: solver %q (want %q or %q)", ErrConfig, c.Solver, SolverCholesky, SolverCG)
+	case c.Solver == SolverCG && (c.CGSteps < 1 || c.CGSteps > MaxCGSteps):
+		return fmt.Errorf("%w: cg steps %d outside 1..%d", ErrConfig, c.CGSteps, MaxCGSteps)
+	case c.Threads < 0:
+		return fmt.Errorf("%w: threads %d must be ≥ 0", ErrConfig, c.Threads)
+	}
+	return nil
+}
+
+func (c Config) threads() int {
+	if c.Threads > 0 {
+		return c.Threads
+	}
+	return runtime.GOMAXPROCS(0)
+}

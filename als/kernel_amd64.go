@@ -1,0 +1,353 @@
+//go:build amd64
+
+package als
+
+import (
+	"os"
+
+	"golang.org/x/sys/cpu"
+)
+
+// Assembly kernels (kernel_amd64.s). They take pointers and sizes; the Go
+// wrappers below check the slice bounds first, so that a bad call panics
+// like the reference instead of touching memory outside the slices.
+
+//go:noescape
+func syrkAVX512(c, x, wx *float64, n, kp int)
+
+//go:noescape
+func syrkAVX2(c, x, wx *float64, n, kp int)
+
+//go:noescape
+func gatherApplyAVX512(q, p, other *float32, k int, cols *int32, ncols int, w *float32, nrows int) (bad int)
+
+//go:noescape
+func gatherApplyAVX2(q, p, other *float32, k int, cols *int32, ncols int, w *float32, nrows int) (bad int)
+
+//go:noescape
+func cholTrailAVX512(a *float64, k, j0, j1 int)
+
+//go:noescape
+func cholPanelAlAVX512(a *float64, k, j0, j1 int) (fail int)
+
+//go:noescape
+func cholUpdateAVX2(c, u *float64, ld, mr, mc, depth int)
+
+//go:noescape
+func cholPanelAVX2(a *float64, k, j0, j1 int) (fail int)
+
+//go:noescape
+func gatherRowsAVX512(x, wx, b *float64, kp int, other *float32, k int, cols *int32, n, ncols int, w, v *float32, nrows int) (bad int)
+
+//go:noescape
+func gatherRowsAVX2(x, wx, b *float64, kp int, other *float32, k int, cols *int32, n, ncols int, w, v *float32, nrows int) (bad int)
+
+//go:noescape
+func cholSolveUAVX512(a *float64, k int, b *float64)
+
+//go:noescape
+func cholMirrorAVX512(a *float64, k int)
+
+//go:noescape
+func symFillAVX512(dst, a, base *float64, k, kp, kb int, diag float64)
+
+var (
+	haveAVX2   = cpu.X86.HasAVX && cpu.X86.HasAVX2 && cpu.X86.HasFMA
+	haveAVX512 = haveAVX2 && cpu.X86.HasAVX512F
+)
+
+func init() {
+	best := kernelPaths()
+	name := best[len(best)-1]
+	if forced := os.Getenv(kernelEnv); forced != "" {
+		// A forced path is honoured only when the CPU has it.
+		for _, p := range best {
+			if p == forced {
+				name = forced
+			}
+		}
+	}
+	setKernel(name)
+}
+
+// kernelPaths lists the kernel sets this CPU can run, best last.
+func kernelPaths() []string {
+	paths := []string{"go"}
+	if haveAVX2 {
+		paths = append(paths, "avx2")
+	}
+	if haveAVX512 {
+		paths = append(paths, "avx512")
+	}
+	return paths
+}
+
+// setKernel installs the named kernel set and reports whether this CPU
+// supports it (on false nothing changes).
+func setKernel(name string) bool {
+	switch {
+	case name == "go":
+		setKernelGo()
+	case name == "avx2" && haveAVX2:
+		syrkTiles = syrkTilesAVX2
+		gatherApply = gatherApplyAVX2Go
+		gatherRows = gatherRowsAVX2Go
+		symFill = symFillGo
+		cholUpdate = cholUpdateAVX2Go
+		cholPanel = cholPanelAVX2Go
+		cholSolveU = cholSolveUGo
+		cholMirror = cholMirrorGo
+		kernelName = name
+	case name == "avx512" && haveAVX512:
+		syrkTiles = syrkTilesAVX512
+		gatherApply = gatherApplyAVX512Go
+		gatherRows = gatherRowsAVX512Go
+		symFill = symFillAVX512Go
+		cholUpdate = cholUpdateAVX512Go
+		cholPanel = cholPanelAVX512Go
+		cholSolveU = cholSolveUAVX512Go
+		cholMirror = cholMirrorAVX512Go
+		kernelName = name
+	default:
+		return false
+	}
+	return true
+}
+
+// checkSyrk reports whether the tile kernels, which work on whole tiles of
+// pad columns, can run (n > 0 and kp a positive multiple of pad), and
+// panics like syrkTilesGo would if a slice is too short.
+func checkSyrk(c, x, wx []float64, n, kp, pad int) bool {
+	if n <= 0 || kp <= 0 || kp%pad != 0 {
+		return false
+	}
+	_ = c[kp*kp-1]
+	_ = x[n*kp-1]
+	_ = wx[n*kp-1]
+	return true
+}
+
+func syrkTilesAVX512(c, x, wx []float64, n, kp int) {
+	if !checkSyrk(c, x, wx, n, kp, 16) {
+		syrkTilesGo(c, x, wx, n, kp)
+		return
+	}
+	syrkAVX512(&c[0], &x[0], &wx[0], n, kp)
+}
+
+func syrkTilesAVX2(c, x, wx []float64, n, kp int) {
+	if !checkSyrk(c, x, wx, n, kp, 8) {
+		syrkTilesGo(c, x, wx, n, kp)
+		return
+	}
+	syrkAVX2(&c[0], &x[0], &wx[0], n, kp)
+}
+
+// gatherArgs checks the arguments of gatherApply and returns false when
+// there is nothing to do; it panics where gatherApplyGo would, except for
+// out-of-range cols, which the kernels report back (gatherBad).
+func gatherArgs(q, p, other []float32, k int, cols []int32, w []float32) (wp *float32, ok bool) {
+	if len(cols) == 0 {
+		return nil, false
+	}
+	_ = p[:k]
+	_ = q[:k]
+	if k == 0 {
+		return nil, false
+	}
+	if w != nil {
+		_ = w[len(cols)-1]
+		wp = &w[0]
+	}
+	if len(other) < k {
+		_ = other[int(cols[0])*k : int(cols[0])*k+k] // panics
+	}
+	return wp, true
+}
+
+// gatherBad panics with the index error of cols[j], which the kernel found
+// out of range for other.
+func gatherBad(other []float32, k int, c int32) {
+	_ = other[int(c)*k : int(c)*k+k]
+	panic("als: gatherApply: bad column index") // not reached
+}
+
+// gatherChunk bounds the ratings per assembly call: assembly functions
+// cannot be preempted, and a popular item's ratings at a large k would
+// otherwise hold the CPU for milliseconds.
+const gatherChunk = 4096
+
+func gatherApplyAVX512Go(q, p, other []float32, k int, cols []int32, w []float32) {
+	wp, ok := gatherArgs(q, p, other, k, cols, w)
+	if !ok {
+		return
+	}
+	for start := 0; start < len(cols); start += gatherChunk {
+		n := min(gatherChunk, len(cols)-start)
+		var ws *float32
+		if wp != nil {
+			ws = &w[start]
+		}
+		if j := gatherApplyAVX512(&q[0], &p[0], &other[0], k, &cols[start], n, ws, len(other)/k); j >= 0 {
+			gatherBad(other, k, cols[start+j])
+		}
+	}
+}
+
+func gatherApplyAVX2Go(q, p, other []float32, k int, cols []int32, w []float32) {
+	wp, ok := gatherArgs(q, p, other, k, cols, w)
+	if !ok {
+		return
+	}
+	for start := 0; start < len(cols); start += gatherChunk {
+		n := min(gatherChunk, len(cols)-start)
+		var ws *float32
+		if wp != nil {
+			ws = &w[start]
+		}
+		if j := gatherApplyAVX2(&q[0], &p[0], &other[0], k, &cols[start], n, ws, len(other)/k); j >= 0 {
+			gatherBad(other, k, cols[start+j])
+		}
+	}
+}
+
+// checkCholUpdate reports whether the trailing update has any work and
+// panics if a does not hold k×k or j0 < j1 does not hold.
+func checkCholUpdate(a []float64, k, j0, j1 int) bool {
+	if j1 >= k {
+		return false
+	}
+	if j0 < 0 || j1 <= j0 {
+		panic("als: cholUpdate: bad arguments")
+	}
+	_ = a[k*k-1]
+	return true
+}
+
+func cholUpdateAVX512Go(a []float64, k, j0, j1 int) {
+	if checkCholUpdate(a, k, j0, j1) {
+		cholTrailAVX512(&a[0], k, j0, j1)
+	}
+}
+
+func cholUpdateAVX2Go(a []float64, k, j0, j1 int) {
+	if checkCholUpdate(a, k, j0, j1) {
+		cholUpdateAVX2(&a[j1*k+j1], &a[j0*k+j1], k, k-j1, k-j1, j1-j0)
+	}
+}
+
+// checkCholPanel reports whether rows j0..j1-1 exist and a holds k×k.
+func checkCholPanel(a []float64, k, j0, j1 int) bool {
+	if j0 >= j1 {
+		return false
+	}
+	if j0 < 0 || j1 > k {
+		panic("als: cholPanel: bad arguments")
+	}
+	_ = a[k*k-1]
+	return true
+}
+
+func cholPanelAVX512Go(a []float64, k, j0, j1 int) int {
+	if !checkCholPanel(a, k, j0, j1) {
+		return -1
+	}
+	return cholPanelAlAVX512(&a[0], k, j0, j1)
+}
+
+func cholPanelAVX2Go(a []float64, k, j0, j1 int) int {
+	if !checkCholPanel(a, k, j0, j1) {
+		return -1
+	}
+	return cholPanelAVX2(&a[0], k, j0, j1)
+}
+
+// gatherRowsArgs checks the arguments of gatherRows for the vector kernels,
+// which need kp ≥ k rounded up to 8 and a padded b; it returns false when
+// there is nothing to do or the Go version must run (panicking where it
+// would).
+func gatherRowsArgs(x, wx, b []float64, kp int, other []float32, k int, cols []int32, n int, w, v []float32) (wp *float32, ok bool) {
+	if n <= 0 || k <= 0 {
+		return nil, false
+	}
+	k8 := (k + 7) &^ 7
+	if kp%8 != 0 || kp < k8 || len(b) < k8 || len(other) < k {
+		return nil, false
+	}
+	_ = cols[n-1]
+	_ = v[n-1]
+	_ = x[n*kp-1]
+	if w != nil {
+		_ = w[n-1]
+		_ = wx[n*kp-1]
+		wp = &w[0]
+	}
+	return wp, true
+}
+
+func gatherRowsAVX512Go(x, wx, b []float64, kp int, other []float32, k int, cols []int32, n int, w, v []float32) {
+	wp, ok := gatherRowsArgs(x, wx, b, kp, other, k, cols, n, w, v)
+	if !ok {
+		gatherRowsGo(x, wx, b, kp, other, k, cols, n, w, v)
+		return
+	}
+	wxp := &x[0] // unused without weights
+	if w != nil {
+		wxp = &wx[0]
+	}
+	if j := gatherRowsAVX512(&x[0], wxp, &b[0], kp, &other[0], k, &cols[0], n, len(cols), wp, &v[0], len(other)/k); j >= 0 {
+		gatherBad(other, k, cols[j])
+	}
+}
+
+func gatherRowsAVX2Go(x, wx, b []float64, kp int, other []float32, k int, cols []int32, n int, w, v []float32) {
+	wp, ok := gatherRowsArgs(x, wx, b, kp, other, k, cols, n, w, v)
+	if !ok {
+		gatherRowsGo(x, wx, b, kp, other, k, cols, n, w, v)
+		return
+	}
+	wxp := &x[0]
+	if w != nil {
+		wxp = &wx[0]
+	}
+	if j := gatherRowsAVX2(&x[0], wxp, &b[0], kp, &other[0], k, &cols[0], n, len(cols), wp, &v[0], len(other)/k); j >= 0 {
+		gatherBad(other, k, cols[j])
+	}
+}
+
+func cholSolveUAVX512Go(a []float64, k int, b []float64) {
+	if k <= 0 {
+		return
+	}
+	_ = a[k*k-1]
+	_ = b[k-1]
+	cholSolveUAVX512(&a[0], k, &b[0])
+}
+
+func cholMirrorAVX512Go(a []float64, k int) {
+	if k <= 0 {
+		return
+	}
+	_ = a[k*k-1]
+	if k >= 8 {
+		cholMirrorAVX512(&a[0], k)
+	}
+	cholMirrorRows(a, k, k&^7)
+}
+
+func symFillAVX512Go(dst, a, base []float64, k, kp int, diag float64) {
+	kb := k &^ 7
+	if kb == 0 || kp < k {
+		symFillGo(dst, a, base, k, kp, diag)
+		return
+	}
+	_ = dst[k*k-1]
+	_ = a[(k-1)*kp+k-1]
+	var bp *float64
+	if base != nil {
+		_ = base[k*k-1]
+		bp = &base[0]
+	}
+	symFillAVX512(&dst[0], &a[0], bp, k, kp, kb, diag)
+	symFillTail(dst, a, base, k, kp, diag, kb)
+}

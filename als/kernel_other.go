@@ -1,0 +1,16 @@
+//go:build !amd64
+
+package als
+
+// kernelPaths lists the kernel sets this CPU can run, best last.
+func kernelPaths() []string { return []string{"go"} }
+
+// setKernel installs the named kernel set and reports whether this CPU
+// supports it; only "go" exists off amd64.
+func setKernel(name string) bool {
+	if name != "go" {
+		return false
+	}
+	setKernelGo()
+	return true
+}

@@ -1,0 +1,260 @@
+package als
+
+import (
+	"math"
+	"sync"
+	"sync/atomic"
+)
+
+// Errors returns the root-mean-square and mean absolute error of the
+// predictions x_u·y_i against ratings r over the triplets (u[j], i[j], r[j]).
+// x and y are row-major with k columns. It returns NaN for no triplets.
+func Errors(u, i []int32, r []float32, x, y []float32, k int) (rmse, mae float64) {
+	if len(r) == 0 {
+		return math.NaN(), math.NaN()
+	}
+	var sse, sae float64
+	for j, rv := range r {
+		xu := x[int(u[j])*k : int(u[j])*k+k]
+		yi := y[int(i[j])*k : int(i[j])*k+k]
+		var p float32
+		for c, a := range xu {
+			p += a * yi[c]
+		}
+		e := float64(rv) - float64(p)
+		sse += e * e
+		sae += math.Abs(e)
+	}
+	n := float64(len(r))
+	return math.Sqrt(sse / n), sae / n
+}
+
+// RankingInput is what Ranking evaluates.
+type RankingInput struct {
+	X, Y []float32 // user and item factors, row-major
+	Rank int
+	// Train lists each user's training items (Col only; Val is ignored);
+	// they are excluded from the user's ranking.
+	Train Rows
+	// Test lists each user's held-out items. Users without any are skipped.
+	Test Rows
+	// Cutoff is K in precision@K and NDCG@K.
+	Cutoff  int
+	Threads int
+}
+
+// RankingResult holds the ranking metrics, averaged over evaluated users.
+type RankingResult struct {
+	Precision float64 // precision@K: hits / K
+	NDCG      float64 // NDCG@K with binary relevance
+	Users     int     // users with at least one held-out item
+}
+
+// Ranking scores every item for each test user (x_u·y_i), drops the user's
+// training items, takes the top K (ties broken by lower item index) and
+// averages precision@K and NDCG@K over users. Per-user results are summed
+// in user order, so the figures do not depend on the thread count.
+func Ranking(in RankingInput) RankingResult {
+	k, nItems, nUsers := in.Rank, len(in.Y)/in.Rank, in.Test.Len()
+	cut := in.Cutoff
+	if cut <= 0 || nItems == 0 || nUsers == 0 {
+		return RankingResult{}
+	}
+	discount := make([]float64, cut)
+	for p := range discount {
+		discount[p] = 1 / math.Log2(float64(p)+2)
+	}
+	prec := make([]float64, nUsers)
+	ndcg := make([]float64, nUsers)
+	has := make([]bool, nUsers)
+	threads := max(in.Threads, 1)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for t := 0; t < threads; t++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			scores := make([]float32, nItems)
+			stamp := make([]int32, nItems) // stamp[i] == u+1: item i is excluded for user u
+			held := make([]int32, nItems)  // held[i] == u+1: item i is held out for user u
+			top := newTopK(cut)
+			for {
+				u := int(next.Add(1) - 1)
+				if u >= nUsers {
+					return
+				}
+				tlo, thi := in.Test.Ptr[u], in.Test.Ptr[u+1]
+				if tlo == thi {
+					continue
+				}
+				mark := int32(u + 1)
+				for _, it := range in.Test.Col[tlo:thi] {
+					held[it] = mark
+				}
+				if u < in.Train.Len() {
+					for _, it := range in.Train.Col[in.Train.Ptr[u]:in.Train.Ptr[u+1]] {
+						stamp[it] = mark
+					}
+				}
+				xu := in.X[u*k : u*k+k]
+				for i := 0; i < nItems; i++ {
+					yi := in.Y[i*k : i*k+k]
+					var s float32
+					for c, a := range xu {
+						s += a * yi[c]
+					}
+					scores[i] = s
+				}
+				top.reset()
+				for i, s := range scores {
+					if stamp[i] != mark {
+						top.offer(int32(i), s)
+					}
+				}
+				ranked := top.sorted()
+				nHeld := 0
+				for _, it := range in.Test.Col[tlo:thi] {
+					if stamp[it] != mark { // a held-out item also in training cannot be recommended
+						nHeld++
+					}
+				}
+				var hits int
+				var dcg, idcg float64
+				for p, it := range ranked {
+					if held[it] == mark {
+						hits++
+						dcg += discount[p]
+					}
+				}
+				for p := 0; p < min(nHeld, cut); p++ {
+					idcg += discount[p]
+				}
+				has[u] = true
+				prec[u] = float64(hits) / float64(cut)
+				if idcg > 0 {
+					ndcg[u] = dcg / idcg
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	var res RankingResult
+	for u := range has {
+		if has[u] {
+			res.Users++
+			res.Precision += prec[u]
+			res.NDCG += ndcg[u]
+		}
+	}
+	if res.Users > 0 {
+		res.Precision /= float64(res.Users)
+		res.NDCG /= float64(res.Users)
+	}
+	return res
+}
+
+// topK keeps the K best (score, index) pairs seen: higher score first, lower
+// index first among equal scores. It is a min-heap on that order.
+type topK struct {
+	k     int
+	items []int32
+	score []float32
+}
+
+func newTopK(k int) *topK {
+	return &topK{k: k, items: make([]int32, 0, k), score: make([]float32, 0, k)}
+}
+
+func (t *topK) reset() { t.items, t.score = t.items[:0], t.score[:0] }
+
+// worse reports whether entry a ranks below entry b.
+func (t *topK) worse(a, b int) bool {
+	if t.score[a] != t.score[b] {
+		return t.score[a] < t.score[b]
+	}
+	return t.items[a] > t.items[b]
+}
+
+func (t *topK) swap(a, b int) {
+	t.items[a], t.items[b] = t.items[b], t.items[a]
+	t.score[a], t.score[b] = t.score[b], t.score[a]
+}
+
+func (t *topK) offer(item int32, s float32) {
+	if len(t.items) < t.k {
+		t.items = append(t.items, item)
+		t.score = append(t.score, s)
+		for c := len(t.items) - 1; c > 0; {
+			p := (c - 1) / 2
+			if !t.worse(c, p) {
+				break
+			}
+			t.swap(c, p)
+			c = p
+		}
+		return
+	}
+	// Replace the root (the worst kept) if the new entry ranks above it.
+	if s < t.score[0] || (s == t.score[0] && item > t.items[0]) {
+		return
+	}
+	t.items[0], t.score[0] = item, s
+	t.down(0, len(t.items))
+}
+
+func (t *topK) down(p, n int) {
+	for {
+		c := 2*p + 1
+		if c >= n {
+			return
+		}
+		if c+1 < n && t.worse(c+1, c) {
+			c++
+		}
+		if !t.worse(c, p) {
+			return
+		}
+		t.swap(c, p)
+		p = c
+	}
+}
+
+// sorted returns the kept items best first. The heap is unusable until reset.
+func (t *topK) sorted() []int32 {
+	n := len(t.items)
+	for end := n - 1; end > 0; end-- {
+		t.swap(0, end)
+		t.down(0, end)
+	}
+	// Each pass moved the worst remaining entry to the end: best first.
+	return t.items[:n]
+}
+
+// Recommend returns the n items with the highest score x·y_i (row-major
+// items y, k = len(x) columns), best first, skipping the item indices in
+// exclude (any order). Ties go to the lower item index.
+func Recommend(x, y []float32, exclude []int32, n int) (items []int32, scores []float32) {
+	k := len(x)
+	if k == 0 || n <= 0 {
+		return nil, nil
+	}
+	skip := make(map[int32]struct{}, len(exclude))
+	for _, it := range exclude {
+		skip[it] = struct{}{}
+	}
+	top := newTopK(n)
+	for i := 0; i < len(y)/k; i++ {
+		if _, ok := skip[int32(i)]; ok {
+			continue
+		}
+		yi := y[i*k : i*k+k]
+		var s float32
+		for c, a := range x {
+			s += a * yi[c]
+		}
+		top.offer(int32(i), s)
+	}
+	m := len(top.items)
+	items = top.sorted()
+	return items, top.score[:m]
+}

@@ -1,0 +1,177 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// runCLI runs the CLI in-process and returns its exit code and output.
+func runCLI(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := Main(args, strings.NewReader(""), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func writeFile(t *testing.T, dir, name, body string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// Must show 4: every bad-input rule, with the exact error line, exit 2, and
+// nothing written at --out.
+func TestTrainBadInput(t *testing.T) {
+	t.Parallel()
+	good := "user,item,rating\n1,10,4\n1,11,3\n2,10,5\n2,12,1\n3,11,2\n"
+	tests := []struct {
+		name, body string
+		extra      []string
+		want       string // the stderr line after "error: FILE"
+	}{
+		{"not a number", good + "3,12,abc\n", nil, `:7: rating "abc" is not a number`},
+		{"NaN", good + "3,12,NaN\n", nil, `:7: rating "NaN" is not finite`},
+		{"Inf", "1,2,3\n4,5,+Inf\n", nil, `:2: rating "+Inf" is not finite`},
+		{"overflow", "1,2,3\n4,5,1e39\n", nil, `:2: rating "1e39" is not finite`},
+		{"missing field", good + "3,12\n", nil, `:7: expected at least 3 fields (user, item, rating), found 2`},
+		{"empty user", good + ",12,3\n", nil, `:7: empty user ID`},
+		{"empty item", good + "4,,3\n", nil, `:7: empty item ID`},
+		{"unterminated quote", good + "\"4,12,3\n", nil, `:7: unterminated quoted field`},
+		{"empty file", "", nil, `: no ratings`},
+		{"only a header", "user,item,rating\n", nil, `: no ratings`},
+		{"all lines skipped", "a,b,x\n\nc,d,y\n", []string{"--on-bad-line", "skip", "--format", "csv"}, `: no ratings`},
+		{"undetectable", "just some words\n", nil, `: cannot detect the input format from its first line; pass --format csv|tsv|movielens|mm`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			in := writeFile(t, dir, "ratings.csv", tc.body)
+			out := filepath.Join(dir, "model")
+			args := append([]string{"train", "--input", in, "--rank", "2", "--iterations", "1", "--out", out, "--test-fraction", "0"}, tc.extra...)
+			code, stdout, stderr := runCLI(t, args...)
+			if code != 2 {
+				t.Errorf("exit code %d, want 2", code)
+			}
+			if want := "error: " + in + tc.want + "\n"; stderr != want {
+				t.Errorf("stderr %q\nwant   %q", stderr, want)
+			}
+			if stdout != "" {
+				t.Errorf("stdout %q, want nothing", stdout)
+			}
+			if _, err := os.Stat(out); !os.IsNotExist(err) {
+				t.Errorf("--out %s exists after a failure", out)
+			}
+		})
+	}
+}
+
+func TestTrainJSONCountsSkipsAndDuplicates(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	in := writeFile(t, dir, "r.csv", "user,item,rating\n1,10,4\n1,11,3\n2,10,5\n1,10,2\n2,12,NaN\n3,11,2\n3,10,1\nx,y\n2,11,4\n")
+	code, stdout, stderr := runCLI(t, "train", "--input", in, "--rank", "2", "--iterations", "2", "--on-bad-line", "skip", "--test-fraction", "0", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var res map[string]any
+	dec := json.NewDecoder(strings.NewReader(stdout))
+	if err := dec.Decode(&res); err != nil {
+		t.Fatal(err)
+	}
+	if dec.More() {
+		t.Error("more than one JSON value on stdout")
+	}
+	for field, want := range map[string]any{
+		"state": "succeeded", "skipped_lines": 2.0, "duplicates": 1.0, "train_ratings": 6.0,
+		"users": 3.0, "items": 2.0, "rank": 2.0, "iterations": 2.0, "implicit": false,
+		"test_ratings": 0.0, "test_skipped": 0.0, "test_rmse": nil, "precision_at_10": nil, "ndcg_at_10": nil,
+	} {
+		if got, ok := res[field]; !ok || got != want {
+			t.Errorf("%s = %v (present %v), want %v", field, got, ok, want)
+		}
+	}
+	for _, field := range []string{"job_id", "lambda", "train_rmse", "seconds", "seconds_per_iteration", "history", "snapshot"} {
+		if _, ok := res[field]; !ok {
+			t.Errorf("field %s missing", field)
+		}
+	}
+	if h, _ := res["history"].([]any); len(h) != 2 {
+		t.Errorf("history %v", res["history"])
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"train", "--no-such-flag"}, "error: unknown flag: --no-such-flag\n"},
+		{[]string{"train", "--rank", "2"}, "error: invalid training spec: no input file (--input)\n"},
+		{[]string{"train", "--input", "x.csv", "--rank", "0"}, "error: invalid training spec: als: invalid configuration: rank 0 outside 1..1024\n"},
+		{[]string{"train", "--input", "x.csv", "--format", "xml"}, "error: unknown format \"xml\" (want auto, csv, tsv, movielens or mm)\n"},
+		{[]string{"train", "--input", "x.csv", "--blocks", "3y"}, "error: --blocks \"3y\": want P or PxQ with positive integers\n"},
+		{[]string{"train", "--input", "x.csv", "--solver", "lu"}, "error: invalid training spec: als: invalid configuration: solver \"lu\" (want \"cholesky\" or \"cg\")\n"},
+		{[]string{"train", "--input", "x.csv", "--test", "y.csv", "--test-fraction", "0.2"}, "error: invalid training spec: --test and --test-fraction cannot be combined (set --test-fraction 0 with --test)\n"},
+		{[]string{"train", "--input", "/nonexistent/ratings.csv"}, "error: open /nonexistent/ratings.csv: no such file or directory\n"},
+		{[]string{"gen", "--users", "10"}, "error: --out is required (a file name, or - for stdout)\n"},
+		{[]string{"gen", "--users", "0", "--out", "-"}, "error: synth: invalid configuration: users 0 outside 1..2147483647\n"},
+		{[]string{"train", "extra"}, "error: unexpected argument \"extra\"\n"},
+	} {
+		code, stdout, stderr := runCLI(t, tc.args...)
+		if code != 2 || stderr != tc.want || stdout != "" {
+			t.Errorf("%v: exit %d, stderr %q, stdout %q; want exit 2, %q", tc.args, code, stderr, stdout, tc.want)
+		}
+	}
+}
+
+func TestGenDeterministicAndAtomic(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.csv"), filepath.Join(dir, "b.csv")
+	args := []string{"--users", "100", "--items", "50", "--ratings", "2000", "--rank", "3", "--noise", "0.1", "--seed", "9"}
+	for _, p := range []string{a, b} {
+		if code, _, stderr := runCLI(t, append(append([]string{"gen"}, args...), "--out", p)...); code != 0 {
+			t.Fatalf("gen: %d %s", code, stderr)
+		}
+	}
+	ba, _ := os.ReadFile(a)
+	bb, _ := os.ReadFile(b)
+	if !bytes.Equal(ba, bb) || len(ba) == 0 {
+		t.Error("same flags gave different bytes")
+	}
+	if n := strings.Count(string(ba), "\n"); n != 2001 {
+		t.Errorf("%d lines, want 2001", n)
+	}
+	// A failing gen leaves nothing behind (here: an impossible density).
+	c := filepath.Join(dir, "c.csv")
+	code, _, _ := runCLI(t, "gen", "--users", "10", "--items", "10", "--ratings", "90", "--rank", "2", "--out", c)
+	if code != 2 {
+		t.Errorf("impossible density: exit %d", code)
+	}
+	ents, _ := os.ReadDir(dir)
+	if len(ents) != 2 {
+		t.Errorf("%d files in the output directory, want 2", len(ents))
+	}
+}
+
+func TestQuickstart(t *testing.T) {
+	t.Parallel()
+	code, stdout, stderr := runCLI(t, "quickstart")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"test RMSE", "noise floor 0.50", "top 5 recommendations", "user 1:", "user 3:"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, stdout)
+		}
+	}
+}

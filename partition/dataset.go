@@ -1,0 +1,357 @@
+package partition
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"slices"
+)
+
+// Builder collects ratings as they are scanned, with provisional indices
+// in order of first appearance. Its Add method is a RecordFunc.
+type Builder struct {
+	Users, Items *Dict
+	U, I         []int32
+	R            []float32
+}
+
+// NewBuilder returns an empty Builder.
+func NewBuilder() *Builder {
+	return &Builder{Users: NewDict(), Items: NewDict()}
+}
+
+// MaxRatings bounds one input's rating count: indices into a CSR row
+// pointer are int64, but dense row and column indices are int32.
+const MaxRatings = math.MaxInt32
+
+// errTooMany is returned by Add past MaxRatings distinct IDs or ratings.
+var errTooMany = errors.New("partition: more than 2^31-1 ratings or IDs")
+
+// Add records one rating. It has the RecordFunc signature.
+func (b *Builder) Add(user, item []byte, r float32) error {
+	if len(b.R) >= MaxRatings {
+		return errTooMany
+	}
+	b.U = append(b.U, b.Users.Add(user))
+	b.I = append(b.I, b.Items.Add(item))
+	b.R = append(b.R, r)
+	return nil
+}
+
+// Len is the number of ratings added.
+func (b *Builder) Len() int { return len(b.R) }
+
+// ReadFile scans the ratings file at path into a new Builder. Errors name
+// the file as path was given.
+func ReadFile(ctx context.Context, path string, opts ScanOptions) (*Builder, ScanStats, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, ScanStats{}, err
+	}
+	defer f.Close()
+	if opts.Name == "" {
+		opts.Name = path
+	}
+	b := NewBuilder()
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+		// ~14 bytes a line is typical; reserving avoids regrowth copies.
+		n := int(min(fi.Size()/14, MaxRatings))
+		b.U, b.I, b.R = make([]int32, 0, n), make([]int32, 0, n), make([]float32, 0, n)
+	}
+	st, err := Scan(ctx, f, opts, b.Add)
+	if err != nil {
+		return nil, st, err
+	}
+	return b, st, nil
+}
+
+// CSR is a sparse matrix in compressed sparse row form: row r holds
+// columns Col[Ptr[r]:Ptr[r+1]] (ascending) with values Val[...].
+type CSR struct {
+	Ptr []int64
+	Col []int32
+	Val []float32
+}
+
+// Rows is the number of rows.
+func (c CSR) Rows() int { return max(len(c.Ptr)-1, 0) }
+
+// NNZ is the number of stored entries.
+func (c CSR) NNZ() int64 {
+	if len(c.Ptr) == 0 {
+		return 0
+	}
+	return c.Ptr[len(c.Ptr)-1]
+}
+
+// Dataset is a training set in canonical form plus the test set mapped onto
+// it. Only users and items with at least one training rating exist.
+type Dataset struct {
+	Users, Items *Dict
+	ByUser       CSR // rows: users; Col: item indices
+	ByItem       CSR // rows: items; Col: user indices
+	// Duplicates counts (user, item) pairs given more than once in the
+	// training input (and, for a fraction split, in its test part); the
+	// last one given is kept.
+	Duplicates int64
+	Test       TestSet
+}
+
+// TestSet is held-out ratings in the Dataset's indices, sorted by user and
+// item.
+type TestSet struct {
+	U, I []int32
+	R    []float32
+	// Total counts the test ratings read (after duplicates are dropped);
+	// Skipped of them name a user or item absent from training and are
+	// not in U, I, R.
+	Total, Skipped int64
+	// Duplicates in a separate test file (last one kept).
+	Duplicates int64
+}
+
+// SplitOptions choose how a test set is held out of a single input.
+type SplitOptions struct {
+	// TestFraction of the (user, item) pairs goes to the test set, chosen
+	// by a hash of (Seed, user ID, item ID): the split does not depend on
+	// input order, and every copy of a duplicated pair lands on one side.
+	TestFraction float64
+	Seed         uint64
+}
+
+// NewDataset builds a Dataset from train. The test set is test when it is
+// not nil (then opt.TestFraction must be 0), otherwise opt.TestFraction of
+// train. train is consumed: its slices are reused.
+func NewDataset(train, test *Builder, opt SplitOptions) (*Dataset, error) {
+	if !(opt.TestFraction >= 0 && opt.TestFraction < 1) {
+		return nil, fmt.Errorf("partition: test fraction %g outside [0, 1)", opt.TestFraction)
+	}
+	if test != nil && opt.TestFraction > 0 {
+		return nil, errors.New("partition: a test file and a test fraction cannot both be given")
+	}
+	var tu, ti []int32
+	var tr []float32
+	if opt.TestFraction > 0 {
+		train, tu, ti, tr = splitByHash(train, opt)
+	}
+	if len(train.R) == 0 {
+		return nil, fmt.Errorf("%w: the training part is empty", ErrEmpty)
+	}
+	// Canonical indices for the users and items that have training ratings.
+	userMap, users := canonicalMap(train.Users, train.U)
+	itemMap, items := canonicalMap(train.Items, train.I)
+	remap(train.U, userMap)
+	remap(train.I, itemMap)
+	ds := &Dataset{Users: users, Items: items}
+	ds.ByUser, ds.Duplicates = buildCSR(users.Len(), train.U, train.I, train.R)
+	ds.ByItem = transpose(ds.ByUser, items.Len())
+
+	switch {
+	case test != nil:
+		um := mapByID(test.Users, users)
+		im := mapByID(test.Items, items)
+		ds.Test = mapTest(test.U, test.I, test.R, um, im, users.Len())
+	case opt.TestFraction > 0:
+		// Both parts came from one input: its duplicates are one count.
+		ds.Test = mapTest(tu, ti, tr, userMap, itemMap, users.Len())
+		ds.Duplicates += ds.Test.Duplicates
+		ds.Test.Duplicates = 0
+	}
+	return ds, nil
+}
+
+// splitByHash moves the test fraction of b's ratings into the returned
+// slices, keeping the rest in b (in input order).
+func splitByHash(b *Builder, opt SplitOptions) (*Builder, []int32, []int32, []float32) {
+	uh := idHashes(b.Users, opt.Seed, 'u')
+	ih := idHashes(b.Items, opt.Seed, 'i')
+	limit := uint64(opt.TestFraction * (1 << 53))
+	var tu, ti []int32
+	var tr []float32
+	keep := 0
+	for j := range b.R {
+		h := mix64(uh[b.U[j]] ^ (ih[b.I[j]]<<32 | ih[b.I[j]]>>32))
+		if h>>11 < limit {
+			tu = append(tu, b.U[j])
+			ti = append(ti, b.I[j])
+			tr = append(tr, b.R[j])
+			continue
+		}
+		b.U[keep], b.I[keep], b.R[keep] = b.U[j], b.I[j], b.R[j]
+		keep++
+	}
+	b.U, b.I, b.R = b.U[:keep], b.I[:keep], b.R[:keep]
+	return b, tu, ti, tr
+}
+
+func idHashes(d *Dict, seed uint64, tag byte) []uint64 {
+	hs := make([]uint64, d.Len())
+	for i, s := range d.IDs() {
+		f := uint64(0xcbf29ce484222325) ^ uint64(tag)
+		for j := 0; j < len(s); j++ {
+			f ^= uint64(s[j])
+			f *= 0x100000001b3
+		}
+		hs[i] = mix64(f ^ mix64(seed))
+	}
+	return hs
+}
+
+func mix64(z uint64) uint64 {
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	return z ^ (z >> 31)
+}
+
+// canonicalMap returns, for each provisional index of d, its canonical
+// index among the IDs that occur in used (-1 for the others), and the
+// canonical dictionary.
+func canonicalMap(d *Dict, used []int32) ([]int32, *Dict) {
+	keep := make([]bool, d.Len())
+	for _, i := range used {
+		keep[i] = true
+	}
+	order := d.canonical(keep)
+	m := make([]int32, d.Len())
+	for i := range m {
+		m[i] = -1
+	}
+	ids := make([]string, len(order))
+	for n, old := range order {
+		m[old] = int32(n)
+		ids[n] = d.ids[old]
+	}
+	nd, _ := DictFromIDs(ids) // IDs of a Dict are distinct
+	return m, nd
+}
+
+func remap(xs []int32, m []int32) {
+	for j, x := range xs {
+		xs[j] = m[x]
+	}
+}
+
+// mapByID maps the indices of d onto canonical's (-1: absent).
+func mapByID(d, canonical *Dict) []int32 {
+	m := make([]int32, d.Len())
+	for i, s := range d.IDs() {
+		if c, ok := canonical.LookupString(s); ok {
+			m[i] = c
+		} else {
+			m[i] = -1
+		}
+	}
+	return m
+}
+
+// mapTest removes duplicate pairs from raw test triplets (last one kept,
+// counted in Duplicates), maps them onto canonical indices, and drops (and
+// counts in Skipped) those with a user or item absent from training.
+// nUsers is the canonical user count.
+func mapTest(u, i []int32, r []float32, um, im []int32, nUsers int) TestSet {
+	raw, dups := buildCSR(len(um), u, i, r)
+	ts := TestSet{Duplicates: dups, Total: raw.NNZ()}
+	var cu, ci []int32
+	var cr []float32
+	for row := 0; row < raw.Rows(); row++ {
+		for p := raw.Ptr[row]; p < raw.Ptr[row+1]; p++ {
+			a, b := um[row], im[raw.Col[p]]
+			if a < 0 || b < 0 {
+				ts.Skipped++
+				continue
+			}
+			cu, ci, cr = append(cu, a), append(ci, b), append(cr, raw.Val[p])
+		}
+	}
+	// Canonical order differs from the raw one: sort again (no duplicates
+	// are left to drop).
+	csr, _ := buildCSR(nUsers, cu, ci, cr)
+	ts.U = make([]int32, 0, csr.NNZ())
+	for row := 0; row < csr.Rows(); row++ {
+		for p := csr.Ptr[row]; p < csr.Ptr[row+1]; p++ {
+			ts.U = append(ts.U, int32(row))
+		}
+	}
+	ts.I, ts.R = csr.Col, csr.Val
+	return ts
+}
+
+// buildCSR sorts triplets into CSR form by row, columns ascending within a
+// row, and drops duplicate (row, col) pairs keeping the one given last. It
+// reads rows, cols and vals and does not keep them.
+func buildCSR(nRows int, rows, cols []int32, vals []float32) (CSR, int64) {
+	ptr := make([]int64, nRows+1)
+	for _, r := range rows {
+		ptr[r+1]++
+	}
+	for r := 0; r < nRows; r++ {
+		ptr[r+1] += ptr[r]
+	}
+	col := make([]int32, len(cols))
+	val := make([]float32, len(vals))
+	fill := slices.Clone(ptr[:nRows])
+	for j, r := range rows { // a stable counting sort: input order kept within a row
+		p := fill[r]
+		col[p], val[p] = cols[j], vals[j]
+		fill[r] = p + 1
+	}
+	var dups int64
+	var buf []colVal
+	out := int64(0)
+	for r := 0; r < nRows; r++ {
+		lo, hi := ptr[r], ptr[r+1]
+		c, v := col[lo:hi], val[lo:hi]
+		if !slices.IsSorted(c) {
+			buf = buf[:0]
+			for j := range c {
+				buf = append(buf, colVal{c[j], v[j]})
+			}
+			slices.SortStableFunc(buf, func(a, b colVal) int { return int(a.c) - int(b.c) })
+			for j, e := range buf {
+				c[j], v[j] = e.c, e.v
+			}
+		}
+		ptr[r] = out
+		for j := range c {
+			if j+1 < len(c) && c[j+1] == c[j] {
+				dups++ // a later copy of this pair follows: it wins
+				continue
+			}
+			col[out], val[out] = c[j], v[j]
+			out++
+		}
+	}
+	ptr[nRows] = out
+	return CSR{Ptr: ptr, Col: col[:out:out], Val: val[:out:out]}, dups
+}
+
+type colVal struct {
+	c int32
+	v float32
+}
+
+// transpose returns the CSR of m's transpose, which has nCols rows. Rows of
+// the result list m's rows in ascending order.
+func transpose(m CSR, nCols int) CSR {
+	ptr := make([]int64, nCols+1)
+	for _, c := range m.Col {
+		ptr[c+1]++
+	}
+	for c := 0; c < nCols; c++ {
+		ptr[c+1] += ptr[c]
+	}
+	col := make([]int32, len(m.Col))
+	val := make([]float32, len(m.Val))
+	fill := slices.Clone(ptr[:nCols])
+	for r := 0; r < m.Rows(); r++ {
+		for p := m.Ptr[r]; p < m.Ptr[r+1]; p++ {
+			c := m.Col[p]
+			q := fill[c]
+			col[q], val[q] = int32(r), m.Val[p]
+			fill[c] = q + 1
+		}
+	}
+	return CSR{Ptr: ptr, Col: col, Val: val}
+}

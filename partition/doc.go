@@ -1,0 +1,19 @@
+// Package partition owns ratings ingest and the block layout: parsers for
+// the input formats (CSV, TSV, MovieLens "::", Matrix Market) with format
+// detection, the dictionaries that map external string IDs to dense
+// indices, the split into P user blocks × Q item blocks with a CSR matrix
+// per block in both orientations, and the routing tables that say which
+// factor rows of the other side each block needs and from which block.
+//
+// # Determinism
+//
+// Dense indices follow the sorted order of external IDs (numeric order when
+// every ID is a decimal integer), not the order of the input, so the same
+// ratings in any order or any number of shards give the same indices. Each
+// CSR row lists its ratings in ascending order of the other side's index.
+//
+// # Streaming
+//
+// [Scan] reads its input through a fixed-size buffer and hands each record
+// to a callback; no whole-file string is ever built.
+package partition
