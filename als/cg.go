@@ -38,13 +38,15 @@ func (s *Solver) solveCG(sc *rowScratch, cols []int32, other []float32, w, v []f
 	}
 	apply := func(dst, p []float32) {
 		if base32 != nil {
-			for i := 0; i < k; i++ {
-				row := base32[i*k : i*k+k]
-				var t float32
-				for j, a := range row {
-					t += a * p[j]
+			// base is symmetric: accumulate it column by column (= row by
+			// row), a chain of independent multiply-adds rather than k
+			// dot products each waiting on its own sum.
+			clear(dst)
+			dst := dst[:k]
+			for j, pj := range p[:k] {
+				for i, a := range base32[j*k : j*k+k] {
+					dst[i] += a * pj
 				}
-				dst[i] = t
 			}
 		} else {
 			d := float32(diag)

@@ -178,23 +178,18 @@ func gatherBad(other []float32, k int, c int32) {
 const gatherChunk = 4096
 
 func gatherApplyAVX512Go(q, p, other []float32, k int, cols []int32, w []float32) {
-	wp, ok := gatherArgs(q, p, other, k, cols, w)
-	if !ok {
-		return
-	}
-	for start := 0; start < len(cols); start += gatherChunk {
-		n := min(gatherChunk, len(cols)-start)
-		var ws *float32
-		if wp != nil {
-			ws = &w[start]
-		}
-		if j := gatherApplyAVX512(&q[0], &p[0], &other[0], k, &cols[start], n, ws, len(other)/k); j >= 0 {
-			gatherBad(other, k, cols[start+j])
-		}
-	}
+	gatherApplyChunks(gatherApplyAVX512, q, p, other, k, cols, w)
 }
 
 func gatherApplyAVX2Go(q, p, other []float32, k int, cols []int32, w []float32) {
+	gatherApplyChunks(gatherApplyAVX2, q, p, other, k, cols, w)
+}
+
+// gatherApplyChunks checks the arguments and runs an assembly gatherApply
+// kernel over at most gatherChunk ratings per call. The kernel returns the
+// position of a column index outside other, or -1.
+func gatherApplyChunks(kernel func(q, p, other *float32, k int, cols *int32, n int, w *float32, rows int) int,
+	q, p, other []float32, k int, cols []int32, w []float32) {
 	wp, ok := gatherArgs(q, p, other, k, cols, w)
 	if !ok {
 		return
@@ -205,7 +200,7 @@ func gatherApplyAVX2Go(q, p, other []float32, k int, cols []int32, w []float32) 
 		if wp != nil {
 			ws = &w[start]
 		}
-		if j := gatherApplyAVX2(&q[0], &p[0], &other[0], k, &cols[start], n, ws, len(other)/k); j >= 0 {
+		if j := kernel(&q[0], &p[0], &other[0], k, &cols[start], n, ws, len(other)/k); j >= 0 {
 			gatherBad(other, k, cols[start+j])
 		}
 	}

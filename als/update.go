@@ -33,8 +33,9 @@ type BlockStats struct {
 	Rows    int64
 	Ratings int64
 	// SSE is Σ (r − x·y)² over the block's ratings with the new rows, in
-	// the explicit model (0 for implicit). Summed over the item side's
-	// blocks after a full iteration it gives the training RMSE for free.
+	// the explicit model when BlockUpdate.Loss is set (else 0). Summed over
+	// the item side's blocks after a full iteration it is the training
+	// loss's data term.
 	SSE float64
 }
 
@@ -61,16 +62,30 @@ func (s *Solver) Config() Config { return s.cfg }
 // balance skewed row lengths, large enough that the atomic counter is cold.
 const chunkRows = 32
 
-// UpdateBlock solves every row of rows and writes the new factors into x
-// (rows.Len()×k, row-major). On entry x holds the rows' previous factors,
-// which the CG solver uses as its starting point. other holds the other
-// side's rows named by rows.Col (row-major, k columns). yty is the other
-// side's full Gram matrix YᵀY (k×k, from Gram) and is required in the
-// implicit model, ignored in the explicit one.
-//
-// A failed call (context cancelled, singular row) may have overwritten some
-// rows of x.
-func (s *Solver) UpdateBlock(ctx context.Context, rows Rows, other []float32, yty []float64, x []float32) (BlockStats, error) {
+// BlockUpdate is one block's input to UpdateBlock.
+type BlockUpdate struct {
+	// Rows are the block's ratings; Col indexes Other.
+	Rows Rows
+	// Other holds the other side's rows named by Rows.Col (row-major, k
+	// columns), gathered in the block's routing order.
+	Other []float32
+	// YtY is the other side's full Gram matrix YᵀY (k×k, from Gram),
+	// required by the implicit model and ignored by the explicit one.
+	YtY []float64
+	// X holds the block's factors (Rows.Len()×k, row-major): the previous
+	// ones on entry (the CG solver starts from them), the new ones on
+	// return.
+	X []float32
+	// Loss asks for BlockStats.SSE (explicit model): an extra pass over
+	// the ratings, wanted only on the side that finishes an iteration.
+	Loss bool
+}
+
+// UpdateBlock solves every row of u.Rows and writes the new factors into
+// u.X. A failed call (context cancelled, singular row) may have
+// overwritten some rows of u.X.
+func (s *Solver) UpdateBlock(ctx context.Context, u BlockUpdate) (BlockStats, error) {
+	rows, other, yty, x := u.Rows, u.Other, u.YtY, u.X
 	k := s.cfg.Rank
 	n := rows.Len()
 	if len(x) != n*k || len(other)%k != 0 || (s.cfg.Implicit && len(yty) != k*k) || int64(len(rows.Col)) < rows.NNZ() {
@@ -118,7 +133,7 @@ func (s *Solver) UpdateBlock(ctx context.Context, rows Rows, other []float32, yt
 				}
 				lo, hi := c*chunkRows, min((c+1)*chunkRows, n)
 				for r := lo; r < hi; r++ {
-					e, err := s.solveRow(sc, rows, r, other, base, base32, x[r*k:r*k+k])
+					e, err := s.solveRow(sc, rows, r, other, base, base32, x[r*k:r*k+k], u.Loss)
 					if err != nil {
 						errOnce.Do(func() { firstErr = fmt.Errorf("row %d of block: %w", r, err) })
 						next.Store(int64(nChunks))
@@ -192,7 +207,7 @@ func (s *Solver) weights(sc *rowScratch, vals []float32) (w, v []float32) {
 
 // solveRow computes row r's new factors into xr and returns the row's
 // explicit squared error with them.
-func (s *Solver) solveRow(sc *rowScratch, rows Rows, r int, other []float32, base []float64, base32 []float32, xr []float32) (float64, error) {
+func (s *Solver) solveRow(sc *rowScratch, rows Rows, r int, other []float32, base []float64, base32 []float32, xr []float32, loss bool) (float64, error) {
 	k := s.cfg.Rank
 	lo, hi := rows.Ptr[r], rows.Ptr[r+1]
 	cols, vals := rows.Col[lo:hi], rows.Val[lo:hi]
@@ -227,22 +242,31 @@ func (s *Solver) solveRow(sc *rowScratch, rows Rows, r int, other []float32, bas
 			xr[i] = float32(sc.b[i])
 		}
 	}
-	if s.cfg.Implicit {
+	if s.cfg.Implicit || !loss {
 		return 0, nil
 	}
 	return rowSSE(xr, other, k, cols, vals), nil
 }
 
-// rowSSE is Σ_j (v_j − x·y_j)² over a row's ratings.
+// rowSSE is Σ_j (v_j − x·y_j)² over a row's ratings. Four partial sums
+// break the dependency chain of one long dot product.
 func rowSSE(x, other []float32, k int, cols []int32, vals []float32) float64 {
 	var sse float64
 	for j, c := range cols {
 		y := other[int(c)*k : int(c)*k+k]
-		var d float32
-		for i, xi := range x {
-			d += xi * y[i]
+		y = y[:len(x)]
+		var d0, d1, d2, d3 float32
+		i := 0
+		for ; i+4 <= len(x); i += 4 {
+			d0 += x[i] * y[i]
+			d1 += x[i+1] * y[i+1]
+			d2 += x[i+2] * y[i+2]
+			d3 += x[i+3] * y[i+3]
 		}
-		e := float64(vals[j]) - float64(d)
+		for ; i < len(x); i++ {
+			d0 += x[i] * y[i]
+		}
+		e := float64(vals[j]) - float64((d0+d1)+(d2+d3))
 		sse += e * e
 	}
 	return sse

@@ -134,7 +134,7 @@ func TestUpdateBlockMatchesReference(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			st, err := s.UpdateBlock(context.Background(), rows, other, yty, x)
+			st, err := s.UpdateBlock(context.Background(), BlockUpdate{Rows: rows, Other: other, YtY: yty, X: x, Loss: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -192,13 +192,13 @@ func TestCGConvergesToCholesky(t *testing.T) {
 		}
 		exact := append([]float32(nil), x0...)
 		s, _ := NewSolver(cfg)
-		if _, err := s.UpdateBlock(context.Background(), rows, other, yty, exact); err != nil {
+		if _, err := s.UpdateBlock(context.Background(), BlockUpdate{Rows: rows, Other: other, YtY: yty, X: exact, Loss: true}); err != nil {
 			t.Fatal(err)
 		}
 		cfg.Solver, cfg.CGSteps = SolverCG, 3*k
 		cg, _ := NewSolver(cfg)
 		approx := append([]float32(nil), x0...)
-		if _, err := cg.UpdateBlock(context.Background(), rows, other, yty, approx); err != nil {
+		if _, err := cg.UpdateBlock(context.Background(), BlockUpdate{Rows: rows, Other: other, YtY: yty, X: approx, Loss: true}); err != nil {
 			t.Fatal(err)
 		}
 		for i := range exact {
@@ -210,7 +210,7 @@ func TestCGConvergesToCholesky(t *testing.T) {
 		cfg.CGSteps = 3
 		few, _ := NewSolver(cfg)
 		again := append([]float32(nil), exact...)
-		if _, err := few.UpdateBlock(context.Background(), rows, other, yty, again); err != nil {
+		if _, err := few.UpdateBlock(context.Background(), BlockUpdate{Rows: rows, Other: other, YtY: yty, X: again, Loss: true}); err != nil {
 			t.Fatal(err)
 		}
 		for i := range exact {
@@ -233,7 +233,7 @@ func TestUpdateBlockDeterministicAcrossThreads(t *testing.T) {
 			cfg.Rank, cfg.Threads, cfg.Solver = k, threads, solver
 			s, _ := NewSolver(cfg)
 			x := append([]float32(nil), x0...)
-			if _, err := s.UpdateBlock(context.Background(), rows, other, nil, x); err != nil {
+			if _, err := s.UpdateBlock(context.Background(), BlockUpdate{Rows: rows, Other: other, X: x, Loss: true}); err != nil {
 				t.Fatal(err)
 			}
 			if solver == SolverCG {
@@ -259,27 +259,27 @@ func TestUpdateBlockErrors(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Rank = k
 	s, _ := NewSolver(cfg)
-	if _, err := s.UpdateBlock(context.Background(), rows, other, nil, x[:len(x)-1]); !errors.Is(err, ErrShape) {
+	if _, err := s.UpdateBlock(context.Background(), BlockUpdate{Rows: rows, Other: other, X: x[:len(x)-1], Loss: true}); !errors.Is(err, ErrShape) {
 		t.Errorf("short x: %v, want ErrShape", err)
 	}
-	if _, err := s.UpdateBlock(context.Background(), rows, other[:4*k], nil, x); !errors.Is(err, ErrShape) {
+	if _, err := s.UpdateBlock(context.Background(), BlockUpdate{Rows: rows, Other: other[:4*k], X: x, Loss: true}); !errors.Is(err, ErrShape) {
 		t.Errorf("column beyond the given rows: %v, want ErrShape", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := s.UpdateBlock(ctx, rows, other, nil, x); !errors.Is(err, context.Canceled) {
+	if _, err := s.UpdateBlock(ctx, BlockUpdate{Rows: rows, Other: other, X: x, Loss: true}); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled: %v", err)
 	}
 	// λ = 0 and fewer ratings than k: singular.
 	cfg.Lambda = 0
 	s0, _ := NewSolver(cfg)
 	one := Rows{Ptr: []int64{0, 1}, Col: []int32{0}, Val: []float32{3}}
-	if _, err := s0.UpdateBlock(context.Background(), one, other, nil, make([]float32, k)); !errors.Is(err, ErrNotPositiveDefinite) {
+	if _, err := s0.UpdateBlock(context.Background(), BlockUpdate{Rows: one, Other: other, X: make([]float32, k), Loss: true}); !errors.Is(err, ErrNotPositiveDefinite) {
 		t.Errorf("singular row: %v, want ErrNotPositiveDefinite", err)
 	}
 	cfg.Implicit = true
 	si, _ := NewSolver(cfg)
-	if _, err := si.UpdateBlock(context.Background(), rows, other, nil, x); !errors.Is(err, ErrShape) {
+	if _, err := si.UpdateBlock(context.Background(), BlockUpdate{Rows: rows, Other: other, X: x, Loss: true}); !errors.Is(err, ErrShape) {
 		t.Errorf("implicit without YᵀY: %v, want ErrShape", err)
 	}
 }

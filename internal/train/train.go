@@ -318,8 +318,13 @@ func (p *phaser) run(ctx context.Context, side partition.Side, self, other []flo
 		for j, r := range b.Needed {
 			copy(g[j*k:j*k+k], other[int(r)*k:int(r)*k+k])
 		}
-		rows := als.Rows{Ptr: b.Rows.Ptr, Col: b.Rows.Col, Val: b.Rows.Val}
-		st, err := p.solver.UpdateBlock(ctx, rows, g, yty, self[int(b.Start)*k:int(b.End())*k])
+		st, err := p.solver.UpdateBlock(ctx, als.BlockUpdate{
+			Rows:  als.Rows{Ptr: b.Rows.Ptr, Col: b.Rows.Col, Val: b.Rows.Val},
+			Other: g,
+			YtY:   yty,
+			X:     self[int(b.Start)*k : int(b.End())*k],
+			Loss:  side == partition.Items, // the iteration's training loss
+		})
 		if err != nil {
 			return total, fmt.Errorf("%s block %d: %w", side, b.Index, err)
 		}
