@@ -25,21 +25,33 @@ func (s Side) Other() Side { return 1 - s }
 
 // Block is the unit a worker holds and updates: a contiguous range of one
 // side's rows with all their ratings, and the routing information for the
-// other side's rows it needs.
+// other side's rows it needs and for its own rows that other blocks need.
 type Block struct {
 	Side  Side
 	Index int   // block number on its side
 	Start int32 // global index of the first row
-	// Rows holds the block's ratings: Ptr starts at 0; Col indexes Needed
-	// (not the other side's global index), so the needed rows can be
-	// gathered into one contiguous array in Needed order.
+	// IDs are the external IDs of the block's rows, in row order.
+	IDs []string
+	// Rows holds the block's training ratings: Ptr starts at 0; Col
+	// indexes Needed (not the other side's global index), so the needed
+	// rows can be gathered into one contiguous array in Needed order.
 	Rows CSR
+	// Test holds the held-out ratings of a user block's rows (empty for
+	// item blocks), with Col indexing Needed like Rows: the rows gathered
+	// for a phase also evaluate the test error.
+	Test CSR
 	// Needed lists the global indices of the other side's rows that the
-	// block's ratings refer to, ascending.
+	// block's training or test ratings refer to, ascending.
 	Needed []int32
 	// NeedPtr routes Needed by owner: Needed[NeedPtr[q]:NeedPtr[q+1]] are
 	// the rows held by the other side's block q.
 	NeedPtr []int32
+	// Send is the routing table seen from the sender:
+	// Send[SendPtr[p]:SendPtr[p+1]] are the block's own rows (local
+	// indices, ascending) that the other side's block p needs, in the
+	// order p gathers them.
+	Send    []int32
+	SendPtr []int32
 }
 
 // Len is the number of rows in the block.
@@ -51,6 +63,10 @@ func (b *Block) End() int32 { return b.Start + int32(b.Len()) }
 // NeededFrom returns the global indices of the rows b needs from the other
 // side's block q.
 func (b *Block) NeededFrom(q int) []int32 { return b.Needed[b.NeedPtr[q]:b.NeedPtr[q+1]] }
+
+// SendTo returns the local indices of b's rows that the other side's block
+// p needs.
+func (b *Block) SendTo(p int) []int32 { return b.Send[b.SendPtr[p]:b.SendPtr[p+1]] }
 
 // Layout is a Dataset split into user blocks and item blocks.
 type Layout struct {
@@ -89,8 +105,10 @@ func NewLayout(ds *Dataset, p, q int) (*Layout, error) {
 		UserBounds: BalancedBounds(ds.ByUser.Ptr, p),
 		ItemBounds: BalancedBounds(ds.ByItem.Ptr, q),
 	}
-	l.UserBlocks = makeBlocks(Users, ds.ByUser, l.UserBounds, l.ItemBounds, ds.Items.Len())
-	l.ItemBlocks = makeBlocks(Items, ds.ByItem, l.ItemBounds, l.UserBounds, ds.Users.Len())
+	l.UserBlocks = makeBlocks(Users, ds.ByUser, testByUser(ds), ds.Users.IDs(), l.UserBounds, l.ItemBounds, ds.Items.Len())
+	l.ItemBlocks = makeBlocks(Items, ds.ByItem, CSR{}, ds.Items.IDs(), l.ItemBounds, l.UserBounds, ds.Users.Len())
+	fillSend(l.UserBlocks, l.ItemBlocks)
+	fillSend(l.ItemBlocks, l.UserBlocks)
 	return l, nil
 }
 
@@ -115,26 +133,42 @@ func BalancedBounds(ptr []int64, parts int) []int32 {
 	return append(bounds, int32(n))
 }
 
-func makeBlocks(side Side, m CSR, bounds, otherBounds []int32, nOther int) []*Block {
+// testByUser is the test set as a CSR over users (Col: item index).
+func testByUser(ds *Dataset) CSR {
+	n := ds.Users.Len()
+	ptr := make([]int64, n+1)
+	for _, u := range ds.Test.U {
+		ptr[u+1]++
+	}
+	for u := 0; u < n; u++ {
+		ptr[u+1] += ptr[u]
+	}
+	// The test triplets are sorted by user, then item.
+	return CSR{Ptr: ptr, Col: ds.Test.I, Val: ds.Test.R}
+}
+
+// makeBlocks cuts m (and the test ratings test, when it has rows) into the
+// blocks given by bounds.
+func makeBlocks(side Side, m, test CSR, ids []string, bounds, otherBounds []int32, nOther int) []*Block {
 	blocks := make([]*Block, len(bounds)-1)
 	local := make([]int32, nOther) // global other index → position in Needed, for the current block
+	seen := make([]bool, nOther)
 	for b := range blocks {
 		lo, hi := bounds[b], bounds[b+1]
-		plo, phi := m.Ptr[lo], m.Ptr[hi]
-		blk := &Block{Side: side, Index: b, Start: lo}
-		blk.Rows.Ptr = make([]int64, hi-lo+1)
-		for r := lo; r <= hi; r++ {
-			blk.Rows.Ptr[r-lo] = m.Ptr[r] - plo
-		}
-		blk.Rows.Val = append([]float32(nil), m.Val[plo:phi]...)
-		// Needed: the distinct columns, ascending.
-		seen := make([]bool, nOther)
+		blk := &Block{Side: side, Index: b, Start: lo, IDs: ids[lo:hi:hi]}
+		clear(seen)
 		count := 0
-		for _, c := range m.Col[plo:phi] {
-			if !seen[c] {
-				seen[c] = true
-				count++
+		mark := func(cols []int32) {
+			for _, c := range cols {
+				if !seen[c] {
+					seen[c] = true
+					count++
+				}
 			}
+		}
+		mark(m.Col[m.Ptr[lo]:m.Ptr[hi]])
+		if test.Rows() > 0 {
+			mark(test.Col[test.Ptr[lo]:test.Ptr[hi]])
 		}
 		blk.Needed = make([]int32, 0, count)
 		for c, ok := range seen {
@@ -143,9 +177,11 @@ func makeBlocks(side Side, m CSR, bounds, otherBounds []int32, nOther int) []*Bl
 				blk.Needed = append(blk.Needed, int32(c))
 			}
 		}
-		blk.Rows.Col = make([]int32, phi-plo)
-		for j, c := range m.Col[plo:phi] {
-			blk.Rows.Col[j] = local[c]
+		blk.Rows = sliceRows(m, lo, hi, local)
+		if test.Rows() > 0 {
+			blk.Test = sliceRows(test, lo, hi, local)
+		} else {
+			blk.Test = CSR{Ptr: make([]int64, hi-lo+1)}
 		}
 		blk.NeedPtr = make([]int32, len(otherBounds))
 		for q := range otherBounds {
@@ -154,4 +190,37 @@ func makeBlocks(side Side, m CSR, bounds, otherBounds []int32, nOther int) []*Bl
 		blocks[b] = blk
 	}
 	return blocks
+}
+
+// sliceRows copies rows [lo, hi) of m with columns mapped through local.
+func sliceRows(m CSR, lo, hi int32, local []int32) CSR {
+	plo, phi := m.Ptr[lo], m.Ptr[hi]
+	out := CSR{Ptr: make([]int64, hi-lo+1), Col: make([]int32, phi-plo), Val: append([]float32(nil), m.Val[plo:phi]...)}
+	for r := lo; r <= hi; r++ {
+		out.Ptr[r-lo] = m.Ptr[r] - plo
+	}
+	for j, c := range m.Col[plo:phi] {
+		out.Col[j] = local[c]
+	}
+	return out
+}
+
+// fillSend derives each block's send lists from the other side's needed
+// lists: what block p of the other side needs from block q is exactly what
+// q sends to p.
+func fillSend(blocks, others []*Block) {
+	for _, q := range blocks {
+		q.SendPtr = make([]int32, len(others)+1)
+		n := 0
+		for _, p := range others {
+			n += len(p.NeededFrom(q.Index))
+		}
+		q.Send = make([]int32, 0, n)
+		for pi, p := range others {
+			for _, g := range p.NeededFrom(q.Index) {
+				q.Send = append(q.Send, g-q.Start)
+			}
+			q.SendPtr[pi+1] = int32(len(q.Send))
+		}
+	}
 }

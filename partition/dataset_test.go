@@ -274,9 +274,13 @@ func TestLayoutRouting(t *testing.T) {
 	for j := range r {
 		b.Add([]byte(u[j]), []byte(i[j]), r[j])
 	}
-	ds, err := NewDataset(b, nil, SplitOptions{})
+	ds, err := NewDataset(b, nil, SplitOptions{TestFraction: 0.2, Seed: 4})
 	if err != nil {
 		t.Fatal(err)
+	}
+	testPairs := map[[2]int32]float32{}
+	for j := range ds.Test.R {
+		testPairs[[2]int32{ds.Test.U[j], ds.Test.I[j]}] = ds.Test.R[j]
 	}
 	for _, pq := range [][2]int{{1, 1}, {3, 5}, {7, 7}, {1000, 2}} {
 		l, err := NewLayout(ds, pq[0], pq[1])
@@ -322,6 +326,50 @@ func TestLayoutRouting(t *testing.T) {
 			if int(next) != global.Rows() {
 				t.Fatalf("blocks cover %d of %d rows", next, global.Rows())
 			}
+			// What block q sends to block p is what p needs from q.
+			for _, q := range l.Blocks(side) {
+				for _, p := range l.Blocks(side.Other()) {
+					var got []int32
+					for _, r := range q.SendTo(p.Index) {
+						got = append(got, q.Start+r)
+					}
+					if want := p.NeededFrom(q.Index); !slices.Equal(got, want) && len(got)+len(want) > 0 {
+						t.Fatalf("%v: %v block %d sends %v to block %d, which needs %v", pq, side, q.Index, got, p.Index, want)
+					}
+				}
+				if !slices.Equal(q.IDs, l.idsOf(ds, side)[q.Start:q.End()]) {
+					t.Fatalf("block %d IDs", q.Index)
+				}
+			}
+			// Test ratings land in the user blocks, through Needed.
+			n := 0
+			for _, blk := range l.Blocks(side) {
+				if side == Items {
+					if blk.Test.NNZ() != 0 {
+						t.Fatalf("item block %d holds test ratings", blk.Index)
+					}
+					continue
+				}
+				for row := 0; row < blk.Len(); row++ {
+					for p := blk.Test.Ptr[row]; p < blk.Test.Ptr[row+1]; p++ {
+						key := [2]int32{blk.Start + int32(row), blk.Needed[blk.Test.Col[p]]}
+						if v, ok := testPairs[key]; !ok || v != blk.Test.Val[p] {
+							t.Fatalf("test rating %v in block %d is not in the test set", key, blk.Index)
+						}
+						n++
+					}
+				}
+			}
+			if side == Users && n != len(testPairs) {
+				t.Fatalf("blocks hold %d test ratings, want %d", n, len(testPairs))
+			}
 		}
 	}
+}
+
+func (l *Layout) idsOf(ds *Dataset, s Side) []string {
+	if s == Items {
+		return ds.Items.IDs()
+	}
+	return ds.Users.IDs()
 }
