@@ -5,13 +5,15 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"time"
+	"runtime"
+	"strconv"
 
 	"github.com/spf13/cobra"
 
 	"github.com/cofactor-ml/cofactor/als"
+	"github.com/cofactor-ml/cofactor/checkpoint"
+	"github.com/cofactor-ml/cofactor/internal/job"
 	"github.com/cofactor-ml/cofactor/internal/synth"
-	"github.com/cofactor-ml/cofactor/internal/train"
 )
 
 // quickstartData is a MovieLens-100K-sized explicit set.
@@ -26,7 +28,8 @@ func newQuickstartCmd(s streams) *cobra.Command {
 		Short: "Generate a MovieLens-sized set, train it, print metrics and recommendations",
 		Long: `quickstart needs no flags and no data: it generates a MovieLens-100K-sized
 synthetic rating set (1,000 users, 1,700 items, 100,000 ratings with a rank-10
-truth and noise 0.5), trains an explicit model on 90% of it, reports the
+truth and noise 0.5), trains an explicit model on 90% of it on an all-in-one cluster in this
+process (embedded NATS, a raft coordinator, one worker per CPU), reports the
 held-out RMSE against the noise floor, and prints recommendations.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -48,32 +51,46 @@ held-out RMSE against the noise floor, and prints recommendations.`,
 			if err := writeFileAtomic(input, func(w io.Writer) error { return set.WriteCSV(cmd.Context(), w) }); err != nil {
 				return err
 			}
-			spec := train.DefaultSpec()
+			spec := job.DefaultSpec()
 			spec.Input = input
-			spec.ALS.Rank = 10
-			spec.ALS.Lambda = 0.05
-			spec.Iterations = 10
-			spec.JobID = "quickstart-" + time.Now().UTC().Format("20060102T150405Z")
-			fmt.Fprintf(s.out, "training: rank %d, lambda %g, %d iterations, %d%% held out\n",
-				spec.ALS.Rank, spec.ALS.Lambda, spec.Iterations, int(spec.TestFraction*100))
-			res, model, err := train.Run(cmd.Context(), spec, func(it train.Iteration, total int) {
-				fmt.Fprintf(s.out, "  iteration %2d/%d  %.3f s  train RMSE %.4f  test RMSE %.4f\n",
-					it.Iteration, total, it.Seconds, *it.TrainRMSE, *it.TestRMSE)
+			spec.Rank, spec.Lambda, spec.Iterations = 10, 0.05, 10
+			spec.Out = filepath.Join(dir, "model")
+			fmt.Fprintf(s.out, "training on an all-in-one cluster (embedded NATS, raft coordinator, %d workers): rank %d, lambda %g, %d iterations, %d%% held out\n",
+				runtime.NumCPU(), spec.Rank, spec.Lambda, spec.Iterations, int(spec.TestFraction*100))
+			res, err := runLocal(cmd.Context(), spec, 0, func(it job.Iteration, total int) {
+				line := fmt.Sprintf("  iteration %2d/%d  %.3f s  train RMSE %.4f", it.Iteration, total, it.Seconds, *it.TrainRMSE)
+				if it.TestRMSE != nil {
+					line += fmt.Sprintf("  test RMSE %.4f", *it.TestRMSE)
+				}
+				fmt.Fprintln(s.out, line)
 			})
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(s.out, "done in %.2f s: test RMSE %.4f over %d held-out ratings (noise floor %.2f)\n",
 				res.Seconds, *res.TestRMSE, res.TestRatings-res.TestSkipped, quickstartData.Noise)
+			model, err := checkpoint.ReadDir(spec.Out)
+			if err != nil {
+				return err
+			}
+			items := map[string]int32{}
+			for i, id := range model.ItemIDs {
+				items[id] = int32(i)
+			}
 			fmt.Fprintln(s.out, "top 5 recommendations (items the user has not rated):")
-			k := model.Rank
-			for _, u := range []int32{0, 1, 2} {
-				tr := model.Train
-				seen := tr.Col[tr.Ptr[u]:tr.Ptr[u+1]]
-				items, scores := als.Recommend(model.X[int(u)*k:int(u)*k+k], model.Y, seen, 5)
-				fmt.Fprintf(s.out, "  user %s:", model.Users.ID(u))
-				for j, it := range items {
-					fmt.Fprintf(s.out, " item %s (%.2f)", model.Items.ID(it), scores[j])
+			k := model.Manifest.Rank
+			for u := range 3 {
+				rated, _ := set.User(u, nil, nil)
+				seen := make([]int32, 0, len(rated))
+				for _, it := range rated {
+					if i, ok := items[strconv.Itoa(int(it)+1)]; ok {
+						seen = append(seen, i)
+					}
+				}
+				recs, scores := als.Recommend(model.X[u*k:(u+1)*k], model.Y, seen, 5)
+				fmt.Fprintf(s.out, "  user %s:", model.UserIDs[u])
+				for j, it := range recs {
+					fmt.Fprintf(s.out, " item %s (%.2f)", model.ItemIDs[it], scores[j])
 				}
 				fmt.Fprintln(s.out)
 			}

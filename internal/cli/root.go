@@ -18,8 +18,8 @@ import (
 
 	"github.com/cofactor-ml/cofactor/als"
 	"github.com/cofactor-ml/cofactor/checkpoint"
+	"github.com/cofactor-ml/cofactor/internal/job"
 	"github.com/cofactor-ml/cofactor/internal/synth"
-	"github.com/cofactor-ml/cofactor/internal/train"
 	"github.com/cofactor-ml/cofactor/partition"
 )
 
@@ -65,7 +65,7 @@ func exitCode(err error) int {
 	var ue usageError
 	for _, target := range []error{
 		partition.ErrBadLine, partition.ErrEmpty, partition.ErrFormat,
-		train.ErrSpec, als.ErrConfig, synth.ErrConfig,
+		job.ErrSpec, als.ErrConfig, synth.ErrConfig,
 		checkpoint.ErrExists, fs.ErrNotExist,
 	} {
 		if errors.Is(err, target) {
@@ -92,7 +92,9 @@ that serving layers load.`,
 	root.SetErr(s.err)
 	root.SetIn(s.in)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newGenCmd(s), newTrainCmd(s), newQuickstartCmd(s))
+	ops := &opsOptions{}
+	root.PersistentFlags().StringVar(&ops.coordinators, "coordinator", "", "coordinator HTTP URL(s), comma-separated, tried in turn (default $"+EnvCoordinator+")")
+	root.AddCommand(newGenCmd(s), newTrainCmd(s), newQuickstartCmd(s), newClusterCmd(s, ops), newJobCmd(s, ops))
 	return root
 }
 

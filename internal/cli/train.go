@@ -1,35 +1,32 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/cofactor-ml/cofactor/als"
-	"github.com/cofactor-ml/cofactor/internal/train"
-	"github.com/cofactor-ml/cofactor/partition"
+	"github.com/cofactor-ml/cofactor/checkpoint"
+	"github.com/cofactor-ml/cofactor/internal/allinone"
+	"github.com/cofactor-ml/cofactor/internal/job"
 )
 
-// trainOptions are the training flags shared by `train` (and later `job
-// submit` and schedules).
+// trainOptions are the training flags shared by `train` and `job submit`.
 type trainOptions struct {
-	spec      train.Spec
-	format    string
-	onBadLine string
-	solver    string
-	blocks    string
-	json      bool
+	spec   job.Spec
+	blocks string
+	json   bool
 }
 
 func newTrainOptions() *trainOptions {
-	return &trainOptions{spec: train.DefaultSpec(), format: "auto", onBadLine: "fail", solver: string(als.SolverCholesky), blocks: "1"}
+	return &trainOptions{spec: job.DefaultSpec()}
 }
 
 // addFlags registers the training flags on cmd.
@@ -39,35 +36,30 @@ func (o *trainOptions) addFlags(cmd *cobra.Command) {
 	f.StringVar(&sp.Input, "input", "", "ratings file (training data)")
 	f.StringVar(&sp.Test, "test", "", "test ratings file (then --test-fraction defaults to 0)")
 	f.Float64Var(&sp.TestFraction, "test-fraction", sp.TestFraction, "fraction of --input held out for testing, chosen by a hash of (seed, user, item); 0 trains on everything")
-	f.StringVar(&o.format, "format", o.format, "input format: auto, csv, tsv, movielens or mm")
-	f.StringVar(&o.onBadLine, "on-bad-line", o.onBadLine, "fail or skip (skipped lines are counted)")
-	f.IntVar(&sp.ALS.Rank, "rank", sp.ALS.Rank, "number of latent factors")
-	f.Float64Var(&sp.ALS.Lambda, "lambda", sp.ALS.Lambda, "regularisation; explicit: scaled by each row's rating count (ALS-WR; real ratings want ~0.05-0.1), implicit: plain (typical 1-100)")
+	f.StringVar(&sp.Format, "format", sp.Format, "input format: auto, csv, tsv, movielens or mm")
+	f.StringVar(&sp.OnBadLine, "on-bad-line", sp.OnBadLine, "fail or skip (skipped lines are counted)")
+	f.IntVar(&sp.Rank, "rank", sp.Rank, "number of latent factors")
+	f.Float64Var(&sp.Lambda, "lambda", sp.Lambda, "regularisation; explicit: scaled by each row's rating count (ALS-WR; real ratings want ~0.05-0.1), implicit: plain (typical 1-100)")
 	f.IntVar(&sp.Iterations, "iterations", sp.Iterations, "ALS iterations (each solves users, then items)")
-	f.BoolVar(&sp.ALS.Implicit, "implicit", false, "implicit feedback (Hu-Koren-Volinsky): ratings are interaction strengths")
-	f.Float64Var(&sp.ALS.Alpha, "alpha", sp.ALS.Alpha, "implicit confidence: c = 1 + alpha*r")
-	f.StringVar(&o.solver, "solver", o.solver, "row solver: cholesky (exact) or cg (conjugate gradient, warm-started)")
-	f.IntVar(&sp.ALS.CGSteps, "cg-steps", sp.ALS.CGSteps, "conjugate-gradient steps per row (--solver cg)")
+	f.BoolVar(&sp.Implicit, "implicit", false, "implicit feedback (Hu-Koren-Volinsky): ratings are interaction strengths")
+	f.Float64Var(&sp.Alpha, "alpha", sp.Alpha, "implicit confidence: c = 1 + alpha*r")
+	f.StringVar(&sp.Solver, "solver", sp.Solver, "row solver: cholesky (exact) or cg (conjugate gradient, warm-started)")
+	f.IntVar(&sp.CGSteps, "cg-steps", sp.CGSteps, "conjugate-gradient steps per row (--solver cg)")
 	f.Uint64Var(&sp.Seed, "seed", sp.Seed, "seed of the initial factors and of the test split")
-	f.IntVar(&sp.ALS.Threads, "workers", 0, "parallel row solvers (default: number of CPUs)")
-	f.StringVar(&o.blocks, "blocks", o.blocks, "user×item blocks: P (P×P) or PxQ")
+	f.StringVar(&o.blocks, "blocks", "", "user×item blocks: P (P×P) or PxQ (default: one per worker)")
 	f.IntVar(&sp.Cutoff, "k", sp.Cutoff, "cut-off of the ranking metrics (implicit)")
+	f.StringVar(&sp.Out, "out", "", "write the factors to this snapshot directory (in a cluster: a path the workers can write)")
 	f.BoolVar(&o.json, "json", false, "print the result as one JSON object")
 }
 
-// resolve turns the string flags into the spec and checks it.
-func (o *trainOptions) resolve(cmd *cobra.Command) (train.Spec, error) {
+// resolve completes the spec from the flags and checks it.
+func (o *trainOptions) resolve(cmd *cobra.Command) (job.Spec, error) {
 	sp := o.spec
-	var err error
-	if sp.Format, err = partition.ParseFormat(o.format); err != nil {
-		return sp, usageError{err}
-	}
-	if sp.OnBadLine, err = partition.ParseBadLinePolicy(o.onBadLine); err != nil {
-		return sp, usageError{err}
-	}
-	sp.ALS.Solver = als.SolverKind(o.solver)
-	if sp.UserBlocks, sp.ItemBlocks, err = parseBlocks(o.blocks); err != nil {
-		return sp, usageError{err}
+	if o.blocks != "" {
+		var err error
+		if sp.UserBlocks, sp.ItemBlocks, err = parseBlocks(o.blocks); err != nil {
+			return sp, usageError{err}
+		}
 	}
 	if sp.Test != "" && !cmd.Flags().Changed("test-fraction") {
 		sp.TestFraction = 0
@@ -97,19 +89,25 @@ func parseBlocks(s string) (int, int, error) {
 
 func newTrainCmd(s streams) *cobra.Command {
 	o := newTrainOptions()
-	var out string
+	var workers int
 	cmd := &cobra.Command{
 		Use:   "train --input FILE [--test FILE | --test-fraction F] [flags]",
-		Short: "Train a model in this process",
-		Args:  noArgs,
+		Short: "Train a model on an all-in-one cluster in this process",
+		Long: `train runs a whole cluster in this process — an embedded NATS server, a
+single-node raft coordinator and --workers workers — and trains one job on it:
+the same engine, messages and phases as a multi-machine cluster.`,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			spec, err := o.resolve(cmd)
 			if err != nil {
 				return err
 			}
-			spec.Out = out
-			spec.JobID = "local-" + time.Now().UTC().Format("20060102T150405.000Z")
-			res, _, err := train.Run(cmd.Context(), spec, progressPrinter(s.err))
+			if spec.Out != "" {
+				if err := checkpoint.CheckTarget(spec.Out); err != nil {
+					return usageError{fmt.Errorf("--out: %w", err)}
+				}
+			}
+			res, err := runLocal(cmd.Context(), spec, workers, progressPrinter(s.err))
 			if err != nil {
 				return err
 			}
@@ -121,8 +119,36 @@ func newTrainCmd(s streams) *cobra.Command {
 		},
 	}
 	o.addFlags(cmd)
-	cmd.Flags().StringVar(&out, "out", "", "write the factors to this snapshot directory")
+	cmd.Flags().IntVar(&workers, "workers", 0, "in-process workers (default: one per CPU)")
 	return cmd
+}
+
+// runLocal trains spec on an all-in-one cluster of the given size. A job
+// that fails on its input is a usage error (exit 2).
+func runLocal(ctx context.Context, spec job.Spec, workers int, progress func(job.Iteration, int)) (*job.Result, error) {
+	if workers < 0 {
+		return nil, usagef("--workers %d must be ≥ 0", workers)
+	}
+	c, err := allinone.Start(ctx, allinone.Options{Workers: workers})
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	reported := 0
+	res, err := c.Run(ctx, spec, func(r job.Result) {
+		for progress != nil && reported < len(r.History) {
+			progress(r.History[reported], spec.Iterations)
+			reported++
+		}
+	})
+	var je *allinone.JobError
+	if errors.As(err, &je) && je.IsInput() {
+		return nil, usageError{err}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &res, nil
 }
 
 func writeJSON(w io.Writer, v any) error {
@@ -132,12 +158,12 @@ func writeJSON(w io.Writer, v any) error {
 
 // progressPrinter returns a per-iteration progress line writer when w is a
 // terminal, and nil otherwise (scripts read the JSON, not stderr).
-func progressPrinter(w io.Writer) train.Progress {
+func progressPrinter(w io.Writer) func(job.Iteration, int) {
 	f, ok := w.(*os.File)
 	if !ok || !term.IsTerminal(int(f.Fd())) {
 		return nil
 	}
-	return func(it train.Iteration, total int) {
+	return func(it job.Iteration, total int) {
 		line := fmt.Sprintf("iteration %d/%d  %.2f s", it.Iteration, total, it.Seconds)
 		if it.TrainRMSE != nil {
 			line += fmt.Sprintf("  train RMSE %.4f", *it.TrainRMSE)
@@ -149,13 +175,13 @@ func progressPrinter(w io.Writer) train.Progress {
 	}
 }
 
-func printResult(w io.Writer, r *train.Result) {
+func printResult(w io.Writer, r *job.Result) {
 	model := "explicit"
 	if r.Implicit {
 		model = fmt.Sprintf("implicit (alpha %g)", *r.Alpha)
 	}
-	fmt.Fprintf(w, "trained %s model: %d users × %d items, %d ratings, rank %d, lambda %g, %s solver\n",
-		model, r.Users, r.Items, r.TrainRatings, r.Rank, r.Lambda, r.Solver)
+	fmt.Fprintf(w, "trained %s model: %d users × %d items, %d ratings, rank %d, lambda %g, %s solver, %d workers, %d×%d blocks\n",
+		model, r.Users, r.Items, r.TrainRatings, r.Rank, r.Lambda, r.Solver, r.Workers, r.UserBlocks, r.ItemBlocks)
 	fmt.Fprintf(w, "%d iterations in %.2f s (%.3f s/iteration; loading %.2f s)\n",
 		r.Iterations, r.Seconds, r.SecondsPerIteration, r.LoadSeconds)
 	if r.Duplicates > 0 || r.SkippedLines > 0 {
@@ -165,8 +191,12 @@ func printResult(w io.Writer, r *train.Result) {
 		fmt.Fprintf(w, "train RMSE %.4f\n", *r.TrainRMSE)
 	}
 	if r.TestRMSE != nil {
-		fmt.Fprintf(w, "test RMSE  %.4f, MAE %.4f over %d test ratings (%d skipped: user or item not in training)\n",
-			*r.TestRMSE, *r.TestMAE, r.TestRatings-r.TestSkipped, r.TestSkipped)
+		mae := ""
+		if r.TestMAE != nil {
+			mae = fmt.Sprintf(", MAE %.4f", *r.TestMAE)
+		}
+		fmt.Fprintf(w, "test RMSE  %.4f%s over %d test ratings (%d skipped: user or item not in training)\n",
+			*r.TestRMSE, mae, r.TestRatings-r.TestSkipped, r.TestSkipped)
 	}
 	if r.PrecisionAt10 != nil {
 		fmt.Fprintf(w, "precision@10 %.4f  NDCG@10 %.4f over %d test ratings (%d skipped)\n",

@@ -1,0 +1,11 @@
+// Command coordinator runs one member of cofactor's raft-replicated
+// coordinator group.
+package main
+
+import (
+	"os"
+
+	"github.com/cofactor-ml/cofactor/internal/cli"
+)
+
+func main() { os.Exit(cli.CoordinatorMain(os.Args[1:], os.Stdout, os.Stderr)) }

@@ -1,0 +1,11 @@
+// Command worker runs a cofactor worker: it holds rating blocks, solves
+// their rows and exchanges factor rows with the other workers over NATS.
+package main
+
+import (
+	"os"
+
+	"github.com/cofactor-ml/cofactor/internal/cli"
+)
+
+func main() { os.Exit(cli.WorkerMain(os.Args[1:], os.Stdout, os.Stderr)) }

@@ -1,0 +1,171 @@
+package coordinator
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/cofactor-ml/cofactor/internal/job"
+)
+
+// Client talks to the coordinators' HTTP API. It tries its URLs in turn
+// until one answers; an answer with an error status is final (it came from
+// a live coordinator, which forwards writes to the leader itself).
+type Client struct {
+	URLs []string
+	HTTP *http.Client
+}
+
+// NewClient returns a client for the given base URLs (http://host:port).
+func NewClient(urls ...string) *Client {
+	var clean []string
+	for _, u := range urls {
+		for _, part := range strings.Split(u, ",") {
+			if part = strings.TrimSpace(part); part != "" {
+				if !strings.Contains(part, "://") {
+					part = "http://" + part
+				}
+				clean = append(clean, strings.TrimRight(part, "/"))
+			}
+		}
+	}
+	return &Client{URLs: clean, HTTP: &http.Client{Timeout: 2 * MaxWait}}
+}
+
+// ErrUnreachable: no URL answered.
+var ErrUnreachable = errors.New("no coordinator answered")
+
+func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
+	if len(c.URLs) == 0 {
+		return fmt.Errorf("%w: no coordinator URL given", ErrUnreachable)
+	}
+	var data []byte
+	if body != nil {
+		var err error
+		if data, err = json.Marshal(body); err != nil {
+			return err
+		}
+	}
+	var errs []string
+	for _, base := range c.URLs {
+		req, err := http.NewRequestWithContext(ctx, method, base+path, bytes.NewReader(data))
+		if err != nil {
+			return err
+		}
+		if body != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		resp, err := c.HTTP.Do(req)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			errs = append(errs, err.Error())
+			continue
+		}
+		b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+		resp.Body.Close()
+		if err != nil {
+			errs = append(errs, err.Error())
+			continue
+		}
+		if resp.StatusCode >= 300 {
+			var ae APIError
+			if json.Unmarshal(b, &ae) != nil || ae.Message == "" {
+				ae.Message = strings.TrimSpace(string(b))
+			}
+			ae.Status = resp.StatusCode
+			if resp.StatusCode == http.StatusServiceUnavailable {
+				errs = append(errs, base+": "+ae.Message)
+				continue // another coordinator may know a leader
+			}
+			return &ae
+		}
+		if out != nil {
+			if err := json.Unmarshal(b, out); err != nil {
+				return fmt.Errorf("answer of %s: %w", base, err)
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("%w: %s", ErrUnreachable, strings.Join(errs, "; "))
+}
+
+func (c *Client) get(ctx context.Context, path string, out any) error {
+	return c.do(ctx, http.MethodGet, path, nil, out)
+}
+
+// Submit submits a job and returns its ID.
+func (c *Client) Submit(ctx context.Context, req SubmitRequest) (string, error) {
+	var resp SubmitResponse
+	err := c.do(ctx, http.MethodPost, "/v1/jobs", req, &resp)
+	return resp.JobID, err
+}
+
+// Job returns a job's current result.
+func (c *Client) Job(ctx context.Context, id string) (*job.Result, error) {
+	var r job.Result
+	err := c.get(ctx, "/v1/jobs/"+url.PathEscape(id), &r)
+	return &r, err
+}
+
+// Wait polls until the job finishes or ctx ends. progress, if not nil, is
+// called with each intermediate result.
+func (c *Client) Wait(ctx context.Context, id string, progress func(*job.Result)) (*job.Result, error) {
+	for {
+		var r job.Result
+		err := c.get(ctx, "/v1/jobs/"+url.PathEscape(id)+"/wait?timeout=2s", &r)
+		if err != nil {
+			var ae *APIError
+			if errors.As(err, &ae) || ctx.Err() != nil {
+				return nil, err
+			}
+			// All coordinators unreachable for now (a restart): keep trying.
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(500 * time.Millisecond):
+			}
+			continue
+		}
+		if job.Finished(r.State) {
+			return &r, nil
+		}
+		if progress != nil {
+			progress(&r)
+		}
+	}
+}
+
+// Jobs lists the jobs.
+func (c *Client) Jobs(ctx context.Context) (*JobList, error) {
+	var l JobList
+	err := c.get(ctx, "/v1/jobs", &l)
+	return &l, err
+}
+
+// Cancel cancels a job.
+func (c *Client) Cancel(ctx context.Context, id string) (*job.Result, error) {
+	var r job.Result
+	err := c.do(ctx, http.MethodPost, "/v1/jobs/"+url.PathEscape(id)+"/cancel", nil, &r)
+	return &r, err
+}
+
+// Cluster returns the cluster's status.
+func (c *Client) Cluster(ctx context.Context) (*ClusterStatus, error) {
+	var s ClusterStatus
+	err := c.get(ctx, "/v1/cluster", &s)
+	return &s, err
+}
+
+// Join asks the cluster to add a coordinator as a voter.
+func (c *Client) Join(ctx context.Context, s ServerInfo) error {
+	return c.do(ctx, http.MethodPost, "/v1/cluster/join", s, nil)
+}

@@ -1,0 +1,426 @@
+package coordinator
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cofactor-ml/cofactor/internal/job"
+	"github.com/cofactor-ml/cofactor/internal/wire"
+	"github.com/cofactor-ml/cofactor/transport"
+)
+
+// The driver's ways of ending a step early.
+var (
+	errReassign  = errors.New("an assigned worker was lost")
+	errJobOver   = errors.New("the job finished meanwhile")
+	errNoWorkers = errors.New("no live workers")
+)
+
+// stepFailure ends a job: the step cannot succeed.
+type stepFailure struct {
+	kind, msg string
+}
+
+func (f *stepFailure) Error() string { return f.msg }
+
+// driver runs jobs on the leader, one step at a time, committing each step
+// before acting on the next. It holds no state that matters across leader
+// changes: everything is read back from the state machine.
+type driver struct {
+	n        *Node
+	failures int             // runtime failures of the step under way
+	dropped  map[string]bool // finished jobs whose workers were told to drop them
+	sends    sync.WaitGroup
+}
+
+func newDriver(n *Node) *driver { return &driver{n: n, dropped: map[string]bool{}} }
+
+func (d *driver) run(ctx context.Context) {
+	defer d.sends.Wait()
+	for ctx.Err() == nil {
+		d.dropFinished(ctx)
+		id := d.activeJob()
+		if id == "" {
+			d.waitChange(ctx, time.Second)
+			continue
+		}
+		err := d.step(ctx, id)
+		var sf *stepFailure
+		switch {
+		case err == nil:
+		case ctx.Err() != nil:
+			return
+		case errors.As(err, &sf):
+			d.n.log.Warn("job failed", "job", id, "kind", sf.kind, "err", sf.msg)
+			if ferr := d.n.propose(ctx, Command{Type: cmdFinished, Job: id, Finished: &Finish{State: job.StateFailed, Error: sf.msg, Kind: sf.kind}}); ferr != nil {
+				d.n.log.Warn("job failure not committed", "job", id, "err", ferr)
+			}
+		case errors.Is(err, errNoWorkers):
+			d.waitChange(ctx, 500*time.Millisecond)
+		case errors.Is(err, errReassign), errors.Is(err, errJobOver):
+		default:
+			d.n.log.Warn("job step failed; retrying", "job", id, "err", err)
+			d.waitChange(ctx, 200*time.Millisecond)
+		}
+	}
+}
+
+// waitChange waits for the state machine to change, at most d.
+func (d *driver) waitChange(ctx context.Context, wait time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-d.n.fsm.Changed():
+	case <-time.After(wait):
+	}
+}
+
+// activeJob is the oldest job that is pending or running: jobs run one at
+// a time, in submission order.
+func (d *driver) activeJob() string {
+	var id string
+	d.n.fsm.View(func(st *State) {
+		for _, jid := range st.Order {
+			if j := st.Jobs[jid]; !job.Finished(j.State) {
+				id = jid
+				return
+			}
+		}
+	})
+	return id
+}
+
+// job returns a deep copy of a job and the sorted live workers.
+func (d *driver) job(id string) (*Job, []string) {
+	var b []byte
+	var alive []string
+	d.n.fsm.View(func(st *State) {
+		b, _ = json.Marshal(st.Jobs[id])
+		alive = st.sortedAlive()
+	})
+	var j Job
+	json.Unmarshal(b, &j)
+	return &j, alive
+}
+
+func (d *driver) step(ctx context.Context, id string) error {
+	d.failures = 0
+	j, alive := d.job(id)
+	switch {
+	case j.State == job.StatePending:
+		return d.partition(ctx, j, alive)
+	case j.Assign == nil || len(lostOwners(j.Assign, alive)) > 0:
+		return d.assign(ctx, j, alive)
+	}
+	if t, side, ok := j.NextPhase(); ok {
+		return d.phase(ctx, j, t, side)
+	}
+	if j.Eval == nil {
+		return d.evaluate(ctx, j)
+	}
+	var snapshot string
+	if j.Spec.Out != "" {
+		var err error
+		if snapshot, err = d.assemble(ctx, j); err != nil {
+			return err
+		}
+	}
+	return d.n.propose(ctx, Command{Type: cmdFinished, Job: j.ID, Finished: &Finish{State: job.StateSucceeded, Snapshot: snapshot}})
+}
+
+// lostOwners lists the owners in a that are not alive.
+func lostOwners(a *Assignment, alive []string) []string {
+	live := map[string]bool{}
+	for _, id := range alive {
+		live[id] = true
+	}
+	seen := map[string]bool{}
+	var lost []string
+	for _, id := range append(append([]string(nil), a.Users...), a.Items...) {
+		if !live[id] && !seen[id] {
+			seen[id] = true
+			lost = append(lost, id)
+		}
+	}
+	sort.Strings(lost)
+	return lost
+}
+
+func distinct(ids ...[]string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, list := range ids {
+		for _, id := range list {
+			if !seen[id] {
+				seen[id] = true
+				out = append(out, id)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// send delivers a command to a worker in the background. A lost command is
+// repeated by await.
+func (d *driver) send(ctx context.Context, worker string, c wire.Command) {
+	b, _ := json.Marshal(c)
+	d.sends.Add(1)
+	go func() {
+		defer d.sends.Done()
+		msg, err := transport.Request(ctx, d.n.nc, transport.WorkerCmdSubject(worker), b,
+			transport.RetryPolicy{Timeout: 2 * time.Second, Attempts: 1})
+		if err != nil {
+			return
+		}
+		var ack wire.Ack
+		if json.Unmarshal(msg.Data, &ack) == nil && !ack.OK {
+			d.n.log.Warn("command refused", "worker", worker, "type", c.Type, "job", c.Job, "reason", ack.Error)
+		}
+	}()
+}
+
+// await sends c to targets and feeds the reports of job j to accept until
+// it returns true. It repeats the command every ResendInterval, and gives
+// up with errReassign when one of watch (the workers the step depends on)
+// is lost, errJobOver when the job ends meanwhile, or a *stepFailure.
+func (d *driver) await(ctx context.Context, j *Job, targets, watch []string, c wire.Command, accept func(wire.Report) bool) error {
+	for _, t := range targets {
+		d.send(ctx, t, c)
+	}
+	resend := time.NewTicker(d.n.cfg.ResendInterval)
+	defer resend.Stop()
+	check := time.NewTicker(250 * time.Millisecond)
+	defer check.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case r := <-d.n.reportCh:
+			if r.Job != j.ID {
+				continue
+			}
+			if r.Type == wire.RepFailed {
+				if r.For != c.Type || r.Epoch != c.Epoch || r.Iteration != c.Iteration || r.Side != c.Side {
+					continue // an old step's failure
+				}
+				if r.Kind == job.KindInput {
+					return &stepFailure{kind: job.KindInput, msg: r.Error}
+				}
+				d.failures++
+				d.n.log.Warn("step failed on a worker", "job", j.ID, "step", c.Type, "worker", r.Worker, "failures", d.failures, "err", r.Error)
+				if d.failures >= d.n.cfg.MaxStepFailures {
+					return &stepFailure{kind: job.KindRuntime, msg: fmt.Sprintf("%s failed %d times, last on worker %s: %s", c.Type, d.failures, r.Worker, r.Error)}
+				}
+				continue
+			}
+			if accept(r) {
+				return nil
+			}
+		case <-resend.C:
+			for _, t := range targets {
+				d.send(ctx, t, c)
+			}
+		case <-check.C:
+			var over bool
+			var alive []string
+			d.n.fsm.View(func(st *State) {
+				over = job.Finished(st.Jobs[j.ID].State)
+				alive = st.sortedAlive()
+			})
+			if over {
+				return errJobOver
+			}
+			if lost := lostOwners(&Assignment{Users: watch}, alive); len(lost) > 0 {
+				return fmt.Errorf("%w: %s", errReassign, strings.Join(lost, ", "))
+			}
+		}
+	}
+}
+
+// partition asks the first live worker to partition the input.
+func (d *driver) partition(ctx context.Context, j *Job, alive []string) error {
+	if len(alive) == 0 {
+		return errNoWorkers
+	}
+	p, q := j.Spec.UserBlocks, j.Spec.ItemBlocks
+	if p == 0 {
+		p, q = len(alive), len(alive)
+	}
+	target := alive[0]
+	c := wire.Command{Type: wire.CmdPartition, Job: j.ID, Spec: j.Spec, UserBlocks: p, ItemBlocks: q}
+	var sum *wire.PartitionSummary
+	err := d.await(ctx, j, []string{target}, []string{target}, c, func(r wire.Report) bool {
+		if r.Type != wire.RepPartitioned || r.Partition == nil {
+			return false
+		}
+		sum = r.Partition
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	if sum.UserBlocks < 1 || sum.ItemBlocks < 1 || len(sum.UserNeeds) != sum.UserBlocks || len(sum.ItemNeeds) != sum.ItemBlocks {
+		return &stepFailure{kind: job.KindRuntime, msg: fmt.Sprintf("worker %s reported an inconsistent partition", target)}
+	}
+	d.n.log.Info("job partitioned", "job", j.ID, "users", sum.Users, "items", sum.Items, "ratings", sum.TrainRatings)
+	return d.n.propose(ctx, Command{Type: cmdPartitioned, Job: j.ID, Partitioned: sum})
+}
+
+// assign spreads the blocks over the live workers: block b of either side
+// goes to the (b mod W)-th live worker in ID order, a pure function of the
+// live set and the block counts.
+func (d *driver) assign(ctx context.Context, j *Job, alive []string) error {
+	if len(alive) == 0 {
+		return errNoWorkers
+	}
+	a := &Assignment{Epoch: 1, Users: make([]string, j.Partition.UserBlocks), Items: make([]string, j.Partition.ItemBlocks)}
+	for b := range a.Users {
+		a.Users[b] = alive[b%len(alive)]
+	}
+	for b := range a.Items {
+		a.Items[b] = alive[b%len(alive)]
+	}
+	if j.Assign != nil {
+		a.Epoch = j.Assign.Epoch + 1
+		a.Restart = true
+		a.Reason = "lost worker " + strings.Join(lostOwners(j.Assign, alive), ", ")
+		d.n.log.Warn("reassigning blocks", "job", j.ID, "epoch", a.Epoch, "reason", a.Reason)
+	}
+	return d.n.propose(ctx, Command{Type: cmdAssigned, Job: j.ID, Assigned: a})
+}
+
+func (d *driver) command(j *Job, typ string) wire.Command {
+	return wire.Command{Type: typ, Job: j.ID, Spec: j.Spec, Epoch: j.Assign.Epoch, Users: j.Assign.Users, Items: j.Assign.Items}
+}
+
+// phase runs one phase: every block of side solved for iteration t.
+func (d *driver) phase(ctx context.Context, j *Job, t int, side string) error {
+	owners := j.Assign.Owners(side)
+	c := d.command(j, wire.CmdPhase)
+	c.Iteration, c.Side = t, side
+	results := make([]*wire.BlockStats, len(owners))
+	got := 0
+	start := time.Now()
+	all := distinct(j.Assign.Users, j.Assign.Items)
+	err := d.await(ctx, j, distinct(owners), all, c, func(r wire.Report) bool {
+		if r.Type != wire.RepPhase || r.Epoch != c.Epoch || r.Iteration != t || r.Side != side ||
+			r.Block < 0 || r.Block >= len(owners) || owners[r.Block] != r.Worker {
+			return false
+		}
+		if results[r.Block] == nil {
+			got++
+		}
+		st := r.Stats
+		results[r.Block] = &st
+		return got == len(owners)
+	})
+	if err != nil {
+		return err
+	}
+	p := &PhaseResult{Epoch: c.Epoch, Iteration: t, Side: side, Seconds: time.Since(start).Seconds()}
+	var ws []float64
+	for _, st := range results {
+		ws = append(ws, st.Seconds)
+	}
+	d.n.log.Debug("phase done", "job", j.ID, "iteration", t, "side", side, "seconds", p.Seconds, "worker_seconds", ws)
+	for _, st := range results { // block order: the same sums on every leader
+		p.Ratings += st.Ratings
+		p.SSE += st.SSE
+		p.TestN += st.TestN
+		p.TestSSE += st.TestSSE
+		p.Bytes += st.Bytes
+		p.Checksums = append(p.Checksums, st.Checksum)
+	}
+	return d.n.propose(ctx, Command{Type: cmdPhase, Job: j.ID, Phase: p})
+}
+
+// evaluate has the owners of user blocks compute the final test metrics.
+func (d *driver) evaluate(ctx context.Context, j *Job) error {
+	owners := j.Assign.Users
+	c := d.command(j, wire.CmdEvaluate)
+	c.Iteration = j.Spec.Iterations
+	results := make([]*wire.BlockStats, len(owners))
+	got := 0
+	err := d.await(ctx, j, distinct(owners), distinct(j.Assign.Users, j.Assign.Items), c, func(r wire.Report) bool {
+		if r.Type != wire.RepEvaluated || r.Epoch != c.Epoch || r.Block < 0 || r.Block >= len(owners) || owners[r.Block] != r.Worker {
+			return false
+		}
+		if results[r.Block] == nil {
+			got++
+		}
+		st := r.Stats
+		results[r.Block] = &st
+		return got == len(owners)
+	})
+	if err != nil {
+		return err
+	}
+	e := &Evaluation{Epoch: c.Epoch}
+	for _, st := range results {
+		e.TestN += st.TestN
+		e.TestSSE += st.TestSSE
+		e.TestAE += st.TestAE
+		e.RankUsers += st.RankUsers
+		e.PrecisionSum += st.PrecisionSum
+		e.NDCGSum += st.NDCGSum
+		e.Bytes += st.Bytes
+	}
+	return d.n.propose(ctx, Command{Type: cmdEvaluated, Job: j.ID, Evaluated: e})
+}
+
+// assemble has the owner of user block 0 write the snapshot.
+func (d *driver) assemble(ctx context.Context, j *Job) (string, error) {
+	c := d.command(j, wire.CmdAssemble)
+	c.Iteration = j.Spec.Iterations
+	res := j.Result(time.Now())
+	c.Metrics = map[string]float64{}
+	for name, v := range map[string]*float64{
+		"train_rmse": res.TrainRMSE, "test_rmse": res.TestRMSE, "test_mae": res.TestMAE,
+		"precision_at_10": res.PrecisionAt10, "ndcg_at_10": res.NDCGAt10,
+	} {
+		if v != nil {
+			c.Metrics[name] = *v
+		}
+	}
+	target := j.Assign.Users[0]
+	var snap string
+	err := d.await(ctx, j, []string{target}, distinct(j.Assign.Users, j.Assign.Items), c, func(r wire.Report) bool {
+		if r.Type != wire.RepAssembled || r.Epoch != c.Epoch {
+			return false
+		}
+		snap = r.Snapshot
+		return true
+	})
+	return snap, err
+}
+
+// dropFinished tells the workers of finished jobs to forget them (once per
+// leader term; a repeat is harmless).
+func (d *driver) dropFinished(ctx context.Context) {
+	var drops []wire.Command
+	var targets [][]string
+	d.n.fsm.View(func(st *State) {
+		alive := st.sortedAlive()
+		for _, id := range st.Order {
+			j := st.Jobs[id]
+			// Jobs that ended long ago were dropped by an earlier leader.
+			if !job.Finished(j.State) || d.dropped[id] || time.Since(j.Finished) > 10*time.Minute {
+				continue
+			}
+			d.dropped[id] = true
+			drops = append(drops, wire.Command{Type: wire.CmdDrop, Job: id})
+			targets = append(targets, alive)
+		}
+	})
+	for i, c := range drops {
+		for _, w := range targets[i] {
+			d.send(ctx, w, c)
+		}
+	}
+}

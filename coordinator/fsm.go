@@ -1,0 +1,445 @@
+package coordinator
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/cofactor-ml/cofactor/internal/job"
+	"github.com/cofactor-ml/cofactor/internal/wire"
+)
+
+// CommandVersion is the version of the command format this build writes
+// and the newest it applies.
+const CommandVersion = 1
+
+// Command types.
+const (
+	cmdSubmit      = "job_submit"
+	cmdPartitioned = "job_partitioned"
+	cmdAssigned    = "job_assigned"
+	cmdPhase       = "phase_committed"
+	cmdEvaluated   = "job_evaluated"
+	cmdFinished    = "job_finished"
+	cmdCancel      = "job_cancel"
+	cmdWorkerUp    = "worker_registered"
+	cmdWorkerLost  = "worker_lost"
+	cmdWorkersSeen = "workers_seen"
+	cmdServer      = "server_added"
+	cmdServerGone  = "server_removed"
+)
+
+// Command is one raft log entry, JSON-encoded. Exactly one payload field
+// is set, matching Type. Time is chosen by the proposer.
+type Command struct {
+	V    int       `json:"v"`
+	Type string    `json:"type"`
+	Time time.Time `json:"time"`
+
+	Job         string                 `json:"job,omitempty"`
+	Spec        *job.Spec              `json:"spec,omitempty"`
+	Schedule    string                 `json:"schedule,omitempty"`
+	Partitioned *wire.PartitionSummary `json:"partitioned,omitempty"`
+	Assigned    *Assignment            `json:"assigned,omitempty"`
+	Phase       *PhaseResult           `json:"phase,omitempty"`
+	Evaluated   *Evaluation            `json:"evaluated,omitempty"`
+	Finished    *Finish                `json:"finished,omitempty"`
+	Worker      *WorkerInfo            `json:"worker,omitempty"`
+	Workers     []string               `json:"workers,omitempty"`
+	Server      *ServerInfo            `json:"server,omitempty"`
+}
+
+// Assignment maps blocks to workers for one epoch.
+type Assignment struct {
+	Epoch uint64   `json:"epoch"`
+	Users []string `json:"users"` // owner of each user block
+	Items []string `json:"items"` // owner of each item block
+	// Restart is set when the assignment replaces one that lost a worker:
+	// the job's iterations start again (Reason says why).
+	Restart bool   `json:"restart,omitempty"`
+	Reason  string `json:"reason,omitempty"`
+}
+
+// Owners returns the owners of side s's blocks.
+func (a *Assignment) Owners(side string) []string {
+	if side == sideItems {
+		return a.Items
+	}
+	return a.Users
+}
+
+// Phase sides.
+const (
+	sideUsers = "users"
+	sideItems = "items"
+)
+
+// PhaseResult is a committed phase: every block of Side solved for
+// Iteration, with the statistics summed over blocks in block order.
+type PhaseResult struct {
+	Epoch     uint64   `json:"epoch"`
+	Iteration int      `json:"iteration"`
+	Side      string   `json:"side"`
+	Ratings   int64    `json:"ratings"`
+	SSE       float64  `json:"sse"`
+	TestN     int64    `json:"test_n"`
+	TestSSE   float64  `json:"test_sse"`
+	Bytes     int64    `json:"bytes"`
+	Seconds   float64  `json:"seconds"`
+	Checksums []uint32 `json:"checksums"`
+}
+
+// Evaluation is the final evaluation after the last iteration.
+type Evaluation struct {
+	Epoch        uint64  `json:"epoch"`
+	TestN        int64   `json:"test_n"`
+	TestSSE      float64 `json:"test_sse"`
+	TestAE       float64 `json:"test_ae"`
+	RankUsers    int64   `json:"rank_users"`
+	PrecisionSum float64 `json:"precision_sum"`
+	NDCGSum      float64 `json:"ndcg_sum"`
+	Bytes        int64   `json:"bytes"`
+}
+
+// Finish ends a job.
+type Finish struct {
+	State    string `json:"state"`
+	Error    string `json:"error,omitempty"`
+	Kind     string `json:"kind,omitempty"`
+	Snapshot string `json:"snapshot,omitempty"`
+}
+
+// WorkerInfo is a worker as the cluster knows it.
+type WorkerInfo struct {
+	ID         string    `json:"id"`
+	CPUs       int       `json:"cpus"`
+	Memory     int64     `json:"memory"`
+	State      string    `json:"state"` // alive or lost
+	Registered time.Time `json:"registered"`
+	LastSeen   time.Time `json:"last_seen"`
+}
+
+// ServerInfo is a coordinator's addresses.
+type ServerInfo struct {
+	ID       string `json:"id"`
+	RaftAddr string `json:"raft_addr"`
+	HTTPAddr string `json:"http_addr"`
+}
+
+// Job is a job in the state machine.
+type Job struct {
+	ID       string    `json:"id"`
+	Spec     job.Spec  `json:"spec"`
+	Schedule string    `json:"schedule,omitempty"`
+	State    string    `json:"state"`
+	Created  time.Time `json:"created"`
+	Started  time.Time `json:"started,omitzero"`
+	Finished time.Time `json:"finished,omitzero"`
+	Error    string    `json:"error,omitempty"`
+	Kind     string    `json:"kind,omitempty"`
+
+	Partition *wire.PartitionSummary `json:"partition,omitempty"`
+	Assign    *Assignment            `json:"assign,omitempty"`
+	// Done is the last committed phase: iteration and side ("" before the
+	// first phase of the current epoch).
+	DoneIteration int             `json:"done_iteration"`
+	DoneSide      string          `json:"done_side"`
+	History       []job.Iteration `json:"history"`
+	// pendingUsers holds the user phase of the iteration under way until
+	// its item phase completes the history entry.
+	UsersPhase *PhaseResult `json:"users_phase,omitempty"`
+	Eval       *Evaluation  `json:"eval,omitempty"`
+	Restarts   int          `json:"restarts"`
+	Notes      []string     `json:"notes,omitempty"`
+	Snapshot   string       `json:"snapshot,omitempty"`
+	Bytes      int64        `json:"bytes"`
+}
+
+// State is the replicated state.
+type State struct {
+	Jobs    map[string]*Job        `json:"jobs"`
+	Order   []string               `json:"order"` // job IDs in submission order
+	Workers map[string]*WorkerInfo `json:"workers"`
+	Servers map[string]*ServerInfo `json:"servers"`
+}
+
+func newState() *State {
+	return &State{Jobs: map[string]*Job{}, Workers: map[string]*WorkerInfo{}, Servers: map[string]*ServerInfo{}}
+}
+
+// Sentinel errors of Apply: the command was valid JSON but does not apply
+// to the current state. The state is unchanged.
+var (
+	ErrUnknownJob = errors.New("coordinator: no such job")
+	ErrStale      = errors.New("coordinator: stale command")
+	ErrCommand    = errors.New("coordinator: malformed command")
+	ErrDuplicate  = errors.New("coordinator: job already exists")
+)
+
+// FSM is the raft state machine. Apply must be deterministic: it depends
+// only on the command and the current state.
+type FSM struct {
+	mu sync.RWMutex
+	st *State
+	// notify is closed and replaced after every Apply, so that readers can
+	// wait for a change (job wait).
+	notify chan struct{}
+}
+
+// NewFSM returns an empty state machine.
+func NewFSM() *FSM { return &FSM{st: newState(), notify: make(chan struct{})} }
+
+// Apply implements raft.FSM. It returns nil or an error value.
+func (f *FSM) Apply(l *raft.Log) any {
+	var c Command
+	if err := json.Unmarshal(l.Data, &c); err != nil {
+		return fmt.Errorf("%w: %v", ErrCommand, err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	err := f.apply(&c)
+	close(f.notify)
+	f.notify = make(chan struct{})
+	return err
+}
+
+// Changed returns a channel closed at the next Apply.
+func (f *FSM) Changed() <-chan struct{} {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.notify
+}
+
+func (f *FSM) apply(c *Command) error {
+	if c.V < 1 || c.V > CommandVersion {
+		return fmt.Errorf("%w: version %d (this build applies 1..%d)", ErrCommand, c.V, CommandVersion)
+	}
+	st := f.st
+	switch c.Type {
+	case cmdSubmit:
+		if c.Spec == nil || c.Job == "" {
+			return fmt.Errorf("%w: submit without job or spec", ErrCommand)
+		}
+		if _, ok := st.Jobs[c.Job]; ok {
+			return fmt.Errorf("%w: %s", ErrDuplicate, c.Job)
+		}
+		st.Jobs[c.Job] = &Job{ID: c.Job, Spec: *c.Spec, Schedule: c.Schedule, State: job.StatePending, Created: c.Time}
+		st.Order = append(st.Order, c.Job)
+		return nil
+	case cmdWorkerUp:
+		if c.Worker == nil {
+			return fmt.Errorf("%w: worker_registered without worker", ErrCommand)
+		}
+		w := *c.Worker
+		w.State, w.LastSeen = "alive", c.Time
+		if old, ok := st.Workers[w.ID]; ok {
+			w.Registered = old.Registered
+		} else {
+			w.Registered = c.Time
+		}
+		st.Workers[w.ID] = &w
+		return nil
+	case cmdWorkerLost:
+		if w, ok := st.Workers[c.Job]; ok { // the worker ID travels in Job
+			w.State = "lost"
+		}
+		return nil
+	case cmdWorkersSeen:
+		for _, id := range c.Workers {
+			if w, ok := st.Workers[id]; ok && w.State == "alive" {
+				w.LastSeen = c.Time
+			}
+		}
+		return nil
+	case cmdServer:
+		if c.Server == nil {
+			return fmt.Errorf("%w: server_added without server", ErrCommand)
+		}
+		s := *c.Server
+		st.Servers[s.ID] = &s
+		return nil
+	case cmdServerGone:
+		delete(st.Servers, c.Job)
+		return nil
+	}
+	j, ok := st.Jobs[c.Job]
+	if !ok {
+		return fmt.Errorf("%w: %s", ErrUnknownJob, c.Job)
+	}
+	if job.Finished(j.State) {
+		return fmt.Errorf("%w: job %s is %s", ErrStale, j.ID, j.State)
+	}
+	switch c.Type {
+	case cmdPartitioned:
+		if c.Partitioned == nil || j.Partition != nil {
+			return fmt.Errorf("%w: job %s already partitioned", ErrStale, j.ID)
+		}
+		p := *c.Partitioned
+		j.Partition = &p
+		j.State = job.StateRunning
+		j.Started = c.Time
+		return nil
+	case cmdAssigned:
+		a := c.Assigned
+		if a == nil || j.Partition == nil || len(a.Users) != j.Partition.UserBlocks || len(a.Items) != j.Partition.ItemBlocks {
+			return fmt.Errorf("%w: assignment does not match the job's blocks", ErrCommand)
+		}
+		if j.Assign != nil && a.Epoch <= j.Assign.Epoch {
+			return fmt.Errorf("%w: epoch %d after %d", ErrStale, a.Epoch, j.Assign.Epoch)
+		}
+		if a.Restart && (j.DoneIteration > 0 || j.DoneSide != "") {
+			j.Restarts++
+			j.Notes = append(j.Notes, fmt.Sprintf("%s: restarted from iteration 0 after %d iterations: %s",
+				c.Time.UTC().Format(time.RFC3339), j.DoneIteration, a.Reason))
+			j.DoneIteration, j.DoneSide, j.History, j.UsersPhase, j.Eval = 0, "", nil, nil, nil
+		}
+		cp := *a
+		j.Assign = &cp
+		return nil
+	case cmdPhase:
+		return applyPhase(j, c.Phase)
+	case cmdEvaluated:
+		e := c.Evaluated
+		if e == nil || j.Assign == nil || e.Epoch != j.Assign.Epoch || j.DoneIteration != j.Spec.Iterations || j.DoneSide != sideItems || j.Eval != nil {
+			return fmt.Errorf("%w: evaluation does not follow the last phase", ErrStale)
+		}
+		cp := *e
+		j.Eval = &cp
+		j.Bytes += e.Bytes
+		if n := len(j.History); n > 0 && e.TestN > 0 && !j.Spec.Implicit {
+			r := math.Sqrt(e.TestSSE / float64(e.TestN))
+			j.History[n-1].TestRMSE = &r
+		}
+		return nil
+	case cmdFinished:
+		fin := c.Finished
+		if fin == nil || !job.Finished(fin.State) {
+			return fmt.Errorf("%w: finish without a final state", ErrCommand)
+		}
+		j.State, j.Error, j.Kind, j.Snapshot, j.Finished = fin.State, fin.Error, fin.Kind, fin.Snapshot, c.Time
+		return nil
+	case cmdCancel:
+		j.State, j.Finished, j.Error = job.StateCancelled, c.Time, "cancelled by request"
+		return nil
+	}
+	return fmt.Errorf("%w: unknown type %q", ErrCommand, c.Type)
+}
+
+// NextPhase returns the phase that follows the last committed one, or
+// ok=false when the last iteration is done.
+func (j *Job) NextPhase() (iteration int, side string, ok bool) {
+	switch j.DoneSide {
+	case "":
+		return 1, sideUsers, j.Spec.Iterations >= 1
+	case sideUsers:
+		return j.DoneIteration, sideItems, true
+	default:
+		if j.DoneIteration >= j.Spec.Iterations {
+			return 0, "", false
+		}
+		return j.DoneIteration + 1, sideUsers, true
+	}
+}
+
+func applyPhase(j *Job, p *PhaseResult) error {
+	if p == nil || j.Assign == nil || p.Epoch != j.Assign.Epoch {
+		return fmt.Errorf("%w: phase for another epoch", ErrStale)
+	}
+	t, side, ok := j.NextPhase()
+	if !ok || p.Iteration != t || p.Side != side {
+		return fmt.Errorf("%w: phase %d %s does not follow %d %s", ErrStale, p.Iteration, p.Side, j.DoneIteration, j.DoneSide)
+	}
+	cp := *p
+	j.Bytes += p.Bytes
+	if side == sideUsers {
+		// The user phase of iteration t evaluated the test error of
+		// iteration t−1 with the rows it gathered.
+		if n := len(j.History); n > 0 && p.TestN > 0 && !j.Spec.Implicit {
+			r := math.Sqrt(p.TestSSE / float64(p.TestN))
+			j.History[n-1].TestRMSE = &r
+		}
+		j.UsersPhase = &cp
+	} else {
+		it := job.Iteration{Iteration: t, Seconds: p.Seconds, BytesExchanged: p.Bytes}
+		if u := j.UsersPhase; u != nil {
+			it.Seconds += u.Seconds
+			it.BytesExchanged += u.Bytes
+		}
+		if !j.Spec.Implicit && p.Ratings > 0 {
+			r := math.Sqrt(p.SSE / float64(p.Ratings))
+			it.TrainRMSE = &r
+		}
+		j.History = append(j.History, it)
+		j.UsersPhase = nil
+	}
+	j.DoneIteration, j.DoneSide = t, side
+	return nil
+}
+
+// View runs fn with read access to the state. fn must not keep references.
+func (f *FSM) View(fn func(*State)) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	fn(f.st)
+}
+
+// Snapshot implements raft.FSM.
+func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	b, err := json.Marshal(f.st)
+	if err != nil {
+		return nil, err
+	}
+	return fsmSnapshot(b), nil
+}
+
+// Restore implements raft.FSM.
+func (f *FSM) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	st := &State{}
+	dec := json.NewDecoder(rc)
+	if err := dec.Decode(st); err != nil {
+		return fmt.Errorf("coordinator: restoring snapshot: %w", err)
+	}
+	if st.Jobs == nil || st.Workers == nil || st.Servers == nil {
+		return errors.New("coordinator: restoring snapshot: missing tables")
+	}
+	f.mu.Lock()
+	f.st = st
+	close(f.notify)
+	f.notify = make(chan struct{})
+	f.mu.Unlock()
+	return nil
+}
+
+type fsmSnapshot []byte
+
+func (s fsmSnapshot) Persist(sink raft.SnapshotSink) error {
+	if _, err := sink.Write(s); err != nil {
+		sink.Cancel()
+		return err
+	}
+	return sink.Close()
+}
+
+func (s fsmSnapshot) Release() {}
+
+// sortedAlive returns the IDs of live workers, sorted.
+func (st *State) sortedAlive() []string {
+	var ids []string
+	for id, w := range st.Workers {
+		if w.State == "alive" {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	return ids
+}

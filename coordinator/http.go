@@ -1,0 +1,422 @@
+package coordinator
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/cofactor-ml/cofactor/internal/job"
+)
+
+// MaxRequestBody bounds an API request body.
+const MaxRequestBody = 1 << 20
+
+// errBadRequest marks a client error (400).
+var errBadRequest = errors.New("bad request")
+
+// SubmitRequest is the body of POST /v1/jobs.
+type SubmitRequest struct {
+	Spec job.Spec `json:"spec"`
+	// JobID, when set, names the job (1..64 characters of [A-Za-z0-9_-]);
+	// submitting an existing ID is refused. Otherwise the leader picks one.
+	JobID    string `json:"job_id,omitempty"`
+	Schedule string `json:"schedule,omitempty"`
+}
+
+// SubmitResponse answers POST /v1/jobs.
+type SubmitResponse struct {
+	JobID string `json:"job_id"`
+}
+
+// ClusterStatus answers GET /v1/cluster (CONTRACT.md `cluster status`).
+type ClusterStatus struct {
+	Leader     string         `json:"leader"`
+	Servers    []ServerStatus `json:"servers"`
+	Workers    []WorkerStatus `json:"workers"`
+	AnsweredBy string         `json:"answered_by"`
+}
+
+// ServerStatus is one coordinator in ClusterStatus.
+type ServerStatus struct {
+	ID          string `json:"id"`
+	Address     string `json:"address"` // raft address
+	HTTPAddress string `json:"http_address,omitempty"`
+	State       string `json:"state"` // leader, follower, candidate, unreachable
+}
+
+// WorkerStatus is one worker in ClusterStatus.
+type WorkerStatus struct {
+	ID       string    `json:"id"`
+	State    string    `json:"state"` // alive or lost
+	Blocks   int       `json:"blocks"`
+	CPUs     int       `json:"cpus"`
+	LastSeen time.Time `json:"last_seen"`
+}
+
+// NodeStatus answers GET /v1/status: one coordinator's own view.
+type NodeStatus struct {
+	ID           string `json:"id"`
+	State        string `json:"state"`
+	Leader       string `json:"leader"`
+	LastIndex    uint64 `json:"last_index"`
+	AppliedIndex uint64 `json:"applied_index"`
+}
+
+// JobSummary is one entry of GET /v1/jobs.
+type JobSummary struct {
+	JobID    string     `json:"job_id"`
+	State    string     `json:"state"`
+	Schedule string     `json:"schedule"`
+	Created  time.Time  `json:"created"`
+	Finished *time.Time `json:"finished"`
+}
+
+// JobList answers GET /v1/jobs.
+type JobList struct {
+	Jobs []JobSummary `json:"jobs"`
+}
+
+func (n *Node) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/status", n.getStatus)
+	mux.HandleFunc("GET /v1/cluster", n.getCluster)
+	mux.HandleFunc("POST /v1/cluster/join", n.leaderOnly(n.postJoin))
+	mux.HandleFunc("POST /v1/jobs", n.leaderOnly(n.postJob))
+	mux.HandleFunc("GET /v1/jobs", n.getJobs)
+	mux.HandleFunc("GET /v1/jobs/{id}", n.getJob)
+	mux.HandleFunc("GET /v1/jobs/{id}/wait", n.waitJob)
+	mux.HandleFunc("POST /v1/jobs/{id}/cancel", n.leaderOnly(n.cancelJob))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Cofactor-Node", n.cfg.ID)
+		mux.ServeHTTP(w, r)
+	})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// APIError is the body of every error answer.
+type APIError struct {
+	Message string `json:"error"`
+	Status  int    `json:"-"`
+}
+
+func (e *APIError) Error() string { return e.Message }
+
+func writeError(w http.ResponseWriter, err error) {
+	status := http.StatusInternalServerError
+	switch {
+	case errors.Is(err, errBadRequest), errors.Is(err, job.ErrSpec), errors.Is(err, ErrDuplicate):
+		status = http.StatusBadRequest
+	case errors.Is(err, ErrUnknownJob):
+		status = http.StatusNotFound
+	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, errNoLeader):
+		status = http.StatusServiceUnavailable
+	case errors.Is(err, ErrStale):
+		status = http.StatusConflict
+	}
+	writeJSON(w, status, &APIError{Message: err.Error()})
+}
+
+var errNoLeader = errors.New("no leader is elected")
+
+// leaderOnly serves h on the leader and forwards the request to the leader
+// elsewhere.
+func (n *Node) leaderOnly(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if n.IsLeader() {
+			h(w, r)
+			return
+		}
+		if r.Header.Get("X-Cofactor-Forwarded") != "" {
+			writeError(w, fmt.Errorf("%w: forwarded to %s, which is not the leader", errNoLeader, n.cfg.ID))
+			return
+		}
+		addr := n.leaderHTTP()
+		if addr == "" {
+			writeError(w, errNoLeader)
+			return
+		}
+		target := &url.URL{Scheme: "http", Host: addr}
+		proxy := &httputil.ReverseProxy{
+			Rewrite: func(pr *httputil.ProxyRequest) {
+				pr.SetURL(target)
+				pr.Out.Header.Set("X-Cofactor-Forwarded", n.cfg.ID)
+			},
+			ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
+				writeError(w, fmt.Errorf("%w: forwarding to the leader at %s: %v", errNoLeader, addr, err))
+			},
+		}
+		proxy.ServeHTTP(w, r)
+	}
+}
+
+// leaderHTTP is the leader's HTTP address, from the replicated server table.
+func (n *Node) leaderHTTP() string {
+	_, id := n.raft.LeaderWithID()
+	if id == "" {
+		return ""
+	}
+	var addr string
+	n.fsm.View(func(st *State) {
+		if s, ok := st.Servers[string(id)]; ok {
+			addr = s.HTTPAddr
+		}
+	})
+	return addr
+}
+
+func decodeBody(r *http.Request, v any) error {
+	dec := json.NewDecoder(io.LimitReader(r.Body, MaxRequestBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%w: body: %v", errBadRequest, err)
+	}
+	return nil
+}
+
+func (n *Node) getStatus(w http.ResponseWriter, _ *http.Request) {
+	_, leader := n.raft.LeaderWithID()
+	writeJSON(w, http.StatusOK, NodeStatus{
+		ID: n.cfg.ID, State: strings.ToLower(n.raft.State().String()), Leader: string(leader),
+		LastIndex: n.raft.LastIndex(), AppliedIndex: n.raft.AppliedIndex(),
+	})
+}
+
+func (n *Node) getCluster(w http.ResponseWriter, r *http.Request) {
+	st, err := n.clusterStatus(r.Context())
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+// clusterStatus asks every coordinator for its raft state (1 s each, in
+// parallel) and lists the workers with their block counts.
+func (n *Node) clusterStatus(ctx context.Context) (*ClusterStatus, error) {
+	f := n.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return nil, err
+	}
+	_, leader := n.raft.LeaderWithID()
+	out := &ClusterStatus{Leader: string(leader), AnsweredBy: n.cfg.ID, Servers: []ServerStatus{}, Workers: []WorkerStatus{}}
+	httpAddr := map[string]string{}
+	blocks := map[string]int{}
+	n.fsm.View(func(st *State) {
+		for id, s := range st.Servers {
+			httpAddr[id] = s.HTTPAddr
+		}
+		for _, jid := range st.Order {
+			if j := st.Jobs[jid]; !job.Finished(j.State) && j.Assign != nil {
+				for _, owner := range append(append([]string(nil), j.Assign.Users...), j.Assign.Items...) {
+					blocks[owner]++
+				}
+			}
+		}
+		for _, wk := range st.Workers {
+			out.Workers = append(out.Workers, WorkerStatus{ID: wk.ID, State: wk.State, Blocks: blocks[wk.ID], CPUs: wk.CPUs, LastSeen: wk.LastSeen})
+		}
+	})
+	sort.Slice(out.Workers, func(a, b int) bool { return out.Workers[a].ID < out.Workers[b].ID })
+	servers := f.Configuration().Servers
+	out.Servers = make([]ServerStatus, len(servers))
+	done := make(chan struct{}, len(servers))
+	for i, s := range servers {
+		out.Servers[i] = ServerStatus{ID: string(s.ID), Address: string(s.Address), HTTPAddress: httpAddr[string(s.ID)]}
+		go func() {
+			defer func() { done <- struct{}{} }()
+			if string(s.ID) == n.cfg.ID {
+				out.Servers[i].State = strings.ToLower(n.raft.State().String())
+				return
+			}
+			out.Servers[i].State = "unreachable"
+			if addr := httpAddr[string(s.ID)]; addr != "" {
+				cctx, cancel := context.WithTimeout(ctx, time.Second)
+				defer cancel()
+				var ns NodeStatus
+				if err := NewClient("http://"+addr).get(cctx, "/v1/status", &ns); err == nil {
+					out.Servers[i].State = ns.State
+				}
+			}
+		}()
+	}
+	for range servers {
+		<-done
+	}
+	sort.Slice(out.Servers, func(a, b int) bool { return out.Servers[a].ID < out.Servers[b].ID })
+	return out, nil
+}
+
+func (n *Node) postJoin(w http.ResponseWriter, r *http.Request) {
+	var s ServerInfo
+	if err := decodeBody(r, &s); err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := n.addServer(r.Context(), s); err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"joined": s.ID})
+}
+
+// Submit commits a new job (leader only) and returns its ID.
+func (n *Node) Submit(ctx context.Context, req SubmitRequest) (string, error) {
+	if err := req.Spec.Validate(); err != nil {
+		return "", err
+	}
+	id := req.JobID
+	if id == "" {
+		var b [3]byte
+		rand.Read(b[:])
+		id = "j" + time.Now().UTC().Format("20060102-150405") + "-" + hex.EncodeToString(b[:])
+	} else if err := validJobID(id); err != nil {
+		return "", err
+	}
+	spec := req.Spec
+	err := n.propose(ctx, Command{Type: cmdSubmit, Job: id, Spec: &spec, Schedule: req.Schedule})
+	return id, err
+}
+
+func validJobID(id string) error {
+	if len(id) == 0 || len(id) > 64 {
+		return fmt.Errorf("%w: job id %q must be 1..64 characters", errBadRequest, id)
+	}
+	for _, c := range id {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return fmt.Errorf("%w: job id %q may only hold letters, digits, - and _", errBadRequest, id)
+		}
+	}
+	return nil
+}
+
+func (n *Node) postJob(w http.ResponseWriter, r *http.Request) {
+	var req SubmitRequest
+	if err := decodeBody(r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	id, err := n.Submit(r.Context(), req)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, SubmitResponse{JobID: id})
+}
+
+func (n *Node) getJobs(w http.ResponseWriter, _ *http.Request) {
+	list := JobList{Jobs: []JobSummary{}}
+	n.fsm.View(func(st *State) {
+		for _, id := range st.Order {
+			j := st.Jobs[id]
+			s := JobSummary{JobID: id, State: j.State, Schedule: j.Schedule, Created: j.Created}
+			if !j.Finished.IsZero() {
+				f := j.Finished
+				s.Finished = &f
+			}
+			list.Jobs = append(list.Jobs, s)
+		}
+	})
+	writeJSON(w, http.StatusOK, list)
+}
+
+// JobResult returns a job's result as of now.
+func (n *Node) JobResult(id string) (job.Result, error) {
+	var res job.Result
+	err := fmt.Errorf("%w: %s", ErrUnknownJob, id)
+	n.fsm.View(func(st *State) {
+		if j, ok := st.Jobs[id]; ok {
+			res, err = j.Result(time.Now()), nil
+		}
+	})
+	return res, err
+}
+
+func (n *Node) getJob(w http.ResponseWriter, r *http.Request) {
+	res, err := n.JobResult(r.PathValue("id"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// Wait blocks until the job finishes or ctx ends, and returns its result.
+func (n *Node) Wait(ctx context.Context, id string) (job.Result, error) {
+	for {
+		changed := n.fsm.Changed()
+		res, err := n.JobResult(id)
+		if err != nil || job.Finished(res.State) {
+			return res, err
+		}
+		select {
+		case <-ctx.Done():
+			return res, ctx.Err()
+		case <-changed:
+		}
+	}
+}
+
+// MaxWait bounds one GET /v1/jobs/{id}/wait; clients call again.
+const MaxWait = 60 * time.Second
+
+func (n *Node) waitJob(w http.ResponseWriter, r *http.Request) {
+	timeout := 30 * time.Second
+	if v := r.URL.Query().Get("timeout"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			writeError(w, fmt.Errorf("%w: timeout %q is not a duration", errBadRequest, v))
+			return
+		}
+		timeout = min(d, MaxWait)
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), timeout)
+	defer cancel()
+	res, err := n.Wait(ctx, r.PathValue("id"))
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (n *Node) cancelJob(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if err := n.propose(r.Context(), Command{Type: cmdCancel, Job: id}); err != nil {
+		writeError(w, err)
+		return
+	}
+	res, err := n.JobResult(id)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// AliveWorkers is the number of workers the state machine holds alive.
+func (n *Node) AliveWorkers() int {
+	var k int
+	n.fsm.View(func(st *State) { k = len(st.sortedAlive()) })
+	return k
+}
+
+// Changed returns a channel closed at the next change of the replicated
+// state.
+func (n *Node) Changed() <-chan struct{} { return n.fsm.Changed() }

@@ -1,0 +1,449 @@
+package coordinator
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"github.com/nats-io/nats.go"
+
+	"github.com/cofactor-ml/cofactor/internal/wire"
+	"github.com/cofactor-ml/cofactor/transport"
+)
+
+// Config is a coordinator's configuration.
+type Config struct {
+	// ID names the coordinator in the raft group.
+	ID string
+	// DataDir holds the raft log, stable store and snapshots. Unused with
+	// InMemory.
+	DataDir string
+	// RaftAddr is the host:port raft listens on and advertises.
+	RaftAddr string
+	// HTTPAddr is the host:port of the HTTP API ("" for none; port 0 picks
+	// a free port, see Node.HTTPAddr).
+	HTTPAddr string
+	// NATSURL is the NATS server (ignored with WithConn).
+	NATSURL string
+	// Bootstrap makes this node the first member of a new group. It is
+	// ignored when the data directory already holds raft state.
+	Bootstrap bool
+	// Join is the HTTP URL of a member to ask for membership.
+	Join string
+	// InMemory keeps raft entirely in memory with an in-memory transport:
+	// a single-node group for the all-in-one mode. Nothing survives a
+	// restart.
+	InMemory bool
+	// WorkerTimeout is how long a worker may stay silent before it is
+	// declared lost and its blocks reassigned.
+	WorkerTimeout time.Duration
+	// ResendInterval is how often the leader repeats a command it awaits
+	// reports for (a lost message costs at most this much).
+	ResendInterval time.Duration
+	// MaxStepFailures is how many runtime failures a job step may report
+	// before the job fails.
+	MaxStepFailures int
+	// SnapshotThreshold is raft's: log entries between snapshots.
+	SnapshotThreshold uint64
+}
+
+// DefaultConfig returns the defaults: workers lost after 5 s of silence,
+// commands repeated every 2 s, a job failing after 5 failures of a step.
+func DefaultConfig() Config {
+	return Config{
+		WorkerTimeout:     5 * time.Second,
+		ResendInterval:    2 * time.Second,
+		MaxStepFailures:   5,
+		SnapshotThreshold: 1024,
+	}
+}
+
+// ErrConfig is wrapped by Validate's errors.
+var ErrConfig = errors.New("coordinator: invalid configuration")
+
+// Validate checks c.
+func (c Config) Validate() error {
+	if err := transport.ValidID(c.ID); err != nil {
+		return fmt.Errorf("%w: id: %w", ErrConfig, err)
+	}
+	switch {
+	case !c.InMemory && c.DataDir == "":
+		return fmt.Errorf("%w: no data directory", ErrConfig)
+	case !c.InMemory && c.RaftAddr == "":
+		return fmt.Errorf("%w: no raft address", ErrConfig)
+	case c.Bootstrap && c.Join != "":
+		return fmt.Errorf("%w: --bootstrap and --join exclude each other", ErrConfig)
+	case c.WorkerTimeout <= 0 || c.ResendInterval <= 0:
+		return fmt.Errorf("%w: timeouts must be positive", ErrConfig)
+	case c.MaxStepFailures < 1:
+		return fmt.Errorf("%w: max step failures %d must be ≥ 1", ErrConfig, c.MaxStepFailures)
+	}
+	return nil
+}
+
+// Option configures a Node.
+type Option func(*Node) error
+
+// WithConn makes the node use nc instead of dialling Config.NATSURL. The
+// node does not close it.
+func WithConn(nc *nats.Conn) Option { return func(n *Node) error { n.nc = nc; return nil } }
+
+// WithLogger sets the logger (default slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(n *Node) error { n.log = l; return nil } }
+
+// Node is one coordinator.
+type Node struct {
+	cfg     Config
+	log     *slog.Logger
+	nc      *nats.Conn
+	ownConn bool
+	fsm     *FSM
+	raft    *raft.Raft
+	closers []io.Closer
+
+	httpLn  net.Listener
+	httpSrv *http.Server
+
+	seenMu   sync.Mutex
+	seen     map[string]wire.Heartbeat // last heartbeat of each worker
+	seenAt   map[string]time.Time      // when it arrived (local clock)
+	reportCh chan wire.Report          // reports for the leader's driver
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// New checks cfg and builds a node; Start runs it.
+func New(cfg Config, opts ...Option) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	n := &Node{
+		cfg: cfg, log: slog.Default(), fsm: NewFSM(),
+		seen: map[string]wire.Heartbeat{}, seenAt: map[string]time.Time{},
+		reportCh: make(chan wire.Report, 1024),
+	}
+	for _, o := range opts {
+		if err := o(n); err != nil {
+			return nil, err
+		}
+	}
+	n.log = n.log.With("coordinator", cfg.ID)
+	return n, nil
+}
+
+// Start opens raft, the HTTP API and the NATS subscriptions, and returns;
+// the node runs until Close.
+func (n *Node) Start(ctx context.Context) (err error) {
+	ctx, n.cancel = context.WithCancel(context.Background())
+	defer func() {
+		if err != nil {
+			n.Close()
+		}
+	}()
+	if n.nc == nil {
+		nc, err := transport.Dial(n.cfg.NATSURL, "cofactor-coordinator-"+n.cfg.ID)
+		if err != nil {
+			return err
+		}
+		n.nc, n.ownConn = nc, true
+	}
+	hasState, err := n.openRaft()
+	if err != nil {
+		return err
+	}
+	if n.cfg.HTTPAddr != "" {
+		ln, err := net.Listen("tcp", n.cfg.HTTPAddr)
+		if err != nil {
+			return fmt.Errorf("coordinator %s: HTTP: %w", n.cfg.ID, err)
+		}
+		n.httpLn = ln
+		n.httpSrv = &http.Server{Handler: n.handler(), ReadHeaderTimeout: 10 * time.Second}
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			if err := n.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				n.log.Error("HTTP server stopped", "err", err)
+			}
+		}()
+	}
+	hb, err := n.nc.Subscribe(transport.SubjectHeartbeat, n.onHeartbeat)
+	if err != nil {
+		return err
+	}
+	rep, err := n.nc.Subscribe(transport.SubjectReport, n.onReport)
+	if err != nil {
+		return err
+	}
+	n.closers = append(n.closers, unsubscriber{hb}, unsubscriber{rep})
+	if n.cfg.Join != "" && !hasState {
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			n.join(ctx)
+		}()
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.leadership(ctx)
+	}()
+	n.log.Info("coordinator started", "raft", n.cfg.RaftAddr, "http", n.HTTPAddr(), "bootstrap", n.cfg.Bootstrap && !hasState)
+	return nil
+}
+
+// slogWriter carries raft's log lines (hclog text) into the node's logger.
+type slogWriter struct{ l *slog.Logger }
+
+func (w slogWriter) Write(p []byte) (int, error) {
+	w.l.Warn(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+type unsubscriber struct{ s *nats.Subscription }
+
+func (u unsubscriber) Close() error { return u.s.Unsubscribe() }
+
+// openRaft creates the raft node and reports whether it had state.
+func (n *Node) openRaft() (bool, error) {
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(n.cfg.ID)
+	rc.SnapshotThreshold = n.cfg.SnapshotThreshold
+	level := hclog.Warn
+	if n.cfg.InMemory {
+		level = hclog.Error // a group of one: elections are not news
+	}
+	rc.Logger = hclog.New(&hclog.LoggerOptions{Name: "raft", Level: level, Output: slogWriter{n.log}, DisableTime: true})
+	var (
+		logs   raft.LogStore
+		stable raft.StableStore
+		snaps  raft.SnapshotStore
+		trans  raft.Transport
+		addr   raft.ServerAddress
+	)
+	if n.cfg.InMemory {
+		// A group of one in one process: no network to wait for, so
+		// elect at once rather than after the default second.
+		rc.HeartbeatTimeout, rc.ElectionTimeout, rc.LeaderLeaseTimeout = 50*time.Millisecond, 50*time.Millisecond, 50*time.Millisecond
+		rc.CommitTimeout = 5 * time.Millisecond
+		store := raft.NewInmemStore()
+		logs, stable, snaps = store, store, raft.NewInmemSnapshotStore()
+		addr, trans = raft.NewInmemTransport(raft.ServerAddress(n.cfg.ID))
+	} else {
+		dir := filepath.Join(n.cfg.DataDir, "raft")
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return false, err
+		}
+		bolt, err := raftboltdb.NewBoltStore(filepath.Join(dir, "raft.db"))
+		if err != nil {
+			return false, fmt.Errorf("coordinator: raft store: %w", err)
+		}
+		n.closers = append(n.closers, bolt)
+		logs, stable = bolt, bolt
+		fs, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, rc.Logger)
+		if err != nil {
+			return false, err
+		}
+		snaps = fs
+		adv, err := net.ResolveTCPAddr("tcp", n.cfg.RaftAddr)
+		if err != nil {
+			return false, fmt.Errorf("coordinator: raft address %q: %w", n.cfg.RaftAddr, err)
+		}
+		tcp, err := raft.NewTCPTransportWithLogger(n.cfg.RaftAddr, adv, 3, 10*time.Second, rc.Logger)
+		if err != nil {
+			return false, fmt.Errorf("coordinator: raft transport: %w", err)
+		}
+		n.closers = append(n.closers, tcp)
+		trans, addr = tcp, raft.ServerAddress(n.cfg.RaftAddr)
+	}
+	has, err := raft.HasExistingState(logs, stable, snaps)
+	if err != nil {
+		return false, err
+	}
+	r, err := raft.NewRaft(rc, n.fsm, logs, stable, snaps, trans)
+	if err != nil {
+		return false, fmt.Errorf("coordinator: raft: %w", err)
+	}
+	n.raft = r
+	if (n.cfg.Bootstrap || n.cfg.InMemory) && !has {
+		cfg := raft.Configuration{Servers: []raft.Server{{ID: raft.ServerID(n.cfg.ID), Address: addr}}}
+		if err := r.BootstrapCluster(cfg).Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+			return false, fmt.Errorf("coordinator: bootstrap: %w", err)
+		}
+	}
+	return has, nil
+}
+
+// HTTPAddr is the address the HTTP API listens on ("" when it has none).
+func (n *Node) HTTPAddr() string {
+	if n.httpLn == nil {
+		return ""
+	}
+	return n.httpLn.Addr().String()
+}
+
+// ID is the node's ID.
+func (n *Node) ID() string { return n.cfg.ID }
+
+// IsLeader reports whether this node is the raft leader now.
+func (n *Node) IsLeader() bool { return n.raft != nil && n.raft.State() == raft.Leader }
+
+// Close stops the node: the leader's driver, the HTTP API, raft.
+func (n *Node) Close() error {
+	if n.cancel != nil {
+		n.cancel()
+	}
+	if n.httpSrv != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		n.httpSrv.Shutdown(sctx)
+		cancel()
+	}
+	n.wg.Wait()
+	var errs []error
+	if n.raft != nil {
+		errs = append(errs, n.raft.Shutdown().Error())
+	}
+	for i := len(n.closers) - 1; i >= 0; i-- {
+		errs = append(errs, n.closers[i].Close())
+	}
+	if n.ownConn && n.nc != nil {
+		n.nc.Close()
+	}
+	return errors.Join(errs...)
+}
+
+// propose commits c through raft and returns the state machine's answer.
+// It fails with raft.ErrNotLeader on a follower. When it returns an error
+// other than the state machine's, the command may or may not have been
+// committed.
+func (n *Node) propose(ctx context.Context, c Command) error {
+	c.V = CommandVersion
+	if c.Time.IsZero() {
+		c.Time = time.Now().UTC()
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	timeout := 10 * time.Second
+	if d, ok := ctx.Deadline(); ok {
+		timeout = max(time.Until(d), time.Millisecond)
+	}
+	f := n.raft.Apply(b, timeout)
+	if err := f.Error(); err != nil {
+		return err
+	}
+	if resp, ok := f.Response().(error); ok && resp != nil {
+		return resp
+	}
+	return ctx.Err()
+}
+
+// leadership starts the leader's duties while this node leads and stops
+// them when it does not.
+func (n *Node) leadership(ctx context.Context) {
+	var stop context.CancelFunc
+	var duties sync.WaitGroup
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		leader := n.raft.State() == raft.Leader
+		switch {
+		case leader && stop == nil:
+			lctx, cancel := context.WithCancel(ctx)
+			stop = cancel
+			// The state machine must hold every committed entry before
+			// the driver reads it.
+			if err := n.raft.Barrier(10 * time.Second).Error(); err != nil {
+				n.log.Warn("barrier failed", "err", err)
+				cancel()
+				stop = nil
+				break
+			}
+			n.log.Info("became leader")
+			n.recordSelf(lctx)
+			duties.Add(2)
+			go func() { defer duties.Done(); n.monitor(lctx) }()
+			go func() { defer duties.Done(); newDriver(n).run(lctx) }()
+		case !leader && stop != nil:
+			n.log.Info("lost leadership")
+			stop()
+			duties.Wait()
+			stop = nil
+		}
+		select {
+		case <-ctx.Done():
+			if stop != nil {
+				stop()
+			}
+			duties.Wait()
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// recordSelf makes sure the replicated server table has this node's
+// current HTTP address, which followers use to forward writes here.
+func (n *Node) recordSelf(ctx context.Context) {
+	me := ServerInfo{ID: n.cfg.ID, RaftAddr: n.cfg.RaftAddr, HTTPAddr: n.HTTPAddr()}
+	var have ServerInfo
+	n.fsm.View(func(st *State) {
+		if s, ok := st.Servers[me.ID]; ok {
+			have = *s
+		}
+	})
+	if have != me {
+		if err := n.propose(ctx, Command{Type: cmdServer, Server: &me}); err != nil {
+			n.log.Warn("own address not recorded", "err", err)
+		}
+	}
+}
+
+// join asks the member at cfg.Join to add this node, until it succeeds.
+func (n *Node) join(ctx context.Context) {
+	c := NewClient(n.cfg.Join)
+	me := ServerInfo{ID: n.cfg.ID, RaftAddr: n.cfg.RaftAddr, HTTPAddr: n.HTTPAddr()}
+	wait := 200 * time.Millisecond
+	for ctx.Err() == nil {
+		err := c.Join(ctx, me)
+		if err == nil {
+			n.log.Info("joined the cluster", "via", n.cfg.Join)
+			return
+		}
+		n.log.Info("join not done yet", "via", n.cfg.Join, "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
+}
+
+// addServer adds a voter (leader only) and records its addresses.
+func (n *Node) addServer(ctx context.Context, s ServerInfo) error {
+	if err := transport.ValidID(s.ID); err != nil {
+		return fmt.Errorf("%w: %w", errBadRequest, err)
+	}
+	if _, err := net.ResolveTCPAddr("tcp", s.RaftAddr); err != nil {
+		return fmt.Errorf("%w: raft address %q: %v", errBadRequest, s.RaftAddr, err)
+	}
+	f := n.raft.AddVoter(raft.ServerID(s.ID), raft.ServerAddress(s.RaftAddr), 0, 10*time.Second)
+	if err := f.Error(); err != nil {
+		return err
+	}
+	return n.propose(ctx, Command{Type: cmdServer, Server: &s})
+}

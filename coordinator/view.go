@@ -1,0 +1,106 @@
+package coordinator
+
+import (
+	"math"
+	"time"
+
+	"github.com/cofactor-ml/cofactor/internal/job"
+)
+
+// Result is the job as CONTRACT.md's JSON describes it, as of now.
+func (j *Job) Result(now time.Time) job.Result {
+	s := j.Spec
+	r := job.Result{
+		JobID: j.ID, State: j.State, Error: j.Error, ErrorKind: j.Kind,
+		Rank: s.Rank, Lambda: s.Lambda, Iterations: s.Iterations, Implicit: s.Implicit, Solver: s.Solver,
+		Restarts: j.Restarts, Notes: j.Notes, History: j.History, Snapshot: j.Snapshot,
+		BytesExchanged: j.Bytes,
+	}
+	if r.History == nil {
+		r.History = []job.Iteration{}
+	}
+	if s.Implicit {
+		a := s.Alpha
+		r.Alpha = &a
+	}
+	end := j.Finished
+	if end.IsZero() {
+		end = now
+	}
+	r.Seconds = end.Sub(j.Created).Seconds()
+	if p := j.Partition; p != nil {
+		r.Users, r.Items = p.Users, p.Items
+		r.UserBlocks, r.ItemBlocks = p.UserBlocks, p.ItemBlocks
+		r.TrainRatings, r.TestRatings, r.TestSkipped = p.TrainRatings, p.TestRatings, p.TestSkipped
+		r.SkippedLines, r.Duplicates = p.SkippedLines, p.Duplicates
+		r.LoadSeconds = p.Seconds
+		if j.Assign != nil {
+			r.Workers = len(distinct(j.Assign.Users, j.Assign.Items))
+			r.BytesLowerBound = int64(len(j.History)) * j.lowerBoundPerIteration()
+		}
+	}
+	if n := len(j.History); n > 0 {
+		var sum float64
+		for _, it := range j.History {
+			sum += it.Seconds
+		}
+		r.SecondsPerIteration = sum / float64(n)
+		r.TrainRMSE = j.History[n-1].TrainRMSE
+		r.TestRMSE = j.History[n-1].TestRMSE
+	}
+	if e := j.Eval; e != nil {
+		if s.Implicit {
+			if e.RankUsers > 0 {
+				p, nd := e.PrecisionSum/float64(e.RankUsers), e.NDCGSum/float64(e.RankUsers)
+				r.PrecisionAt10, r.NDCGAt10 = &p, &nd
+			}
+		} else if e.TestN > 0 {
+			rmse, mae := math.Sqrt(e.TestSSE/float64(e.TestN)), e.TestAE/float64(e.TestN)
+			r.TestRMSE, r.TestMAE = &rmse, &mae
+		}
+	}
+	if j.State == job.StateRunning || j.State == job.StatePending {
+		r.Progress = j.progress()
+	}
+	return r
+}
+
+// lowerBoundPerIteration is the fewest factor bytes an iteration can move
+// between workers: every block receives exactly the rows it needs from
+// blocks on other workers, k float32 each.
+func (j *Job) lowerBoundPerIteration() int64 {
+	p, a := j.Partition, j.Assign
+	rowBytes := int64(j.Spec.Rank) * 4
+	var rows int64
+	for u, needs := range p.UserNeeds {
+		for i, n := range needs {
+			if i < len(a.Items) && u < len(a.Users) && a.Items[i] != a.Users[u] {
+				rows += n
+			}
+		}
+	}
+	for i, needs := range p.ItemNeeds {
+		for u, n := range needs {
+			if i < len(a.Items) && u < len(a.Users) && a.Users[u] != a.Items[i] {
+				rows += n
+			}
+		}
+	}
+	return rows * rowBytes
+}
+
+func (j *Job) progress() *job.Progress {
+	switch {
+	case j.State == job.StatePending || j.Partition == nil:
+		return &job.Progress{Phase: "partition"}
+	case j.Assign == nil:
+		return &job.Progress{Phase: "assign"}
+	}
+	if t, side, ok := j.NextPhase(); ok {
+		return &job.Progress{Iteration: t, Phase: side}
+	}
+	if j.Eval == nil {
+		return &job.Progress{Iteration: j.Spec.Iterations, Phase: "evaluate"}
+	}
+	return &job.Progress{Iteration: j.Spec.Iterations, Phase: "snapshot"}
+}

@@ -1,0 +1,251 @@
+package allinone
+
+import (
+	"context"
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/cofactor-ml/cofactor/checkpoint"
+	"github.com/cofactor-ml/cofactor/internal/job"
+	"github.com/cofactor-ml/cofactor/internal/synth"
+	"github.com/cofactor-ml/cofactor/internal/testutil"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, testutil.IgnoredLeaks()...) }
+
+// skipShort skips the accuracy runs under -short (the race-detector pass
+// in CI); the plain test run always has them.
+func skipShort(t *testing.T) {
+	if testing.Short() {
+		t.Skip("accuracy run: skipped under -short, run by the plain go test")
+	}
+}
+
+func writeSynth(t testing.TB, cfg synth.Config) string {
+	t.Helper()
+	s, err := synth.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "ratings.csv")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := s.WriteCSV(context.Background(), f); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// train runs spec on a fresh in-process cluster of the given size.
+func train(t testing.TB, workers int, spec job.Spec) job.Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	c, err := Start(ctx, Options{Workers: workers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	res, err := c.Run(ctx, spec, nil)
+	if err != nil {
+		t.Fatalf("job %s: %v", res.JobID, err)
+	}
+	return res
+}
+
+// Must show 1 of the engine issue: a rank-8 truth with noise 0.1 is
+// recovered to near the noise floor with the default settings.
+func TestSyntheticTruthRecovered(t *testing.T) {
+	t.Parallel()
+	skipShort(t)
+	input := writeSynth(t, synth.Config{Users: 2000, Items: 1000, Ratings: 200_000, Rank: 8, Noise: 0.1, Seed: 1, ZipfExponent: 0.8})
+	for _, tc := range []struct {
+		solver   string
+		fraction float64
+	}{
+		{"cholesky", 0.1}, {"cg", 0.1}, {"cholesky", 0.2},
+	} {
+		spec := job.DefaultSpec()
+		spec.Input, spec.Rank, spec.Solver, spec.TestFraction = input, 8, tc.solver, tc.fraction
+		res := train(t, 2, spec)
+		t.Logf("%s, test fraction %.1f: train RMSE %.4f, test RMSE %.4f", tc.solver, tc.fraction, *res.TrainRMSE, *res.TestRMSE)
+		if *res.TestRMSE > 0.115 {
+			t.Errorf("%s, test fraction %.1f: test RMSE %.4f > 0.115", tc.solver, tc.fraction, *res.TestRMSE)
+		}
+		if res.TrainRatings+res.TestRatings != 200_000 || res.TestSkipped > 10 {
+			t.Errorf("train %d + test %d ratings (%d skipped)", res.TrainRatings, res.TestRatings, res.TestSkipped)
+		}
+	}
+}
+
+func movieLensSpec(t *testing.T) job.Spec {
+	spec := job.DefaultSpec()
+	spec.Input = testutil.SharedData(t, "ml-latest-small/split-seed42/ratings.train.csv")
+	spec.Test = testutil.SharedData(t, "ml-latest-small/split-seed42/ratings.test.csv")
+	spec.TestFraction = 0
+	spec.Iterations = 15
+	return spec
+}
+
+// Must show 2 of the engine issue, explicit: rank 10, λ 0.1, 15 iterations
+// on the fixed split; the NumPy reference gets 0.8865.
+func TestMovieLensExplicit(t *testing.T) {
+	t.Parallel()
+	skipShort(t)
+	spec := movieLensSpec(t)
+	spec.Rank, spec.Lambda = 10, 0.1
+	rmse := map[string]float64{}
+	for _, solver := range []string{"cholesky", "cg"} {
+		spec.Solver = solver
+		res := train(t, 2, spec)
+		rmse[solver] = *res.TestRMSE
+		t.Logf("%s: test RMSE %.4f (train %.4f), %.4f s/iteration", solver, *res.TestRMSE, *res.TrainRMSE, res.SecondsPerIteration)
+		if res.Users != 610 || res.TrainRatings != 80669 || res.TestRatings != 20167 || res.TestSkipped != 798 {
+			t.Errorf("counts: %d users, %d train, %d test, %d skipped", res.Users, res.TrainRatings, res.TestRatings, res.TestSkipped)
+		}
+		if *res.TestRMSE > 0.8915 {
+			t.Errorf("%s: test RMSE %.4f > 0.8915", solver, *res.TestRMSE)
+		}
+		if len(res.History) != 15 || res.History[14].TestRMSE == nil || res.History[0].TestRMSE == nil {
+			t.Errorf("history has %d entries, or misses test RMSE", len(res.History))
+		}
+	}
+	if d := math.Abs(rmse["cholesky"] - rmse["cg"]); d > 0.005 {
+		t.Errorf("solvers differ by %.4f RMSE", d)
+	}
+}
+
+// Must show 2 of the engine issue, implicit: rank 32, α 1, λ 50 (not
+// count-scaled); reference precision@10 0.292, NDCG@10 0.344.
+func TestMovieLensImplicit(t *testing.T) {
+	t.Parallel()
+	skipShort(t)
+	spec := movieLensSpec(t)
+	spec.Rank, spec.Lambda, spec.Alpha, spec.Implicit = 32, 50, 1, true
+	for _, solver := range []string{"cholesky", "cg"} {
+		spec.Solver = solver
+		res := train(t, 2, spec)
+		t.Logf("%s: precision@10 %.4f, NDCG@10 %.4f", solver, *res.PrecisionAt10, *res.NDCGAt10)
+		if *res.PrecisionAt10 < 0.28 || *res.NDCGAt10 < 0.33 {
+			t.Errorf("%s: precision@10 %.4f (want ≥ 0.28), NDCG@10 %.4f (want ≥ 0.33)", solver, *res.PrecisionAt10, *res.NDCGAt10)
+		}
+		if res.TrainRMSE != nil || res.TestRMSE != nil {
+			t.Errorf("implicit run reports RMSE")
+		}
+	}
+}
+
+// snapshotFactors trains spec into a snapshot and reads it back.
+func snapshotFactors(t *testing.T, workers int, spec job.Spec) *checkpoint.Snapshot {
+	t.Helper()
+	spec.Out = filepath.Join(t.TempDir(), "model")
+	res := train(t, workers, spec)
+	if res.Snapshot != spec.Out {
+		t.Fatalf("snapshot %q, want %q", res.Snapshot, spec.Out)
+	}
+	s, err := checkpoint.ReadDir(spec.Out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// maxDiff compares two snapshots row by row through their external IDs.
+func maxDiff(t *testing.T, a, b *checkpoint.Snapshot) float64 {
+	t.Helper()
+	var worst float64
+	k := a.Manifest.Rank
+	for _, side := range []struct {
+		ida, idb []string
+		fa, fb   []float32
+	}{{a.UserIDs, b.UserIDs, a.X, b.X}, {a.ItemIDs, b.ItemIDs, a.Y, b.Y}} {
+		if len(side.ida) != len(side.idb) {
+			t.Fatalf("%d rows vs %d", len(side.ida), len(side.idb))
+		}
+		pos := map[string]int{}
+		for i, id := range side.idb {
+			pos[id] = i
+		}
+		for i, id := range side.ida {
+			j, ok := pos[id]
+			if !ok {
+				t.Fatalf("ID %s missing", id)
+			}
+			for c := 0; c < k; c++ {
+				worst = max(worst, math.Abs(float64(side.fa[i*k+c]-side.fb[j*k+c])))
+			}
+		}
+	}
+	return worst
+}
+
+// Must show 3 of the engine issue, and the cluster's "one engine": the
+// factors do not depend on the block layout or the number of workers.
+func TestPartitionIndependence(t *testing.T) {
+	t.Parallel()
+	inputs := map[bool]string{
+		false: writeSynth(t, synth.Config{Users: 900, Items: 400, Ratings: 40_000, Rank: 6, Noise: 0.3, Seed: 2, ZipfExponent: 0.8}),
+		true:  writeSynth(t, synth.Config{Users: 900, Items: 400, Ratings: 40_000, Rank: 6, Noise: 0.3, Seed: 2, ZipfExponent: 0.8, Implicit: true}),
+	}
+	for _, tc := range []struct {
+		name     string
+		implicit bool
+		solver   string
+	}{
+		{"explicit cholesky", false, "cholesky"},
+		{"explicit cg", false, "cg"},
+		{"implicit cholesky", true, "cholesky"},
+		{"implicit cg", true, "cg"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var base *checkpoint.Snapshot
+			for _, run := range []struct{ workers, p, q int }{{1, 1, 1}, {2, 7, 7}, {3, 3, 5}} {
+				spec := job.DefaultSpec()
+				spec.Input, spec.Rank, spec.Solver, spec.Iterations = inputs[tc.implicit], 8, tc.solver, 5
+				spec.Implicit, spec.Lambda = tc.implicit, 0.05
+				spec.UserBlocks, spec.ItemBlocks = run.p, run.q
+				s := snapshotFactors(t, run.workers, spec)
+				if base == nil {
+					base = s
+					continue
+				}
+				if d := maxDiff(t, base, s); d > 1e-5 {
+					t.Errorf("%d workers, %d×%d blocks: factors differ by %g from 1 worker, 1×1", run.workers, run.p, run.q, d)
+				}
+			}
+		})
+	}
+}
+
+func TestInputErrorFailsJob(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	in := filepath.Join(dir, "bad.csv")
+	os.WriteFile(in, []byte("1,2,3\n1,3,x\n"), 0o644)
+	ctx := context.Background()
+	c, err := Start(ctx, Options{Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	spec := job.DefaultSpec()
+	spec.Input = in
+	res, err := c.Run(ctx, spec, nil)
+	var je *JobError
+	if !errors.As(err, &je) || !je.IsInput() || res.State != job.StateFailed {
+		t.Fatalf("err %v, state %s, want an input failure", err, res.State)
+	}
+	if want := in + `:2: rating "x" is not a number`; res.Error != want || !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q, want %q", res.Error, want)
+	}
+}

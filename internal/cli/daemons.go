@@ -1,0 +1,148 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cofactor-ml/cofactor/coordinator"
+	"github.com/cofactor-ml/cofactor/worker"
+)
+
+// logOptions are the logging flags of the long-running binaries.
+type logOptions struct {
+	level, format string
+}
+
+func (o *logOptions) addFlags(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&o.level, "log-level", "info", "debug, info, warn or error")
+	cmd.Flags().StringVar(&o.format, "log-format", "text", "text or json")
+}
+
+func (o *logOptions) logger(w io.Writer) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(o.level)); err != nil {
+		return nil, usagef("--log-level %q: want debug, info, warn or error", o.level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch strings.ToLower(o.format) {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, usagef("--log-format %q: want text or json", o.format)
+}
+
+// runDaemon executes a daemon's root command and maps errors to exit codes.
+func runDaemon(cmd *cobra.Command, args []string, stderr io.Writer) int {
+	cmd.SetArgs(args)
+	cmd.SilenceUsage, cmd.SilenceErrors = true, true
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := cmd.ExecuteContext(ctx); err != nil {
+		fmt.Fprintf(stderr, "error: %s\n", strings.ReplaceAll(err.Error(), "\n", " "))
+		return exitCode(err)
+	}
+	return ExitOK
+}
+
+// CoordinatorMain runs the coordinator binary.
+func CoordinatorMain(args []string, stdout, stderr io.Writer) int {
+	cfg := coordinator.DefaultConfig()
+	var logs logOptions
+	cmd := &cobra.Command{
+		Use:   "coordinator --id ID --data-dir DIR --raft-addr HOST:PORT --http-addr HOST:PORT --nats URL (--bootstrap | --join URL)",
+		Short: "Run a member of the cofactor coordinator group",
+		Long: `coordinator runs one member of the raft group that owns cofactor's jobs,
+workers and block assignments. Start the first member with --bootstrap and the
+others with --join pointing at any member's HTTP address. A member restarted
+with the same --data-dir rejoins with its state.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := logs.logger(stderr)
+			if err != nil {
+				return err
+			}
+			if err := cfg.Validate(); err != nil {
+				return usageError{err}
+			}
+			n, err := coordinator.New(cfg, coordinator.WithLogger(log))
+			if err != nil {
+				return err
+			}
+			if err := n.Start(cmd.Context()); err != nil {
+				return err
+			}
+			<-cmd.Context().Done()
+			log.Info("shutting down")
+			return n.Close()
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.ID, "id", "", "this coordinator's ID in the raft group")
+	f.StringVar(&cfg.DataDir, "data-dir", "", "directory of the raft log and snapshots")
+	f.StringVar(&cfg.RaftAddr, "raft-addr", "", "host:port for raft (listened on and advertised)")
+	f.StringVar(&cfg.HTTPAddr, "http-addr", "", "host:port of the HTTP API")
+	f.StringVar(&cfg.NATSURL, "nats", "nats://127.0.0.1:4222", "NATS server URL")
+	f.BoolVar(&cfg.Bootstrap, "bootstrap", false, "start a new group with this node as its first member")
+	f.StringVar(&cfg.Join, "join", "", "HTTP URL of a member to join")
+	f.DurationVar(&cfg.WorkerTimeout, "worker-timeout", cfg.WorkerTimeout, "silence after which a worker is lost and its blocks reassigned")
+	f.DurationVar(&cfg.ResendInterval, "resend-interval", cfg.ResendInterval, "how often an unanswered command to workers is repeated")
+	logs.addFlags(cmd)
+	cmd.SetOut(stdout)
+	cmd.SetErr(stderr)
+	return runDaemon(cmd, args, stderr)
+}
+
+// WorkerMain runs the worker binary.
+func WorkerMain(args []string, stdout, stderr io.Writer) int {
+	cfg := worker.DefaultConfig()
+	var logs logOptions
+	var dataDir string
+	cmd := &cobra.Command{
+		Use:   "worker --id ID --nats URL",
+		Short: "Run a cofactor worker",
+		Long: `worker connects to NATS, announces itself to the coordinators, and runs the
+leader's commands: partitioning inputs into the block store, solving its
+blocks' rows each phase, and serving its factor rows to the other workers.
+Input files and --out directories of jobs are read and written by workers, so
+they must be reachable from every worker (a shared filesystem).`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := logs.logger(stderr)
+			if err != nil {
+				return err
+			}
+			if dataDir != "" {
+				if err := os.MkdirAll(dataDir, 0o750); err != nil {
+					return err
+				}
+			}
+			w, err := worker.New(cfg, worker.WithLogger(log))
+			if err != nil {
+				return usageError{err}
+			}
+			return w.Run(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.ID, "id", "", "this worker's ID")
+	f.StringVar(&cfg.NATSURL, "nats", "nats://127.0.0.1:4222", "NATS server URL")
+	f.StringVar(&dataDir, "data-dir", "", "scratch directory (created if missing)")
+	f.IntVar(&cfg.Threads, "threads", 0, "goroutines solving rows (default: all CPUs)")
+	f.Int64Var(&cfg.Memory, "memory", 0, "bytes of memory offered for blocks (advertised)")
+	f.DurationVar(&cfg.HeartbeatInterval, "heartbeat", cfg.HeartbeatInterval, "heartbeat interval")
+	logs.addFlags(cmd)
+	cmd.SetOut(stdout)
+	cmd.SetErr(stderr)
+	return runDaemon(cmd, args, stderr)
+}

@@ -1,0 +1,264 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cofactor-ml/cofactor/coordinator"
+	"github.com/cofactor-ml/cofactor/internal/job"
+)
+
+// EnvCoordinator supplies --coordinator when the flag is not given.
+const EnvCoordinator = "COFACTOR_COORDINATOR"
+
+// opsOptions are the flags every operator command shares.
+type opsOptions struct {
+	coordinators string
+}
+
+func (o *opsOptions) client() (*coordinator.Client, error) {
+	urls := o.coordinators
+	if urls == "" {
+		urls = os.Getenv(EnvCoordinator)
+	}
+	if urls == "" {
+		return nil, usagef("no coordinator: pass --coordinator URL[,URL...] or set %s", EnvCoordinator)
+	}
+	return coordinator.NewClient(urls), nil
+}
+
+// jobFailed is a finished job that did not succeed: exit 2 when its input
+// was at fault, 1 otherwise.
+type jobFailed struct{ res *job.Result }
+
+func (e jobFailed) Error() string {
+	msg := e.res.Error
+	if msg == "" {
+		msg = e.res.State
+	}
+	return fmt.Sprintf("job %s %s: %s", e.res.JobID, e.res.State, msg)
+}
+
+func finalErr(res *job.Result) error {
+	switch {
+	case res.State == job.StateSucceeded:
+		return nil
+	case res.ErrorKind == job.KindInput:
+		return usageError{jobFailed{res}}
+	}
+	return jobFailed{res}
+}
+
+func newClusterCmd(s streams, o *opsOptions) *cobra.Command {
+	cmd := &cobra.Command{Use: "cluster", Short: "Inspect the cluster"}
+	var asJSON bool
+	status := &cobra.Command{
+		Use:   "status",
+		Short: "Coordinators (with the leader) and workers",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			st, err := c.Cluster(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(s.out, st)
+			}
+			fmt.Fprintf(s.out, "leader: %s (answered by %s)\n\n", orNone(st.Leader), st.AnsweredBy)
+			tw := tabwriter.NewWriter(s.out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "COORDINATOR\tRAFT ADDRESS\tHTTP ADDRESS\tSTATE")
+			for _, sv := range st.Servers {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", sv.ID, sv.Address, sv.HTTPAddress, sv.State)
+			}
+			tw.Flush()
+			fmt.Fprintln(s.out)
+			tw = tabwriter.NewWriter(s.out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "WORKER\tSTATE\tBLOCKS\tCPUS\tLAST SEEN")
+			for _, w := range st.Workers {
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\n", w.ID, w.State, w.Blocks, w.CPUs, w.LastSeen.Format(time.RFC3339))
+			}
+			return tw.Flush()
+		},
+	}
+	status.Flags().BoolVar(&asJSON, "json", false, "print one JSON object")
+	cmd.AddCommand(status)
+	return cmd
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
+
+func newJobCmd(s streams, o *opsOptions) *cobra.Command {
+	cmd := &cobra.Command{Use: "job", Short: "Submit, follow and manage training jobs"}
+
+	to := newTrainOptions()
+	var jobID string
+	submit := &cobra.Command{
+		Use:   "submit --input FILE [training flags]",
+		Short: "Submit a training job (paths are read and written by the workers)",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			spec, err := to.resolve(cmd)
+			if err != nil {
+				return err
+			}
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			id, err := c.Submit(cmd.Context(), coordinator.SubmitRequest{Spec: spec, JobID: jobID})
+			if err != nil {
+				return apiErr(err)
+			}
+			if to.json {
+				return writeJSON(s.out, coordinator.SubmitResponse{JobID: id})
+			}
+			fmt.Fprintln(s.out, id)
+			return nil
+		},
+	}
+	to.addFlags(submit)
+	submit.Flags().StringVar(&jobID, "job-id", "", "name the job (default: chosen by the leader)")
+	cmd.AddCommand(submit)
+
+	resultCmd := func(use, short string, fetch func(cmd *cobra.Command, c *coordinator.Client, id string) (*job.Result, error), final bool) *cobra.Command {
+		var asJSON bool
+		sub := &cobra.Command{
+			Use:   use + " JOB_ID",
+			Short: short,
+			Args:  exactlyOneArg("JOB_ID"),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				c, err := o.client()
+				if err != nil {
+					return err
+				}
+				res, err := fetch(cmd, c, args[0])
+				if err != nil {
+					return apiErr(err)
+				}
+				if asJSON {
+					if err := writeJSON(s.out, res); err != nil {
+						return err
+					}
+				} else {
+					printJob(s.out, res)
+				}
+				if final {
+					return finalErr(res)
+				}
+				return nil
+			},
+		}
+		sub.Flags().BoolVar(&asJSON, "json", false, "print one JSON object")
+		return sub
+	}
+	cmd.AddCommand(
+		resultCmd("wait", "Wait for a job to finish; exit 0 if it succeeded, 1 if it failed, 2 if its input was bad",
+			func(cmd *cobra.Command, c *coordinator.Client, id string) (*job.Result, error) {
+				return c.Wait(cmd.Context(), id, nil)
+			}, true),
+		resultCmd("status", "Show a job",
+			func(cmd *cobra.Command, c *coordinator.Client, id string) (*job.Result, error) {
+				return c.Job(cmd.Context(), id)
+			}, false),
+		resultCmd("cancel", "Cancel a job",
+			func(cmd *cobra.Command, c *coordinator.Client, id string) (*job.Result, error) {
+				return c.Cancel(cmd.Context(), id)
+			}, false),
+	)
+
+	var listJSON bool
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List jobs",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			l, err := c.Jobs(cmd.Context())
+			if err != nil {
+				return apiErr(err)
+			}
+			if listJSON {
+				return writeJSON(s.out, l)
+			}
+			tw := tabwriter.NewWriter(s.out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "JOB\tSTATE\tSCHEDULE\tCREATED\tFINISHED")
+			for _, j := range l.Jobs {
+				fin := "-"
+				if j.Finished != nil {
+					fin = j.Finished.Format(time.RFC3339)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", j.JobID, j.State, orDash(j.Schedule), j.Created.Format(time.RFC3339), fin)
+			}
+			return tw.Flush()
+		},
+	}
+	list.Flags().BoolVar(&listJSON, "json", false, "print one JSON object")
+	cmd.AddCommand(list)
+	return cmd
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// apiErr makes the API's 4xx answers usage errors (exit 2).
+func apiErr(err error) error {
+	if ae, ok := err.(*coordinator.APIError); ok && ae.Status >= 400 && ae.Status < 500 {
+		return usageError{err}
+	}
+	return err
+}
+
+func exactlyOneArg(name string) cobra.PositionalArgs {
+	return func(_ *cobra.Command, args []string) error {
+		if len(args) != 1 {
+			return usagef("want exactly one argument, %s; got %d", name, len(args))
+		}
+		return nil
+	}
+}
+
+// printJob is the human form of a job.
+func printJob(w io.Writer, r *job.Result) {
+	fmt.Fprintf(w, "job %s: %s", r.JobID, r.State)
+	if r.Progress != nil {
+		if r.Progress.Iteration > 0 {
+			fmt.Fprintf(w, " (iteration %d/%d, %s)", r.Progress.Iteration, r.Iterations, r.Progress.Phase)
+		} else {
+			fmt.Fprintf(w, " (%s)", r.Progress.Phase)
+		}
+	}
+	fmt.Fprintln(w)
+	if r.Error != "" {
+		fmt.Fprintf(w, "error: %s\n", r.Error)
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintf(w, "note: %s\n", n)
+	}
+	if r.Users > 0 {
+		printResult(w, r)
+	}
+	if r.BytesExchanged > 0 {
+		fmt.Fprintf(w, "factor bytes exchanged: %d (lower bound %d)\n", r.BytesExchanged, r.BytesLowerBound)
+	}
+}

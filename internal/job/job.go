@@ -1,0 +1,160 @@
+// Package job defines a training job as every part of cofactor sees it:
+// the Spec that is submitted (CLI flags, HTTP API, raft log), the Result
+// reported when it finishes (the JSON of CONTRACT.md), and the input
+// loading that turns a Spec into a partitioned dataset.
+package job
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+
+	"github.com/cofactor-ml/cofactor/als"
+	"github.com/cofactor-ml/cofactor/partition"
+)
+
+// Spec is a training job. Its JSON form travels through the HTTP API and
+// the raft log, so field names are stable.
+type Spec struct {
+	Input        string  `json:"input"`
+	Test         string  `json:"test,omitempty"`
+	TestFraction float64 `json:"test_fraction"`
+	Format       string  `json:"format"`
+	OnBadLine    string  `json:"on_bad_line"`
+	Rank         int     `json:"rank"`
+	Lambda       float64 `json:"lambda"`
+	Implicit     bool    `json:"implicit"`
+	Alpha        float64 `json:"alpha"`
+	Solver       string  `json:"solver"`
+	CGSteps      int     `json:"cg_steps"`
+	Iterations   int     `json:"iterations"`
+	Seed         uint64  `json:"seed"`
+	// UserBlocks and ItemBlocks are the block counts; 0 means one per
+	// live worker when the job is partitioned.
+	UserBlocks int `json:"user_blocks"`
+	ItemBlocks int `json:"item_blocks"`
+	// Out is a snapshot directory to write at the end ("" for none). In a
+	// cluster it must be reachable by the workers (shared filesystem).
+	Out string `json:"out,omitempty"`
+	// Cutoff is K of the ranking metrics (implicit).
+	Cutoff int `json:"cutoff"`
+}
+
+// DefaultSpec returns the defaults of `cofactor train` and `job submit`.
+func DefaultSpec() Spec {
+	c := als.DefaultConfig()
+	return Spec{
+		TestFraction: 0.1,
+		Format:       string(partition.FormatAuto),
+		OnBadLine:    "fail",
+		Rank:         c.Rank,
+		Lambda:       c.Lambda,
+		Alpha:        c.Alpha,
+		Solver:       string(c.Solver),
+		CGSteps:      c.CGSteps,
+		Iterations:   10,
+		Seed:         42,
+		Cutoff:       10,
+	}
+}
+
+// ErrSpec is wrapped by Validate's errors: the job asks for something that
+// cannot run, and nothing was done.
+var ErrSpec = errors.New("invalid training spec")
+
+// Limits on a spec.
+const (
+	MaxIterations = 10_000
+	MaxBlocks     = 1 << 12
+)
+
+// ALS returns the solver configuration, with threads goroutines per block.
+func (s Spec) ALS(threads int) als.Config {
+	return als.Config{
+		Rank: s.Rank, Lambda: s.Lambda, Implicit: s.Implicit, Alpha: s.Alpha,
+		Solver: als.SolverKind(s.Solver), CGSteps: s.CGSteps, Threads: threads,
+	}
+}
+
+// ScanOptions returns the parser options of the spec's inputs.
+func (s Spec) ScanOptions() (partition.ScanOptions, error) {
+	f, err := partition.ParseFormat(s.Format)
+	if err != nil {
+		return partition.ScanOptions{}, err
+	}
+	p, err := partition.ParseBadLinePolicy(s.OnBadLine)
+	if err != nil {
+		return partition.ScanOptions{}, err
+	}
+	return partition.ScanOptions{Format: f, OnBadLine: p, Implicit: s.Implicit}, nil
+}
+
+// Validate checks s and returns one error naming the first bad value.
+func (s Spec) Validate() error {
+	if err := s.ALS(0).Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrSpec, err)
+	}
+	if _, err := s.ScanOptions(); err != nil {
+		return fmt.Errorf("%w: %w", ErrSpec, err)
+	}
+	switch {
+	case s.Input == "":
+		return fmt.Errorf("%w: no input file (--input)", ErrSpec)
+	case s.Test != "" && s.TestFraction > 0:
+		return fmt.Errorf("%w: --test and --test-fraction cannot be combined (set --test-fraction 0 with --test)", ErrSpec)
+	case !(s.TestFraction >= 0 && s.TestFraction < 1):
+		return fmt.Errorf("%w: test fraction %g outside [0, 1)", ErrSpec, s.TestFraction)
+	case s.Iterations < 1 || s.Iterations > MaxIterations:
+		return fmt.Errorf("%w: iterations %d outside 1..%d", ErrSpec, s.Iterations, MaxIterations)
+	case s.UserBlocks < 0 || s.UserBlocks > MaxBlocks || s.ItemBlocks < 0 || s.ItemBlocks > MaxBlocks:
+		return fmt.Errorf("%w: blocks %d×%d outside 1..%d", ErrSpec, s.UserBlocks, s.ItemBlocks, MaxBlocks)
+	case (s.UserBlocks == 0) != (s.ItemBlocks == 0):
+		return fmt.Errorf("%w: give both block counts or neither", ErrSpec)
+	case s.Cutoff < 1 || s.Cutoff > 1000:
+		return fmt.Errorf("%w: ranking cutoff %d outside 1..1000", ErrSpec, s.Cutoff)
+	}
+	return nil
+}
+
+// LoadDataset reads the spec's input (and test file) and builds the
+// dataset. It returns the number of bad lines skipped. Input errors are
+// partition's (*LineError, ErrEmpty, ErrFormat) or the file system's.
+func LoadDataset(ctx context.Context, s Spec) (*partition.Dataset, int64, error) {
+	opts, err := s.ScanOptions()
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: %w", ErrSpec, err)
+	}
+	train, st, err := partition.ReadFile(ctx, s.Input, opts)
+	if err != nil {
+		return nil, 0, err
+	}
+	skipped := st.Skipped
+	var test *partition.Builder
+	if s.Test != "" {
+		tb, tst, err := partition.ReadFile(ctx, s.Test, opts)
+		if err != nil {
+			return nil, 0, err
+		}
+		test = tb
+		skipped += tst.Skipped
+	}
+	ds, err := partition.NewDataset(train, test, partition.SplitOptions{TestFraction: s.TestFraction, Seed: s.Seed})
+	if err != nil {
+		return nil, 0, fmt.Errorf("%s: %w", s.Input, err)
+	}
+	return ds, skipped, nil
+}
+
+// IsInputError reports whether err is the caller's fault (bad spec, bad
+// or missing input): exit code 2 rather than 1.
+func IsInputError(err error) bool {
+	for _, target := range []error{
+		partition.ErrBadLine, partition.ErrEmpty, partition.ErrFormat, ErrSpec, als.ErrConfig, fs.ErrNotExist,
+	} {
+		if errors.Is(err, target) {
+			return true
+		}
+	}
+	return false
+}

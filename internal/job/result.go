@@ -1,0 +1,77 @@
+package job
+
+// Iteration is one entry of a job's history.
+type Iteration struct {
+	Iteration      int      `json:"iteration"`
+	TrainRMSE      *float64 `json:"train_rmse"`
+	TestRMSE       *float64 `json:"test_rmse"`
+	Seconds        float64  `json:"seconds"`
+	BytesExchanged int64    `json:"bytes_exchanged"`
+}
+
+// Result is the JSON of a training job (CONTRACT.md): `train --json`,
+// `job wait --json` and `job status --json` print it. Fields that do not
+// apply are null, not absent.
+type Result struct {
+	JobID               string      `json:"job_id"`
+	State               string      `json:"state"`
+	Error               string      `json:"error,omitempty"`
+	ErrorKind           string      `json:"error_kind,omitempty"` // "input" (exit 2) or "runtime" (exit 1)
+	Rank                int         `json:"rank"`
+	Lambda              float64     `json:"lambda"`
+	Alpha               *float64    `json:"alpha,omitempty"`
+	Iterations          int         `json:"iterations"`
+	Implicit            bool        `json:"implicit"`
+	Solver              string      `json:"solver"`
+	Users               int         `json:"users"`
+	Items               int         `json:"items"`
+	UserBlocks          int         `json:"user_blocks"`
+	ItemBlocks          int         `json:"item_blocks"`
+	Workers             int         `json:"workers"`
+	TrainRatings        int64       `json:"train_ratings"`
+	TestRatings         int64       `json:"test_ratings"`
+	TestSkipped         int64       `json:"test_skipped"`
+	SkippedLines        int64       `json:"skipped_lines"`
+	Duplicates          int64       `json:"duplicates"`
+	TrainRMSE           *float64    `json:"train_rmse"`
+	TestRMSE            *float64    `json:"test_rmse"`
+	TestMAE             *float64    `json:"test_mae,omitempty"`
+	PrecisionAt10       *float64    `json:"precision_at_10"`
+	NDCGAt10            *float64    `json:"ndcg_at_10"`
+	Seconds             float64     `json:"seconds"`
+	LoadSeconds         float64     `json:"load_seconds"`
+	SecondsPerIteration float64     `json:"seconds_per_iteration"`
+	BytesExchanged      int64       `json:"bytes_exchanged"`
+	BytesLowerBound     int64       `json:"bytes_lower_bound"`
+	Restarts            int         `json:"restarts"`
+	Notes               []string    `json:"notes,omitempty"`
+	Progress            *Progress   `json:"progress,omitempty"`
+	History             []Iteration `json:"history"`
+	Snapshot            string      `json:"snapshot"`
+}
+
+// Progress says where a running job is.
+type Progress struct {
+	Iteration int    `json:"iteration"` // the iteration under way (1-based)
+	Phase     string `json:"phase"`     // partition, users, items, evaluate, snapshot
+}
+
+// Job states.
+const (
+	StatePending   = "pending"
+	StateRunning   = "running"
+	StateSucceeded = "succeeded"
+	StateFailed    = "failed"
+	StateCancelled = "cancelled"
+)
+
+// Finished reports whether state is final.
+func Finished(state string) bool {
+	return state == StateSucceeded || state == StateFailed || state == StateCancelled
+}
+
+// Error kinds.
+const (
+	KindInput   = "input"
+	KindRuntime = "runtime"
+)

@@ -1,0 +1,134 @@
+// Package wire defines the JSON control messages between the coordinator
+// leader and the workers: commands (leader → worker, request/reply on the
+// worker's command subject), reports (worker → leader, request/reply on
+// the report subject) and heartbeats. Factor rows never travel here; they
+// use transport's binary frames.
+//
+// # Delivery
+//
+// Commands and reports are retried until acknowledged, so either may
+// arrive more than once: a worker runs each (job, epoch, phase) once and
+// answers repeats from the result it holds; the leader ignores reports for
+// a step it is not waiting for.
+package wire
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/cofactor-ml/cofactor/internal/job"
+)
+
+// Command types.
+const (
+	CmdPartition = "partition" // read the input, write blocks to the blob store, report the summary
+	CmdPhase     = "phase"     // solve every owned block of Side for Iteration
+	CmdEvaluate  = "evaluate"  // test metrics of the final factors, per owned user block
+	CmdAssemble  = "assemble"  // gather every block's final rows and write the snapshot
+	CmdDrop      = "drop"      // forget the job (finished, cancelled, or a new epoch elsewhere)
+)
+
+// Command is a leader → worker message. It carries everything the worker
+// needs, so a worker that restarted or missed earlier commands can act on
+// it alone.
+type Command struct {
+	Type       string   `json:"type"`
+	Job        string   `json:"job"`
+	Spec       job.Spec `json:"spec"`
+	Epoch      uint64   `json:"epoch,omitempty"`
+	Users      []string `json:"users,omitempty"` // owner of each user block
+	Items      []string `json:"items,omitempty"` // owner of each item block
+	Iteration  int      `json:"iteration,omitempty"`
+	Side       string   `json:"side,omitempty"` // users or items
+	UserBlocks int      `json:"user_blocks,omitempty"`
+	ItemBlocks int      `json:"item_blocks,omitempty"`
+	// Metrics go into the snapshot manifest (assemble).
+	Metrics map[string]float64 `json:"metrics,omitempty"`
+}
+
+// Ack answers a command or a report.
+type Ack struct {
+	OK    bool   `json:"ok"`
+	Error string `json:"error,omitempty"`
+}
+
+// Report types.
+const (
+	RepPartitioned = "partitioned"
+	RepPhase       = "phase"
+	RepEvaluated   = "evaluated"
+	RepAssembled   = "assembled"
+	RepFailed      = "failed" // the command cannot succeed (bad input, disk full): Error, Kind
+)
+
+// Report is a worker → leader message.
+type Report struct {
+	Type      string            `json:"type"`
+	Worker    string            `json:"worker"`
+	Job       string            `json:"job"`
+	Epoch     uint64            `json:"epoch,omitempty"`
+	Iteration int               `json:"iteration,omitempty"`
+	Side      string            `json:"side,omitempty"`
+	Block     int               `json:"block"`
+	Stats     BlockStats        `json:"stats"`
+	Partition *PartitionSummary `json:"partition,omitempty"`
+	Snapshot  string            `json:"snapshot,omitempty"`
+	Error     string            `json:"error,omitempty"`
+	Kind      string            `json:"kind,omitempty"` // job.KindInput or job.KindRuntime
+	// For is the command type a failure answers.
+	For string `json:"for,omitempty"`
+}
+
+// BlockStats describe one block's phase.
+type BlockStats struct {
+	Rows     int64   `json:"rows"`
+	Ratings  int64   `json:"ratings"`
+	SSE      float64 `json:"sse"`
+	TestN    int64   `json:"test_n"`
+	TestSSE  float64 `json:"test_sse"`
+	TestAE   float64 `json:"test_ae"`
+	Bytes    int64   `json:"bytes"` // factor bytes received from other workers
+	Seconds  float64 `json:"seconds"`
+	Checksum uint32  `json:"checksum"` // CRC-32C of the new rows
+	// Ranking sums (implicit evaluation): users evaluated and the sums of
+	// their precision@K and NDCG@K.
+	RankUsers    int64   `json:"rank_users"`
+	PrecisionSum float64 `json:"precision_sum"`
+	NDCGSum      float64 `json:"ndcg_sum"`
+}
+
+// PartitionSummary is what the partitioning worker reports.
+type PartitionSummary struct {
+	Users        int     `json:"users"`
+	Items        int     `json:"items"`
+	TrainRatings int64   `json:"train_ratings"`
+	TestRatings  int64   `json:"test_ratings"`
+	TestSkipped  int64   `json:"test_skipped"`
+	SkippedLines int64   `json:"skipped_lines"`
+	Duplicates   int64   `json:"duplicates"`
+	UserBlocks   int     `json:"user_blocks"`
+	ItemBlocks   int     `json:"item_blocks"`
+	Seconds      float64 `json:"seconds"`
+	// UserNeeds[p][q] is how many rows user block p needs from item block
+	// q; ItemNeeds[q][p] likewise. They give the exchange's lower bound.
+	UserNeeds [][]int64 `json:"user_needs"`
+	ItemNeeds [][]int64 `json:"item_needs"`
+	// BlockBytes is the encoded size of each block, users then items.
+	BlockBytes []int64 `json:"block_bytes"`
+}
+
+// Heartbeat is published by every worker each heartbeat interval.
+type Heartbeat struct {
+	Worker string    `json:"worker"`
+	CPUs   int       `json:"cpus"`
+	Memory int64     `json:"memory"` // bytes the worker may use for blocks
+	Time   time.Time `json:"time"`
+}
+
+// Blob names in the block store.
+func BlockBlob(jobID, side string, block int) string {
+	return jobID + "/" + side + "/" + strconv.Itoa(block)
+}
+
+// IDsBlob names a side's external IDs (one per line, in index order).
+func IDsBlob(jobID, side string) string { return jobID + "/ids/" + side }

@@ -1,0 +1,231 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/cofactor-ml/cofactor/checkpoint"
+	"github.com/cofactor-ml/cofactor/coordinator"
+	"github.com/cofactor-ml/cofactor/internal/job"
+	"github.com/cofactor-ml/cofactor/internal/testutil"
+)
+
+func skipShort(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process run: skipped under -short, run by the plain go test")
+	}
+}
+
+// factorDiff is the largest difference between two snapshots' factors,
+// matched by external ID.
+func factorDiff(t *testing.T, dirA, dirB string) float64 {
+	t.Helper()
+	a, err := checkpoint.ReadDir(dirA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := checkpoint.ReadDir(dirB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Manifest.Rank != b.Manifest.Rank {
+		t.Fatalf("ranks %d and %d", a.Manifest.Rank, b.Manifest.Rank)
+	}
+	k := a.Manifest.Rank
+	var worst float64
+	for _, s := range []struct {
+		ida, idb []string
+		fa, fb   []float32
+	}{{a.UserIDs, b.UserIDs, a.X, b.X}, {a.ItemIDs, b.ItemIDs, a.Y, b.Y}} {
+		if len(s.ida) != len(s.idb) {
+			t.Fatalf("%d rows against %d", len(s.ida), len(s.idb))
+		}
+		pos := map[string]int{}
+		for i, id := range s.idb {
+			pos[id] = i
+		}
+		for i, id := range s.ida {
+			j, ok := pos[id]
+			if !ok {
+				t.Fatalf("ID %q only in one snapshot", id)
+			}
+			for c := 0; c < k; c++ {
+				worst = max(worst, math.Abs(float64(s.fa[i*k+c]-s.fb[j*k+c])))
+			}
+		}
+	}
+	return worst
+}
+
+// trainLocal runs `cofactor train --workers 1` with the given flags into a
+// snapshot directory and returns it.
+func trainLocal(t *testing.T, flags ...string) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "local")
+	code, _, errs := runCLI(t, append([]string{"train", "--workers", "1", "--out", out, "--json"}, flags...)...)
+	if code != 0 {
+		t.Fatalf("train: exit %d: %s", code, errs)
+	}
+	return out
+}
+
+// Must show 1 and 3 of the cluster issue: a job on 3 coordinators and 3
+// workers (all separate processes) gives the factors of `train --workers
+// 1`; the cluster status lists them; the exchange stays near its bound.
+func TestClusterMatchesSingleProcess(t *testing.T) {
+	skipShort(t)
+	train := testutil.SharedData(t, "ml-latest-small/split-seed42/ratings.train.csv")
+	test := testutil.SharedData(t, "ml-latest-small/split-seed42/ratings.test.csv")
+	c := newCluster(t, 3, 3)
+
+	code, out, errs := c.cli("cluster", "status", "--json")
+	if code != 0 {
+		t.Fatalf("cluster status: exit %d: %s", code, errs)
+	}
+	var st coordinator.ClusterStatus
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatalf("cluster status printed %q", out)
+	}
+	leaders := 0
+	for _, s := range st.Servers {
+		if s.State == "leader" {
+			leaders++
+			if s.ID != st.Leader {
+				t.Errorf("server %s is leader but the status names %s", s.ID, st.Leader)
+			}
+		}
+	}
+	if len(st.Servers) != 3 || leaders != 1 || len(st.Workers) != 3 {
+		t.Fatalf("cluster status: %d servers, %d leaders, %d workers: %s", len(st.Servers), leaders, len(st.Workers), out)
+	}
+	for _, w := range st.Workers {
+		if w.State != "alive" {
+			t.Errorf("worker %s is %s", w.ID, w.State)
+		}
+	}
+
+	flags := []string{"--input", train, "--test", test, "--rank", "10", "--lambda", "0.1", "--iterations", "10"}
+	dist := filepath.Join(t.TempDir(), "cluster")
+	id := c.submit(append(flags, "--out", dist)...)
+	code, res := c.wait(id)
+	if code != 0 || res.State != job.StateSucceeded {
+		t.Fatalf("job wait: exit %d, state %s, error %s", code, res.State, res.Error)
+	}
+	if res.Workers != 3 || res.UserBlocks != 3 || res.ItemBlocks != 3 || res.Snapshot != dist {
+		t.Errorf("job ran on %d workers with %d×%d blocks, snapshot %q", res.Workers, res.UserBlocks, res.ItemBlocks, res.Snapshot)
+	}
+	t.Logf("cluster: test RMSE %.4f, %.4f s/iteration, %d bytes exchanged (lower bound %d)",
+		*res.TestRMSE, res.SecondsPerIteration, res.BytesExchanged, res.BytesLowerBound)
+	if *res.TestRMSE > 0.8915 {
+		t.Errorf("test RMSE %.4f", *res.TestRMSE)
+	}
+	if res.BytesLowerBound <= 0 || float64(res.BytesExchanged) > 1.2*float64(res.BytesLowerBound) {
+		t.Errorf("exchanged %d bytes, more than 1.2 × the lower bound %d", res.BytesExchanged, res.BytesLowerBound)
+	}
+	local := trainLocal(t, flags...)
+	if d := factorDiff(t, dist, local); d > 1e-5 {
+		t.Errorf("cluster factors differ from train --workers 1 by %g", d)
+	}
+}
+
+// genInput writes a synthetic set big enough that a job lasts a few
+// seconds, so that a process can be killed in its middle.
+func genInput(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "ratings.csv")
+	code, _, errs := runCLI(t, "gen", "--users", "6000", "--items", "2500", "--ratings", "600000", "--rank", "16", "--noise", "0.3", "--seed", "3", "--out", p)
+	if code != 0 {
+		t.Fatalf("gen: exit %d: %s", code, errs)
+	}
+	return p
+}
+
+var longJob = []string{"--rank", "48", "--lambda", "0.02", "--iterations", "14", "--test-fraction", "0.1"}
+
+// Must show 2 of the cluster issue: SIGKILL the raft leader in the middle
+// of a job; the job succeeds with the factors of an undisturbed run.
+func TestLeaderKilledMidJob(t *testing.T) {
+	skipShort(t)
+	input := genInput(t)
+	flags := append([]string{"--input", input}, longJob...)
+	c := newCluster(t, 3, 3)
+	dist := filepath.Join(t.TempDir(), "cluster")
+	id := c.submit(append(flags, "--out", dist)...)
+	c.waitProgress(id, 4, 2*time.Minute)
+	leader := c.waitLeader(10 * time.Second)
+	t.Logf("killing leader %s", leader)
+	c.coordByID(leader).p.kill()
+
+	code, res := c.wait(id)
+	if code != 0 || res.State != job.StateSucceeded {
+		t.Fatalf("job wait: exit %d, state %s, error %s", code, res.State, res.Error)
+	}
+	newLeader := c.waitLeader(10 * time.Second)
+	if newLeader == leader {
+		t.Fatalf("leader is still %s after it was killed", leader)
+	}
+	if res.Restarts != 0 {
+		t.Errorf("the job restarted %d times; a leader change must not restart it", res.Restarts)
+	}
+	local := trainLocal(t, flags...)
+	if d := factorDiff(t, dist, local); d > 1e-5 {
+		t.Errorf("factors after a leader kill differ from an undisturbed run by %g", d)
+	}
+}
+
+// Must show 2 of the cluster issue: SIGKILL a worker in the middle of a
+// job; its blocks go to the others and the job succeeds.
+func TestWorkerKilledMidJob(t *testing.T) {
+	skipShort(t)
+	input := genInput(t)
+	flags := append([]string{"--input", input}, longJob...)
+	c := newCluster(t, 3, 3)
+	dist := filepath.Join(t.TempDir(), "cluster")
+	id := c.submit(append(flags, "--out", dist)...)
+	c.waitProgress(id, 4, 2*time.Minute)
+	t.Log("killing worker w2")
+	c.workers["w2"].kill()
+
+	code, res := c.wait(id)
+	if code != 0 || res.State != job.StateSucceeded {
+		t.Fatalf("job wait: exit %d, state %s, error %s", code, res.State, res.Error)
+	}
+	if res.Restarts < 1 || len(res.Notes) == 0 || res.Workers != 2 {
+		t.Errorf("restarts %d, notes %v, workers %d: the job should say it restarted on 2 workers", res.Restarts, res.Notes, res.Workers)
+	}
+	t.Logf("notes: %v", res.Notes)
+	st, err := c.status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range st.Workers {
+		if want := map[bool]string{true: "lost", false: "alive"}[w.ID == "w2"]; w.State != want {
+			t.Errorf("worker %s is %s, want %s", w.ID, w.State, want)
+		}
+	}
+	// Restarting from the initial factors, the job ends where an
+	// undisturbed run does.
+	local := trainLocal(t, flags...)
+	if d := factorDiff(t, dist, local); d > 1e-5 {
+		t.Errorf("factors after a worker kill differ from an undisturbed run by %g", d)
+	}
+}
+
+// A job with bad input fails with the file:line error, and `job wait`
+// exits 2.
+func TestClusterBadInput(t *testing.T) {
+	skipShort(t)
+	c := newCluster(t, 1, 1)
+	bad := filepath.Join(t.TempDir(), "bad.csv")
+	writeFile(t, bad, "user,item,rating\n1,2,3\n1,3,zz\n")
+	id := c.submit("--input", bad)
+	code, res := c.wait(id)
+	want := fmt.Sprintf(`%s:3: rating "zz" is not a number`, bad)
+	if code != 2 || res.State != job.StateFailed || res.Error != want || res.ErrorKind != job.KindInput {
+		t.Fatalf("exit %d, state %s, kind %s, error %q; want 2, failed, input, %q", code, res.State, res.ErrorKind, res.Error, want)
+	}
+}

@@ -1,0 +1,193 @@
+package transport
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+var (
+	// ErrNotFound is returned for a blob name the bucket does not hold.
+	ErrNotFound = errors.New("transport: blob not found")
+	// ErrTooLarge is returned by [Blobs.Get] for a blob larger than the
+	// caller's limit.
+	ErrTooLarge = errors.New("transport: blob too large")
+)
+
+// Blobs stores named byte blobs (rating blocks, and later checkpoints) in
+// one JetStream Object Store bucket. The Object Store cuts a blob into
+// chunks under max_payload and records its size and SHA-256 digest; Get
+// verifies the digest. Safe for concurrent use.
+type Blobs struct {
+	os     jetstream.ObjectStore
+	bucket string
+}
+
+// BlobInfo describes a stored blob.
+type BlobInfo struct {
+	Name string
+	Size int64
+}
+
+// DefaultBlobTimeout bounds a [Blobs] operation whose context has no
+// deadline (the whole operation, reading or writing every chunk).
+const DefaultBlobTimeout = time.Minute
+
+type blobsConfig struct {
+	store   jetstream.ObjectStoreConfig
+	timeout time.Duration
+}
+
+// BlobsOption adjusts [OpenBlobs].
+type BlobsOption func(*blobsConfig)
+
+// WithReplicas sets how many copies of the bucket a clustered JetStream
+// keeps (1..5) when OpenBlobs creates it; the default is 1. An existing
+// bucket keeps its own setting.
+func WithReplicas(n int) BlobsOption {
+	return func(c *blobsConfig) { c.store.Replicas = n }
+}
+
+// WithBlobTimeout replaces DefaultBlobTimeout.
+func WithBlobTimeout(d time.Duration) BlobsOption {
+	return func(c *blobsConfig) { c.timeout = d }
+}
+
+// OpenBlobs opens the Object Store bucket, creating it (file storage, one
+// replica unless WithReplicas says otherwise) when it does not exist. The
+// bucket name may hold letters, digits, '-' and '_'.
+func OpenBlobs(ctx context.Context, nc *nats.Conn, bucket string, opts ...BlobsOption) (*Blobs, error) {
+	cfg := blobsConfig{
+		store:   jetstream.ObjectStoreConfig{Bucket: bucket, Storage: jetstream.FileStorage, Replicas: 1},
+		timeout: DefaultBlobTimeout,
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.timeout <= 0 {
+		return nil, fmt.Errorf("transport: blobs %s: timeout %v must be positive", bucket, cfg.timeout)
+	}
+	js, err := jetstream.New(nc, jetstream.WithDefaultTimeout(cfg.timeout))
+	if err != nil {
+		return nil, fmt.Errorf("transport: blobs %s: %w", bucket, err)
+	}
+	os, err := js.ObjectStore(ctx, bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		os, err = js.CreateObjectStore(ctx, cfg.store)
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			// Another process created it first.
+			os, err = js.ObjectStore(ctx, bucket)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("transport: blobs %s: open: %w", bucket, err)
+	}
+	return &Blobs{os: os, bucket: bucket}, nil
+}
+
+// Put stores data under name, replacing any blob of that name (so
+// repeating a Put is harmless). A Get racing a Put of the same name
+// returns the old or the new blob whole, or fails; never a mix. Of two
+// racing Puts of one name, one version wins whole (the other's chunks may
+// stay behind as unreferenced data until the bucket is deleted).
+func (b *Blobs) Put(ctx context.Context, name string, data []byte) error {
+	if _, err := b.os.Put(ctx, jetstream.ObjectMeta{Name: name}, bytes.NewReader(data)); err != nil {
+		return fmt.Errorf("transport: blobs %s: put %q: %w", b.bucket, name, err)
+	}
+	return nil
+}
+
+// Get returns the blob stored under name. It refuses with [ErrTooLarge],
+// before reading any of its data, a blob whose recorded size exceeds
+// maxBytes, and returns [ErrNotFound] for a missing name. The data is
+// checked against the digest recorded at Put.
+func (b *Blobs) Get(ctx context.Context, name string, maxBytes int64) ([]byte, error) {
+	info, err := b.os.GetInfo(ctx, name)
+	if err != nil {
+		return nil, b.wrap("get", name, err)
+	}
+	if err := b.checkSize(name, info, maxBytes); err != nil {
+		return nil, err
+	}
+	res, err := b.os.Get(ctx, name)
+	if err != nil {
+		return nil, b.wrap("get", name, err)
+	}
+	defer res.Close()
+	// The blob may have been replaced since GetInfo: check the version
+	// being read, and never read more than the limit either way.
+	info, err = res.Info()
+	if err != nil {
+		return nil, b.wrap("get", name, err)
+	}
+	if err := b.checkSize(name, info, maxBytes); err != nil {
+		return nil, err
+	}
+	data := make([]byte, info.Size)
+	if _, err := io.ReadFull(res, data); err != nil {
+		return nil, b.wrap("get", name, err)
+	}
+	// The end of the stream is where the Object Store checks the digest.
+	var extra [1]byte
+	if n, err := res.Read(extra[:]); err != io.EOF {
+		if err == nil {
+			err = fmt.Errorf("more data than the recorded size %d (%d more bytes)", info.Size, n)
+		}
+		return nil, b.wrap("get", name, err)
+	}
+	return data, nil
+}
+
+func (b *Blobs) checkSize(name string, info *jetstream.ObjectInfo, maxBytes int64) error {
+	if maxBytes < 0 || info.Size > uint64(maxBytes) {
+		return fmt.Errorf("%w: blobs %s: %q is %d bytes, limit %d", ErrTooLarge, b.bucket, name, info.Size, maxBytes)
+	}
+	return nil
+}
+
+// Delete removes the blob stored under name; it returns [ErrNotFound] when
+// there is none.
+func (b *Blobs) Delete(ctx context.Context, name string) error {
+	info, err := b.os.GetInfo(ctx, name)
+	if err != nil {
+		return b.wrap("delete", name, err)
+	}
+	if err := b.os.Delete(ctx, info.Name); err != nil {
+		return b.wrap("delete", name, err)
+	}
+	return nil
+}
+
+// List returns the blobs whose names start with prefix ("" for all), in
+// the order the bucket last stored them.
+func (b *Blobs) List(ctx context.Context, prefix string) ([]BlobInfo, error) {
+	objs, err := b.os.List(ctx)
+	if errors.Is(err, jetstream.ErrNoObjectsFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("transport: blobs %s: list: %w", b.bucket, err)
+	}
+	var out []BlobInfo
+	for _, o := range objs {
+		if o.Deleted || !strings.HasPrefix(o.Name, prefix) {
+			continue
+		}
+		out = append(out, BlobInfo{Name: o.Name, Size: int64(o.Size)})
+	}
+	return out, nil
+}
+
+func (b *Blobs) wrap(op, name string, err error) error {
+	if errors.Is(err, jetstream.ErrObjectNotFound) {
+		return fmt.Errorf("%w: blobs %s: %s %q", ErrNotFound, b.bucket, op, name)
+	}
+	return fmt.Errorf("transport: blobs %s: %s %q: %w", b.bucket, op, name, err)
+}

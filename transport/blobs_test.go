@@ -1,0 +1,277 @@
+package transport
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+func openTestBlobs(t *testing.T, e *Embedded, bucket string) *Blobs {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	b, err := OpenBlobs(ctx, connect(t, e), bucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func randomBytes(n int, seed uint64) []byte {
+	r := rand.New(rand.NewPCG(seed, 1))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}
+
+func TestBlobsRoundTrip(t *testing.T) {
+	e := startJetStream(t)
+	b := openTestBlobs(t, e, "blocks")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	big := randomBytes(10<<20, 1)
+	if err := b.Put(ctx, "job1/u/0", big); err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.Get(ctx, "job1/u/0", int64(len(big)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, big) {
+		t.Fatal("10 MB blob differs after the round trip")
+	}
+
+	// Overwrite with a smaller blob: the new one is read back whole.
+	small := []byte("second version")
+	if err := b.Put(ctx, "job1/u/0", small); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Put(ctx, "job1/u/0", small); err != nil { // idempotent
+		t.Fatal(err)
+	}
+	got, err = b.Get(ctx, "job1/u/0", 1<<30)
+	if err != nil || !bytes.Equal(got, small) {
+		t.Fatalf("after overwrite: %q, %v", got, err)
+	}
+
+	// An empty blob.
+	if err := b.Put(ctx, "empty", nil); err != nil {
+		t.Fatal(err)
+	}
+	got, err = b.Get(ctx, "empty", 0)
+	if err != nil || len(got) != 0 {
+		t.Fatalf("empty blob: %q, %v", got, err)
+	}
+}
+
+func TestBlobsErrors(t *testing.T) {
+	e := startJetStream(t)
+	b := openTestBlobs(t, e, "errs")
+	ctx := context.Background()
+	data := randomBytes(1000, 2)
+	if err := b.Put(ctx, "a", data); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		get      string
+		maxBytes int64
+		want     error
+		wantMsg  string
+	}{
+		{"missing", "nope", 1 << 20, ErrNotFound, `"nope"`},
+		{"over limit", "a", 999, ErrTooLarge, "1000 bytes, limit 999"},
+		{"negative limit", "a", -1, ErrTooLarge, "limit -1"},
+		{"at limit", "a", 1000, nil, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := b.Get(ctx, tt.get, tt.maxBytes)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+			if err != nil && !strings.Contains(err.Error(), tt.wantMsg) {
+				t.Errorf("err = %v, want it to contain %q", err, tt.wantMsg)
+			}
+			if err == nil && !bytes.Equal(got, data) {
+				t.Error("data differs")
+			}
+		})
+	}
+
+	if err := b.Delete(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Get(ctx, "a", 1<<20); !errors.Is(err, ErrNotFound) {
+		t.Errorf("get after delete: %v", err)
+	}
+	if err := b.Delete(ctx, "a"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("second delete: %v", err)
+	}
+	if err := b.Delete(ctx, "never"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("delete of a missing name: %v", err)
+	}
+	// Put after delete brings the name back.
+	if err := b.Put(ctx, "a", []byte("again")); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := b.Get(ctx, "a", 10); err != nil || string(got) != "again" {
+		t.Errorf("after re-put: %q, %v", got, err)
+	}
+}
+
+func TestBlobsList(t *testing.T) {
+	e := startJetStream(t)
+	b := openTestBlobs(t, e, "listing")
+	ctx := context.Background()
+
+	if got, err := b.List(ctx, ""); err != nil || len(got) != 0 {
+		t.Fatalf("empty bucket: %v, %v", got, err)
+	}
+	blobs := map[string]int{"job1/u/0": 10, "job1/u/1": 20, "job1/i/0": 30, "job2/u/0": 40, "gone": 5}
+	for name, n := range blobs {
+		if err := b.Put(ctx, name, make([]byte, n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Delete(ctx, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		prefix string
+		want   []BlobInfo
+	}{
+		{"job1/u/", []BlobInfo{{"job1/u/0", 10}, {"job1/u/1", 20}}},
+		{"job1/", []BlobInfo{{"job1/i/0", 30}, {"job1/u/0", 10}, {"job1/u/1", 20}}},
+		{"", []BlobInfo{{"job1/i/0", 30}, {"job1/u/0", 10}, {"job1/u/1", 20}, {"job2/u/0", 40}}},
+		{"job3", nil},
+	}
+	for _, tt := range tests {
+		got, err := b.List(ctx, tt.prefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.SortFunc(got, func(a, b BlobInfo) int { return strings.Compare(a.Name, b.Name) })
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("List(%q) = %v, want %v", tt.prefix, got, tt.want)
+		}
+	}
+}
+
+func TestBlobsOpenExistingAndPersist(t *testing.T) {
+	dir := t.TempDir()
+	e, err := StartEmbedded(EmbeddedOptions{JetStream: true, StoreDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	nc, err := e.Connect()
+	if err != nil {
+		e.Shutdown()
+		t.Fatal(err)
+	}
+	b1, err := OpenBlobs(ctx, nc, "keep")
+	if err == nil {
+		err = b1.Put(ctx, "x", []byte("persisted"))
+	}
+	if err == nil {
+		// A second open finds the bucket and sees the blob.
+		var b2 *Blobs
+		b2, err = OpenBlobs(ctx, nc, "keep")
+		if err == nil {
+			var got []byte
+			got, err = b2.Get(ctx, "x", 100)
+			if err == nil && string(got) != "persisted" {
+				t.Errorf("second handle read %q", got)
+			}
+		}
+	}
+	nc.Close()
+	e.Shutdown()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A new server on the same directory still has it (file storage).
+	e2 := startServer(t, EmbeddedOptions{JetStream: true, StoreDir: dir})
+	b3 := openTestBlobs(t, e2, "keep")
+	got, err := b3.Get(ctx, "x", 100)
+	if err != nil || string(got) != "persisted" {
+		t.Fatalf("after restart: %q, %v", got, err)
+	}
+}
+
+func TestBlobsBadBucketAndOptions(t *testing.T) {
+	e := startJetStream(t)
+	nc := connect(t, e)
+	ctx := context.Background()
+	if _, err := OpenBlobs(ctx, nc, "bad.name"); !errors.Is(err, jetstream.ErrInvalidStoreName) {
+		t.Errorf("bad bucket name: %v", err)
+	}
+	if _, err := OpenBlobs(ctx, nc, "t", WithBlobTimeout(0)); err == nil {
+		t.Error("zero timeout accepted")
+	}
+	// A single server cannot hold three replicas.
+	if _, err := OpenBlobs(ctx, nc, "r3", WithReplicas(3)); err == nil {
+		t.Error("3 replicas on one server accepted")
+	}
+	if _, err := OpenBlobs(ctx, nc, "r1", WithReplicas(1), WithBlobTimeout(time.Second)); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestBlobsDigestChecked replaces a stored blob's chunks behind the Object
+// Store's back: Get must refuse the data instead of returning it.
+func TestBlobsDigestChecked(t *testing.T) {
+	e := startJetStream(t)
+	nc := connect(t, e)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	b, err := OpenBlobs(ctx, nc, "tamper")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := randomBytes(1000, 3)
+	if err := b.Put(ctx, "x", data); err != nil {
+		t.Fatal(err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os, err := js.ObjectStore(ctx, "tamper")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := os.GetInfo(ctx, "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := js.Stream(ctx, "OBJ_tamper")
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunks := "$O.tamper.C." + info.NUID
+	if err := stream.Purge(ctx, jetstream.WithPurgeSubject(chunks)); err != nil {
+		t.Fatal(err)
+	}
+	bad := bytes.Clone(data)
+	bad[500] ^= 1
+	if _, err := js.Publish(ctx, chunks, bad); err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.Get(ctx, "x", 1<<20)
+	if !errors.Is(err, jetstream.ErrDigestMismatch) {
+		t.Fatalf("Get of tampered blob = %d bytes, %v; want ErrDigestMismatch", len(got), err)
+	}
+}

@@ -1,0 +1,223 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+)
+
+// EmbeddedReadyTimeout bounds how long [StartEmbedded] waits for the
+// server to accept connections.
+const EmbeddedReadyTimeout = 10 * time.Second
+
+// EmbeddedOptions configures an embedded nats-server.
+type EmbeddedOptions struct {
+	// Host to listen on; "" means 127.0.0.1.
+	Host string
+	// Port to listen on; 0 means a random free port (the server's -1).
+	Port int
+	// JetStream enables JetStream (needed by [Blobs]).
+	JetStream bool
+	// StoreDir is the JetStream storage directory, required with
+	// JetStream. Tests use t.TempDir().
+	StoreDir string
+	// MaxPayload is the largest message the server accepts; 0 means the
+	// server's default (1 MiB). At most 64 MiB.
+	MaxPayload int32
+	// NoListen runs the server in-process only (no TCP listener): clients
+	// must use [Embedded.Connect].
+	NoListen bool
+	// ServerName names the server; "" lets the server pick its ID.
+	ServerName string
+	// Logger receives the server's log lines; nil means no logging. Debug
+	// lines are passed on when the logger is enabled at debug level; the
+	// server's fatal lines are logged at error level (they do not stop the
+	// process).
+	Logger *slog.Logger
+}
+
+// Embedded is a nats-server running inside this process, for the
+// all-in-one mode and tests.
+type Embedded struct {
+	srv      *server.Server
+	noListen bool
+}
+
+// StartEmbedded starts a nats-server and waits until it accepts
+// connections (at most EmbeddedReadyTimeout; a fatal start-up error such as
+// a port in use fails at once). The caller must call Shutdown.
+func StartEmbedded(opts EmbeddedOptions) (*Embedded, error) {
+	if opts.JetStream && opts.StoreDir == "" {
+		return nil, errors.New("transport: embedded server: JetStream needs a StoreDir")
+	}
+	if opts.MaxPayload < 0 || opts.MaxPayload > MaxFramePayload {
+		return nil, fmt.Errorf("transport: embedded server: max payload %d not in 0..%d", opts.MaxPayload, MaxFramePayload)
+	}
+	host := opts.Host
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	port := opts.Port
+	if port == 0 {
+		port = server.RANDOM_PORT
+	}
+	sopts := &server.Options{
+		ServerName: opts.ServerName,
+		Host:       host,
+		Port:       port,
+		DontListen: opts.NoListen,
+		JetStream:  opts.JetStream,
+		StoreDir:   opts.StoreDir,
+		MaxPayload: opts.MaxPayload,
+		NoLog:      true,
+		NoSigs:     true,
+	}
+	srv, err := server.NewServer(sopts)
+	if err != nil {
+		return nil, fmt.Errorf("transport: embedded server: %w", err)
+	}
+	// The logger is installed even without opts.Logger: it is how a fatal
+	// start-up error (port in use, bad store directory) is noticed at once
+	// instead of after EmbeddedReadyTimeout.
+	logger := &serverLog{l: opts.Logger, fatal: make(chan string, 1)}
+	debug := opts.Logger != nil && opts.Logger.Enabled(context.Background(), slog.LevelDebug)
+	srv.SetLoggerV2(logger, debug, false, false)
+	srv.Start()
+	deadline := time.Now().Add(EmbeddedReadyTimeout)
+	for !srv.ReadyForConnections(50 * time.Millisecond) {
+		var why string
+		select {
+		case why = <-logger.fatal:
+		default:
+			if time.Now().After(deadline) {
+				why = fmt.Sprintf("not ready for connections within %v", EmbeddedReadyTimeout)
+			}
+		}
+		if why != "" {
+			srv.Shutdown()
+			srv.WaitForShutdown()
+			return nil, fmt.Errorf("transport: embedded server on %s:%d: %s", host, opts.Port, why)
+		}
+	}
+	return &Embedded{srv: srv, noListen: opts.NoListen}, nil
+}
+
+// ClientURL returns the URL TCP clients connect to, or "" when the server
+// does not listen (NoListen).
+func (e *Embedded) ClientURL() string {
+	if e.noListen {
+		return ""
+	}
+	return e.srv.ClientURL()
+}
+
+// Server returns the underlying nats-server, for what this package does
+// not wrap (monitoring, JetStream account info).
+func (e *Embedded) Server() *server.Server { return e.srv }
+
+// Connect opens an in-process client connection to the server (no TCP:
+// lower latency and no port needed), with or without NoListen. opts are
+// applied after the in-process option. Such a connection cannot reconnect
+// once the server has shut down.
+func (e *Embedded) Connect(opts ...nats.Option) (*nats.Conn, error) {
+	all := append([]nats.Option{nats.InProcessServer(e.srv)}, opts...)
+	nc, err := nats.Connect("", all...)
+	if err != nil {
+		return nil, fmt.Errorf("transport: in-process connect: %w", err)
+	}
+	return nc, nil
+}
+
+// Shutdown stops the server and waits until it has stopped. Calling it
+// again does nothing.
+func (e *Embedded) Shutdown() {
+	e.srv.Shutdown()
+	e.srv.WaitForShutdown()
+}
+
+// DialRetryFor is how long [Dial] keeps retrying the first connection.
+const DialRetryFor = 10 * time.Second
+
+// dialRetryWait is the pause between first-connection attempts and the
+// reconnect wait Dial sets.
+const dialRetryWait = 250 * time.Millisecond
+
+// Dial connects to the NATS server(s) at url (a comma-separated list is
+// allowed) as client name, with defaults fit for long-running processes:
+// reconnect forever (MaxReconnects(-1)) every 250 ms, and ping every 10 s
+// so that a dead server is noticed within about 30 s. opts are applied
+// after these defaults and override them.
+//
+// Dial returns only once connected: while the server refuses connections
+// or cannot be reached it retries for up to DialRetryFor (10 s), then
+// fails with the last error. Errors that retrying cannot fix
+// (authorization, TLS, bad options) are returned at once.
+func Dial(url, name string, opts ...nats.Option) (*nats.Conn, error) {
+	return dial(url, name, DialRetryFor, opts)
+}
+
+func dial(url, name string, retryFor time.Duration, opts []nats.Option) (*nats.Conn, error) {
+	all := append([]nats.Option{
+		nats.Name(name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(dialRetryWait),
+		nats.PingInterval(10 * time.Second),
+	}, opts...)
+	deadline := time.Now().Add(retryFor)
+	for {
+		nc, err := nats.Connect(url, all...)
+		if err == nil {
+			return nc, nil
+		}
+		if !dialRetryable(err) || time.Now().Add(dialRetryWait).After(deadline) {
+			return nil, fmt.Errorf("transport: connect to %s: %w", url, err)
+		}
+		time.Sleep(dialRetryWait)
+	}
+}
+
+func dialRetryable(err error) bool {
+	var ne net.Error
+	return errors.Is(err, nats.ErrNoServers) ||
+		errors.As(err, &ne) ||
+		errors.Is(err, io.EOF) ||
+		errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, syscall.ECONNRESET)
+}
+
+// serverLog routes nats-server log lines to an optional slog.Logger and
+// reports fatal ones on a channel.
+type serverLog struct {
+	l     *slog.Logger
+	fatal chan string
+}
+
+func (a *serverLog) log(level slog.Level, format string, v []any) {
+	if a.l != nil {
+		a.l.Log(context.Background(), level, fmt.Sprintf(format, v...))
+	}
+}
+
+func (a *serverLog) Noticef(format string, v ...any) { a.log(slog.LevelInfo, format, v) }
+func (a *serverLog) Warnf(format string, v ...any)   { a.log(slog.LevelWarn, format, v) }
+func (a *serverLog) Errorf(format string, v ...any)  { a.log(slog.LevelError, format, v) }
+func (a *serverLog) Debugf(format string, v ...any)  { a.log(slog.LevelDebug, format, v) }
+func (a *serverLog) Tracef(format string, v ...any)  { a.log(slog.LevelDebug, format, v) }
+
+// Fatalf logs at error level; it does not stop the process.
+func (a *serverLog) Fatalf(format string, v ...any) {
+	a.log(slog.LevelError, format, v)
+	select {
+	case a.fatal <- fmt.Sprintf(format, v...):
+	default:
+	}
+}

@@ -1,0 +1,52 @@
+package transport
+
+import "fmt"
+
+const (
+	// SubjectHeartbeat carries worker heartbeats (JSON); every coordinator
+	// subscribes.
+	SubjectHeartbeat = "cofactor.hb"
+	// SubjectReport carries worker → leader reports by request/reply.
+	SubjectReport = "cofactor.coord.report"
+)
+
+// MaxIDLen is the longest worker or coordinator ID [ValidID] accepts.
+const MaxIDLen = 64
+
+// WorkerCmdSubject is the subject on which the leader sends commands to the
+// worker workerID: "cofactor.w.<id>.cmd". The ID must pass [ValidID]; this
+// function does not check it (IDs are checked where they enter the system,
+// at registration).
+func WorkerCmdSubject(workerID string) string {
+	return "cofactor.w." + workerID + ".cmd"
+}
+
+// WorkerRowsSubject is the subject on which other workers request factor
+// rows and partial Gram matrices from the worker workerID, which owns the
+// blocks named in the request frames: "cofactor.w.<id>.rows". The ID must
+// pass [ValidID]; this function does not check it.
+func WorkerRowsSubject(workerID string) string {
+	return "cofactor.w." + workerID + ".rows"
+}
+
+// ValidID reports whether id may name a worker or coordinator: 1 to
+// [MaxIDLen] characters, each an ASCII letter, digit, '_' or '-'. Such an
+// ID is one NATS subject token without wildcards. The error says what is
+// wrong.
+func ValidID(id string) error {
+	if id == "" {
+		return fmt.Errorf("transport: invalid ID: empty")
+	}
+	if len(id) > MaxIDLen {
+		return fmt.Errorf("transport: invalid ID %.16q...: %d bytes long, at most %d allowed", id, len(id), MaxIDLen)
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_', c == '-':
+		default:
+			return fmt.Errorf("transport: invalid ID %q: byte %q at offset %d is not allowed (use A-Z, a-z, 0-9, '_' and '-')", id, c, i)
+		}
+	}
+	return nil
+}

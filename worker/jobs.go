@@ -1,0 +1,473 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"math"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cofactor-ml/cofactor/als"
+	"github.com/cofactor-ml/cofactor/checkpoint"
+	"github.com/cofactor-ml/cofactor/internal/job"
+	"github.com/cofactor-ml/cofactor/internal/wire"
+	"github.com/cofactor-ml/cofactor/partition"
+	"github.com/cofactor-ml/cofactor/transport"
+)
+
+// maxBlockBytes bounds a block read from the block store.
+const maxBlockBytes = 32 << 30
+
+// jobState is what the worker holds for one job.
+type jobState struct {
+	id   string
+	spec job.Spec
+
+	// exec serialises the job's tasks: phases run one after another.
+	exec sync.Mutex
+
+	mu     sync.Mutex
+	epoch  uint64
+	users  []string // owners in this epoch
+	items  []string
+	held   map[blockKey]*heldBlock
+	tasks  map[taskKey]*task
+	solver *als.Solver
+	ctx    context.Context // cancelled when the job is dropped
+	cancel context.CancelFunc
+}
+
+type blockKey struct {
+	side  partition.Side
+	index int
+}
+
+type taskKey struct {
+	typ       string
+	epoch     uint64
+	iteration int
+	side      string
+}
+
+type task struct {
+	done    chan struct{}
+	reports []wire.Report
+}
+
+// heldBlock is a block this worker owns, with the versions of its factors.
+type heldBlock struct {
+	blk *partition.Block
+	k   int
+
+	mu    sync.Mutex
+	vers  map[int][]float32 // iteration → rows (the newest two)
+	grams map[int][]float64 // iteration → YᵀY of the rows, computed on demand
+}
+
+func (h *heldBlock) version(v int) ([]float32, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	x, ok := h.vers[v]
+	return x, ok
+}
+
+// store keeps x as version v and drops versions older than v−1.
+func (h *heldBlock) store(v int, x []float32) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.vers[v] = x
+	for old := range h.vers {
+		if old < v-1 {
+			delete(h.vers, old)
+			delete(h.grams, old)
+		}
+	}
+}
+
+// gram returns YᵀY of version v, computing it once.
+func (h *heldBlock) gram(v int, threads int) ([]float64, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if g, ok := h.grams[v]; ok {
+		return g, true
+	}
+	x, ok := h.vers[v]
+	if !ok {
+		return nil, false
+	}
+	g := make([]float64, h.k*h.k)
+	als.Gram(x, h.k, threads, g)
+	h.grams[v] = g
+	return g, true
+}
+
+func (w *Worker) job(id string) *jobState {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.jobs[id]
+}
+
+// accept validates a command and starts (or answers a repeat of) its task.
+func (w *Worker) accept(ctx context.Context, c *wire.Command) error {
+	if c.Type == wire.CmdDrop {
+		w.drop(c.Job)
+		return nil
+	}
+	if err := c.Spec.Validate(); err != nil {
+		return err
+	}
+	w.mu.Lock()
+	js, ok := w.jobs[c.Job]
+	if !ok {
+		jctx, cancel := context.WithCancel(ctx)
+		js = &jobState{id: c.Job, spec: c.Spec, held: map[blockKey]*heldBlock{}, tasks: map[taskKey]*task{}, ctx: jctx, cancel: cancel}
+		w.jobs[c.Job] = js
+	}
+	w.mu.Unlock()
+
+	js.mu.Lock()
+	defer js.mu.Unlock()
+	if c.Type != wire.CmdPartition {
+		if c.Epoch < js.epoch {
+			return fmt.Errorf("stale epoch %d (worker is at %d)", c.Epoch, js.epoch)
+		}
+		if len(c.Users) == 0 || len(c.Items) == 0 {
+			return errors.New("command without a block assignment")
+		}
+	}
+	key := taskKey{typ: c.Type, epoch: c.Epoch, iteration: c.Iteration, side: c.Side}
+	if t, ok := js.tasks[key]; ok {
+		select {
+		case <-t.done:
+			// A repeat of a finished task: the leader missed its reports.
+			w.wg.Add(1)
+			go func() {
+				defer w.wg.Done()
+				for _, r := range t.reports {
+					w.report(js.ctx, r)
+				}
+			}()
+		default: // still running: it will report
+		}
+		return nil
+	}
+	t := &task{done: make(chan struct{})}
+	js.tasks[key] = t
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		defer close(t.done)
+		js.exec.Lock()
+		defer js.exec.Unlock()
+		if js.ctx.Err() != nil {
+			return
+		}
+		t.reports = w.run(js.ctx, js, c)
+		for _, r := range t.reports {
+			w.report(js.ctx, r)
+		}
+	}()
+	return nil
+}
+
+// drop forgets a job: its blocks, versions and tasks.
+func (w *Worker) drop(id string) {
+	w.mu.Lock()
+	js, ok := w.jobs[id]
+	delete(w.jobs, id)
+	w.mu.Unlock()
+	if ok {
+		js.cancel()
+	}
+}
+
+// run executes one command and returns its reports.
+func (w *Worker) run(ctx context.Context, js *jobState, c *wire.Command) []wire.Report {
+	fail := func(err error) []wire.Report {
+		kind := job.KindRuntime
+		if job.IsInputError(err) {
+			kind = job.KindInput
+		}
+		w.log.Warn("task failed", "job", c.Job, "task", c.Type, "iteration", c.Iteration, "side", c.Side, "err", err)
+		return []wire.Report{{Type: wire.RepFailed, Job: c.Job, Epoch: c.Epoch, Iteration: c.Iteration, Side: c.Side, For: c.Type, Error: err.Error(), Kind: kind}}
+	}
+	if c.Type == wire.CmdPartition {
+		sum, err := w.partition(ctx, c)
+		if err != nil {
+			return fail(err)
+		}
+		return []wire.Report{{Type: wire.RepPartitioned, Job: c.Job, Partition: sum}}
+	}
+	if err := w.adopt(ctx, js, c); err != nil {
+		return fail(err)
+	}
+	var reps []wire.Report
+	var err error
+	switch c.Type {
+	case wire.CmdPhase:
+		reps, err = w.phase(ctx, js, c)
+	case wire.CmdEvaluate:
+		reps, err = w.evaluate(ctx, js, c)
+	case wire.CmdAssemble:
+		var snap string
+		snap, err = w.assemble(ctx, js, c)
+		reps = []wire.Report{{Type: wire.RepAssembled, Job: c.Job, Epoch: c.Epoch, Snapshot: snap}}
+	default:
+		err = fmt.Errorf("unknown command %q", c.Type)
+	}
+	if err != nil {
+		return fail(err)
+	}
+	return reps
+}
+
+// adopt brings the job's holdings to the command's epoch: a new epoch
+// drops every held block and version (training restarts from the initial
+// factors), then the blocks this worker owns are loaded from the store.
+func (w *Worker) adopt(ctx context.Context, js *jobState, c *wire.Command) error {
+	js.mu.Lock()
+	if c.Epoch != js.epoch || js.solver == nil {
+		js.epoch, js.users, js.items = c.Epoch, c.Users, c.Items
+		js.held = map[blockKey]*heldBlock{}
+		solver, err := als.NewSolver(js.spec.ALS(w.cfg.Threads))
+		if err != nil {
+			js.mu.Unlock()
+			return err
+		}
+		js.solver = solver
+	}
+	var want []blockKey
+	for side, owners := range [][]string{js.users, js.items} {
+		for b, id := range owners {
+			k := blockKey{partition.Side(side), b}
+			if id == w.cfg.ID && js.held[k] == nil {
+				want = append(want, k)
+			}
+		}
+	}
+	js.mu.Unlock()
+	for _, k := range want {
+		data, err := w.blobs.Get(ctx, wire.BlockBlob(js.id, k.side.String(), k.index), maxBlockBytes)
+		if err != nil {
+			return fmt.Errorf("loading %s block %d: %w", k.side, k.index, err)
+		}
+		blk, err := partition.UnmarshalBlock(data)
+		if err != nil {
+			return fmt.Errorf("loading %s block %d: %w", k.side, k.index, err)
+		}
+		if blk.Side != k.side || blk.Index != k.index {
+			return fmt.Errorf("block store holds %s block %d under the name of %s block %d", blk.Side, blk.Index, k.side, k.index)
+		}
+		rank := js.spec.Rank
+		x := make([]float32, blk.Len()*rank)
+		side := als.UserSide
+		if k.side == partition.Items {
+			side = als.ItemSide
+		}
+		for r, id := range blk.IDs {
+			als.InitRow(x[r*rank:(r+1)*rank], js.spec.Seed, side, id)
+		}
+		h := &heldBlock{blk: blk, k: rank, vers: map[int][]float32{0: x}, grams: map[int][]float64{}}
+		js.mu.Lock()
+		js.held[k] = h
+		js.mu.Unlock()
+	}
+	return nil
+}
+
+func (js *jobState) block(side partition.Side, index int) *heldBlock {
+	js.mu.Lock()
+	defer js.mu.Unlock()
+	return js.held[blockKey{side, index}]
+}
+
+func (js *jobState) owners(side partition.Side) []string {
+	js.mu.Lock()
+	defer js.mu.Unlock()
+	if side == partition.Items {
+		return js.items
+	}
+	return js.users
+}
+
+func parseSide(s string) (partition.Side, error) {
+	switch s {
+	case "users":
+		return partition.Users, nil
+	case "items":
+		return partition.Items, nil
+	}
+	return 0, fmt.Errorf("unknown side %q", s)
+}
+
+// phase solves every block this worker owns on the command's side.
+func (w *Worker) phase(ctx context.Context, js *jobState, c *wire.Command) ([]wire.Report, error) {
+	side, err := parseSide(c.Side)
+	if err != nil {
+		return nil, err
+	}
+	t := c.Iteration
+	// Versions: user phase t reads items t−1, item phase t reads users t.
+	otherVersion := t
+	if side == partition.Users {
+		otherVersion = t - 1
+	}
+	var reps []wire.Report
+	for b, owner := range js.owners(side) {
+		if owner != w.cfg.ID {
+			continue
+		}
+		h := js.block(side, b)
+		start := time.Now()
+		g, err := w.gather(ctx, js, h, otherVersion)
+		if err != nil {
+			return nil, err
+		}
+		st := wire.BlockStats{Rows: int64(h.blk.Len()), Ratings: h.blk.Rows.NNZ(), Bytes: g.bytes}
+		prev, ok := h.version(t - 1)
+		if !ok {
+			return nil, fmt.Errorf("%s block %d has no version %d to start from", side, b, t-1)
+		}
+		if side == partition.Users && t >= 2 {
+			// The rows gathered for this phase are the items of iteration
+			// t−1, and prev holds the users of iteration t−1: the test
+			// error of iteration t−1 comes for free.
+			st.TestSSE, st.TestAE, st.TestN = als.BlockErrors(blockRows(h.blk.Test), prev, g.rows, js.spec.Rank)
+		}
+		x := append([]float32(nil), prev...)
+		bs, err := js.solver.UpdateBlock(ctx, als.BlockUpdate{
+			Rows: blockRows(h.blk.Rows), Other: g.rows, YtY: g.gram, X: x,
+			Loss: side == partition.Items,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("%s block %d: %w", side, b, err)
+		}
+		h.store(t, x)
+		st.SSE = bs.SSE
+		st.Checksum = checksum(x)
+		st.Seconds = time.Since(start).Seconds()
+		reps = append(reps, wire.Report{Type: wire.RepPhase, Job: c.Job, Epoch: c.Epoch, Iteration: t, Side: c.Side, Block: b, Stats: st})
+	}
+	return reps, nil
+}
+
+func blockRows(m partition.CSR) als.Rows { return als.Rows{Ptr: m.Ptr, Col: m.Col, Val: m.Val} }
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+func checksum(x []float32) uint32 {
+	return crc32.Checksum(transport.AppendFloat32s(nil, x), castagnoli)
+}
+
+// evaluate computes the test metrics of the final factors for every user
+// block this worker owns.
+func (w *Worker) evaluate(ctx context.Context, js *jobState, c *wire.Command) ([]wire.Report, error) {
+	t := js.spec.Iterations
+	k := js.spec.Rank
+	var allItems []float32
+	var reps []wire.Report
+	for b, owner := range js.owners(partition.Users) {
+		if owner != w.cfg.ID {
+			continue
+		}
+		h := js.block(partition.Users, b)
+		x, ok := h.version(t)
+		if !ok {
+			return nil, fmt.Errorf("user block %d has no version %d", b, t)
+		}
+		st := wire.BlockStats{Rows: int64(h.blk.Len())}
+		if !js.spec.Implicit {
+			g, err := w.gather(ctx, js, h, t)
+			if err != nil {
+				return nil, err
+			}
+			st.Bytes = g.bytes
+			st.TestSSE, st.TestAE, st.TestN = als.BlockErrors(blockRows(h.blk.Test), x, g.rows, k)
+		} else {
+			if allItems == nil {
+				var n int64
+				var err error
+				allItems, n, err = w.fetchSide(ctx, js, partition.Items, t)
+				if err != nil {
+					return nil, err
+				}
+				st.Bytes = n
+			}
+			rk := als.Ranking(als.RankingInput{
+				X: x, Y: allItems, Rank: k,
+				Train:  globalRows(h.blk.Rows, h.blk.Needed),
+				Test:   globalRows(h.blk.Test, h.blk.Needed),
+				Cutoff: js.spec.Cutoff, Threads: max(w.cfg.Threads, 1),
+			})
+			st.RankUsers = int64(rk.Users)
+			st.PrecisionSum = rk.Precision * float64(rk.Users)
+			st.NDCGSum = rk.NDCG * float64(rk.Users)
+			st.TestN = h.blk.Test.NNZ()
+		}
+		reps = append(reps, wire.Report{Type: wire.RepEvaluated, Job: c.Job, Epoch: c.Epoch, Iteration: t, Side: "users", Block: b, Stats: st})
+	}
+	return reps, nil
+}
+
+// globalRows maps a block's CSR columns from Needed positions to the other
+// side's global indices.
+func globalRows(m partition.CSR, needed []int32) als.Rows {
+	col := make([]int32, len(m.Col))
+	for j, c := range m.Col {
+		col[j] = needed[c]
+	}
+	return als.Rows{Ptr: m.Ptr, Col: col, Val: m.Val}
+}
+
+// assemble gathers every block's final rows and writes the snapshot
+// directory named by the spec.
+func (w *Worker) assemble(ctx context.Context, js *jobState, c *wire.Command) (string, error) {
+	t := js.spec.Iterations
+	x, _, err := w.fetchSide(ctx, js, partition.Users, t)
+	if err != nil {
+		return "", err
+	}
+	y, _, err := w.fetchSide(ctx, js, partition.Items, t)
+	if err != nil {
+		return "", err
+	}
+	var ids [2][]string
+	for side := range ids {
+		s := partition.Side(side)
+		b, err := w.blobs.Get(ctx, wire.IDsBlob(js.id, s.String()), maxBlockBytes)
+		if err != nil {
+			return "", fmt.Errorf("reading the %s IDs: %w", s, err)
+		}
+		if len(b) > 0 {
+			ids[side] = strings.Split(string(b), "\n")
+		}
+	}
+	spec := js.spec
+	snap := &checkpoint.Snapshot{
+		Manifest: checkpoint.Manifest{
+			Model: "default", Job: js.id, Iteration: t, Rank: spec.Rank,
+			Implicit: spec.Implicit, Lambda: spec.Lambda, Metrics: finite(c.Metrics),
+		},
+		UserIDs: ids[0], ItemIDs: ids[1], X: x, Y: y,
+	}
+	if spec.Implicit {
+		snap.Manifest.Alpha = spec.Alpha
+	}
+	if err := checkpoint.WriteDir(spec.Out, snap); err != nil {
+		return "", fmt.Errorf("writing snapshot %s: %w", spec.Out, err)
+	}
+	return spec.Out, nil
+}
+
+func finite(m map[string]float64) map[string]float64 {
+	out := map[string]float64{}
+	for k, v := range m {
+		if !math.IsNaN(v) && !math.IsInf(v, 0) {
+			out[k] = v
+		}
+	}
+	return out
+}

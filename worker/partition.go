@@ -1,0 +1,70 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/cofactor-ml/cofactor/internal/job"
+	"github.com/cofactor-ml/cofactor/internal/wire"
+	"github.com/cofactor-ml/cofactor/partition"
+)
+
+// partition reads the job's input, splits it into the commanded number of
+// blocks and writes every block and both ID lists to the block store. It
+// is idempotent: a repeat writes the same bytes under the same names.
+func (w *Worker) partition(ctx context.Context, c *wire.Command) (*wire.PartitionSummary, error) {
+	start := time.Now()
+	ds, skipped, err := job.LoadDataset(ctx, c.Spec)
+	if err != nil {
+		return nil, err
+	}
+	if c.UserBlocks < 1 || c.ItemBlocks < 1 {
+		return nil, fmt.Errorf("partition command without block counts")
+	}
+	layout, err := partition.NewLayout(ds, c.UserBlocks, c.ItemBlocks)
+	if err != nil {
+		return nil, err
+	}
+	sum := &wire.PartitionSummary{
+		Users: ds.Users.Len(), Items: ds.Items.Len(),
+		TrainRatings: ds.ByUser.NNZ(), TestRatings: ds.Test.Total, TestSkipped: ds.Test.Skipped,
+		SkippedLines: skipped, Duplicates: ds.Duplicates,
+		UserBlocks: len(layout.UserBlocks), ItemBlocks: len(layout.ItemBlocks),
+	}
+	for _, side := range []partition.Side{partition.Users, partition.Items} {
+		others := len(layout.Blocks(side.Other()))
+		needs := make([][]int64, len(layout.Blocks(side)))
+		for _, blk := range layout.Blocks(side) {
+			needs[blk.Index] = make([]int64, others)
+			for q := range others {
+				needs[blk.Index][q] = int64(len(blk.NeededFrom(q)))
+			}
+			data, err := blk.MarshalBinary()
+			if err != nil {
+				return nil, err
+			}
+			if err := w.blobs.Put(ctx, wire.BlockBlob(c.Job, side.String(), blk.Index), data); err != nil {
+				return nil, fmt.Errorf("storing %s block %d: %w", side, blk.Index, err)
+			}
+			sum.BlockBytes = append(sum.BlockBytes, int64(len(data)))
+		}
+		if side == partition.Users {
+			sum.UserNeeds = needs
+		} else {
+			sum.ItemNeeds = needs
+		}
+		d := ds.Users
+		if side == partition.Items {
+			d = ds.Items
+		}
+		if err := w.blobs.Put(ctx, wire.IDsBlob(c.Job, side.String()), []byte(strings.Join(d.IDs(), "\n"))); err != nil {
+			return nil, fmt.Errorf("storing the %s IDs: %w", side, err)
+		}
+	}
+	sum.Seconds = time.Since(start).Seconds()
+	w.log.Info("partitioned", "job", c.Job, "users", sum.Users, "items", sum.Items, "ratings", sum.TrainRatings,
+		"blocks", fmt.Sprintf("%dx%d", sum.UserBlocks, sum.ItemBlocks), "seconds", sum.Seconds)
+	return sum, nil
+}

@@ -1,0 +1,224 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/cofactor-ml/cofactor/internal/wire"
+	"github.com/cofactor-ml/cofactor/transport"
+)
+
+// Config is a worker process's configuration.
+type Config struct {
+	// ID names the worker in the cluster ([A-Za-z0-9_-], 1..64 chars).
+	ID string
+	// NATSURL is the NATS server to connect to (ignored with WithConn).
+	NATSURL string
+	// Threads is how many goroutines solve a block's rows (0: all CPUs).
+	Threads int
+	// HeartbeatInterval is how often the worker announces itself.
+	HeartbeatInterval time.Duration
+	// Memory is the memory the worker offers for blocks, in bytes (0:
+	// not stated). It is advertised in heartbeats.
+	Memory int64
+	// BlobBucket is the JetStream Object Store bucket of rating blocks.
+	BlobBucket string
+	// FetchParallel bounds the row requests a block has in flight.
+	FetchParallel int
+	// Retry is the policy of row requests and reports.
+	Retry transport.RetryPolicy
+}
+
+// DefaultConfig returns the defaults: a heartbeat a second, all CPUs,
+// eight requests in flight.
+func DefaultConfig() Config {
+	return Config{
+		HeartbeatInterval: time.Second,
+		BlobBucket:        DefaultBlobBucket,
+		FetchParallel:     8,
+		Retry:             transport.DefaultRetry(),
+	}
+}
+
+// DefaultBlobBucket holds rating blocks and ID lists.
+const DefaultBlobBucket = "cofactor-blocks"
+
+// ErrConfig is wrapped by Validate's errors.
+var ErrConfig = errors.New("worker: invalid configuration")
+
+// Validate checks c.
+func (c Config) Validate() error {
+	if err := transport.ValidID(c.ID); err != nil {
+		return fmt.Errorf("%w: id: %w", ErrConfig, err)
+	}
+	switch {
+	case c.Threads < 0:
+		return fmt.Errorf("%w: threads %d must be ≥ 0", ErrConfig, c.Threads)
+	case c.HeartbeatInterval <= 0:
+		return fmt.Errorf("%w: heartbeat interval %v must be positive", ErrConfig, c.HeartbeatInterval)
+	case c.Memory < 0:
+		return fmt.Errorf("%w: memory %d must be ≥ 0", ErrConfig, c.Memory)
+	case c.BlobBucket == "":
+		return fmt.Errorf("%w: no blob bucket", ErrConfig)
+	case c.FetchParallel < 1:
+		return fmt.Errorf("%w: fetch parallelism %d must be ≥ 1", ErrConfig, c.FetchParallel)
+	}
+	return nil
+}
+
+// Option configures a Worker.
+type Option func(*Worker) error
+
+// WithConn makes the worker use nc instead of dialling Config.NATSURL (the
+// all-in-one mode passes an in-process connection). The worker does not
+// close it.
+func WithConn(nc *nats.Conn) Option {
+	return func(w *Worker) error { w.nc = nc; return nil }
+}
+
+// WithLogger sets the logger (default: slog.Default()).
+func WithLogger(l *slog.Logger) Option {
+	return func(w *Worker) error { w.log = l; return nil }
+}
+
+// Worker is one worker process's runtime.
+type Worker struct {
+	cfg     Config
+	nc      *nats.Conn
+	ownConn bool
+	log     *slog.Logger
+	blobs   *transport.Blobs
+
+	mu   sync.Mutex
+	jobs map[string]*jobState
+
+	wg      sync.WaitGroup // command tasks and row handlers
+	serving chan struct{}  // bounds concurrent row handlers
+}
+
+// New checks cfg and returns a worker. Run starts it.
+func New(cfg Config, opts ...Option) (*Worker, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	w := &Worker{cfg: cfg, log: slog.Default(), jobs: map[string]*jobState{}}
+	for _, o := range opts {
+		if err := o(w); err != nil {
+			return nil, err
+		}
+	}
+	w.log = w.log.With("worker", cfg.ID)
+	w.serving = make(chan struct{}, 4*max(runtime.GOMAXPROCS(0), 2))
+	return w, nil
+}
+
+// ID is the worker's ID.
+func (w *Worker) ID() string { return w.cfg.ID }
+
+// Run connects, serves commands and row requests, and heartbeats until ctx
+// ends. It returns nil after a clean stop.
+func (w *Worker) Run(ctx context.Context) error {
+	if w.nc == nil {
+		nc, err := transport.Dial(w.cfg.NATSURL, "cofactor-worker-"+w.cfg.ID)
+		if err != nil {
+			return fmt.Errorf("worker %s: %w", w.cfg.ID, err)
+		}
+		w.nc, w.ownConn = nc, true
+	}
+	defer func() {
+		if w.ownConn {
+			w.nc.Close()
+		}
+	}()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var err error
+	for {
+		w.blobs, err = transport.OpenBlobs(ctx, w.nc, w.cfg.BlobBucket)
+		if err == nil {
+			break
+		}
+		w.log.Warn("block store not available yet", "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	cmdSub, err := w.nc.Subscribe(transport.WorkerCmdSubject(w.cfg.ID), func(m *nats.Msg) { w.onCommand(ctx, m) })
+	if err != nil {
+		return err
+	}
+	rowSub, err := w.nc.Subscribe(transport.WorkerRowsSubject(w.cfg.ID), func(m *nats.Msg) { w.onRowRequest(m) })
+	if err != nil {
+		cmdSub.Unsubscribe()
+		return err
+	}
+	w.log.Info("worker started", "threads", w.cfg.Threads)
+	w.heartbeat()
+	tick := time.NewTicker(w.cfg.HeartbeatInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			cmdSub.Unsubscribe()
+			rowSub.Unsubscribe()
+			cancel()
+			w.wg.Wait()
+			w.log.Info("worker stopped")
+			return nil
+		case <-tick.C:
+			w.heartbeat()
+		}
+	}
+}
+
+func (w *Worker) heartbeat() {
+	b, _ := json.Marshal(wire.Heartbeat{Worker: w.cfg.ID, CPUs: runtime.GOMAXPROCS(0), Memory: w.cfg.Memory, Time: time.Now().UTC()})
+	if err := w.nc.Publish(transport.SubjectHeartbeat, b); err != nil {
+		w.log.Warn("heartbeat not sent", "err", err)
+	}
+}
+
+// onCommand acknowledges a command at once and runs it in the background:
+// the leader learns the outcome from reports.
+func (w *Worker) onCommand(ctx context.Context, m *nats.Msg) {
+	var c wire.Command
+	ack := wire.Ack{OK: true}
+	if err := json.Unmarshal(m.Data, &c); err != nil {
+		ack = wire.Ack{Error: "malformed command: " + err.Error()}
+	} else if err := w.accept(ctx, &c); err != nil {
+		ack = wire.Ack{Error: err.Error()}
+	}
+	b, _ := json.Marshal(ack)
+	m.Respond(b)
+}
+
+// report sends r to the leader until one acknowledges it or ctx ends.
+func (w *Worker) report(ctx context.Context, r wire.Report) {
+	r.Worker = w.cfg.ID
+	b, _ := json.Marshal(r)
+	p := w.cfg.Retry
+	p.Attempts = 0 // until acknowledged: a leader election may be under way
+	for ctx.Err() == nil {
+		msg, err := transport.Request(ctx, w.nc, transport.SubjectReport, b, p)
+		if err != nil {
+			continue
+		}
+		var ack wire.Ack
+		if json.Unmarshal(msg.Data, &ack) == nil && (ack.OK || ack.Error != "") {
+			if !ack.OK {
+				w.log.Info("report refused", "type", r.Type, "job", r.Job, "reason", ack.Error)
+			}
+			return
+		}
+	}
+}
