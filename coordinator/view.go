@@ -7,17 +7,18 @@ import (
 	"github.com/cofactor-ml/cofactor/internal/job"
 )
 
-// Result is the job as CONTRACT.md's JSON describes it, as of now.
+// Result is the job as CONTRACT.md's JSON describes it, as of now. Call it
+// under the state machine's lock (View); the result shares nothing mutable
+// with the state.
 func (j *Job) Result(now time.Time) job.Result {
 	s := j.Spec
 	r := job.Result{
 		JobID: j.ID, State: j.State, Error: j.Error, ErrorKind: j.Kind,
 		Rank: s.Rank, Lambda: s.Lambda, Iterations: s.Iterations, Implicit: s.Implicit, Solver: s.Solver,
-		Restarts: j.Restarts, Notes: j.Notes, History: j.History, Snapshot: j.Snapshot,
-		BytesExchanged: j.Bytes,
-	}
-	if r.History == nil {
-		r.History = []job.Iteration{}
+		Restarts: j.Restarts, Snapshot: j.Snapshot, BytesExchanged: j.Bytes,
+		// Copies: the state machine goes on appending and filling in.
+		History: append([]job.Iteration{}, j.History...),
+		Notes:   append([]string(nil), j.Notes...),
 	}
 	if s.Implicit {
 		a := s.Alpha

@@ -152,10 +152,11 @@ func appendInt64s(buf []byte, s []int64) []byte {
 }
 
 // UnmarshalBlock decodes a block encoded by MarshalBinary and checks it.
-// Nothing read from data is trusted: the checksum must match, every count
-// is checked against the bytes left before anything is allocated, and the
-// decoded block must be consistent, so that Len, End, NeededFrom and
-// SendTo work on it as on the block that was encoded:
+// Nothing read from data is trusted: the checksum must match, the magic
+// and version be known, every count fit in the bytes left (which is
+// checked before anything is allocated), no byte follow the last section,
+// and the decoded block must be consistent, so that Len, End, NeededFrom
+// and SendTo work on it as on the block that was encoded:
 //
 //   - Side is Users or Items; Index ≥ 0; Start ≥ 0; Start + Len() fits in
 //     an int32;
@@ -175,198 +176,149 @@ func appendInt64s(buf []byte, s []int64) []byte {
 // as nil slices. The block does not retain data; its IDs share one
 // backing string.
 func UnmarshalBlock(data []byte) (*Block, error) {
-	const minSize = blockHeaderSize + 8*blockSections + 4
-	if len(data) < minSize {
-		return nil, blockErrorf("%d bytes is shorter than the smallest block encoding (%d bytes)", len(data), minSize)
+	if len(data) < blockHeaderSize+8*blockSections+4 {
+		return nil, blockErrorf("%d bytes is shorter than the smallest block encoding (%d bytes)", len(data), blockHeaderSize+8*blockSections+4)
 	}
-	u := unmarshaler{body: data[:len(data)-4], want: binary.LittleEndian.Uint32(data[len(data)-4:])}
-	b, err := u.decode()
-	if err == nil {
-		u.sum(len(u.body))
-		if u.crc != u.want {
-			err = u.checksumError()
-		}
+	body := data[:len(data)-4]
+	if got, want := crc32.Checksum(body, castagnoli), binary.LittleEndian.Uint32(data[len(body):]); got != want {
+		return nil, blockErrorf("checksum mismatch: CRC-32C of the content is %08x, the block records %08x", got, want)
 	}
-	if err != nil {
-		return nil, err
-	}
-	return b, nil
-}
-
-// unmarshaler decodes body, the encoding less its checksum want. The
-// checksum is computed as the sections are decoded, a chunk at a time, so
-// that each chunk is read from memory once.
-type unmarshaler struct {
-	body []byte
-	want uint32
-	crc  uint32 // CRC-32C of body[:done]
-	done int
-	rest []byte // what is left to locate, during locate
-}
-
-// crcChunk is how many bytes are checksummed ahead of decoding them.
-const crcChunk = 32 << 10
-
-// sum extends the checksum to body[:upto].
-func (u *unmarshaler) sum(upto int) {
-	if upto > u.done {
-		u.crc = crc32.Update(u.crc, castagnoli, u.body[u.done:upto])
-		u.done = upto
-	}
-}
-
-func (u *unmarshaler) checksumError() error {
-	return blockErrorf("checksum mismatch: CRC-32C of the content is %08x, the block records %08x", u.crc, u.want)
-}
-
-// fail returns err, unless the checksum does not match: then the bytes are
-// damaged, which is the error to report.
-func (u *unmarshaler) fail(err error) error {
-	u.sum(len(u.body))
-	if u.crc != u.want {
-		return u.checksumError()
-	}
-	return err
-}
-
-// section is where a section's elements lie in body.
-type section struct {
-	off, n int
-}
-
-// decode decodes and checks the block, checksumming all of body but for
-// what follows an error. The checks are those of check, in the same order.
-func (u *unmarshaler) decode() (*Block, error) {
-	body := u.body
 	if string(body[:4]) != blockMagic {
-		return nil, u.fail(blockErrorf("bad magic %q, want %q", body[:4], blockMagic))
+		return nil, blockErrorf("bad magic %q, want %q", body[:4], blockMagic)
 	}
 	if v := binary.LittleEndian.Uint32(body[4:]); v != blockVersion {
-		return nil, u.fail(blockErrorf("unknown format version %d (this build reads version %d)", v, blockVersion))
+		return nil, blockErrorf("unknown format version %d (this build reads version %d)", v, blockVersion)
 	}
 	b := &Block{Side: Side(body[8])}
 	index := int64(binary.LittleEndian.Uint64(body[9:]))
 	if int64(int(index)) != index {
-		return nil, u.fail(blockErrorf("block index %d does not fit in an int", index))
+		return nil, blockErrorf("block index %d does not fit in an int", index)
 	}
 	b.Index = int(index)
 	b.Start = int32(binary.LittleEndian.Uint32(body[17:]))
 
 	// Locate every section before allocating for any.
-	u.rest = body[blockHeaderSize:]
-	ids, idBytes, err := u.locateIDs()
-	var sec [blockSections - 1]section
-	for k, name := range [...]string{"Rows.Ptr", "Rows.Col", "Rows.Val", "Test.Ptr", "Test.Col", "Test.Val", "Needed", "NeedPtr", "Send", "SendPtr"} {
-		if err != nil {
-			break
-		}
-		size := 4
-		if k == 0 || k == 3 {
-			size = 8
-		}
-		sec[k], err = u.locate(name, size)
+	d := decoder{buf: body[blockHeaderSize:]}
+	idsRaw, nIDs, idBytes := d.idsSection()
+	rowsPtr, rowsCol, rowsVal := d.section("Rows.Ptr", 8), d.section("Rows.Col", 4), d.section("Rows.Val", 4)
+	testPtr, testCol, testVal := d.section("Test.Ptr", 8), d.section("Test.Col", 4), d.section("Test.Val", 4)
+	needed, needPtr := d.section("Needed", 4), d.section("NeedPtr", 4)
+	send, sendPtr := d.section("Send", 4), d.section("SendPtr", 4)
+	if d.err != nil {
+		return nil, d.err
 	}
-	if err == nil && len(u.rest) != 0 {
-		err = blockErrorf("%d unexpected bytes after the last section", len(u.rest))
-	}
-	if err != nil {
-		return nil, u.fail(err)
+	if len(d.buf) != 0 {
+		return nil, blockErrorf("%d unexpected bytes after the last section", len(d.buf))
 	}
 
-	u.sum(ids.off + ids.n)
-	b.IDs = decodeIDs(body[ids.off:ids.off+ids.n], idBytes)
-	b.Rows = CSR{Ptr: makeSlice[int64](sec[0].n), Col: makeSlice[int32](sec[1].n), Val: makeSlice[float32](sec[2].n)}
-	b.Test = CSR{Ptr: makeSlice[int64](sec[3].n), Col: makeSlice[int32](sec[4].n), Val: makeSlice[float32](sec[5].n)}
-	b.Needed, b.NeedPtr = makeSlice[int32](sec[6].n), makeSlice[int32](sec[7].n)
-	b.Send, b.SendPtr = makeSlice[int32](sec[8].n), makeSlice[int32](sec[9].n)
-	if err := b.checkHead(); err != nil {
-		return nil, u.fail(err)
+	b.IDs = decodeIDs(idsRaw, nIDs, idBytes)
+	b.Rows = CSR{Ptr: decodeInt64s(rowsPtr), Col: makeInt32s(len(rowsCol) / 4), Val: decodeFloat32s(rowsVal)}
+	b.Test = CSR{Ptr: decodeInt64s(testPtr), Col: makeInt32s(len(testCol) / 4), Val: decodeFloat32s(testVal)}
+	b.Needed, b.NeedPtr = decodeInt32s(needed), decodeInt32s(needPtr)
+	b.Send, b.SendPtr = decodeInt32s(send), decodeInt32s(sendPtr)
+	if err := b.checkShape(); err != nil {
+		return nil, err
 	}
-	nNeeded := len(b.Needed)
-	for k, m := range [...]struct {
-		name string
-		c    *CSR
-	}{{"Rows", &b.Rows}, {"Test", &b.Test}} {
-		ptr, col, val := sec[3*k], sec[3*k+1], sec[3*k+2]
-		u.int64s(ptr, m.c.Ptr)
-		if err := checkPtr(m.name, m.c); err != nil {
-			return nil, u.fail(err)
-		}
-		if err := u.cols(m.name, col, m.c, nNeeded); err != nil {
-			return nil, u.fail(err)
-		}
-		u.float32s(val, m.c.Val)
+	// The columns are checked as they are decoded, a chunk at a time while
+	// it is in cache. This is the same check, in the same order, as
+	// check's.
+	if err := decodeCols("Rows", &b.Rows, rowsCol, len(b.Needed)); err != nil {
+		return nil, err
 	}
-	u.int32s(sec[6], b.Needed)
-	u.int32s(sec[7], b.NeedPtr)
-	u.int32s(sec[8], b.Send)
-	u.int32s(sec[9], b.SendPtr)
-	if err := b.checkRouting(); err != nil {
-		return nil, u.fail(err)
+	if err := decodeCols("Test", &b.Test, testCol, len(b.Needed)); err != nil {
+		return nil, err
 	}
 	return b, nil
 }
 
+// decodeCols decodes raw into c.Col, which has its length and whose Ptr
+// has been checked, and checks the rows as checkCols does.
+func decodeCols(name string, c *CSR, raw []byte, nNeeded int) error {
+	const chunk = 8 << 10 // columns decoded ahead of checking them
+	decoded := 0          // c.Col[:decoded] is decoded
+	for r := 0; r+1 < len(c.Ptr); r++ {
+		lo, hi := c.Ptr[r], c.Ptr[r+1]
+		if int(hi) > decoded {
+			next := min(max(int(hi), decoded+chunk), len(c.Col))
+			getInt32s(c.Col[decoded:next], raw[4*decoded:4*next])
+			decoded = next
+		}
+		if !ascendingBelow(c.Col[lo:hi], nNeeded) {
+			return colsError(name, c, r, nNeeded)
+		}
+	}
+	return nil
+}
+
+// decoder locates sections in buf, which it advances. After the first
+// error it reads nothing and returns nil.
+type decoder struct {
+	buf []byte
+	err error
+}
+
+// section reads a section's element count, checks that the section, at
+// size bytes an element, fits in what is left, and returns its elements'
+// bytes.
+func (d *decoder) section(name string, size int) []byte {
+	n := d.count(name, size)
+	raw := d.buf[:n*size]
+	d.buf = d.buf[n*size:]
+	return raw
+}
+
 // count reads a section's element count and checks that at least size
 // bytes an element are left.
-func (u *unmarshaler) count(name string, size int) (int, error) {
-	if len(u.rest) < 8 {
-		return 0, blockErrorf("%s: truncated before its count", name)
+func (d *decoder) count(name string, size int) int {
+	if d.err != nil {
+		return 0
 	}
-	n := binary.LittleEndian.Uint64(u.rest)
-	u.rest = u.rest[8:]
-	if n > uint64(len(u.rest)/size) {
-		return 0, blockErrorf("%s: count %d needs at least %d bytes per element, but only %d bytes are left", name, n, size, len(u.rest))
+	if len(d.buf) < 8 {
+		d.err = blockErrorf("%s: truncated before its count", name)
+		return 0
 	}
-	return int(n), nil
+	n := binary.LittleEndian.Uint64(d.buf)
+	d.buf = d.buf[8:]
+	if n > uint64(len(d.buf)/size) {
+		d.err = blockErrorf("%s: count %d needs at least %d bytes per element, but only %d bytes are left", name, n, size, len(d.buf))
+		return 0
+	}
+	return int(n)
 }
 
-// locate reads a section's count, checks that its elements, of size bytes
-// each, fit in what is left and skips them.
-func (u *unmarshaler) locate(name string, size int) (section, error) {
-	n, err := u.count(name, size)
-	if err != nil {
-		return section{}, err
-	}
-	s := section{off: len(u.body) - len(u.rest), n: n}
-	u.rest = u.rest[n*size:]
-	return s, nil
-}
-
-// locateIDs locates the IDs section, checking that each ID's length fits in
-// what is left, and returns where the section's bytes are (n is their
-// count) and the total length of the IDs. The ID rules are checkHead's.
-func (u *unmarshaler) locateIDs() (raw section, idBytes int, err error) {
-	n, err := u.count("IDs", 4) // every ID takes at least its 4-byte length
-	if err != nil {
-		return section{}, 0, err
-	}
-	off, p := len(u.body)-len(u.rest), u.rest
+// idsSection locates the IDs section, checking that each ID's length fits
+// in what is left, and returns its bytes, the ID count and the sum of their
+// lengths. The ID rules are checkShape's.
+func (d *decoder) idsSection() (raw []byte, n, idBytes int) {
+	n = d.count("IDs", 4) // every ID takes at least its 4-byte length
+	p := d.buf
 	for i := range n {
 		if len(p) < 4 {
-			return section{}, 0, blockErrorf("IDs: truncated at the length of ID %d", i)
+			d.err = blockErrorf("IDs: truncated at the length of ID %d", i)
+			return nil, 0, 0
 		}
 		l := binary.LittleEndian.Uint32(p)
 		p = p[4:]
 		if uint64(l) > uint64(len(p)) {
-			return section{}, 0, blockErrorf("IDs: ID %d is %d bytes long, but only %d bytes are left", i, l, len(p))
+			d.err = blockErrorf("IDs: ID %d is %d bytes long, but only %d bytes are left", i, l, len(p))
+			return nil, 0, 0
 		}
 		p = p[l:]
 		idBytes += int(l)
 	}
-	u.rest = p
-	return section{off: off, n: len(u.body) - len(p) - off}, idBytes, nil
+	raw = d.buf[:len(d.buf)-len(p)]
+	d.buf = p
+	return raw, n, idBytes
 }
 
-// decodeIDs decodes the IDs section located by locateIDs: raw is its
-// bytes, total the sum of the IDs' lengths. The IDs share one backing
-// string.
-func decodeIDs(raw []byte, total int) []string {
-	if len(raw) == 0 {
+// decodeIDs decodes the n IDs, of total bytes, of the IDs section raw
+// located by idsSection. The IDs share one backing string.
+func decodeIDs(raw []byte, n, total int) []string {
+	if n == 0 {
 		return nil
 	}
-	buf, n := make([]byte, 0, total), 0
-	for p := raw; len(p) > 0; n++ {
+	buf := make([]byte, 0, total)
+	for p := raw; len(p) > 0; {
 		l := binary.LittleEndian.Uint32(p)
 		buf = append(buf, p[4:4+l]...)
 		p = p[4+l:]
@@ -382,101 +334,75 @@ func decodeIDs(raw []byte, total int) []string {
 	return ids
 }
 
-// makeSlice is make([]T, n), or nil for 0.
-func makeSlice[T any](n int) []T {
+func makeInt32s(n int) []int32 {
 	if n == 0 {
 		return nil
 	}
-	return make([]T, n)
+	return make([]int32, n)
 }
 
-// The decoding loops below have the form that lets the compiler drop most
-// bounds checks. Each decodes section s into out, which has its length,
-// checksumming a chunk before decoding it.
-
-func (u *unmarshaler) int32s(s section, out []int32) {
-	raw := u.body[s.off : s.off+4*len(out)]
-	for lo := 0; lo < len(raw); lo += crcChunk {
-		hi := min(lo+crcChunk, len(raw))
-		u.sum(s.off + hi)
-		getInt32s(out[lo/4:hi/4], raw[lo:hi])
-	}
+func decodeInt32s(raw []byte) []int32 {
+	out := makeInt32s(len(raw) / 4)
+	getInt32s(out, raw)
+	return out
 }
 
+// getInt32s decodes len(dst) elements from src.
 func getInt32s(dst []int32, src []byte) {
 	for i, j := 0, 0; i < len(dst) && j+4 <= len(src); i, j = i+1, j+4 {
 		dst[i] = int32(binary.LittleEndian.Uint32(src[j : j+4]))
 	}
 }
 
-func (u *unmarshaler) float32s(s section, out []float32) {
-	raw := u.body[s.off : s.off+4*len(out)]
-	for lo := 0; lo < len(raw); lo += crcChunk {
-		hi := min(lo+crcChunk, len(raw))
-		u.sum(s.off + hi)
-		dst, src := out[lo/4:hi/4], raw[lo:hi]
-		for i, j := 0, 0; i < len(dst) && j+4 <= len(src); i, j = i+1, j+4 {
-			dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(src[j : j+4]))
-		}
+func decodeFloat32s(raw []byte) []float32 {
+	if len(raw) == 0 {
+		return nil
 	}
+	out := make([]float32, len(raw)/4)
+	for i, j := 0, 0; i < len(out) && j+4 <= len(raw); i, j = i+1, j+4 {
+		out[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[j : j+4]))
+	}
+	return out
 }
 
-func (u *unmarshaler) int64s(s section, out []int64) {
-	raw := u.body[s.off : s.off+8*len(out)]
-	for lo := 0; lo < len(raw); lo += crcChunk {
-		hi := min(lo+crcChunk, len(raw))
-		u.sum(s.off + hi)
-		dst, src := out[lo/8:hi/8], raw[lo:hi]
-		for i, j := 0, 0; i < len(dst) && j+8 <= len(src); i, j = i+1, j+8 {
-			dst[i] = int64(binary.LittleEndian.Uint64(src[j : j+8]))
-		}
+func decodeInt64s(raw []byte) []int64 {
+	if len(raw) == 0 {
+		return nil
 	}
+	out := make([]int64, len(raw)/8)
+	for i, j := 0, 0; i < len(out) && j+8 <= len(raw); i, j = i+1, j+8 {
+		out[i] = int64(binary.LittleEndian.Uint64(raw[j : j+8]))
+	}
+	return out
 }
 
-// cols decodes section s into c.Col, whose Ptr has been checked, and
-// checks each row as checkCols does while it is in cache.
-func (u *unmarshaler) cols(name string, s section, c *CSR, nNeeded int) error {
-	raw := u.body[s.off : s.off+4*len(c.Col)]
-	decoded := 0 // c.Col[:decoded] is decoded
+// check reports, as an error wrapping ErrBlock, the first way in which b is
+// not a consistent block by the rules listed on UnmarshalBlock.
+func (b *Block) check() error {
+	if err := b.checkShape(); err != nil {
+		return err
+	}
+	if err := checkCols("Rows", &b.Rows, len(b.Needed)); err != nil {
+		return err
+	}
+	return checkCols("Test", &b.Test, len(b.Needed))
+}
+
+// checkCols checks that every row of c, whose Ptr has been checked, has
+// strictly ascending columns in [0, nNeeded).
+func checkCols(name string, c *CSR, nNeeded int) error {
 	for r := 0; r+1 < len(c.Ptr); r++ {
-		lo, hi := c.Ptr[r], c.Ptr[r+1]
-		if int(hi) > decoded {
-			next := min(max(int(hi), decoded+crcChunk/4), len(c.Col))
-			u.sum(s.off + 4*next)
-			getInt32s(c.Col[decoded:next], raw[4*decoded:4*next])
-			decoded = next
-		}
-		cols := c.Col[lo:hi]
-		if !ascendingBelow(cols, nNeeded) {
+		if !ascendingBelow(c.Col[c.Ptr[r]:c.Ptr[r+1]], nNeeded) {
 			return colsError(name, c, r, nNeeded)
 		}
 	}
 	return nil
 }
 
-// check reports, as an error wrapping ErrBlock, the first way in which b is
-// not a consistent block by the rules listed on UnmarshalBlock.
-func (b *Block) check() error {
-	if err := b.checkHead(); err != nil {
-		return err
-	}
-	for _, m := range [...]struct {
-		name string
-		c    *CSR
-	}{{"Rows", &b.Rows}, {"Test", &b.Test}} {
-		if err := checkPtr(m.name, m.c); err != nil {
-			return err
-		}
-		if err := checkCols(m.name, m.c, len(b.Needed)); err != nil {
-			return err
-		}
-	}
-	return b.checkRouting()
-}
-
-// checkHead checks what only needs the IDs and the lengths of the other
-// slices.
-func (b *Block) checkHead() error {
+// checkShape is check but for the values of Rows.Col and Test.Col: it
+// only needs their lengths. When it passes, the rows of Rows and Test lie
+// within their Col and Val.
+func (b *Block) checkShape() error {
 	if b.Side != Users && b.Side != Items {
 		return blockErrorf("side %d is neither 0 (users) nor 1 (items)", b.Side)
 	}
@@ -507,17 +433,12 @@ func (b *Block) checkHead() error {
 			return blockErrorf("ID of row %d is %d bytes long, more than %d", i, len(id), MaxIDLen)
 		}
 	}
-	if len(b.Rows.Col) != len(b.Rows.Val) {
-		return blockErrorf("Rows has %d columns but %d values", len(b.Rows.Col), len(b.Rows.Val))
+	if err := checkPtr("Rows", &b.Rows); err != nil {
+		return err
 	}
-	if len(b.Test.Col) != len(b.Test.Val) {
-		return blockErrorf("Test has %d columns but %d values", len(b.Test.Col), len(b.Test.Val))
+	if err := checkPtr("Test", &b.Test); err != nil {
+		return err
 	}
-	return nil
-}
-
-// checkRouting checks Needed, NeedPtr, Send and SendPtr.
-func (b *Block) checkRouting() error {
 	prev := int32(-1)
 	for j, g := range b.Needed {
 		if g <= prev {
@@ -540,7 +461,6 @@ func (b *Block) checkRouting() error {
 	if err := checkPtr32("SendPtr", b.SendPtr, "Send", len(b.Send)); err != nil {
 		return err
 	}
-	rows := b.Len()
 	for p := 0; p+1 < len(b.SendPtr); p++ {
 		prev := int32(-1)
 		for j := b.SendPtr[p]; j < b.SendPtr[p+1]; j++ {
@@ -557,21 +477,12 @@ func (b *Block) checkRouting() error {
 	return nil
 }
 
-// checkCols checks that every row of c, whose Ptr has been checked, has
-// strictly ascending columns in [0, nNeeded).
-func checkCols(name string, c *CSR, nNeeded int) error {
-	for r := 0; r+1 < len(c.Ptr); r++ {
-		if !ascendingBelow(c.Col[c.Ptr[r]:c.Ptr[r+1]], nNeeded) {
-			return colsError(name, c, r, nNeeded)
-		}
-	}
-	return nil
-}
-
 // checkPtr checks the row pointer of one of a block's matrices, named
-// "Rows" or "Test", whose length has been checked: it starts at 0, never
-// decreases and ends at len(Col).
+// "Rows" or "Test", whose length has been checked.
 func checkPtr(name string, c *CSR) error {
+	if len(c.Col) != len(c.Val) {
+		return blockErrorf("%s has %d columns but %d values", name, len(c.Col), len(c.Val))
+	}
 	ptr := c.Ptr
 	if ptr[0] != 0 {
 		return blockErrorf("%s.Ptr[0] = %d, want 0", name, ptr[0])

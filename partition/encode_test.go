@@ -190,7 +190,7 @@ func TestBlockEncodingLayout(t *testing.T) {
 	}
 }
 
-func TestEmptyBlockRoundTrip(t *testing.T) {
+func TestBlockRoundTripEdges(t *testing.T) {
 	t.Parallel()
 	// The longest ID allowed.
 	b := tinyBlock()
@@ -380,6 +380,12 @@ func TestUnmarshalBlockRejectsBadFraming(t *testing.T) {
 		{"version 2", func(d []byte) []byte { le.PutUint32(d[4:], 2); return d }, "unknown format version 2"},
 		{"ID count", func(d []byte) []byte { le.PutUint64(d[blockHeaderSize:], 1<<62); return d }, "IDs: count 4611686018427387904"},
 		{"ID length", func(d []byte) []byte { le.PutUint32(d[blockHeaderSize+8:], math.MaxUint32); return d }, "IDs: ID 0 is 4294967295 bytes long, but only"},
+		{"ID lengths", func(d []byte) []byte {
+			// ID 0 takes all but 2 of the bytes after it: no room is left
+			// for the length of ID 1.
+			le.PutUint32(d[blockHeaderSize+8:], uint32(len(d)-4-(blockHeaderSize+8+4)-2))
+			return d
+		}, "IDs: truncated at the length of ID 1"},
 		{"Rows.Ptr count", func(d []byte) []byte { le.PutUint64(d[sectionOffset(base, 1):], math.MaxUint64); return d }, "Rows.Ptr: count 18446744073709551615"},
 		{"Rows.Col count", func(d []byte) []byte {
 			off := sectionOffset(base, 2)

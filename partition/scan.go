@@ -435,6 +435,13 @@ func (s *scanner) record(nf int, line int64, multi bool) error {
 	if len(item) == 0 {
 		return s.bad(fieldLine(1), reasonEmptyItem)
 	}
+	// Blocks and snapshots hold IDs of at most MaxIDLen bytes.
+	if len(user) > MaxIDLen {
+		return s.badf(fieldLine(0), "user ID longer than %d bytes", MaxIDLen)
+	}
+	if len(item) > MaxIDLen {
+		return s.badf(fieldLine(1), "item ID longer than %d bytes", MaxIDLen)
+	}
 	rating := float32(1)
 	if nf >= 3 {
 		v, ok, err := s.rating(s.f[2], fieldLine(2))

@@ -210,6 +210,8 @@ func TestScanBadLines(t *testing.T) {
 		{name: "movielens two fields", format: FormatMovieLens, in: "1::2::3\n1::2:3\n", err: "in:2: expected at least 3 fields (user, item, rating), found 2", want: "1|2|3;", skipped: 1},
 		{name: "implicit one field", format: FormatCSV, implicit: true, in: "a,b\nc\n", err: "in:2: expected at least 2 fields (user, item), found 1", want: "a|b|1;", skipped: 1},
 		{name: "implicit bad rating", format: FormatCSV, implicit: true, in: "a,b\nc,d,x\n", err: `in:2: rating "x" is not a number`, want: "a|b|1;", skipped: 1},
+		{name: "long user ID", format: FormatCSV, in: "a,b,1\n" + strings.Repeat("u", MaxIDLen+1) + ",b,2\n", err: "in:2: user ID longer than 4096 bytes", want: "a|b|1;", skipped: 1},
+		{name: "long item ID", format: FormatTSV, in: "a\tb\t1\nc\t" + strings.Repeat("i", MaxIDLen+1) + "\t2\n", err: "in:2: item ID longer than 4096 bytes", want: "a|b|1;", skipped: 1},
 		{name: "implicit negative", format: FormatCSV, implicit: true, in: "a,b,2\nc,d,-0.5\n", err: `in:2: rating "-0.5" is negative; implicit strengths must be ≥ 0`, want: "a|b|2;", skipped: 1},
 		{name: "implicit negative mm", format: FormatMM, implicit: true, in: "%%MatrixMarket matrix coordinate real general\n2 2 2\n1 1 1\n2 2 -3\n", err: `in:4: rating "-3" is negative; implicit strengths must be ≥ 0`, want: "1|1|1;", skipped: 1},
 		{name: "empty user", format: FormatCSV, in: "1,2,3\n ,2,3\n", err: "in:2: empty user ID", want: "1|2|3;", skipped: 1},
