@@ -29,15 +29,22 @@ type jobState struct {
 	// exec serialises the job's tasks: phases run one after another.
 	exec sync.Mutex
 
-	mu     sync.Mutex
-	epoch  uint64
-	users  []string // owners in this epoch
-	items  []string
-	held   map[blockKey]*heldBlock
-	tasks  map[taskKey]*task
-	solver *als.Solver
-	ctx    context.Context // cancelled when the job is dropped
-	cancel context.CancelFunc
+	mu sync.Mutex
+	// seen is the newest epoch a command has carried; epochCtx ends the
+	// tasks of older epochs when a newer one arrives, so that a worker
+	// never spends time (or waits on a lost peer) for a superseded
+	// assignment.
+	seen        uint64
+	epochCtx    context.Context
+	epochCancel context.CancelFunc
+	epoch       uint64   // the epoch the held blocks belong to
+	users       []string // owners in this epoch
+	items       []string
+	held        map[blockKey]*heldBlock
+	tasks       map[taskKey]*task
+	solver      *als.Solver
+	ctx         context.Context // cancelled when the job is dropped
+	cancel      context.CancelFunc
 }
 
 type blockKey struct {
@@ -130,29 +137,54 @@ func (w *Worker) accept(ctx context.Context, c *wire.Command) error {
 
 	js.mu.Lock()
 	defer js.mu.Unlock()
+	taskCtx := js.ctx
 	if c.Type != wire.CmdPartition {
-		if c.Epoch < js.epoch {
-			return fmt.Errorf("stale epoch %d (worker is at %d)", c.Epoch, js.epoch)
+		if c.Epoch < js.seen {
+			return fmt.Errorf("stale epoch %d (worker is at %d)", c.Epoch, js.seen)
 		}
 		if len(c.Users) == 0 || len(c.Items) == 0 {
 			return errors.New("command without a block assignment")
 		}
+		if c.Epoch > js.seen || js.epochCtx == nil {
+			if js.epochCancel != nil {
+				js.epochCancel()
+			}
+			js.seen = c.Epoch
+			js.epochCtx, js.epochCancel = context.WithCancel(js.ctx)
+			for k := range js.tasks {
+				if k.epoch < c.Epoch && k.typ != wire.CmdPartition {
+					delete(js.tasks, k)
+				}
+			}
+		}
+		taskCtx = js.epochCtx
 	}
 	key := taskKey{typ: c.Type, epoch: c.Epoch, iteration: c.Iteration, side: c.Side}
 	if t, ok := js.tasks[key]; ok {
 		select {
 		case <-t.done:
+			if len(t.reports) == 1 && t.reports[0].Type == wire.RepFailed {
+				delete(js.tasks, key) // a failure is not an answer to keep: try again
+				break
+			}
 			// A repeat of a finished task: the leader missed its reports.
 			w.wg.Add(1)
 			go func() {
 				defer w.wg.Done()
 				for _, r := range t.reports {
-					w.report(js.ctx, r)
+					w.report(taskCtx, r)
 				}
 			}()
+			return nil
 		default: // still running: it will report
+			return nil
 		}
-		return nil
+	}
+	// Tasks two or more iterations back will not be asked for again.
+	for k := range js.tasks {
+		if k.epoch == c.Epoch && k.iteration < c.Iteration-2 {
+			delete(js.tasks, k)
+		}
 	}
 	t := &task{done: make(chan struct{})}
 	js.tasks[key] = t
@@ -162,12 +194,15 @@ func (w *Worker) accept(ctx context.Context, c *wire.Command) error {
 		defer close(t.done)
 		js.exec.Lock()
 		defer js.exec.Unlock()
-		if js.ctx.Err() != nil {
+		if taskCtx.Err() != nil {
 			return
 		}
-		t.reports = w.run(js.ctx, js, c)
+		t.reports = w.run(taskCtx, js, c)
+		if taskCtx.Err() != nil {
+			return // superseded or dropped: nobody waits for these reports
+		}
 		for _, r := range t.reports {
-			w.report(js.ctx, r)
+			w.report(taskCtx, r)
 		}
 	}()
 	return nil
