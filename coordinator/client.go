@@ -21,6 +21,9 @@ import (
 type Client struct {
 	URLs []string
 	HTTP *http.Client
+	// Patience is how long a call keeps trying while no coordinator
+	// answers or none knows a leader (an election takes a second or two).
+	Patience time.Duration
 }
 
 // NewClient returns a client for the given base URLs (http://host:port).
@@ -36,13 +39,30 @@ func NewClient(urls ...string) *Client {
 			}
 		}
 	}
-	return &Client{URLs: clean, HTTP: &http.Client{Timeout: 2 * MaxWait}}
+	return &Client{URLs: clean, HTTP: &http.Client{Timeout: 2 * MaxWait}, Patience: 20 * time.Second}
 }
 
 // ErrUnreachable: no URL answered.
 var ErrUnreachable = errors.New("no coordinator answered")
 
+// do sends one request, trying the URLs in turn, and again after a pause
+// while none answers or none knows a leader, for up to Patience.
 func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
+	deadline := time.Now().Add(c.Patience)
+	for {
+		err := c.once(ctx, method, path, body, out)
+		if !errors.Is(err, ErrUnreachable) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+func (c *Client) once(ctx context.Context, method, path string, body, out any) error {
 	if len(c.URLs) == 0 {
 		return fmt.Errorf("%w: no coordinator URL given", ErrUnreachable)
 	}
@@ -102,11 +122,33 @@ func (c *Client) get(ctx context.Context, path string, out any) error {
 	return c.do(ctx, http.MethodGet, path, nil, out)
 }
 
-// Submit submits a job and returns its ID.
+// Submit submits a job and returns its ID. Without a JobID in req the
+// client picks one, so that a retry after a lost answer cannot submit the
+// job twice: the retry finds its own ID taken and reports success.
 func (c *Client) Submit(ctx context.Context, req SubmitRequest) (string, error) {
+	chosen := req.JobID == ""
+	if chosen {
+		req.JobID = NewJobID()
+	}
 	var resp SubmitResponse
-	err := c.do(ctx, http.MethodPost, "/v1/jobs", req, &resp)
-	return resp.JobID, err
+	deadline := time.Now().Add(c.Patience)
+	for attempt := 0; ; attempt++ {
+		err := c.once(ctx, http.MethodPost, "/v1/jobs", req, &resp)
+		var ae *APIError
+		switch {
+		case err == nil:
+			return resp.JobID, nil
+		case chosen && attempt > 0 && errors.As(err, &ae) && strings.Contains(ae.Message, ErrDuplicate.Error()):
+			return req.JobID, nil // an earlier attempt was committed
+		case !errors.Is(err, ErrUnreachable) || time.Now().After(deadline):
+			return "", err
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
 }
 
 // Job returns a job's current result.

@@ -283,15 +283,20 @@ func (n *Node) Submit(ctx context.Context, req SubmitRequest) (string, error) {
 	}
 	id := req.JobID
 	if id == "" {
-		var b [3]byte
-		rand.Read(b[:])
-		id = "j" + time.Now().UTC().Format("20060102-150405") + "-" + hex.EncodeToString(b[:])
+		id = NewJobID()
 	} else if err := validJobID(id); err != nil {
 		return "", err
 	}
 	spec := req.Spec
 	err := n.propose(ctx, Command{Type: cmdSubmit, Job: id, Spec: &spec, Schedule: req.Schedule})
 	return id, err
+}
+
+// NewJobID returns a fresh job ID: the UTC time and 48 random bits.
+func NewJobID() string {
+	var b [6]byte
+	rand.Read(b[:])
+	return "j" + time.Now().UTC().Format("20060102-150405") + "-" + hex.EncodeToString(b[:])
 }
 
 func validJobID(id string) error {
@@ -358,15 +363,21 @@ func (n *Node) getJob(w http.ResponseWriter, r *http.Request) {
 }
 
 // Wait blocks until the job finishes or ctx ends, and returns its result.
+// A job this node does not know yet is waited for too: a follower may trail
+// the leader that accepted it. An unknown job ends the wait with
+// ErrUnknownJob only when ctx does.
 func (n *Node) Wait(ctx context.Context, id string) (job.Result, error) {
 	for {
 		changed := n.fsm.Changed()
 		res, err := n.JobResult(id)
-		if err != nil || job.Finished(res.State) {
-			return res, err
+		if err == nil && job.Finished(res.State) {
+			return res, nil
 		}
 		select {
 		case <-ctx.Done():
+			if err != nil {
+				return res, err
+			}
 			return res, ctx.Err()
 		case <-changed:
 		}

@@ -148,6 +148,7 @@ func (w *Worker) request(ctx context.Context, owner string, h transport.Header) 
 		if err != nil {
 			return transport.Header{}, nil, 0, fmt.Errorf("answer of worker %s: %w", owner, err)
 		}
+		w.metrics.bytesReceived.WithLabelValues(rh.Type.String()).Add(float64(len(msg.Data)))
 		if rerr := transport.FrameErr(rh, payload); rerr != nil {
 			last = rerr
 			select {
@@ -332,8 +333,15 @@ func (w *Worker) onRowRequest(m *nats.Msg) {
 		defer w.wg.Done()
 		w.serving <- struct{}{}
 		defer func() { <-w.serving }()
-		if err := m.Respond(w.serveFrame(m.Data)); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
-			w.log.Warn("row answer not sent", "err", err)
+		answer := w.serveFrame(m.Data)
+		if err := m.Respond(answer); err != nil {
+			if !errors.Is(err, nats.ErrConnectionClosed) {
+				w.log.Warn("row answer not sent", "err", err)
+			}
+			return
+		}
+		if h, _, err := transport.DecodeFrame(answer); err == nil {
+			w.metrics.bytesSent.WithLabelValues(h.Type.String()).Add(float64(len(answer)))
 		}
 	}()
 }

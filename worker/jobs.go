@@ -384,6 +384,8 @@ func (w *Worker) phase(ctx context.Context, js *jobState, c *wire.Command) ([]wi
 		st.SSE = bs.SSE
 		st.Checksum = checksum(x)
 		st.Seconds = time.Since(start).Seconds()
+		w.metrics.rowsSolved.WithLabelValues(c.Side).Add(float64(st.Rows))
+		w.metrics.phaseSeconds.WithLabelValues(c.Side).Observe(st.Seconds)
 		reps = append(reps, wire.Report{Type: wire.RepPhase, Job: c.Job, Epoch: c.Epoch, Iteration: t, Side: c.Side, Block: b, Stats: st})
 	}
 	return reps, nil

@@ -102,6 +102,7 @@ type Worker struct {
 
 	wg      sync.WaitGroup // command tasks and row handlers
 	serving chan struct{}  // bounds concurrent row handlers
+	metrics *metrics
 }
 
 // New checks cfg and returns a worker. Run starts it.
@@ -109,7 +110,7 @@ func New(cfg Config, opts ...Option) (*Worker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	w := &Worker{cfg: cfg, log: slog.Default(), jobs: map[string]*jobState{}}
+	w := &Worker{cfg: cfg, log: slog.Default(), jobs: map[string]*jobState{}, metrics: newMetrics(cfg.ID)}
 	for _, o := range opts {
 		if err := o(w); err != nil {
 			return nil, err

@@ -5,11 +5,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
 	"github.com/cofactor-ml/cofactor/coordinator"
@@ -107,7 +112,7 @@ with the same --data-dir rejoins with its state.`,
 func WorkerMain(args []string, stdout, stderr io.Writer) int {
 	cfg := worker.DefaultConfig()
 	var logs logOptions
-	var dataDir string
+	var dataDir, metricsAddr string
 	cmd := &cobra.Command{
 		Use:   "worker --id ID --nats URL",
 		Short: "Run a cofactor worker",
@@ -131,6 +136,13 @@ they must be reachable from every worker (a shared filesystem).`,
 			if err != nil {
 				return usageError{err}
 			}
+			if metricsAddr != "" {
+				stop, err := serveMetrics(metricsAddr, w.Registry(), log)
+				if err != nil {
+					return err
+				}
+				defer stop()
+			}
 			return w.Run(cmd.Context())
 		},
 	}
@@ -141,8 +153,33 @@ they must be reachable from every worker (a shared filesystem).`,
 	f.IntVar(&cfg.Threads, "threads", 0, "goroutines solving rows (default: all CPUs)")
 	f.Int64Var(&cfg.Memory, "memory", 0, "bytes of memory offered for blocks (advertised)")
 	f.DurationVar(&cfg.HeartbeatInterval, "heartbeat", cfg.HeartbeatInterval, "heartbeat interval")
+	f.StringVar(&metricsAddr, "metrics-addr", "", "host:port to serve Prometheus /metrics on (default: none)")
 	logs.addFlags(cmd)
 	cmd.SetOut(stdout)
 	cmd.SetErr(stderr)
 	return runDaemon(cmd, args, stderr)
+}
+
+// serveMetrics serves a Prometheus registry on addr/metrics until stop.
+func serveMetrics(addr string, reg *prometheus.Registry, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--metrics-addr: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(ln); err != nil && err != http.ErrServerClosed {
+			log.Error("metrics server stopped", "err", err)
+		}
+	}()
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		<-done
+	}, nil
 }

@@ -126,6 +126,12 @@ func TestClusterMatchesSingleProcess(t *testing.T) {
 	if res.BytesLowerBound <= 0 || float64(res.BytesExchanged) > 1.2*float64(res.BytesLowerBound) {
 		t.Errorf("exchanged %d bytes, more than 1.2 × the lower bound %d", res.BytesExchanged, res.BytesLowerBound)
 	}
+	// The workers count the same bytes as Prometheus counters (plus the
+	// evaluation's and the snapshot's, which the job's figure leaves out).
+	received, sent := c.metricSum("cofactor_worker_bytes_received_total"), c.metricSum("cofactor_worker_bytes_sent_total")
+	if received < float64(res.BytesExchanged) || sent != received {
+		t.Errorf("metrics: %g bytes received, %g sent; the job counted %d", received, sent, res.BytesExchanged)
+	}
 	local := trainLocal(t, flags...)
 	if d := factorDiff(t, dist, local); d > 1e-5 {
 		t.Errorf("cluster factors differ from train --workers 1 by %g", d)
@@ -227,5 +233,30 @@ func TestClusterBadInput(t *testing.T) {
 	want := fmt.Sprintf(`%s:3: rating "zz" is not a number`, bad)
 	if code != 2 || res.State != job.StateFailed || res.Error != want || res.ErrorKind != job.KindInput {
 		t.Fatalf("exit %d, state %s, kind %s, error %q; want 2, failed, input, %q", code, res.State, res.ErrorKind, res.Error, want)
+	}
+}
+
+// A five-member group forms, runs a job, and survives losing its leader.
+func TestFiveCoordinators(t *testing.T) {
+	skipShort(t)
+	c := newCluster(t, 5, 1)
+	leader := c.waitLeader(10 * time.Second)
+	c.coordByID(leader).p.kill()
+	input := genInput(t)
+	id := c.submit("--input", input, "--rank", "8", "--iterations", "3")
+	code, res := c.wait(id)
+	if code != 0 || res.State != job.StateSucceeded {
+		t.Fatalf("job wait: exit %d, state %s, error %s", code, res.State, res.Error)
+	}
+	st, err := c.status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	states := map[string]int{}
+	for _, s := range st.Servers {
+		states[s.State]++
+	}
+	if len(st.Servers) != 5 || states["leader"] != 1 || states["follower"] != 3 || states["unreachable"] != 1 || st.Leader == leader {
+		t.Errorf("after killing %s: leader %s, states %v", leader, st.Leader, states)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +19,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/cofactor-ml/cofactor/coordinator"
 	"github.com/cofactor-ml/cofactor/internal/job"
@@ -157,12 +161,13 @@ type cluster struct {
 	nats    *proc
 	coords  []*coord
 	workers map[string]*proc
+	metrics map[string]string // worker → metrics URL
 	mu      sync.Mutex
 }
 
 func newCluster(t *testing.T, nCoord, nWorkers int) *cluster {
 	t.Helper()
-	c := &cluster{t: t, dir: t.TempDir(), workers: map[string]*proc{}}
+	c := &cluster{t: t, dir: t.TempDir(), workers: map[string]*proc{}, metrics: map[string]string{}}
 	port := freePort(t)
 	c.natsURL = fmt.Sprintf("nats://127.0.0.1:%d", port)
 	c.nats = startProc(t, c.dir, "nats", bins.nats, "-a", "127.0.0.1", "-p", fmt.Sprint(port), "-js", "-sd", filepath.Join(c.dir, "jetstream"))
@@ -210,7 +215,10 @@ func (c *cluster) startCoord(cd *coord, bootstrap bool) {
 func (c *cluster) startWorker(id string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.workers[id] = startProc(c.t, c.dir, id, bins.worker, "--id", id, "--nats", c.natsURL, "--heartbeat", "500ms", "--log-level", "debug")
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(c.t))
+	c.metrics[id] = "http://" + addr + "/metrics"
+	c.workers[id] = startProc(c.t, c.dir, id, bins.worker, "--id", id, "--nats", c.natsURL, "--heartbeat", "500ms",
+		"--log-level", "debug", "--metrics-addr", addr)
 }
 
 // urls lists every coordinator's HTTP URL: the CLI tries them in turn.
@@ -364,4 +372,29 @@ func writeFile(t *testing.T, path, body string) {
 	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// metricSum scrapes every worker's /metrics and sums the named counter
+// over all workers and label values.
+func (c *cluster) metricSum(name string) float64 {
+	c.t.Helper()
+	var sum float64
+	for id, url := range c.metrics {
+		resp, err := http.Get(url)
+		if err != nil {
+			c.t.Fatalf("scraping %s: %v", id, err)
+		}
+		parser := expfmt.NewTextParser(model.UTF8Validation)
+		fams, err := parser.TextToMetricFamilies(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			c.t.Fatalf("parsing %s's metrics: %v", id, err)
+		}
+		if f, ok := fams[name]; ok {
+			for _, m := range f.GetMetric() {
+				sum += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return sum
 }
