@@ -191,6 +191,15 @@ type FSM struct {
 	// notify is closed and replaced after every Apply, so that readers can
 	// wait for a change (job wait).
 	notify chan struct{}
+	// index is the raft index of the last entry applied.
+	index uint64
+}
+
+// Index returns the raft index of the last entry applied.
+func (f *FSM) Index() uint64 {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.index
 }
 
 // NewFSM returns an empty state machine.
@@ -205,6 +214,7 @@ func (f *FSM) Apply(l *raft.Log) any {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	err := f.apply(&c)
+	f.index = l.Index
 	close(f.notify)
 	f.notify = make(chan struct{})
 	return err

@@ -12,6 +12,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -158,11 +159,43 @@ func (n *Node) leaderOnly(h http.HandlerFunc) http.HandlerFunc {
 				pr.SetURL(target)
 				pr.Out.Header.Set("X-Cofactor-Forwarded", n.cfg.ID)
 			},
+			// Wait until this node has applied the leader's write, so
+			// that a client reading here next sees it.
+			ModifyResponse: func(resp *http.Response) error {
+				if idx, err := strconv.ParseUint(resp.Header.Get(headerIndex), 10, 64); err == nil {
+					n.waitApplied(resp.Request.Context(), idx, 5*time.Second)
+				}
+				return nil
+			},
 			ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
 				writeError(w, fmt.Errorf("%w: forwarding to the leader at %s: %v", errNoLeader, addr, err))
 			},
 		}
 		proxy.ServeHTTP(w, r)
+	}
+}
+
+// headerIndex carries the raft index of a write's entry in the leader's
+// answer.
+const headerIndex = "X-Cofactor-Index"
+
+// waitApplied waits until the state machine has applied the entry at
+// index, at most wait.
+func (n *Node) waitApplied(ctx context.Context, index uint64, wait time.Duration) {
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	for {
+		changed := n.fsm.Changed()
+		if n.fsm.Index() >= index {
+			return
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			return
+		}
 	}
 }
 
@@ -278,18 +311,23 @@ func (n *Node) postJoin(w http.ResponseWriter, r *http.Request) {
 
 // Submit commits a new job (leader only) and returns its ID.
 func (n *Node) Submit(ctx context.Context, req SubmitRequest) (string, error) {
+	id, _, err := n.submit(ctx, req)
+	return id, err
+}
+
+func (n *Node) submit(ctx context.Context, req SubmitRequest) (string, uint64, error) {
 	if err := req.Spec.Validate(); err != nil {
-		return "", err
+		return "", 0, err
 	}
 	id := req.JobID
 	if id == "" {
 		id = NewJobID()
 	} else if err := validJobID(id); err != nil {
-		return "", err
+		return "", 0, err
 	}
 	spec := req.Spec
-	err := n.propose(ctx, Command{Type: cmdSubmit, Job: id, Spec: &spec, Schedule: req.Schedule})
-	return id, err
+	idx, err := n.proposeAt(ctx, Command{Type: cmdSubmit, Job: id, Spec: &spec, Schedule: req.Schedule})
+	return id, idx, err
 }
 
 // NewJobID returns a fresh job ID: the UTC time and 48 random bits.
@@ -317,11 +355,12 @@ func (n *Node) postJob(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	id, err := n.Submit(r.Context(), req)
+	id, idx, err := n.submit(r.Context(), req)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
+	w.Header().Set(headerIndex, strconv.FormatUint(idx, 10))
 	writeJSON(w, http.StatusCreated, SubmitResponse{JobID: id})
 }
 
@@ -409,10 +448,12 @@ func (n *Node) waitJob(w http.ResponseWriter, r *http.Request) {
 
 func (n *Node) cancelJob(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if err := n.propose(r.Context(), Command{Type: cmdCancel, Job: id}); err != nil {
+	idx, err := n.proposeAt(r.Context(), Command{Type: cmdCancel, Job: id})
+	if err != nil {
 		writeError(w, err)
 		return
 	}
+	w.Header().Set(headerIndex, strconv.FormatUint(idx, 10))
 	res, err := n.JobResult(id)
 	if err != nil {
 		writeError(w, err)

@@ -266,7 +266,7 @@ func (n *Node) openRaft() (bool, error) {
 		if err != nil {
 			return false, fmt.Errorf("coordinator: raft transport: %w", err)
 		}
-		n.closers = append(n.closers, tcp)
+		n.closers = append(n.closers, streamCloser{tcp})
 		trans, addr = tcp, raft.ServerAddress(n.cfg.RaftAddr)
 	}
 	has, err := raft.HasExistingState(logs, stable, snaps)
@@ -330,13 +330,19 @@ func (n *Node) Close() error {
 // other than the state machine's, the command may or may not have been
 // committed.
 func (n *Node) propose(ctx context.Context, c Command) error {
+	_, err := n.proposeAt(ctx, c)
+	return err
+}
+
+// proposeAt is propose, also returning the entry's raft index.
+func (n *Node) proposeAt(ctx context.Context, c Command) (uint64, error) {
 	c.V = CommandVersion
 	if c.Time.IsZero() {
 		c.Time = time.Now().UTC()
 	}
 	b, err := json.Marshal(c)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	timeout := 10 * time.Second
 	if d, ok := ctx.Deadline(); ok {
@@ -344,12 +350,12 @@ func (n *Node) propose(ctx context.Context, c Command) error {
 	}
 	f := n.raft.Apply(b, timeout)
 	if err := f.Error(); err != nil {
-		return err
+		return 0, err
 	}
 	if resp, ok := f.Response().(error); ok && resp != nil {
-		return resp
+		return 0, resp
 	}
-	return ctx.Err()
+	return f.Index(), ctx.Err()
 }
 
 // leadership starts the leader's duties while this node leads and stops
@@ -359,8 +365,13 @@ func (n *Node) leadership(ctx context.Context) {
 	var duties sync.WaitGroup
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
+	var lastRefresh time.Time
 	for {
 		leader := n.raft.State() == raft.Leader
+		if !leader && time.Since(lastRefresh) > 2*time.Second {
+			lastRefresh = time.Now()
+			n.refreshSelf(ctx)
+		}
 		switch {
 		case leader && stop == nil:
 			lctx, cancel := context.WithCancel(ctx)
@@ -413,6 +424,34 @@ func (n *Node) recordSelf(ctx context.Context) {
 	}
 }
 
+// refreshSelf asks the leader to record this follower's addresses when the
+// replicated server table has others (a restart on a new HTTP port), so
+// that forwarding and cluster status find it.
+func (n *Node) refreshSelf(ctx context.Context) {
+	me := ServerInfo{ID: n.cfg.ID, RaftAddr: n.cfg.RaftAddr, HTTPAddr: n.HTTPAddr()}
+	if me.HTTPAddr == "" || n.cfg.InMemory {
+		return
+	}
+	var have *ServerInfo
+	n.fsm.View(func(st *State) {
+		if s, ok := st.Servers[me.ID]; ok {
+			cp := *s
+			have = &cp
+		}
+	})
+	leader := n.leaderHTTP()
+	if have == nil || *have == me || leader == "" {
+		return // not a member yet (join handles that), up to date, or no leader
+	}
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	c := NewClient(leader)
+	c.Patience = 0
+	if err := c.Join(cctx, me); err != nil {
+		n.log.Debug("address refresh not done", "err", err)
+	}
+}
+
 // join asks the member at cfg.Join to add this node, until it succeeds.
 func (n *Node) join(ctx context.Context) {
 	c := NewClient(n.cfg.Join)
@@ -446,4 +485,12 @@ func (n *Node) addServer(ctx context.Context, s ServerInfo) error {
 		return err
 	}
 	return n.propose(ctx, Command{Type: cmdServer, Server: &s})
+}
+
+// streamCloser closes a raft TCP transport and its pooled connections.
+type streamCloser struct{ t *raft.NetworkTransport }
+
+func (s streamCloser) Close() error {
+	s.t.CloseStreams()
+	return s.t.Close()
 }

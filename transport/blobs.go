@@ -28,6 +28,7 @@ var (
 type Blobs struct {
 	os     jetstream.ObjectStore
 	bucket string
+	chunk  uint32 // the Object Store chunk size: under the server's max_payload
 }
 
 // BlobInfo describes a stored blob.
@@ -89,7 +90,13 @@ func OpenBlobs(ctx context.Context, nc *nats.Conn, bucket string, opts ...BlobsO
 	if err != nil {
 		return nil, fmt.Errorf("transport: blobs %s: open: %w", bucket, err)
 	}
-	return &Blobs{os: os, bucket: bucket}, nil
+	// A chunk travels as one message with JetStream headers: leave room
+	// for them under the server's max_payload.
+	chunk := uint32(128 << 10)
+	if mp := nc.MaxPayload() - 1024; mp > 0 && mp < int64(chunk) {
+		chunk = uint32(mp)
+	}
+	return &Blobs{os: os, bucket: bucket, chunk: chunk}, nil
 }
 
 // Put stores data under name, replacing any blob of that name (so
@@ -98,7 +105,7 @@ func OpenBlobs(ctx context.Context, nc *nats.Conn, bucket string, opts ...BlobsO
 // racing Puts of one name, one version wins whole (the other's chunks may
 // stay behind as unreferenced data until the bucket is deleted).
 func (b *Blobs) Put(ctx context.Context, name string, data []byte) error {
-	if _, err := b.os.Put(ctx, jetstream.ObjectMeta{Name: name}, bytes.NewReader(data)); err != nil {
+	if _, err := b.os.Put(ctx, jetstream.ObjectMeta{Name: name, Opts: &jetstream.ObjectMetaOptions{ChunkSize: b.chunk}}, bytes.NewReader(data)); err != nil {
 		return fmt.Errorf("transport: blobs %s: put %q: %w", b.bucket, name, err)
 	}
 	return nil

@@ -126,7 +126,14 @@ func (w *Worker) accept(ctx context.Context, c *wire.Command) error {
 	if err := c.Spec.Validate(); err != nil {
 		return err
 	}
+	if c.Type != wire.CmdPartition && (len(c.Users) == 0 || len(c.Items) == 0) {
+		return errors.New("command without a block assignment")
+	}
 	w.mu.Lock()
+	if e, ok := w.dropped[c.Job]; ok && c.Epoch <= e {
+		w.mu.Unlock()
+		return fmt.Errorf("job %s was dropped", c.Job)
+	}
 	js, ok := w.jobs[c.Job]
 	if !ok {
 		jctx, cancel := context.WithCancel(ctx)
@@ -141,9 +148,6 @@ func (w *Worker) accept(ctx context.Context, c *wire.Command) error {
 	if c.Type != wire.CmdPartition {
 		if c.Epoch < js.seen {
 			return fmt.Errorf("stale epoch %d (worker is at %d)", c.Epoch, js.seen)
-		}
-		if len(c.Users) == 0 || len(c.Items) == 0 {
-			return errors.New("command without a block assignment")
 		}
 		if c.Epoch > js.seen || js.epochCtx == nil {
 			if js.epochCancel != nil {
@@ -208,11 +212,28 @@ func (w *Worker) accept(ctx context.Context, c *wire.Command) error {
 	return nil
 }
 
+// maxDropped bounds the dropped jobs a worker remembers.
+const maxDropped = 1024
+
 // drop forgets a job: its blocks, versions and tasks.
 func (w *Worker) drop(id string) {
 	w.mu.Lock()
 	js, ok := w.jobs[id]
 	delete(w.jobs, id)
+	var seen uint64
+	if ok {
+		js.mu.Lock()
+		seen = js.seen
+		js.mu.Unlock()
+	}
+	if _, again := w.dropped[id]; !again {
+		w.droppedOrder = append(w.droppedOrder, id)
+		if len(w.droppedOrder) > maxDropped {
+			delete(w.dropped, w.droppedOrder[0])
+			w.droppedOrder = w.droppedOrder[1:]
+		}
+	}
+	w.dropped[id] = max(w.dropped[id], seen)
 	w.mu.Unlock()
 	if ok {
 		js.cancel()

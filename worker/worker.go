@@ -99,6 +99,10 @@ type Worker struct {
 
 	mu   sync.Mutex
 	jobs map[string]*jobState
+	// dropped remembers the newest epoch of each dropped job, so that a
+	// command still in flight at the drop cannot bring the job back.
+	dropped      map[string]uint64
+	droppedOrder []string // oldest first, at most maxDropped
 
 	wg      sync.WaitGroup // command tasks and row handlers
 	serving chan struct{}  // bounds concurrent row handlers
@@ -110,7 +114,7 @@ func New(cfg Config, opts ...Option) (*Worker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	w := &Worker{cfg: cfg, log: slog.Default(), jobs: map[string]*jobState{}, metrics: newMetrics(cfg.ID)}
+	w := &Worker{cfg: cfg, log: slog.Default(), jobs: map[string]*jobState{}, dropped: map[string]uint64{}, metrics: newMetrics(cfg.ID)}
 	for _, o := range opts {
 		if err := o(w); err != nil {
 			return nil, err

@@ -1,0 +1,402 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cofactor-ml/cofactor/internal/job"
+	"github.com/cofactor-ml/cofactor/internal/wire"
+	"github.com/cofactor-ml/cofactor/partition"
+	"github.com/cofactor-ml/cofactor/transport"
+)
+
+// waitTask waits until the worker's task for the command c has finished
+// (its reports sent and acknowledged).
+func waitTask(t *testing.T, w *Worker, c wire.Command) {
+	t.Helper()
+	js := w.job(c.Job)
+	if js == nil {
+		t.Fatalf("worker %s does not hold job %s", w.ID(), c.Job)
+	}
+	js.mu.Lock()
+	tk := js.tasks[taskKey{typ: c.Type, epoch: c.Epoch, iteration: c.Iteration, side: c.Side}]
+	js.mu.Unlock()
+	if tk == nil {
+		t.Fatalf("worker %s has no task for %s %d %s", w.ID(), c.Type, c.Iteration, c.Side)
+	}
+	select {
+	case <-tk.done:
+	case <-time.After(testTimeout):
+		t.Fatalf("task %s %d %s did not finish", c.Type, c.Iteration, c.Side)
+	}
+}
+
+func isType(jobID, typ string) func(wire.Report) bool {
+	return func(r wire.Report) bool { return r.Job == jobID && r.Type == typ }
+}
+
+func TestPartitionCommand(t *testing.T) {
+	e := startNATS(t, 0)
+	l := startLeader(t, e)
+	w := startWorker(t, e, testConfig("w1"))
+	nc := connect(t, e)
+	spec := testSpec(writeRatings(t, smallSet(false)), false)
+	c := wire.Command{Type: wire.CmdPartition, Job: "p1", Spec: spec, UserBlocks: 2, ItemBlocks: 3}
+	mustCommand(t, nc, "w1", c)
+	waitTask(t, w, c)
+	reps := l.wait(t, 1, isType("p1", wire.RepPartitioned))
+	if len(reps) != 1 || len(l.all()) != 1 {
+		t.Fatalf("reports %+v, want one partitioned report", l.all())
+	}
+	r := reps[0]
+	if r.Worker != "w1" || r.Partition == nil {
+		t.Fatalf("report %+v", r)
+	}
+	sum := r.Partition
+	ds, lay := loadLayout(t, spec, 2, 3)
+	if sum.Users != ds.Users.Len() || sum.Items != ds.Items.Len() || sum.TrainRatings != ds.ByUser.NNZ() ||
+		sum.TestRatings != ds.Test.Total || sum.TestSkipped != ds.Test.Skipped || sum.Duplicates != ds.Duplicates ||
+		sum.UserBlocks != 2 || sum.ItemBlocks != 3 || sum.SkippedLines != 0 {
+		t.Errorf("summary %+v does not match the dataset (%d users, %d items, %d train, %d test)",
+			sum, ds.Users.Len(), ds.Items.Len(), ds.ByUser.NNZ(), ds.Test.Total)
+	}
+	if sum.TrainRatings+sum.TestRatings != 6000 {
+		t.Errorf("%d train + %d test ratings, want 6000", sum.TrainRatings, sum.TestRatings)
+	}
+	for _, side := range []struct {
+		got  [][]int64
+		side partition.Side
+	}{{sum.UserNeeds, partition.Users}, {sum.ItemNeeds, partition.Items}} {
+		var want [][]int64
+		for _, blk := range lay.Blocks(side.side) {
+			row := make([]int64, len(lay.Blocks(side.side.Other())))
+			for q := range row {
+				row[q] = int64(len(blk.NeededFrom(q)))
+			}
+			want = append(want, row)
+		}
+		if !reflect.DeepEqual(side.got, want) {
+			t.Errorf("%s needs %v, want %v", side.side, side.got, want)
+		}
+	}
+
+	// The blocks are in the block store, as the layout has them.
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	blobs, err := transport.OpenBlobs(ctx, nc, DefaultBlobBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sum.BlockBytes) != 5 {
+		t.Fatalf("%d block sizes, want 5", len(sum.BlockBytes))
+	}
+	i := 0
+	for _, side := range []partition.Side{partition.Users, partition.Items} {
+		for _, want := range lay.Blocks(side) {
+			data, err := blobs.Get(ctx, wire.BlockBlob("p1", side.String(), want.Index), 1<<30)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if int64(len(data)) != sum.BlockBytes[i] {
+				t.Errorf("%s block %d: %d bytes stored, %d reported", side, want.Index, len(data), sum.BlockBytes[i])
+			}
+			i++
+			got, err := partition.UnmarshalBlock(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got.IDs, want.IDs) || got.Start != want.Start || got.Side != side || got.Index != want.Index ||
+				!reflect.DeepEqual(got.Rows, want.Rows) || !reflect.DeepEqual(got.Needed, want.Needed) ||
+				!reflect.DeepEqual(got.Send, want.Send) || !reflect.DeepEqual(got.SendPtr, want.SendPtr) ||
+				!reflect.DeepEqual(got.NeedPtr, want.NeedPtr) {
+				t.Errorf("stored %s block %d differs from the layout's", side, want.Index)
+			}
+		}
+		ids, err := blobs.Get(ctx, wire.IDsBlob("p1", side.String()), 1<<30)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := ds.Users
+		if side == partition.Items {
+			d = ds.Items
+		}
+		if string(ids) != strings.Join(d.IDs(), "\n") {
+			t.Errorf("stored %s IDs differ from the dataset's", side)
+		}
+	}
+}
+
+// TestPartitionSmallMaxPayload: rows travel in chunks under the server's
+// max_payload (TestFetchChunked), and so must rating blocks on their way
+// through the block store: a job runs on a server with a small one.
+func TestPartitionSmallMaxPayload(t *testing.T) {
+	e := startNATS(t, smallPayload)
+	l := startLeader(t, e)
+	w := startWorker(t, e, testConfig("w1"))
+	nc := connect(t, e)
+	spec := testSpec(writeRatings(t, smallSet(false)), false)
+	mustCommand(t, nc, "w1", wire.Command{Type: wire.CmdPartition, Job: "p1", Spec: spec, UserBlocks: 1, ItemBlocks: 1})
+	r := l.wait(t, 1, func(r wire.Report) bool { return r.Job == "p1" })[0]
+	if r.Type != wire.RepPartitioned {
+		t.Fatalf("partition at max_payload %d: %s report: %s", smallPayload, r.Type, r.Error)
+	}
+	c := phaseCommand("p1", spec, 1, []string{"w1"}, []string{"w1"}, 1, "users")
+	reps := runPhase(t, nc, l, c)
+	x, _ := reference(t, spec, 1)
+	checkFactors(t, map[string]*Worker{"w1": w}, "p1", partition.Users, c.Users, 1, x[1], spec.Rank, reps)
+}
+
+// TestPhaseCommandRepeat: a phase reports once per owned block; the same
+// command after it finished re-sends the same reports without solving
+// again.
+func TestPhaseCommandRepeat(t *testing.T) {
+	e := startNATS(t, 0)
+	l := startLeader(t, e)
+	w := startWorker(t, e, testConfig("w1"))
+	nc := connect(t, e)
+	spec := testSpec(writeRatings(t, smallSet(false)), false)
+	mustCommand(t, nc, "w1", wire.Command{Type: wire.CmdPartition, Job: "p1", Spec: spec, UserBlocks: 2, ItemBlocks: 3})
+	l.wait(t, 1, isType("p1", wire.RepPartitioned))
+	_, lay := loadLayout(t, spec, 2, 3)
+
+	// w1 owns both user blocks (and the item blocks), another worker none.
+	c := phaseCommand("p1", spec, 1, []string{"w1", "w1"}, []string{"w1", "w1", "w1"}, 1, "users")
+	mustCommand(t, nc, "w1", c)
+	waitTask(t, w, c)
+	first := l.wait(t, 2, isPhase("p1", 1, 1, "users"))
+	if len(first) != 2 || first[0].Block == first[1].Block {
+		t.Fatalf("reports %+v, want one for each of the 2 user blocks", first)
+	}
+	js := w.job("p1")
+	rows := map[int]*float32{}
+	for _, r := range first {
+		blk := lay.UserBlocks[r.Block]
+		x, ok := js.block(partition.Users, r.Block).version(1)
+		if !ok {
+			t.Fatalf("user block %d has no version 1", r.Block)
+		}
+		rows[r.Block] = &x[0]
+		if r.Worker != "w1" || r.Epoch != 1 || r.Stats.Rows != int64(blk.Len()) || r.Stats.Ratings != blk.Rows.NNZ() ||
+			r.Stats.Checksum != checksum(x) {
+			t.Errorf("report %+v does not describe user block %d (%d rows, %d ratings, checksum %08x)", r, r.Block, blk.Len(), blk.Rows.NNZ(), checksum(x))
+		}
+	}
+
+	mustCommand(t, nc, "w1", c)
+	all := l.wait(t, 4, isPhase("p1", 1, 1, "users"))
+	for _, again := range all[2:] {
+		orig := first[0]
+		if again.Block == first[1].Block {
+			orig = first[1]
+		}
+		// Equal statistics, seconds included: the reports were kept, not
+		// recomputed.
+		if !reflect.DeepEqual(again, orig) {
+			t.Errorf("repeated report %+v differs from the first %+v", again, orig)
+		}
+	}
+	for b, p := range rows {
+		x, _ := js.block(partition.Users, b).version(1)
+		if &x[0] != p {
+			t.Errorf("user block %d was solved again", b)
+		}
+	}
+}
+
+// TestStaleEpochRefused: a command of an older epoch than the one the
+// worker is at is refused in its acknowledgement.
+func TestStaleEpochRefused(t *testing.T) {
+	e := startNATS(t, 0)
+	l := startLeader(t, e)
+	w := startWorker(t, e, testConfig("w1"))
+	nc := connect(t, e)
+	spec := testSpec(writeRatings(t, smallSet(false)), false)
+	mustCommand(t, nc, "w1", wire.Command{Type: wire.CmdPartition, Job: "p1", Spec: spec, UserBlocks: 1, ItemBlocks: 1})
+	l.wait(t, 1, isType("p1", wire.RepPartitioned))
+	c := phaseCommand("p1", spec, 2, []string{"w1"}, []string{"w1"}, 1, "users")
+	mustCommand(t, nc, "w1", c)
+	waitTask(t, w, c)
+	old := c
+	old.Epoch = 1
+	ack := command(t, nc, "w1", old)
+	if ack.OK || !strings.Contains(ack.Error, "stale epoch 1") {
+		t.Errorf("ack %+v, want a refusal naming stale epoch 1", ack)
+	}
+	if n := l.count(isPhase("p1", 1, 1, "users")); n != 0 {
+		t.Errorf("%d reports for the stale command", n)
+	}
+}
+
+// TestStaleEpochRefusedWhileQueued: once a worker has accepted a command
+// of epoch 3, a command of epoch 2 is stale even if the epoch-3 task has
+// not started yet (it waits behind the job's running task). Accepting it
+// lets the older epoch run after the newer one and roll the worker back.
+func TestStaleEpochRefusedWhileQueued(t *testing.T) {
+	e := startNATS(t, 0)
+	l := startLeader(t, e)
+	w := startWorker(t, e, testConfig("w1"))
+	nc := connect(t, e)
+	spec := testSpec(writeRatings(t, smallSet(false)), false)
+	mustCommand(t, nc, "w1", wire.Command{Type: wire.CmdPartition, Job: "p1", Spec: spec, UserBlocks: 1, ItemBlocks: 1})
+	l.wait(t, 1, isType("p1", wire.RepPartitioned))
+	c1 := phaseCommand("p1", spec, 1, []string{"w1"}, []string{"w1"}, 1, "users")
+	mustCommand(t, nc, "w1", c1)
+	waitTask(t, w, c1)
+
+	// Hold the job's task lock, as a long phase does.
+	js := w.job("p1")
+	js.exec.Lock()
+	locked := true
+	defer func() {
+		if locked {
+			js.exec.Unlock()
+		}
+	}()
+	c3 := c1
+	c3.Epoch = 3
+	mustCommand(t, nc, "w1", c3)
+	c2 := c1
+	c2.Epoch = 2
+	ack := command(t, nc, "w1", c2)
+	js.exec.Unlock()
+	locked = false
+	if ack.OK || !strings.Contains(ack.Error, "stale epoch 2") {
+		t.Errorf("epoch 2 command after epoch 3: ack %+v, want a refusal naming stale epoch 2", ack)
+	}
+	waitTask(t, w, c3)
+	if ack.OK {
+		waitTask(t, w, c2)
+	}
+	js.mu.Lock()
+	epoch := js.epoch
+	js.mu.Unlock()
+	if epoch != 3 {
+		t.Errorf("worker is at epoch %d after commands of epochs 3 and 2, want 3", epoch)
+	}
+}
+
+// TestDropForgetsJob: after a drop, the worker no longer serves the job's
+// rows.
+func TestDropForgetsJob(t *testing.T) {
+	e := startNATS(t, 0)
+	l := startLeader(t, e)
+	w := startWorker(t, e, testConfig("w1"))
+	nc := connect(t, e)
+	spec := testSpec(writeRatings(t, smallSet(false)), false)
+	mustCommand(t, nc, "w1", wire.Command{Type: wire.CmdPartition, Job: "p1", Spec: spec, UserBlocks: 1, ItemBlocks: 1})
+	l.wait(t, 1, isType("p1", wire.RepPartitioned))
+	c := phaseCommand("p1", spec, 1, []string{"w1"}, []string{"w1"}, 1, "users")
+	mustCommand(t, nc, "w1", c)
+	waitTask(t, w, c)
+
+	ask := func() (transport.Header, error) {
+		req := transport.Header{Type: transport.FrameRowsRequest, Side: uint8(partition.Users), Job: "p1", Epoch: 1,
+			Iteration: 1, Peer: allRows, Cols: uint32(spec.Rank)}
+		msg, err := nc.Request(transport.WorkerRowsSubject("w1"), transport.AppendFrame(nil, req, nil), 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, payload, err := transport.DecodeFrame(msg.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h, transport.FrameErr(h, payload)
+	}
+	if h, err := ask(); err != nil || h.Type != transport.FrameRows {
+		t.Fatalf("before the drop: %v frame, %v", h.Type, err)
+	}
+	mustCommand(t, nc, "w1", wire.Command{Type: wire.CmdDrop, Job: "p1"})
+	if w.job("p1") != nil {
+		t.Error("the job is still held after the drop")
+	}
+	_, err := ask()
+	if err == nil || !strings.Contains(err.Error(), "job p1 is not held by worker w1") {
+		t.Errorf("after the drop: %v, want \"not held\"", err)
+	}
+	// Dropping an unknown job is harmless.
+	mustCommand(t, nc, "w1", wire.Command{Type: wire.CmdDrop, Job: "p1"})
+}
+
+// TestDroppedJobStaysDropped: a command of a dropped job's epoch that
+// arrives after the drop (a resend that was still in flight) must not
+// bring the job back: the worker would load its blocks again and hold
+// them with nobody left to drop them.
+func TestDroppedJobStaysDropped(t *testing.T) {
+	e := startNATS(t, 0)
+	l := startLeader(t, e)
+	w := startWorker(t, e, testConfig("w1"))
+	nc := connect(t, e)
+	spec := testSpec(writeRatings(t, smallSet(false)), false)
+	mustCommand(t, nc, "w1", wire.Command{Type: wire.CmdPartition, Job: "p1", Spec: spec, UserBlocks: 1, ItemBlocks: 1})
+	l.wait(t, 1, isType("p1", wire.RepPartitioned))
+	c := phaseCommand("p1", spec, 1, []string{"w1"}, []string{"w1"}, 1, "users")
+	mustCommand(t, nc, "w1", c)
+	waitTask(t, w, c)
+	mustCommand(t, nc, "w1", wire.Command{Type: wire.CmdDrop, Job: "p1"})
+
+	ack := command(t, nc, "w1", c)
+	if ack.OK {
+		t.Errorf("a command of the dropped job was accepted")
+	}
+	if js := w.job("p1"); js != nil {
+		waitTask(t, w, c)
+		js.mu.Lock()
+		held := len(js.held)
+		js.mu.Unlock()
+		t.Errorf("the dropped job is held again, with %d blocks", held)
+	}
+}
+
+// TestPartitionMissingInput: a missing input fails the command as the
+// caller's fault, with the file system's error.
+func TestPartitionMissingInput(t *testing.T) {
+	e := startNATS(t, 0)
+	l := startLeader(t, e)
+	startWorker(t, e, testConfig("w1"))
+	nc := connect(t, e)
+	missing := filepath.Join(t.TempDir(), "missing.csv")
+	_, osErr := os.Open(missing)
+	if !errors.Is(osErr, os.ErrNotExist) {
+		t.Fatalf("opening the missing file: %v", osErr)
+	}
+	spec := testSpec(missing, false)
+	mustCommand(t, nc, "w1", wire.Command{Type: wire.CmdPartition, Job: "p1", Spec: spec, UserBlocks: 1, ItemBlocks: 1})
+	r := l.wait(t, 1, isType("p1", wire.RepFailed))[0]
+	if r.Kind != job.KindInput || r.For != wire.CmdPartition || r.Error != osErr.Error() || r.Worker != "w1" {
+		t.Errorf("report %+v, want kind %q for %q with error %q", r, job.KindInput, wire.CmdPartition, osErr.Error())
+	}
+	if n := l.count(isType("p1", wire.RepPartitioned)); n != 0 {
+		t.Errorf("%d partitioned reports for a missing input", n)
+	}
+}
+
+// TestMalformedCommand: a command that is not JSON, or whose spec is
+// invalid, is refused in the acknowledgement.
+func TestMalformedCommand(t *testing.T) {
+	e := startNATS(t, 0)
+	startWorker(t, e, testConfig("w1"))
+	nc := connect(t, e)
+	msg, err := nc.Request(transport.WorkerCmdSubject("w1"), []byte("{not json"), 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(msg.Data), "malformed command") {
+		t.Errorf("answer %s, want a malformed command error", msg.Data)
+	}
+	spec := testSpec("ratings.csv", false)
+	spec.Rank = 0
+	ack := command(t, nc, "w1", wire.Command{Type: wire.CmdPartition, Job: "p1", Spec: spec, UserBlocks: 1, ItemBlocks: 1})
+	if ack.OK || !strings.Contains(ack.Error, "rank 0") {
+		t.Errorf("ack %+v, want a refusal naming rank 0", ack)
+	}
+	ack = command(t, nc, "w1", wire.Command{Type: wire.CmdPhase, Job: "p1", Spec: testSpec("ratings.csv", false), Epoch: 1, Iteration: 1, Side: "users"})
+	if ack.OK || !strings.Contains(ack.Error, "without a block assignment") {
+		t.Errorf("ack %+v, want a refusal of a phase without assignment", ack)
+	}
+}
