@@ -116,6 +116,8 @@ func (d *driver) step(ctx context.Context, id string) error {
 		return d.partition(ctx, j, alive)
 	case j.Assign == nil || len(lostOwners(j.Assign, alive)) > 0:
 		return d.assign(ctx, j, alive)
+	case j.LoadedEpoch != j.Assign.Epoch:
+		return d.load(ctx, j)
 	}
 	if t, side, ok := j.NextPhase(); ok {
 		return d.phase(ctx, j, t, side)
@@ -293,6 +295,26 @@ func (d *driver) assign(ctx context.Context, j *Job, alive []string) error {
 		d.n.log.Warn("reassigning blocks", "job", j.ID, "epoch", a.Epoch, "reason", a.Reason)
 	}
 	return d.n.propose(ctx, Command{Type: cmdAssigned, Job: j.ID, Assigned: a})
+}
+
+// load has every owner load its blocks for the epoch, before the first
+// phase, so that phases time solving and exchange only.
+func (d *driver) load(ctx context.Context, j *Job) error {
+	c := d.command(j, wire.CmdLoad)
+	owners := distinct(j.Assign.Users, j.Assign.Items)
+	done := map[string]bool{}
+	start := time.Now()
+	err := d.await(ctx, j, owners, owners, c, func(r wire.Report) bool {
+		if r.Type == wire.RepLoaded && r.Epoch == c.Epoch {
+			done[r.Worker] = true
+		}
+		return len(done) == len(owners)
+	})
+	if err != nil {
+		return err
+	}
+	a := *j.Assign
+	return d.n.propose(ctx, Command{Type: cmdLoaded, Job: j.ID, Assigned: &a, Seconds: time.Since(start).Seconds()})
 }
 
 func (d *driver) command(j *Job, typ string) wire.Command {

@@ -25,6 +25,7 @@ const (
 	cmdSubmit      = "job_submit"
 	cmdPartitioned = "job_partitioned"
 	cmdAssigned    = "job_assigned"
+	cmdLoaded      = "job_loaded"
 	cmdPhase       = "phase_committed"
 	cmdEvaluated   = "job_evaluated"
 	cmdFinished    = "job_finished"
@@ -54,6 +55,7 @@ type Command struct {
 	Worker      *WorkerInfo            `json:"worker,omitempty"`
 	Workers     []string               `json:"workers,omitempty"`
 	Server      *ServerInfo            `json:"server,omitempty"`
+	Seconds     float64                `json:"seconds,omitempty"`
 }
 
 // Assignment maps blocks to workers for one epoch.
@@ -147,6 +149,10 @@ type Job struct {
 
 	Partition *wire.PartitionSummary `json:"partition,omitempty"`
 	Assign    *Assignment            `json:"assign,omitempty"`
+	// LoadedEpoch is the epoch whose blocks the workers have loaded;
+	// phases wait for it.
+	LoadedEpoch uint64  `json:"loaded_epoch,omitempty"`
+	LoadSeconds float64 `json:"load_seconds,omitempty"`
 	// Done is the last committed phase: iteration and side ("" before the
 	// first phase of the current epoch).
 	DoneIteration int             `json:"done_iteration"`
@@ -313,6 +319,13 @@ func (f *FSM) apply(c *Command) error {
 		cp := *a
 		j.Assign = &cp
 		return nil
+	case cmdLoaded:
+		if c.Assigned == nil || j.Assign == nil || c.Assigned.Epoch != j.Assign.Epoch {
+			return fmt.Errorf("%w: load of another epoch", ErrStale)
+		}
+		j.LoadedEpoch = c.Assigned.Epoch
+		j.LoadSeconds += c.Seconds
+		return nil
 	case cmdPhase:
 		return applyPhase(j, c.Phase)
 	case cmdEvaluated:
@@ -321,8 +334,7 @@ func (f *FSM) apply(c *Command) error {
 			return fmt.Errorf("%w: evaluation does not follow the last phase", ErrStale)
 		}
 		cp := *e
-		j.Eval = &cp
-		j.Bytes += e.Bytes
+		j.Eval = &cp // its bytes are not a phase's: bytes_exchanged counts phases only
 		if n := len(j.History); n > 0 && e.TestN > 0 && !j.Spec.Implicit {
 			r := math.Sqrt(e.TestSSE / float64(e.TestN))
 			j.History[n-1].TestRMSE = &r

@@ -56,7 +56,9 @@ func partitioned() *wire.PartitionSummary {
 func runTo(t *testing.T, f *FSM, id string, iterations, done int) {
 	mustApply(t, f, Command{Type: cmdSubmit, Job: id, Spec: testSpec(iterations)})
 	mustApply(t, f, Command{Type: cmdPartitioned, Job: id, Partitioned: partitioned()})
-	mustApply(t, f, Command{Type: cmdAssigned, Job: id, Assigned: &Assignment{Epoch: 1, Users: []string{"a", "b"}, Items: []string{"a"}}})
+	a := &Assignment{Epoch: 1, Users: []string{"a", "b"}, Items: []string{"a"}}
+	mustApply(t, f, Command{Type: cmdAssigned, Job: id, Assigned: a})
+	mustApply(t, f, Command{Type: cmdLoaded, Job: id, Assigned: a, Seconds: 0.5})
 	for it := 1; it <= done; it++ {
 		mustApply(t, f, Command{Type: cmdPhase, Job: id, Phase: &PhaseResult{Epoch: 1, Iteration: it, Side: sideUsers, TestN: 4, TestSSE: 4, Seconds: 1, Bytes: 100}})
 		mustApply(t, f, Command{Type: cmdPhase, Job: id, Phase: &PhaseResult{Epoch: 1, Iteration: it, Side: sideItems, Ratings: 40, SSE: 10, Seconds: 2, Bytes: 50}})
@@ -105,8 +107,14 @@ func TestReassignRestarts(t *testing.T) {
 		t.Fatalf("bad shape: %v", err)
 	}
 	mustApply(t, f, Command{Type: cmdAssigned, Job: "j1", Assigned: &Assignment{Epoch: 2, Users: []string{"a", "a"}, Items: []string{"a"}, Restart: true, Reason: "lost worker b"}})
+	if err := apply(t, f, Command{Type: cmdLoaded, Job: "j1", Assigned: &Assignment{Epoch: 1}}); !errors.Is(err, ErrStale) {
+		t.Fatalf("load of the old epoch: %v", err)
+	}
 	var j Job
 	f.View(func(st *State) { j = *st.Jobs["j1"] })
+	if j.LoadedEpoch != 1 {
+		t.Fatalf("loaded epoch %d: the new epoch is not loaded yet", j.LoadedEpoch)
+	}
 	if j.Restarts != 1 || j.DoneIteration != 0 || j.DoneSide != "" || len(j.History) != 0 || len(j.Notes) != 1 {
 		t.Fatalf("after restart: %+v", j)
 	}

@@ -34,7 +34,7 @@ func (j *Job) Result(now time.Time) job.Result {
 		r.UserBlocks, r.ItemBlocks = p.UserBlocks, p.ItemBlocks
 		r.TrainRatings, r.TestRatings, r.TestSkipped = p.TrainRatings, p.TestRatings, p.TestSkipped
 		r.SkippedLines, r.Duplicates = p.SkippedLines, p.Duplicates
-		r.LoadSeconds = p.Seconds
+		r.LoadSeconds = p.Seconds + j.LoadSeconds
 		if j.Assign != nil {
 			r.Workers = len(distinct(j.Assign.Users, j.Assign.Items))
 			r.BytesLowerBound = int64(len(j.History)) * j.lowerBoundPerIteration()
@@ -96,6 +96,8 @@ func (j *Job) progress() *job.Progress {
 		return &job.Progress{Phase: "partition"}
 	case j.Assign == nil:
 		return &job.Progress{Phase: "assign"}
+	case j.LoadedEpoch != j.Assign.Epoch:
+		return &job.Progress{Phase: "load"}
 	}
 	if t, side, ok := j.NextPhase(); ok {
 		return &job.Progress{Iteration: t, Phase: side}

@@ -333,7 +333,12 @@ func (w *Worker) onRowRequest(m *nats.Msg) {
 		defer w.wg.Done()
 		w.serving <- struct{}{}
 		defer func() { <-w.serving }()
-		answer := w.serveFrame(m.Data)
+		bp := framePool.Get().(*[]byte)
+		defer framePool.Put(bp)
+		answer := w.serveFrame((*bp)[:0], m.Data)
+		*bp = answer
+		// Respond copies the answer into the connection's buffer, so the
+		// pooled buffer can be reused as soon as it returns.
 		if err := m.Respond(answer); err != nil {
 			if !errors.Is(err, nats.ErrConnectionClosed) {
 				w.log.Warn("row answer not sent", "err", err)
@@ -346,13 +351,20 @@ func (w *Worker) onRowRequest(m *nats.Msg) {
 	}()
 }
 
-// serveFrame builds the answer to one request frame.
-func (w *Worker) serveFrame(data []byte) []byte {
+// framePool holds buffers for answers and their payloads: a phase moves
+// every needed row through them, and reusing them keeps that traffic out
+// of the garbage collector's way.
+var framePool = sync.Pool{New: func() any { b := make([]byte, 0, 1<<20); return &b }}
+
+// serveFrame appends the answer to one request frame to dst.
+func (w *Worker) serveFrame(dst, data []byte) []byte {
 	h, _, err := transport.DecodeFrame(data)
 	if err != nil {
-		return transport.ErrorFrame(h, err.Error())
+		return append(dst, transport.ErrorFrame(h, err.Error())...)
 	}
-	fail := func(format string, a ...any) []byte { return transport.ErrorFrame(h, fmt.Sprintf(format, a...)) }
+	fail := func(format string, a ...any) []byte {
+		return append(dst, transport.ErrorFrame(h, fmt.Sprintf(format, a...))...)
+	}
 	js := w.job(h.Job)
 	if js == nil {
 		return fail("job %s is not held by worker %s", h.Job, w.cfg.ID)
@@ -395,7 +407,9 @@ func (w *Worker) serveFrame(data []byte) []byte {
 		if !ok {
 			return fail("chunk %d of %d rows in chunks of %d does not exist", h.Chunk, n, per)
 		}
-		payload := make([]byte, 0, (hi-lo)*k*4)
+		pp := framePool.Get().(*[]byte)
+		defer framePool.Put(pp)
+		payload := (*pp)[:0]
 		for j := lo; j < hi; j++ {
 			r := j
 			if list != nil {
@@ -403,9 +417,10 @@ func (w *Worker) serveFrame(data []byte) []byte {
 			}
 			payload = transport.AppendFloat32s(payload, x[r*k:r*k+k])
 		}
+		*pp = payload
 		rh := h
 		rh.Type, rh.Rows, rh.Chunks = transport.FrameRows, uint32(hi-lo), uint32(transport.ChunkCount(n, per))
-		return transport.AppendFrame(nil, rh, payload)
+		return transport.AppendFrame(dst, rh, payload)
 	case transport.FrameGramRequest:
 		g, ok := hb.gram(int(h.Iteration), w.cfg.Threads)
 		if !ok {
@@ -413,7 +428,7 @@ func (w *Worker) serveFrame(data []byte) []byte {
 		}
 		rh := h
 		rh.Type, rh.Rows, rh.Chunk, rh.Chunks = transport.FrameGram, uint32(k), 0, 1
-		return transport.AppendFrame(nil, rh, transport.AppendFloat64s(nil, g))
+		return transport.AppendFrame(dst, rh, transport.AppendFloat64s(nil, g))
 	}
 	return fail("worker %s does not answer %v frames", w.cfg.ID, h.Type)
 }

@@ -49,7 +49,7 @@ func TestServeFrameErrors(t *testing.T) {
 	install(t, w, "j1", spec, 3, l, []string{"w1", "w2"}, []string{"w2", "w1"}, 0, 1)
 	k := spec.Rank
 	valid := transport.Header{Type: transport.FrameRowsRequest, Side: uint8(partition.Users), Job: "j1", Epoch: 3, Iteration: 1, Block: 0, Peer: 1, Cols: uint32(k)}
-	if h, _ := decodeAnswer(t, w, w.serveFrame(request(valid))); h.Type != transport.FrameRows {
+	if h, _ := decodeAnswer(t, w, w.serveFrame(nil, request(valid))); h.Type != transport.FrameRows {
 		t.Fatalf("the valid request is answered with a %v frame", h.Type)
 	}
 	corrupt := request(valid)
@@ -83,7 +83,7 @@ func TestServeFrameErrors(t *testing.T) {
 		{"gram of a version not held", with(func(h *transport.Header) { h.Type, h.Iteration, h.Peer = transport.FrameGramRequest, 4, 0 }), "users block 0 has no version 4", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h, payload := decodeAnswer(t, w, w.serveFrame(tc.req))
+			h, payload := decodeAnswer(t, w, w.serveFrame(nil, tc.req))
 			if h.Type != transport.FrameError {
 				t.Fatalf("answered with a %v frame, want Error", h.Type)
 			}
@@ -127,7 +127,7 @@ func TestServeFrameRows(t *testing.T) {
 		for c := 0; c < chunks; c++ {
 			req := transport.Header{Type: transport.FrameRowsRequest, Side: uint8(side), Job: "j1", Epoch: 1,
 				Iteration: uint32(v), Block: uint32(block), Peer: uint32(peer), Chunk: uint32(c), Cols: uint32(k)}
-			h, payload := decodeAnswer(t, w, w.serveFrame(request(req)))
+			h, payload := decodeAnswer(t, w, w.serveFrame(nil, request(req)))
 			if err := transport.FrameErr(h, payload); err != nil {
 				t.Fatalf("%s: %v", describe(req), err)
 			}
@@ -164,7 +164,7 @@ func TestServeFrameRows(t *testing.T) {
 					t.Errorf("%s block %d version %d: allRows answer differs from the block's rows", side, blk.Index, v)
 				}
 				req := transport.Header{Type: transport.FrameGramRequest, Side: uint8(side), Job: "j1", Epoch: 1, Iteration: uint32(v), Block: uint32(blk.Index), Cols: uint32(k)}
-				h, payload := decodeAnswer(t, w, w.serveFrame(request(req)))
+				h, payload := decodeAnswer(t, w, w.serveFrame(nil, request(req)))
 				if h.Type != transport.FrameGram || h.Rows != uint32(k) || h.Chunks != 1 {
 					t.Fatalf("%s: answered %s (%v)", describe(req), describe(h), transport.FrameErr(h, payload))
 				}

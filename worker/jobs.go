@@ -263,6 +263,8 @@ func (w *Worker) run(ctx context.Context, js *jobState, c *wire.Command) []wire.
 	var reps []wire.Report
 	var err error
 	switch c.Type {
+	case wire.CmdLoad:
+		reps = []wire.Report{{Type: wire.RepLoaded, Job: c.Job, Epoch: c.Epoch}}
 	case wire.CmdPhase:
 		reps, err = w.phase(ctx, js, c)
 	case wire.CmdEvaluate:
@@ -416,8 +418,18 @@ func blockRows(m partition.CSR) als.Rows { return als.Rows{Ptr: m.Ptr, Col: m.Co
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
+// checksum is the CRC-32C of x's little-endian bytes, computed through a
+// small buffer rather than a copy of the whole block.
 func checksum(x []float32) uint32 {
-	return crc32.Checksum(transport.AppendFloat32s(nil, x), castagnoli)
+	var crc uint32
+	buf := make([]byte, 0, 64<<10)
+	for len(x) > 0 {
+		n := min(len(x), cap(buf)/4)
+		buf = transport.AppendFloat32s(buf[:0], x[:n])
+		crc = crc32.Update(crc, castagnoli, buf)
+		x = x[n:]
+	}
+	return crc
 }
 
 // evaluate computes the test metrics of the final factors for every user

@@ -22,6 +22,7 @@ import (
 // Command types.
 const (
 	CmdPartition = "partition" // read the input, write blocks to the blob store, report the summary
+	CmdLoad      = "load"      // load the blocks assigned in this epoch and set their initial factors
 	CmdPhase     = "phase"     // solve every owned block of Side for Iteration
 	CmdEvaluate  = "evaluate"  // test metrics of the final factors, per owned user block
 	CmdAssemble  = "assemble"  // gather every block's final rows and write the snapshot
@@ -55,6 +56,7 @@ type Ack struct {
 // Report types.
 const (
 	RepPartitioned = "partitioned"
+	RepLoaded      = "loaded"
 	RepPhase       = "phase"
 	RepEvaluated   = "evaluated"
 	RepAssembled   = "assembled"
