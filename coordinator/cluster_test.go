@@ -11,10 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
@@ -30,6 +28,7 @@ import (
 	"github.com/cofactor-ml/cofactor/internal/allinone"
 	"github.com/cofactor-ml/cofactor/internal/job"
 	"github.com/cofactor-ml/cofactor/internal/synth"
+	"github.com/cofactor-ml/cofactor/internal/testutil"
 	"github.com/cofactor-ml/cofactor/transport"
 	"github.com/cofactor-ml/cofactor/worker"
 )
@@ -290,29 +289,11 @@ func formed(st *coordinator.ClusterStatus) error {
 	return nil
 }
 
-func writeRatings(t *testing.T, cfg synth.Config) string {
-	t.Helper()
-	s, err := synth.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(t.TempDir(), "ratings.csv")
-	f, err := os.Create(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := s.WriteCSV(context.Background(), f); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 // smallSpec is a job on 400 users × 200 items × 8000 ratings at rank 4.
 func smallSpec(t *testing.T, iterations int) job.Spec {
 	t.Helper()
 	spec := job.DefaultSpec()
-	spec.Input = writeRatings(t, synth.Config{Users: 400, Items: 200, Ratings: 8000, Rank: 4, Noise: 0.3, Seed: 11, ZipfExponent: 0.8})
+	spec.Input = testutil.WriteRatings(t, synth.Config{Users: 400, Items: 200, Ratings: 8000, Rank: 4, Noise: 0.3, Seed: 11, ZipfExponent: 0.8})
 	spec.Rank, spec.Lambda, spec.Iterations = 4, 0.05, iterations
 	return spec
 }
@@ -482,7 +463,7 @@ func TestClusterLeaderLoss(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := snapshotDiff(t, got, want); d > 1e-5 {
+	if d := testutil.SnapshotDiff(t, got, want); d > 1e-5 {
 		t.Errorf("factors differ from the undisturbed one-worker run by %g", d)
 	}
 	if *res.TrainRMSE != *rres.TrainRMSE {
@@ -502,39 +483,6 @@ func TestClusterLeaderLoss(t *testing.T) {
 		return nil
 	})
 	c.waitFormed()
-}
-
-// snapshotDiff is the largest difference of two snapshots' factors, rows
-// matched by external ID.
-func snapshotDiff(t *testing.T, a, b *checkpoint.Snapshot) float64 {
-	t.Helper()
-	k := a.Manifest.Rank
-	if b.Manifest.Rank != k || a.Manifest.Iteration != b.Manifest.Iteration {
-		t.Fatalf("rank %d vs %d, iteration %d vs %d", k, b.Manifest.Rank, a.Manifest.Iteration, b.Manifest.Iteration)
-	}
-	var worst float64
-	for _, side := range []struct {
-		ida, idb []string
-		fa, fb   []float32
-	}{{a.UserIDs, b.UserIDs, a.X, b.X}, {a.ItemIDs, b.ItemIDs, a.Y, b.Y}} {
-		if len(side.ida) != len(side.idb) {
-			t.Fatalf("%d rows vs %d", len(side.ida), len(side.idb))
-		}
-		pos := map[string]int{}
-		for i, id := range side.idb {
-			pos[id] = i
-		}
-		for i, id := range side.ida {
-			j, ok := pos[id]
-			if !ok {
-				t.Fatalf("ID %s missing", id)
-			}
-			for c := range k {
-				worst = max(worst, math.Abs(float64(side.fa[i*k+c])-float64(side.fb[j*k+c])))
-			}
-		}
-	}
-	return worst
 }
 
 // rowAnswer asks a worker for a row of the job and returns the error it

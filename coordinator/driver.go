@@ -323,15 +323,34 @@ func (d *driver) command(j *Job, typ string) wire.Command {
 
 // phase runs one phase: every block of side solved for iteration t.
 func (d *driver) phase(ctx context.Context, j *Job, t int, side string) error {
-	owners := j.Assign.Owners(side)
 	c := d.command(j, wire.CmdPhase)
 	c.Iteration, c.Side = t, side
+	start := time.Now()
+	results, err := d.perBlock(ctx, j, c, j.Assign.Owners(side), wire.RepPhase)
+	if err != nil {
+		return err
+	}
+	p := &PhaseResult{Epoch: c.Epoch, Iteration: t, Side: side, Seconds: time.Since(start).Seconds()}
+	for _, st := range results { // block order: the same sums on every leader
+		p.Ratings += st.Ratings
+		p.SSE += st.SSE
+		p.TestN += st.TestN
+		p.TestSSE += st.TestSSE
+		p.Bytes += st.Bytes
+		p.Checksums = append(p.Checksums, st.Checksum)
+	}
+	d.n.log.Debug("phase done", "job", j.ID, "iteration", t, "side", side, "seconds", p.Seconds)
+	return d.n.propose(ctx, Command{Type: cmdPhase, Job: j.ID, Phase: p})
+}
+
+// perBlock sends c to the owners and collects one report of type typ for
+// each block, from the block's owner, matching c's epoch, iteration and
+// side. It watches every worker of the assignment: losing any ends it.
+func (d *driver) perBlock(ctx context.Context, j *Job, c wire.Command, owners []string, typ string) ([]wire.BlockStats, error) {
 	results := make([]*wire.BlockStats, len(owners))
 	got := 0
-	start := time.Now()
-	all := distinct(j.Assign.Users, j.Assign.Items)
-	err := d.await(ctx, j, distinct(owners), all, c, func(r wire.Report) bool {
-		if r.Type != wire.RepPhase || r.Epoch != c.Epoch || r.Iteration != t || r.Side != side ||
+	err := d.await(ctx, j, distinct(owners), distinct(j.Assign.Users, j.Assign.Items), c, func(r wire.Report) bool {
+		if r.Type != typ || r.Epoch != c.Epoch || r.Iteration != c.Iteration || r.Side != c.Side ||
 			r.Block < 0 || r.Block >= len(owners) || owners[r.Block] != r.Worker {
 			return false
 		}
@@ -343,43 +362,20 @@ func (d *driver) phase(ctx context.Context, j *Job, t int, side string) error {
 		return got == len(owners)
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	p := &PhaseResult{Epoch: c.Epoch, Iteration: t, Side: side, Seconds: time.Since(start).Seconds()}
-	var ws []float64
-	for _, st := range results {
-		ws = append(ws, st.Seconds)
+	out := make([]wire.BlockStats, len(results))
+	for b, st := range results {
+		out[b] = *st
 	}
-	d.n.log.Debug("phase done", "job", j.ID, "iteration", t, "side", side, "seconds", p.Seconds, "worker_seconds", ws)
-	for _, st := range results { // block order: the same sums on every leader
-		p.Ratings += st.Ratings
-		p.SSE += st.SSE
-		p.TestN += st.TestN
-		p.TestSSE += st.TestSSE
-		p.Bytes += st.Bytes
-		p.Checksums = append(p.Checksums, st.Checksum)
-	}
-	return d.n.propose(ctx, Command{Type: cmdPhase, Job: j.ID, Phase: p})
+	return out, nil
 }
 
 // evaluate has the owners of user blocks compute the final test metrics.
 func (d *driver) evaluate(ctx context.Context, j *Job) error {
-	owners := j.Assign.Users
 	c := d.command(j, wire.CmdEvaluate)
-	c.Iteration = j.Spec.Iterations
-	results := make([]*wire.BlockStats, len(owners))
-	got := 0
-	err := d.await(ctx, j, distinct(owners), distinct(j.Assign.Users, j.Assign.Items), c, func(r wire.Report) bool {
-		if r.Type != wire.RepEvaluated || r.Epoch != c.Epoch || r.Block < 0 || r.Block >= len(owners) || owners[r.Block] != r.Worker {
-			return false
-		}
-		if results[r.Block] == nil {
-			got++
-		}
-		st := r.Stats
-		results[r.Block] = &st
-		return got == len(owners)
-	})
+	c.Iteration, c.Side = j.Spec.Iterations, sideUsers
+	results, err := d.perBlock(ctx, j, c, j.Assign.Users, wire.RepEvaluated)
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cofactor-ml/cofactor/als"
 	"github.com/cofactor-ml/cofactor/internal/job"
+	"github.com/cofactor-ml/cofactor/internal/testutil"
 	"github.com/cofactor-ml/cofactor/internal/wire"
 	"github.com/cofactor-ml/cofactor/partition"
 	"github.com/cofactor-ml/cofactor/transport"
@@ -43,7 +44,7 @@ func request(h transport.Header) []byte { return transport.AppendFrame(nil, h, n
 func TestServeFrameErrors(t *testing.T) {
 	e := startNATS(t, smallPayload)
 	w := newWorker(t, e, testConfig("w1"))
-	spec := testSpec(writeRatings(t, smallSet(false)), false)
+	spec := testSpec(testutil.WriteRatings(t, smallSet(false)), false)
 	_, l := loadLayout(t, spec, 2, 2)
 	// w1 holds user block 0 and item block 1, versions 0 and 1, at epoch 3.
 	install(t, w, "j1", spec, 3, l, []string{"w1", "w2"}, []string{"w2", "w1"}, 0, 1)
@@ -113,7 +114,7 @@ func TestServeFrameErrors(t *testing.T) {
 func TestServeFrameRows(t *testing.T) {
 	e := startNATS(t, smallPayload)
 	w := newWorker(t, e, testConfig("w1"))
-	spec := testSpec(writeRatings(t, smallSet(false)), false)
+	spec := testSpec(testutil.WriteRatings(t, smallSet(false)), false)
 	spec.Rank = 16
 	k := spec.Rank
 	_, l := loadLayout(t, spec, 2, 3)
@@ -203,7 +204,7 @@ func TestFetchChunked(t *testing.T) {
 	e := startNATS(t, smallPayload)
 	w1 := startWorker(t, e, testConfig("w1"))
 	w2 := startWorker(t, e, testConfig("w2"))
-	spec := testSpec(writeRatings(t, smallSet(false)), false)
+	spec := testSpec(testutil.WriteRatings(t, smallSet(false)), false)
 	spec.Rank = 16
 	k := spec.Rank
 	_, l := loadLayout(t, spec, 2, 2)
@@ -325,7 +326,7 @@ func TestFetchWaitsForVersion(t *testing.T) {
 	e := startNATS(t, 0)
 	w1 := startWorker(t, e, testConfig("w1"))
 	w2 := startWorker(t, e, testConfig("w2"))
-	spec := testSpec(writeRatings(t, smallSet(false)), false)
+	spec := testSpec(testutil.WriteRatings(t, smallSet(false)), false)
 	k := spec.Rank
 	_, l := loadLayout(t, spec, 2, 2)
 	users, items := []string{"w1", "w2"}, []string{"w2", "w1"}
@@ -445,7 +446,7 @@ func TestTwoWorkersMatchReference(t *testing.T) {
 				"w2": startWorker(t, e, testConfig("w2")),
 			}
 			nc := connect(t, e)
-			spec := testSpec(writeRatings(t, smallSet(implicit)), implicit)
+			spec := testSpec(testutil.WriteRatings(t, smallSet(implicit)), implicit)
 			k := spec.Rank
 			mustCommand(t, nc, "w1", wire.Command{Type: wire.CmdPartition, Job: "x", Spec: spec, UserBlocks: 3, ItemBlocks: 3})
 			l.wait(t, 1, func(r wire.Report) bool { return r.Type == wire.RepPartitioned && r.Job == "x" })
@@ -482,7 +483,7 @@ func TestLostReplyIsHarmless(t *testing.T) {
 	w1 := startWorker(t, e, cfg1)
 	w2 := startWorker(t, e, testConfig("w2"))
 	nc := connect(t, e)
-	spec := testSpec(writeRatings(t, smallSet(false)), false)
+	spec := testSpec(testutil.WriteRatings(t, smallSet(false)), false)
 	k := spec.Rank
 	mustCommand(t, nc, "w1", wire.Command{Type: wire.CmdPartition, Job: "x", Spec: spec, UserBlocks: 2, ItemBlocks: 2})
 	l.wait(t, 1, func(r wire.Report) bool { return r.Type == wire.RepPartitioned })

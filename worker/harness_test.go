@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"math"
 	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -242,26 +241,6 @@ func isPhase(jobID string, epoch uint64, t int, side string) func(wire.Report) b
 	return func(r wire.Report) bool {
 		return r.Type == wire.RepPhase && r.Job == jobID && r.Epoch == epoch && r.Iteration == t && r.Side == side
 	}
-}
-
-// writeRatings writes a small synthetic explicit (or implicit) rating set
-// as CSV and returns its path.
-func writeRatings(t testing.TB, cfg synth.Config) string {
-	t.Helper()
-	s, err := synth.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(t.TempDir(), "ratings.csv")
-	f, err := os.Create(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := s.WriteCSV(context.Background(), f); err != nil {
-		t.Fatal(err)
-	}
-	return p
 }
 
 // smallSet is the rating set most tests use: small enough to solve in

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cofactor-ml/cofactor/internal/job"
+	"github.com/cofactor-ml/cofactor/internal/testutil"
 	"github.com/cofactor-ml/cofactor/internal/wire"
 	"github.com/cofactor-ml/cofactor/partition"
 	"github.com/cofactor-ml/cofactor/transport"
@@ -46,7 +47,7 @@ func TestPartitionCommand(t *testing.T) {
 	l := startLeader(t, e)
 	w := startWorker(t, e, testConfig("w1"))
 	nc := connect(t, e)
-	spec := testSpec(writeRatings(t, smallSet(false)), false)
+	spec := testSpec(testutil.WriteRatings(t, smallSet(false)), false)
 	c := wire.Command{Type: wire.CmdPartition, Job: "p1", Spec: spec, UserBlocks: 2, ItemBlocks: 3}
 	mustCommand(t, nc, "w1", c)
 	waitTask(t, w, c)
@@ -140,7 +141,7 @@ func TestPartitionSmallMaxPayload(t *testing.T) {
 	l := startLeader(t, e)
 	w := startWorker(t, e, testConfig("w1"))
 	nc := connect(t, e)
-	spec := testSpec(writeRatings(t, smallSet(false)), false)
+	spec := testSpec(testutil.WriteRatings(t, smallSet(false)), false)
 	mustCommand(t, nc, "w1", wire.Command{Type: wire.CmdPartition, Job: "p1", Spec: spec, UserBlocks: 1, ItemBlocks: 1})
 	r := l.wait(t, 1, func(r wire.Report) bool { return r.Job == "p1" })[0]
 	if r.Type != wire.RepPartitioned {
@@ -160,7 +161,7 @@ func TestPhaseCommandRepeat(t *testing.T) {
 	l := startLeader(t, e)
 	w := startWorker(t, e, testConfig("w1"))
 	nc := connect(t, e)
-	spec := testSpec(writeRatings(t, smallSet(false)), false)
+	spec := testSpec(testutil.WriteRatings(t, smallSet(false)), false)
 	mustCommand(t, nc, "w1", wire.Command{Type: wire.CmdPartition, Job: "p1", Spec: spec, UserBlocks: 2, ItemBlocks: 3})
 	l.wait(t, 1, isType("p1", wire.RepPartitioned))
 	_, lay := loadLayout(t, spec, 2, 3)
@@ -216,7 +217,7 @@ func TestStaleEpochRefused(t *testing.T) {
 	l := startLeader(t, e)
 	w := startWorker(t, e, testConfig("w1"))
 	nc := connect(t, e)
-	spec := testSpec(writeRatings(t, smallSet(false)), false)
+	spec := testSpec(testutil.WriteRatings(t, smallSet(false)), false)
 	mustCommand(t, nc, "w1", wire.Command{Type: wire.CmdPartition, Job: "p1", Spec: spec, UserBlocks: 1, ItemBlocks: 1})
 	l.wait(t, 1, isType("p1", wire.RepPartitioned))
 	c := phaseCommand("p1", spec, 2, []string{"w1"}, []string{"w1"}, 1, "users")
@@ -242,7 +243,7 @@ func TestStaleEpochRefusedWhileQueued(t *testing.T) {
 	l := startLeader(t, e)
 	w := startWorker(t, e, testConfig("w1"))
 	nc := connect(t, e)
-	spec := testSpec(writeRatings(t, smallSet(false)), false)
+	spec := testSpec(testutil.WriteRatings(t, smallSet(false)), false)
 	mustCommand(t, nc, "w1", wire.Command{Type: wire.CmdPartition, Job: "p1", Spec: spec, UserBlocks: 1, ItemBlocks: 1})
 	l.wait(t, 1, isType("p1", wire.RepPartitioned))
 	c1 := phaseCommand("p1", spec, 1, []string{"w1"}, []string{"w1"}, 1, "users")
@@ -288,7 +289,7 @@ func TestDropForgetsJob(t *testing.T) {
 	l := startLeader(t, e)
 	w := startWorker(t, e, testConfig("w1"))
 	nc := connect(t, e)
-	spec := testSpec(writeRatings(t, smallSet(false)), false)
+	spec := testSpec(testutil.WriteRatings(t, smallSet(false)), false)
 	mustCommand(t, nc, "w1", wire.Command{Type: wire.CmdPartition, Job: "p1", Spec: spec, UserBlocks: 1, ItemBlocks: 1})
 	l.wait(t, 1, isType("p1", wire.RepPartitioned))
 	c := phaseCommand("p1", spec, 1, []string{"w1"}, []string{"w1"}, 1, "users")
@@ -332,7 +333,7 @@ func TestDroppedJobStaysDropped(t *testing.T) {
 	l := startLeader(t, e)
 	w := startWorker(t, e, testConfig("w1"))
 	nc := connect(t, e)
-	spec := testSpec(writeRatings(t, smallSet(false)), false)
+	spec := testSpec(testutil.WriteRatings(t, smallSet(false)), false)
 	mustCommand(t, nc, "w1", wire.Command{Type: wire.CmdPartition, Job: "p1", Spec: spec, UserBlocks: 1, ItemBlocks: 1})
 	l.wait(t, 1, isType("p1", wire.RepPartitioned))
 	c := phaseCommand("p1", spec, 1, []string{"w1"}, []string{"w1"}, 1, "users")

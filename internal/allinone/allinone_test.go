@@ -28,24 +28,6 @@ func skipShort(t *testing.T) {
 	}
 }
 
-func writeSynth(t testing.TB, cfg synth.Config) string {
-	t.Helper()
-	s, err := synth.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(t.TempDir(), "ratings.csv")
-	f, err := os.Create(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := s.WriteCSV(context.Background(), f); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 // train runs spec on a fresh in-process cluster of the given size.
 func train(t testing.TB, workers int, spec job.Spec) job.Result {
 	t.Helper()
@@ -68,7 +50,7 @@ func train(t testing.TB, workers int, spec job.Spec) job.Result {
 func TestSyntheticTruthRecovered(t *testing.T) {
 	t.Parallel()
 	skipShort(t)
-	input := writeSynth(t, synth.Config{Users: 2000, Items: 1000, Ratings: 200_000, Rank: 8, Noise: 0.1, Seed: 1, ZipfExponent: 0.8})
+	input := testutil.WriteRatings(t, synth.Config{Users: 2000, Items: 1000, Ratings: 200_000, Rank: 8, Noise: 0.1, Seed: 1, ZipfExponent: 0.8})
 	for _, tc := range []struct {
 		solver   string
 		fraction float64
@@ -160,42 +142,13 @@ func snapshotFactors(t *testing.T, workers int, spec job.Spec) *checkpoint.Snaps
 	return s
 }
 
-// maxDiff compares two snapshots row by row through their external IDs.
-func maxDiff(t *testing.T, a, b *checkpoint.Snapshot) float64 {
-	t.Helper()
-	var worst float64
-	k := a.Manifest.Rank
-	for _, side := range []struct {
-		ida, idb []string
-		fa, fb   []float32
-	}{{a.UserIDs, b.UserIDs, a.X, b.X}, {a.ItemIDs, b.ItemIDs, a.Y, b.Y}} {
-		if len(side.ida) != len(side.idb) {
-			t.Fatalf("%d rows vs %d", len(side.ida), len(side.idb))
-		}
-		pos := map[string]int{}
-		for i, id := range side.idb {
-			pos[id] = i
-		}
-		for i, id := range side.ida {
-			j, ok := pos[id]
-			if !ok {
-				t.Fatalf("ID %s missing", id)
-			}
-			for c := 0; c < k; c++ {
-				worst = max(worst, math.Abs(float64(side.fa[i*k+c]-side.fb[j*k+c])))
-			}
-		}
-	}
-	return worst
-}
-
 // Must show 3 of the engine issue, and the cluster's "one engine": the
 // factors do not depend on the block layout or the number of workers.
 func TestPartitionIndependence(t *testing.T) {
 	t.Parallel()
 	inputs := map[bool]string{
-		false: writeSynth(t, synth.Config{Users: 900, Items: 400, Ratings: 40_000, Rank: 6, Noise: 0.3, Seed: 2, ZipfExponent: 0.8}),
-		true:  writeSynth(t, synth.Config{Users: 900, Items: 400, Ratings: 40_000, Rank: 6, Noise: 0.3, Seed: 2, ZipfExponent: 0.8, Implicit: true}),
+		false: testutil.WriteRatings(t, synth.Config{Users: 900, Items: 400, Ratings: 40_000, Rank: 6, Noise: 0.3, Seed: 2, ZipfExponent: 0.8}),
+		true:  testutil.WriteRatings(t, synth.Config{Users: 900, Items: 400, Ratings: 40_000, Rank: 6, Noise: 0.3, Seed: 2, ZipfExponent: 0.8, Implicit: true}),
 	}
 	for _, tc := range []struct {
 		name     string
@@ -219,7 +172,7 @@ func TestPartitionIndependence(t *testing.T) {
 					base = s
 					continue
 				}
-				if d := maxDiff(t, base, s); d > 1e-5 {
+				if d := testutil.SnapshotDiff(t, base, s); d > 1e-5 {
 					t.Errorf("%d workers, %d×%d blocks: factors differ by %g from 1 worker, 1×1", run.workers, run.p, run.q, d)
 				}
 			}

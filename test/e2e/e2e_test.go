@@ -3,12 +3,10 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"math"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/cofactor-ml/cofactor/checkpoint"
 	"github.com/cofactor-ml/cofactor/coordinator"
 	"github.com/cofactor-ml/cofactor/internal/job"
 	"github.com/cofactor-ml/cofactor/internal/testutil"
@@ -18,47 +16,6 @@ func skipShort(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process run: skipped under -short, run by the plain go test")
 	}
-}
-
-// factorDiff is the largest difference between two snapshots' factors,
-// matched by external ID.
-func factorDiff(t *testing.T, dirA, dirB string) float64 {
-	t.Helper()
-	a, err := checkpoint.ReadDir(dirA)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := checkpoint.ReadDir(dirB)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if a.Manifest.Rank != b.Manifest.Rank {
-		t.Fatalf("ranks %d and %d", a.Manifest.Rank, b.Manifest.Rank)
-	}
-	k := a.Manifest.Rank
-	var worst float64
-	for _, s := range []struct {
-		ida, idb []string
-		fa, fb   []float32
-	}{{a.UserIDs, b.UserIDs, a.X, b.X}, {a.ItemIDs, b.ItemIDs, a.Y, b.Y}} {
-		if len(s.ida) != len(s.idb) {
-			t.Fatalf("%d rows against %d", len(s.ida), len(s.idb))
-		}
-		pos := map[string]int{}
-		for i, id := range s.idb {
-			pos[id] = i
-		}
-		for i, id := range s.ida {
-			j, ok := pos[id]
-			if !ok {
-				t.Fatalf("ID %q only in one snapshot", id)
-			}
-			for c := 0; c < k; c++ {
-				worst = max(worst, math.Abs(float64(s.fa[i*k+c]-s.fb[j*k+c])))
-			}
-		}
-	}
-	return worst
 }
 
 // trainLocal runs `cofactor train --workers 1` with the given flags into a
@@ -133,7 +90,7 @@ func TestClusterMatchesSingleProcess(t *testing.T) {
 		t.Errorf("metrics: %g bytes received, %g sent; the job counted %d", received, sent, res.BytesExchanged)
 	}
 	local := trainLocal(t, flags...)
-	if d := factorDiff(t, dist, local); d > 1e-5 {
+	if d := testutil.DirDiff(t, dist, local); d > 1e-5 {
 		t.Errorf("cluster factors differ from train --workers 1 by %g", d)
 	}
 }
@@ -178,7 +135,7 @@ func TestLeaderKilledMidJob(t *testing.T) {
 		t.Errorf("the job restarted %d times; a leader change must not restart it", res.Restarts)
 	}
 	local := trainLocal(t, flags...)
-	if d := factorDiff(t, dist, local); d > 1e-5 {
+	if d := testutil.DirDiff(t, dist, local); d > 1e-5 {
 		t.Errorf("factors after a leader kill differ from an undisturbed run by %g", d)
 	}
 }
@@ -216,7 +173,7 @@ func TestWorkerKilledMidJob(t *testing.T) {
 	// Restarting from the initial factors, the job ends where an
 	// undisturbed run does.
 	local := trainLocal(t, flags...)
-	if d := factorDiff(t, dist, local); d > 1e-5 {
+	if d := testutil.DirDiff(t, dist, local); d > 1e-5 {
 		t.Errorf("factors after a worker kill differ from an undisturbed run by %g", d)
 	}
 }

@@ -1,0 +1,80 @@
+package testutil
+
+import (
+	"context"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/cofactor-ml/cofactor/checkpoint"
+	"github.com/cofactor-ml/cofactor/internal/synth"
+)
+
+// WriteRatings writes the synthetic rating set cfg describes as CSV in a
+// fresh temporary directory and returns its path.
+func WriteRatings(t testing.TB, cfg synth.Config) string {
+	t.Helper()
+	s, err := synth.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "ratings.csv")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := s.WriteCSV(context.Background(), f); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// SnapshotDiff is the largest absolute difference between two snapshots'
+// factors, rows matched by external ID. It fails the test when the two do
+// not hold the same rank and IDs.
+func SnapshotDiff(t testing.TB, a, b *checkpoint.Snapshot) float64 {
+	t.Helper()
+	k := a.Manifest.Rank
+	if b.Manifest.Rank != k {
+		t.Fatalf("snapshots of rank %d and %d", k, b.Manifest.Rank)
+	}
+	var worst float64
+	for _, side := range []struct {
+		ida, idb []string
+		fa, fb   []float32
+	}{{a.UserIDs, b.UserIDs, a.X, b.X}, {a.ItemIDs, b.ItemIDs, a.Y, b.Y}} {
+		if len(side.ida) != len(side.idb) {
+			t.Fatalf("%d rows against %d", len(side.ida), len(side.idb))
+		}
+		pos := make(map[string]int, len(side.idb))
+		for i, id := range side.idb {
+			pos[id] = i
+		}
+		for i, id := range side.ida {
+			j, ok := pos[id]
+			if !ok {
+				t.Fatalf("ID %q is in one snapshot only", id)
+			}
+			for c := 0; c < k; c++ {
+				worst = max(worst, math.Abs(float64(side.fa[i*k+c])-float64(side.fb[j*k+c])))
+			}
+		}
+	}
+	return worst
+}
+
+// DirDiff is SnapshotDiff of two snapshot directories.
+func DirDiff(t testing.TB, dirA, dirB string) float64 {
+	t.Helper()
+	a, err := checkpoint.ReadDir(dirA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := checkpoint.ReadDir(dirB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return SnapshotDiff(t, a, b)
+}
