@@ -139,6 +139,54 @@ func (p *proc) stop() {
 	}
 }
 
+// exited reports whether the process has ended.
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// startListening starts a process whose listening address(es) come from
+// args(ports), and waits until probe succeeds. Free ports are only free
+// when they are picked: another test binary may take one first, so a
+// process that exits before it listens is started again on new ports.
+func startListening(t *testing.T, dir, name, bin string, nPorts int, args func(ports []int) []string, probe func(ports []int) bool) (*proc, []int) {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		ports := make([]int, nPorts)
+		for i := range ports {
+			ports[i] = freePort(t)
+		}
+		p := startProc(t, dir, name, bin, args(ports)...)
+		deadline := time.Now().Add(20 * time.Second)
+		for !p.exited() && time.Now().Before(deadline) {
+			if probe(ports) {
+				return p, ports
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if !p.exited() {
+			t.Fatalf("%s did not start listening within 20 s:\n%s", name, p.tail())
+		}
+		if attempt == 5 {
+			t.Fatalf("%s exited %d times at start; last:\n%s", name, attempt, p.tail())
+		}
+		t.Logf("%s exited at start (a port taken meanwhile?); retrying on new ports", name)
+	}
+}
+
+// dials reports whether a TCP connection to 127.0.0.1:port succeeds.
+func dials(port int) bool {
+	conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 200*time.Millisecond)
+	if err == nil {
+		conn.Close()
+	}
+	return err == nil
+}
+
 func (p *proc) tail() string {
 	b, _ := os.ReadFile(p.log)
 	if len(b) > 4000 {
@@ -168,15 +216,13 @@ type cluster struct {
 func newCluster(t *testing.T, nCoord, nWorkers int) *cluster {
 	t.Helper()
 	c := &cluster{t: t, dir: t.TempDir(), workers: map[string]*proc{}, metrics: map[string]string{}}
-	port := freePort(t)
-	c.natsURL = fmt.Sprintf("nats://127.0.0.1:%d", port)
-	c.nats = startProc(t, c.dir, "nats", bins.nats, "-a", "127.0.0.1", "-p", fmt.Sprint(port), "-js", "-sd", filepath.Join(c.dir, "jetstream"))
+	var ports []int
+	c.nats, ports = startListening(t, c.dir, "nats", bins.nats, 1, func(p []int) []string {
+		return []string{"-a", "127.0.0.1", "-p", fmt.Sprint(p[0]), "-js", "-sd", filepath.Join(c.dir, "jetstream")}
+	}, func(p []int) bool { return dials(p[0]) })
+	c.natsURL = fmt.Sprintf("nats://127.0.0.1:%d", ports[0])
 	for i := 1; i <= nCoord; i++ {
-		cd := &coord{
-			id:       fmt.Sprintf("c%d", i),
-			raftAddr: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-			httpAddr: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-		}
+		cd := &coord{id: fmt.Sprintf("c%d", i)}
 		cd.dataDir = filepath.Join(c.dir, cd.id)
 		c.coords = append(c.coords, cd)
 		c.startCoord(cd, i == 1)
@@ -202,23 +248,26 @@ func newCluster(t *testing.T, nCoord, nWorkers int) *cluster {
 }
 
 func (c *cluster) startCoord(cd *coord, bootstrap bool) {
-	args := []string{"--id", cd.id, "--data-dir", cd.dataDir, "--raft-addr", cd.raftAddr, "--http-addr", cd.httpAddr,
-		"--nats", c.natsURL, "--worker-timeout", "3s", "--resend-interval", "1s", "--log-level", "debug"}
-	if bootstrap {
-		args = append(args, "--bootstrap")
-	} else {
-		args = append(args, "--join", "http://"+c.coords[0].httpAddr)
-	}
-	cd.p = startProc(c.t, c.dir, cd.id, bins.coordinator, args...)
+	cd.p, _ = startListening(c.t, c.dir, cd.id, bins.coordinator, 2, func(p []int) []string {
+		cd.raftAddr, cd.httpAddr = fmt.Sprintf("127.0.0.1:%d", p[0]), fmt.Sprintf("127.0.0.1:%d", p[1])
+		args := []string{"--id", cd.id, "--data-dir", cd.dataDir, "--raft-addr", cd.raftAddr, "--http-addr", cd.httpAddr,
+			"--nats", c.natsURL, "--worker-timeout", "3s", "--resend-interval", "1s", "--log-level", "debug"}
+		if bootstrap {
+			return append(args, "--bootstrap")
+		}
+		return append(args, "--join", "http://"+c.coords[0].httpAddr)
+	}, func(p []int) bool { return dials(p[1]) })
 }
 
 func (c *cluster) startWorker(id string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(c.t))
-	c.metrics[id] = "http://" + addr + "/metrics"
-	c.workers[id] = startProc(c.t, c.dir, id, bins.worker, "--id", id, "--nats", c.natsURL, "--heartbeat", "500ms",
-		"--log-level", "debug", "--metrics-addr", addr)
+	w, ports := startListening(c.t, c.dir, id, bins.worker, 1, func(p []int) []string {
+		return []string{"--id", id, "--nats", c.natsURL, "--heartbeat", "500ms", "--log-level", "debug",
+			"--metrics-addr", fmt.Sprintf("127.0.0.1:%d", p[0])}
+	}, func(p []int) bool { return dials(p[0]) })
+	c.workers[id] = w
+	c.metrics[id] = fmt.Sprintf("http://127.0.0.1:%d/metrics", ports[0])
 }
 
 // urls lists every coordinator's HTTP URL: the CLI tries them in turn.
