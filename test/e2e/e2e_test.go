@@ -90,7 +90,9 @@ func TestClusterMatchesSingleProcess(t *testing.T) {
 		t.Errorf("metrics: %g bytes received, %g sent; the job counted %d", received, sent, res.BytesExchanged)
 	}
 	local := trainLocal(t, flags...)
-	if d := testutil.DirDiff(t, dist, local); d > 1e-5 {
+	d := testutil.DirDiff(t, dist, local)
+	t.Logf("largest factor difference from train --workers 1: %g", d)
+	if d > 1e-5 {
 		t.Errorf("cluster factors differ from train --workers 1 by %g", d)
 	}
 }
@@ -135,7 +137,9 @@ func TestLeaderKilledMidJob(t *testing.T) {
 		t.Errorf("the job restarted %d times; a leader change must not restart it", res.Restarts)
 	}
 	local := trainLocal(t, flags...)
-	if d := testutil.DirDiff(t, dist, local); d > 1e-5 {
+	d := testutil.DirDiff(t, dist, local)
+	t.Logf("largest factor difference from train --workers 1: %g", d)
+	if d > 1e-5 {
 		t.Errorf("factors after a leader kill differ from an undisturbed run by %g", d)
 	}
 }
@@ -173,7 +177,9 @@ func TestWorkerKilledMidJob(t *testing.T) {
 	// Restarting from the initial factors, the job ends where an
 	// undisturbed run does.
 	local := trainLocal(t, flags...)
-	if d := testutil.DirDiff(t, dist, local); d > 1e-5 {
+	d := testutil.DirDiff(t, dist, local)
+	t.Logf("largest factor difference from train --workers 1: %g", d)
+	if d > 1e-5 {
 		t.Errorf("factors after a worker kill differ from an undisturbed run by %g", d)
 	}
 }
