@@ -438,7 +438,7 @@ func TestClusterLeaderLoss(t *testing.T) {
 		t.Fatalf("job %s: state %s (%s), %d restarts, %d iterations, snapshot %q; notes %v",
 			id, res.State, res.Error, res.Restarts, len(res.History), res.Snapshot, res.Notes)
 	}
-	got, err := checkpoint.ReadDir(spec.Out)
+	got, err := checkpoint.ReadDir(context.Background(), spec.Out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -459,7 +459,7 @@ func TestClusterLeaderLoss(t *testing.T) {
 	if err != nil {
 		t.Fatalf("all-in-one run: %v", err)
 	}
-	want, err := checkpoint.ReadDir(ref.Out)
+	want, err := checkpoint.ReadDir(context.Background(), ref.Out)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,11 +6,11 @@ import (
 	"github.com/nats-io/nats.go"
 	"go.uber.org/goleak"
 
-	"github.com/cofactor-ml/cofactor/internal/testutil"
+	"github.com/cofactor-ml/cofactor/internal/leaktest"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, testutil.IgnoredLeaks()...)
+	goleak.VerifyTestMain(m, leaktest.Ignored()...)
 }
 
 // startServer starts an embedded server for one test and shuts it down

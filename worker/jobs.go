@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"math"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -516,17 +517,34 @@ func (w *Worker) assemble(ctx context.Context, js *jobState, c *wire.Command) (s
 		}
 	}
 	spec := js.spec
-	snap := &checkpoint.Snapshot{
-		Manifest: checkpoint.Manifest{
-			Model: "default", Job: js.id, Iteration: t, Rank: spec.Rank,
-			Implicit: spec.Implicit, Lambda: spec.Lambda, Metrics: finite(c.Metrics),
-		},
-		UserIDs: ids[0], ItemIDs: ids[1], X: x, Y: y,
+	// An interim single-block snapshot, written whole into a temporary
+	// directory and renamed to spec.Out.
+	tmp, err := os.MkdirTemp("", "cofactor-assemble-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(tmp)
+	repo, _ := checkpoint.OpenDir(tmp)
+	m := &checkpoint.Manifest{
+		ID: checkpoint.SnapshotID(js.id, t), Model: "default", Job: js.id, Iteration: t, Rank: spec.Rank,
+		Implicit: spec.Implicit, Lambda: spec.Lambda, Users: len(ids[0]), Items: len(ids[1]),
+		UserBlocks: 1, ItemBlocks: 1, Final: true, Created: time.Now().UTC(), Metrics: finite(c.Metrics),
 	}
 	if spec.Implicit {
-		snap.Manifest.Alpha = spec.Alpha
+		m.Alpha = spec.Alpha
 	}
-	if err := checkpoint.WriteDir(spec.Out, snap); err != nil {
+	for side, f := range [][]float32{x, y} {
+		name := []string{checkpoint.SideUsers, checkpoint.SideItems}[side]
+		fi, err := repo.WriteBlock(ctx, "", &checkpoint.Block{Side: name, Rank: spec.Rank, IDs: ids[side], Counts: make([]int32, len(ids[side])), Factors: f})
+		if err != nil {
+			return "", err
+		}
+		m.Files = append(m.Files, fi)
+	}
+	if err := repo.Commit(ctx, "", m); err != nil {
+		return "", err
+	}
+	if err := checkpoint.CopyToDir(ctx, repo, "", spec.Out); err != nil {
 		return "", fmt.Errorf("writing snapshot %s: %w", spec.Out, err)
 	}
 	return spec.Out, nil

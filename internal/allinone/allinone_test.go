@@ -14,11 +14,12 @@ import (
 
 	"github.com/cofactor-ml/cofactor/checkpoint"
 	"github.com/cofactor-ml/cofactor/internal/job"
+	"github.com/cofactor-ml/cofactor/internal/leaktest"
 	"github.com/cofactor-ml/cofactor/internal/synth"
 	"github.com/cofactor-ml/cofactor/internal/testutil"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m, testutil.IgnoredLeaks()...) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, leaktest.Ignored()...) }
 
 // skipShort skips the accuracy runs under -short (the race-detector pass
 // in CI); the plain test run always has them.
@@ -128,14 +129,14 @@ func TestMovieLensImplicit(t *testing.T) {
 }
 
 // snapshotFactors trains spec into a snapshot and reads it back.
-func snapshotFactors(t *testing.T, workers int, spec job.Spec) *checkpoint.Snapshot {
+func snapshotFactors(t *testing.T, workers int, spec job.Spec) *checkpoint.Model {
 	t.Helper()
 	spec.Out = filepath.Join(t.TempDir(), "model")
 	res := train(t, workers, spec)
 	if res.Snapshot != spec.Out {
 		t.Fatalf("snapshot %q, want %q", res.Snapshot, spec.Out)
 	}
-	s, err := checkpoint.ReadDir(spec.Out)
+	s, err := checkpoint.ReadDir(context.Background(), spec.Out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +162,7 @@ func TestPartitionIndependence(t *testing.T) {
 		{"implicit cg", true, "cg"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var base *checkpoint.Snapshot
+			var base *checkpoint.Model
 			for _, run := range []struct{ workers, p, q int }{{1, 1, 1}, {2, 7, 7}, {3, 3, 5}} {
 				spec := job.DefaultSpec()
 				spec.Input, spec.Rank, spec.Solver, spec.Iterations = inputs[tc.implicit], 8, tc.solver, 5

@@ -69,7 +69,7 @@ held-out RMSE against the noise floor, and prints recommendations.`,
 			}
 			fmt.Fprintf(s.out, "done in %.2f s: test RMSE %.4f over %d held-out ratings (noise floor %.2f)\n",
 				res.Seconds, *res.TestRMSE, res.TestRatings-res.TestSkipped, quickstartData.Noise)
-			model, err := checkpoint.ReadDir(spec.Out)
+			model, err := checkpoint.ReadDir(cmd.Context(), spec.Out)
 			if err != nil {
 				return err
 			}

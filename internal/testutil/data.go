@@ -34,11 +34,11 @@ func WriteRatings(t testing.TB, cfg synth.Config) string {
 // SnapshotDiff is the largest absolute difference between two snapshots'
 // factors, rows matched by external ID. It fails the test when the two do
 // not hold the same rank and IDs.
-func SnapshotDiff(t testing.TB, a, b *checkpoint.Snapshot) float64 {
+func SnapshotDiff(t testing.TB, a, b *checkpoint.Model) float64 {
 	t.Helper()
-	k := a.Manifest.Rank
-	if b.Manifest.Rank != k {
-		t.Fatalf("snapshots of rank %d and %d", k, b.Manifest.Rank)
+	k := a.Rank
+	if b.Rank != k {
+		t.Fatalf("snapshots of rank %d and %d", k, b.Rank)
 	}
 	var worst float64
 	for _, side := range []struct {
@@ -68,11 +68,11 @@ func SnapshotDiff(t testing.TB, a, b *checkpoint.Snapshot) float64 {
 // DirDiff is SnapshotDiff of two snapshot directories.
 func DirDiff(t testing.TB, dirA, dirB string) float64 {
 	t.Helper()
-	a, err := checkpoint.ReadDir(dirA)
+	a, err := checkpoint.ReadDir(context.Background(), dirA)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := checkpoint.ReadDir(dirB)
+	b, err := checkpoint.ReadDir(context.Background(), dirB)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,13 +1,11 @@
-// Package testutil holds what tests across packages share: the path of the
-// reference data and the goroutine-leak exceptions.
+// Package testutil holds what tests across packages share: the reference
+// data, synthetic inputs and snapshot comparisons.
 package testutil
 
 import (
 	"os"
 	"path/filepath"
 	"testing"
-
-	"go.uber.org/goleak"
 )
 
 // SharedData returns the path of rel inside the shared data folder, which
@@ -39,12 +37,4 @@ func SharedData(t testing.TB, rel string) string {
 		t.Skipf("shared data %s not found (set COFACTOR_SHARED_DATA or place the shared folder beside the repository): %v", rel, err)
 	}
 	return p
-}
-
-// IgnoredLeaks are goroutines that outlive tests through no fault of
-// ours: the JetStream Object Store's Put starts a reconnect watcher per
-// call that is left blocked on a nil channel when its cleanup wins the race
-// (nats.go v1.55.0, jetstream/publish.go resetPendingAcksOnReconnect).
-func IgnoredLeaks() []goleak.Option {
-	return []goleak.Option{goleak.IgnoreTopFunction("github.com/nats-io/nats.go/jetstream.(*jetStream).resetPendingAcksOnReconnect")}
 }

@@ -1,0 +1,374 @@
+package checkpoint
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"math"
+	"regexp"
+	"slices"
+	"time"
+)
+
+// Format constants.
+const (
+	factorMagic   = "CFCF"
+	seenMagic     = "CFSN"
+	fileVersion   = 2
+	formatName    = "cofactor-snapshot"
+	ManifestName  = "manifest.json"
+	maxIDBytes    = 4096
+	maxRank       = 1 << 16
+	factorHeader  = 4 + 4 + 1 + 4 + 4 + 8
+	seenHeader    = 4 + 4 + 4 + 8 + 8
+	crcBytes      = 4
+	MaxFileBytes  = 64 << 30 // a block file read from a store is refused above this
+	maxManifest   = 64 << 20
+	manifestLimit = maxManifest
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// Sentinel errors.
+var (
+	// ErrCorrupt: a file's size, structure or checksum is wrong. The error
+	// names the file.
+	ErrCorrupt = errors.New("checkpoint: corrupt snapshot")
+	// ErrNotFound: no such snapshot, file or pointer.
+	ErrNotFound = errors.New("checkpoint: not found")
+	// ErrExists: an output path exists and is not a snapshot directory.
+	ErrExists = errors.New("checkpoint: target exists and is not a snapshot")
+)
+
+// Side names of block files.
+const (
+	SideUsers = "users"
+	SideItems = "items"
+)
+
+// FileInfo records one file of a snapshot.
+type FileInfo struct {
+	Name   string `json:"name"`
+	Kind   string `json:"kind"` // "factors" or "seen"
+	Side   string `json:"side"` // users or items
+	Block  int    `json:"block"`
+	Rows   int    `json:"rows"`
+	Bytes  int64  `json:"bytes"`
+	CRC32C uint32 `json:"crc32c"`
+}
+
+// Manifest describes a snapshot.
+type Manifest struct {
+	Format     string             `json:"format"`
+	Version    int                `json:"version"`
+	ID         string             `json:"id"`
+	Model      string             `json:"model"`
+	Job        string             `json:"job"`
+	Iteration  int                `json:"iteration"`
+	Rank       int                `json:"rank"`
+	Implicit   bool               `json:"implicit"`
+	Lambda     float64            `json:"lambda"`
+	Alpha      float64            `json:"alpha,omitempty"`
+	Users      int                `json:"users"`
+	Items      int                `json:"items"`
+	UserBlocks int                `json:"user_blocks"`
+	ItemBlocks int                `json:"item_blocks"`
+	Final      bool               `json:"final"`
+	Created    time.Time          `json:"created"`
+	Metrics    map[string]float64 `json:"metrics,omitempty"`
+	Files      []FileInfo         `json:"files"`
+}
+
+// FactorFileName is the name of side's block b in a snapshot.
+func FactorFileName(side string, block int) string { return fmt.Sprintf("%s.%04d.cfcf", side, block) }
+
+// SeenFileName is the name of user block b's training items.
+func SeenFileName(block int) string { return fmt.Sprintf("seen.%04d.cfsn", block) }
+
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$`)
+
+// ValidID checks a snapshot ID or model name: letters, digits, '_', '-',
+// '.', starting with a letter or digit, at most 200 characters (IDs name
+// files and URL paths).
+func ValidID(id string) error {
+	if !idPattern.MatchString(id) || id == "." || id == ".." {
+		return fmt.Errorf("checkpoint: %q is not a valid snapshot ID or model name (letters, digits, _ - ., at most 200)", id)
+	}
+	return nil
+}
+
+// SnapshotID names the checkpoint of job at iteration.
+func SnapshotID(job string, iteration int) string { return fmt.Sprintf("%s-it%04d", job, iteration) }
+
+// Check validates a manifest's own consistency: names, counts and the file
+// list covering every block exactly once.
+func (m *Manifest) Check() error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: %s: %s", ErrCorrupt, ManifestName, fmt.Sprintf(format, a...))
+	}
+	switch {
+	case m.Format != formatName || m.Version != fileVersion:
+		return bad("format %q version %d, want %s version %d", m.Format, m.Version, formatName, fileVersion)
+	case ValidID(m.ID) != nil || ValidID(m.Model) != nil:
+		return bad("bad id %q or model %q", m.ID, m.Model)
+	case m.Rank < 1 || m.Rank > maxRank || m.Users < 0 || m.Items < 0 || m.Iteration < 0:
+		return bad("rank %d, users %d, items %d, iteration %d", m.Rank, m.Users, m.Items, m.Iteration)
+	case m.UserBlocks < 1 || m.ItemBlocks < 1 || m.UserBlocks > 1<<16 || m.ItemBlocks > 1<<16:
+		return bad("%d×%d blocks", m.UserBlocks, m.ItemBlocks)
+	}
+	seen := map[string]bool{}
+	rows := map[string]int{}
+	counts := map[string]int{}
+	for _, f := range m.Files {
+		if seen[f.Name] {
+			return bad("file %q listed twice", f.Name)
+		}
+		seen[f.Name] = true
+		want := ""
+		switch f.Kind {
+		case "factors":
+			want = FactorFileName(f.Side, f.Block)
+			rows[f.Side] += f.Rows
+			counts[f.Side]++
+		case "seen":
+			want = SeenFileName(f.Block)
+		}
+		blocks := m.UserBlocks
+		if f.Side == SideItems {
+			blocks = m.ItemBlocks
+		}
+		if f.Name != want || (f.Side != SideUsers && f.Side != SideItems) || f.Block < 0 || f.Block >= blocks || f.Rows < 0 || f.Bytes < 0 || f.Bytes > MaxFileBytes {
+			return bad("bad file entry %+v", f)
+		}
+	}
+	if counts[SideUsers] != m.UserBlocks || counts[SideItems] != m.ItemBlocks || rows[SideUsers] != m.Users || rows[SideItems] != m.Items {
+		return bad("files cover %d/%d user blocks (%d rows) and %d/%d item blocks (%d rows), manifest says %d users, %d items",
+			counts[SideUsers], m.UserBlocks, rows[SideUsers], counts[SideItems], m.ItemBlocks, rows[SideItems], m.Users, m.Items)
+	}
+	return nil
+}
+
+// decodeManifest parses and checks a manifest.
+func decodeManifest(b []byte) (*Manifest, error) {
+	var m Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, ManifestName, err)
+	}
+	if err := m.Check(); err != nil {
+		return nil, err
+	}
+	slices.SortFunc(m.Files, func(a, b FileInfo) int { return compareFiles(a, b) })
+	return &m, nil
+}
+
+func compareFiles(a, b FileInfo) int {
+	switch {
+	case a.Name < b.Name:
+		return -1
+	case a.Name > b.Name:
+		return 1
+	}
+	return 0
+}
+
+// Block is one block's rows as a factor file holds them.
+type Block struct {
+	Side    string
+	Index   int
+	Rank    int
+	IDs     []string  // external IDs of the rows
+	Counts  []int32   // training ratings of each row
+	Factors []float32 // len(IDs)×Rank, row-major
+}
+
+// EncodeBlock returns the factor file of b.
+func EncodeBlock(b *Block) ([]byte, error) {
+	rows := len(b.IDs)
+	if b.Rank < 1 || b.Rank > maxRank || len(b.Counts) != rows || len(b.Factors) != rows*b.Rank || (b.Side != SideUsers && b.Side != SideItems) || b.Index < 0 {
+		return nil, fmt.Errorf("checkpoint: block %s %d: %d IDs, %d counts, %d factors at rank %d do not fit", b.Side, b.Index, rows, len(b.Counts), len(b.Factors), b.Rank)
+	}
+	size := factorHeader + 4*rows + 4*len(b.Factors) + crcBytes
+	for _, id := range b.IDs {
+		if len(id) == 0 || len(id) > maxIDBytes {
+			return nil, fmt.Errorf("checkpoint: block %s %d: ID of %d bytes", b.Side, b.Index, len(id))
+		}
+		size += 4 + len(id)
+	}
+	out := make([]byte, 0, size)
+	out = append(out, factorMagic...)
+	out = binary.LittleEndian.AppendUint32(out, fileVersion)
+	out = append(out, sideByte(b.Side))
+	out = binary.LittleEndian.AppendUint32(out, uint32(b.Index))
+	out = binary.LittleEndian.AppendUint32(out, uint32(b.Rank))
+	out = binary.LittleEndian.AppendUint64(out, uint64(rows))
+	for _, id := range b.IDs {
+		out = binary.LittleEndian.AppendUint32(out, uint32(len(id)))
+		out = append(out, id...)
+	}
+	for _, c := range b.Counts {
+		out = binary.LittleEndian.AppendUint32(out, uint32(c))
+	}
+	for _, v := range b.Factors {
+		out = binary.LittleEndian.AppendUint32(out, math.Float32bits(v))
+	}
+	return binary.LittleEndian.AppendUint32(out, crc32.Checksum(out, castagnoli)), nil
+}
+
+func sideByte(s string) byte {
+	if s == SideItems {
+		return 1
+	}
+	return 0
+}
+
+// DecodeBlock checks and decodes a factor file. name is used in errors.
+func DecodeBlock(name string, data []byte) (*Block, error) {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: %s: %s", ErrCorrupt, name, fmt.Sprintf(format, a...))
+	}
+	if len(data) < factorHeader+crcBytes {
+		return nil, bad("%d bytes is shorter than a header", len(data))
+	}
+	body := data[:len(data)-crcBytes]
+	if got, want := crc32.Checksum(body, castagnoli), binary.LittleEndian.Uint32(data[len(body):]); got != want {
+		return nil, bad("CRC-32C %08x, the file says %08x", got, want)
+	}
+	if string(body[:4]) != factorMagic {
+		return nil, bad("magic %q, want %q", body[:4], factorMagic)
+	}
+	if v := binary.LittleEndian.Uint32(body[4:]); v != fileVersion {
+		return nil, bad("version %d, want %d", v, fileVersion)
+	}
+	b := &Block{Side: SideUsers, Index: int(binary.LittleEndian.Uint32(body[9:])), Rank: int(binary.LittleEndian.Uint32(body[13:]))}
+	switch body[8] {
+	case 0:
+	case 1:
+		b.Side = SideItems
+	default:
+		return nil, bad("side %d", body[8])
+	}
+	rows := binary.LittleEndian.Uint64(body[17:])
+	p := body[factorHeader:]
+	// Each row needs at least 4 (ID length) + 1 (ID) + 4 (count) + 4·rank bytes.
+	if b.Rank < 1 || b.Rank > maxRank || rows > uint64(len(p))/uint64(9+4*b.Rank) {
+		return nil, bad("%d rows of rank %d cannot fit in %d bytes", rows, b.Rank, len(p))
+	}
+	n := int(rows)
+	b.IDs = make([]string, n)
+	for r := range n {
+		if len(p) < 4 {
+			return nil, bad("truncated in the IDs")
+		}
+		l := binary.LittleEndian.Uint32(p)
+		if l == 0 || l > maxIDBytes || uint64(l) > uint64(len(p)-4) {
+			return nil, bad("ID %d has length %d", r, l)
+		}
+		b.IDs[r] = string(p[4 : 4+l])
+		p = p[4+l:]
+	}
+	if len(p) != 4*n+4*n*b.Rank {
+		return nil, bad("%d bytes after the IDs, want %d", len(p), 4*n+4*n*b.Rank)
+	}
+	b.Counts = make([]int32, n)
+	for r := range b.Counts {
+		b.Counts[r] = int32(binary.LittleEndian.Uint32(p[4*r:]))
+	}
+	p = p[4*n:]
+	b.Factors = make([]float32, n*b.Rank)
+	for i := range b.Factors {
+		b.Factors[i] = math.Float32frombits(binary.LittleEndian.Uint32(p[4*i:]))
+	}
+	return b, nil
+}
+
+// Seen is the training items of one user block: row r's items are
+// Items[Ptr[r]:Ptr[r+1]], global item indices ascending.
+type Seen struct {
+	Index int
+	Ptr   []int64
+	Items []int32
+}
+
+// EncodeSeen returns the seen-items file of s. Items are stored as
+// varint-coded gaps, which makes popular catalogues compact.
+func EncodeSeen(s *Seen) ([]byte, error) {
+	rows := len(s.Ptr) - 1
+	if rows < 0 || s.Ptr[0] != 0 || s.Ptr[rows] != int64(len(s.Items)) {
+		return nil, fmt.Errorf("checkpoint: seen block %d: inconsistent pointers", s.Index)
+	}
+	out := make([]byte, 0, seenHeader+2*len(s.Items)+rows+crcBytes)
+	out = append(out, seenMagic...)
+	out = binary.LittleEndian.AppendUint32(out, fileVersion)
+	out = binary.LittleEndian.AppendUint32(out, uint32(s.Index))
+	out = binary.LittleEndian.AppendUint64(out, uint64(rows))
+	out = binary.LittleEndian.AppendUint64(out, uint64(len(s.Items)))
+	for r := range rows {
+		items := s.Items[s.Ptr[r]:s.Ptr[r+1]]
+		out = binary.AppendUvarint(out, uint64(len(items)))
+		prev := int64(-1)
+		for _, it := range items {
+			if int64(it) <= prev {
+				return nil, fmt.Errorf("checkpoint: seen block %d row %d: items not ascending", s.Index, r)
+			}
+			out = binary.AppendUvarint(out, uint64(int64(it)-prev-1))
+			prev = int64(it)
+		}
+	}
+	return binary.LittleEndian.AppendUint32(out, crc32.Checksum(out, castagnoli)), nil
+}
+
+// DecodeSeen checks and decodes a seen-items file; items must be below
+// nItems.
+func DecodeSeen(name string, data []byte, nItems int) (*Seen, error) {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: %s: %s", ErrCorrupt, name, fmt.Sprintf(format, a...))
+	}
+	if len(data) < seenHeader+crcBytes {
+		return nil, bad("%d bytes is shorter than a header", len(data))
+	}
+	body := data[:len(data)-crcBytes]
+	if got, want := crc32.Checksum(body, castagnoli), binary.LittleEndian.Uint32(data[len(body):]); got != want {
+		return nil, bad("CRC-32C %08x, the file says %08x", got, want)
+	}
+	if string(body[:4]) != seenMagic || binary.LittleEndian.Uint32(body[4:]) != fileVersion {
+		return nil, bad("not a version-%d seen-items file", fileVersion)
+	}
+	s := &Seen{Index: int(binary.LittleEndian.Uint32(body[8:]))}
+	rows, total := binary.LittleEndian.Uint64(body[12:]), binary.LittleEndian.Uint64(body[20:])
+	p := body[seenHeader:]
+	// Every row takes at least one byte, every item at least one byte.
+	if rows > uint64(len(p)) || total > uint64(len(p)) {
+		return nil, bad("%d rows and %d items cannot fit in %d bytes", rows, total, len(p))
+	}
+	s.Ptr = make([]int64, 0, rows+1)
+	s.Ptr = append(s.Ptr, 0)
+	s.Items = make([]int32, 0, total)
+	for r := uint64(0); r < rows; r++ {
+		n, k := binary.Uvarint(p)
+		if k <= 0 || n > uint64(len(p)) || uint64(len(s.Items))+n > total {
+			return nil, bad("row %d: bad item count", r)
+		}
+		p = p[k:]
+		prev := int64(-1)
+		for range n {
+			gap, k := binary.Uvarint(p)
+			if k <= 0 || gap >= uint64(nItems) {
+				return nil, bad("row %d: bad item gap", r)
+			}
+			p = p[k:]
+			it := prev + 1 + int64(gap)
+			if it >= int64(nItems) {
+				return nil, bad("row %d: item %d outside 0..%d", r, it, nItems-1)
+			}
+			s.Items = append(s.Items, int32(it))
+			prev = it
+		}
+		s.Ptr = append(s.Ptr, int64(len(s.Items)))
+	}
+	if len(p) != 0 || uint64(len(s.Items)) != total {
+		return nil, bad("%d trailing bytes, %d of %d items", len(p), len(s.Items), total)
+	}
+	return s, nil
+}
