@@ -17,7 +17,7 @@ const (
 	factorMagic   = "CFCF"
 	seenMagic     = "CFSN"
 	fileVersion   = 2
-	formatName    = "cofactor-snapshot"
+	formatName    = FormatName
 	ManifestName  = "manifest.json"
 	maxIDBytes    = 4096
 	maxRank       = 1 << 16
@@ -40,6 +40,12 @@ var (
 	ErrNotFound = errors.New("checkpoint: not found")
 	// ErrExists: an output path exists and is not a snapshot directory.
 	ErrExists = errors.New("checkpoint: target exists and is not a snapshot")
+)
+
+// FormatName and FormatVersion identify a manifest's format.
+const (
+	FormatName    = "cofactor-snapshot"
+	FormatVersion = fileVersion
 )
 
 // Side names of block files.

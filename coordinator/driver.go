@@ -5,11 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/cofactor-ml/cofactor/checkpoint"
 	"github.com/cofactor-ml/cofactor/internal/job"
 	"github.com/cofactor-ml/cofactor/internal/wire"
 	"github.com/cofactor-ml/cofactor/transport"
@@ -111,13 +114,17 @@ func (d *driver) job(id string) (*Job, []string) {
 func (d *driver) step(ctx context.Context, id string) error {
 	d.failures = 0
 	j, alive := d.job(id)
+	boots := d.boots()
 	switch {
 	case j.State == job.StatePending:
 		return d.partition(ctx, j, alive)
-	case j.Assign == nil || len(lostOwners(j.Assign, alive)) > 0:
-		return d.assign(ctx, j, alive)
+	case j.Assign == nil || len(lostOwners(j.Assign, alive)) > 0 || len(rebooted(j.Assign, boots)) > 0 || d.resumeBad(j):
+		return d.assign(ctx, j, alive, boots)
 	case j.LoadedEpoch != j.Assign.Epoch:
 		return d.load(ctx, j)
+	}
+	if t, ok := d.checkpointDue(j); ok {
+		return d.checkpoint(ctx, j, t, false)
 	}
 	if t, side, ok := j.NextPhase(); ok {
 		return d.phase(ctx, j, t, side)
@@ -125,14 +132,60 @@ func (d *driver) step(ctx context.Context, id string) error {
 	if j.Eval == nil {
 		return d.evaluate(ctx, j)
 	}
-	var snapshot string
-	if j.Spec.Out != "" {
-		var err error
-		if snapshot, err = d.assemble(ctx, j); err != nil {
-			return err
+	final := checkpoint.SnapshotID(j.ID, j.Spec.Iterations)
+	if i, ok := j.checkpointRef(final); !ok || j.Checkpoints[i].Bad {
+		return d.checkpoint(ctx, j, j.Spec.Iterations, true)
+	}
+	return d.finish(ctx, j, final)
+}
+
+// checkpointDue reports the iteration whose checkpoint is due: the last
+// completed one, when it is a multiple of the spec's interval, not the last
+// (the final snapshot covers that) and not yet committed.
+func (d *driver) checkpointDue(j *Job) (int, bool) {
+	t := j.DoneIteration
+	c := j.Spec.CheckpointEvery
+	if c == 0 || j.DoneSide != sideItems || t == 0 || t%c != 0 || t >= j.Spec.Iterations {
+		return 0, false
+	}
+	if i, ok := j.checkpointRef(checkpoint.SnapshotID(j.ID, t)); ok && !j.Checkpoints[i].Bad {
+		return 0, false
+	}
+	return t, true
+}
+
+// resumeBad reports whether the current assignment resumes from a
+// checkpoint since found damaged, and so must be replaced.
+func (d *driver) resumeBad(j *Job) bool {
+	if j.Assign.Resume == "" || j.LoadedEpoch == j.Assign.Epoch {
+		return false
+	}
+	i, ok := j.checkpointRef(j.Assign.Resume)
+	return ok && j.Checkpoints[i].Bad
+}
+
+// boots returns each registered worker's process identity.
+func (d *driver) boots() map[string]string {
+	b := map[string]string{}
+	d.n.fsm.View(func(st *State) {
+		for id, w := range st.Workers {
+			b[id] = w.Boot
+		}
+	})
+	return b
+}
+
+// rebooted lists the owners whose process changed since the assignment:
+// they lost the blocks and factors they held.
+func rebooted(a *Assignment, boots map[string]string) []string {
+	var out []string
+	for id, boot := range a.Boots {
+		if boots[id] != boot {
+			out = append(out, id)
 		}
 	}
-	return d.n.propose(ctx, Command{Type: cmdFinished, Job: j.ID, Finished: &Finish{State: job.StateSucceeded, Snapshot: snapshot}})
+	sort.Strings(out)
+	return out
 }
 
 // lostOwners lists the owners in a that are not alive.
@@ -214,6 +267,15 @@ func (d *driver) await(ctx context.Context, j *Job, targets, watch []string, c w
 				if r.Kind == job.KindInput {
 					return &stepFailure{kind: job.KindInput, msg: r.Error}
 				}
+				if r.Kind == wire.KindCheckpoint && c.Snapshot != "" {
+					// The checkpoint to resume from is damaged: mark it, and
+					// the next step reassigns from an older one.
+					d.n.log.Warn("checkpoint damaged", "job", j.ID, "checkpoint", c.Snapshot, "worker", r.Worker, "err", r.Error)
+					if err := d.n.propose(ctx, Command{Type: cmdCheckpointBad, Job: j.ID, Snapshot: c.Snapshot, Reason: r.Error}); err != nil {
+						return err
+					}
+					return fmt.Errorf("%w: checkpoint %s is damaged", errReassign, c.Snapshot)
+				}
 				d.failures++
 				d.n.log.Warn("step failed on a worker", "job", j.ID, "step", c.Type, "worker", r.Worker, "failures", d.failures, "err", r.Error)
 				if d.failures >= d.n.cfg.MaxStepFailures {
@@ -231,15 +293,28 @@ func (d *driver) await(ctx context.Context, j *Job, targets, watch []string, c w
 		case <-check.C:
 			var over bool
 			var alive []string
+			boots := map[string]string{}
 			d.n.fsm.View(func(st *State) {
 				over = job.Finished(st.Jobs[j.ID].State)
 				alive = st.sortedAlive()
+				for _, id := range watch {
+					if w, ok := st.Workers[id]; ok {
+						boots[id] = w.Boot
+					}
+				}
 			})
 			if over {
 				return errJobOver
 			}
 			if lost := lostOwners(&Assignment{Users: watch}, alive); len(lost) > 0 {
 				return fmt.Errorf("%w: %s", errReassign, strings.Join(lost, ", "))
+			}
+			if j.Assign != nil {
+				for _, id := range watch {
+					if b, ok := j.Assign.Boots[id]; ok && boots[id] != b {
+						return fmt.Errorf("%w: %s restarted", errReassign, id)
+					}
+				}
 			}
 		}
 	}
@@ -277,22 +352,38 @@ func (d *driver) partition(ctx context.Context, j *Job, alive []string) error {
 // assign spreads the blocks over the live workers: block b of either side
 // goes to the (b mod W)-th live worker in ID order, a pure function of the
 // live set and the block counts.
-func (d *driver) assign(ctx context.Context, j *Job, alive []string) error {
+func (d *driver) assign(ctx context.Context, j *Job, alive []string, boots map[string]string) error {
 	if len(alive) == 0 {
 		return errNoWorkers
 	}
-	a := &Assignment{Epoch: 1, Users: make([]string, j.Partition.UserBlocks), Items: make([]string, j.Partition.ItemBlocks)}
+	a := &Assignment{Epoch: 1, Users: make([]string, j.Partition.UserBlocks), Items: make([]string, j.Partition.ItemBlocks), Boots: map[string]string{}}
 	for b := range a.Users {
 		a.Users[b] = alive[b%len(alive)]
 	}
 	for b := range a.Items {
 		a.Items[b] = alive[b%len(alive)]
 	}
+	for _, id := range distinct(a.Users, a.Items) {
+		a.Boots[id] = boots[id]
+	}
 	if j.Assign != nil {
 		a.Epoch = j.Assign.Epoch + 1
 		a.Restart = true
-		a.Reason = "lost worker " + strings.Join(lostOwners(j.Assign, alive), ", ")
-		d.n.log.Warn("reassigning blocks", "job", j.ID, "epoch", a.Epoch, "reason", a.Reason)
+		var why []string
+		if lost := lostOwners(j.Assign, alive); len(lost) > 0 {
+			why = append(why, "lost worker "+strings.Join(lost, ", "))
+		}
+		if rb := rebooted(j.Assign, boots); len(rb) > 0 {
+			why = append(why, "restarted worker "+strings.Join(rb, ", "))
+		}
+		if d.resumeBad(j) {
+			why = append(why, "checkpoint "+j.Assign.Resume+" is damaged")
+		}
+		a.Reason = strings.Join(why, "; ")
+		if c, ok := j.GoodCheckpoint(); ok {
+			a.Resume = c.ID
+		}
+		d.n.log.Warn("reassigning blocks", "job", j.ID, "epoch", a.Epoch, "reason", a.Reason, "resume", a.Resume)
 	}
 	return d.n.propose(ctx, Command{Type: cmdAssigned, Job: j.ID, Assigned: a})
 }
@@ -301,6 +392,7 @@ func (d *driver) assign(ctx context.Context, j *Job, alive []string) error {
 // phase, so that phases time solving and exchange only.
 func (d *driver) load(ctx context.Context, j *Job) error {
 	c := d.command(j, wire.CmdLoad)
+	c.Snapshot = j.Assign.Resume
 	owners := distinct(j.Assign.Users, j.Assign.Items)
 	done := map[string]bool{}
 	start := time.Now()
@@ -392,30 +484,143 @@ func (d *driver) evaluate(ctx context.Context, j *Job) error {
 	return d.n.propose(ctx, Command{Type: cmdEvaluated, Job: j.ID, Evaluated: e})
 }
 
-// assemble has the owner of user block 0 write the snapshot.
-func (d *driver) assemble(ctx context.Context, j *Job) (string, error) {
-	c := d.command(j, wire.CmdAssemble)
-	c.Iteration = j.Spec.Iterations
-	res := j.Result(time.Now())
-	c.Metrics = map[string]float64{}
-	for name, v := range map[string]*float64{
-		"train_rmse": res.TrainRMSE, "test_rmse": res.TestRMSE, "test_mae": res.TestMAE,
-		"precision_at_10": res.PrecisionAt10, "ndcg_at_10": res.NDCGAt10,
-	} {
-		if v != nil {
-			c.Metrics[name] = *v
-		}
-	}
-	target := j.Assign.Users[0]
-	var snap string
-	err := d.await(ctx, j, []string{target}, distinct(j.Assign.Users, j.Assign.Items), c, func(r wire.Report) bool {
-		if r.Type != wire.RepAssembled || r.Epoch != c.Epoch {
+// checkpoint has every owner write its blocks' factors of iteration t,
+// commits the manifest in raft, then writes it to the store: from then on
+// the checkpoint exists. The final one also carries each user's training
+// items and the job's metrics.
+func (d *driver) checkpoint(ctx context.Context, j *Job, t int, final bool) error {
+	c := d.command(j, wire.CmdCheckpoint)
+	c.Iteration, c.Snapshot, c.Final = t, checkpoint.SnapshotID(j.ID, t), final
+	want := j.Partition.UserBlocks + j.Partition.ItemBlocks
+	files := map[string][]checkpoint.FileInfo{}
+	owners := distinct(j.Assign.Users, j.Assign.Items)
+	err := d.await(ctx, j, owners, owners, c, func(r wire.Report) bool {
+		if r.Type != wire.RepCheckpoint || r.Epoch != c.Epoch || r.Snapshot != c.Snapshot || r.Block < 0 {
 			return false
 		}
-		snap = r.Snapshot
-		return true
+		o := j.Assign.Owners(r.Side)
+		if r.Block >= len(o) || o[r.Block] != r.Worker {
+			return false
+		}
+		files[r.Side+"/"+strconv.Itoa(r.Block)] = r.Files
+		return len(files) == want
 	})
-	return snap, err
+	if err != nil {
+		return err
+	}
+	res := j.Result(time.Now())
+	m := &checkpoint.Manifest{
+		Format: checkpoint.FormatName, Version: checkpoint.FormatVersion,
+		ID: c.Snapshot, Model: j.Spec.Model, Job: j.ID, Iteration: t, Rank: j.Spec.Rank,
+		Implicit: j.Spec.Implicit, Lambda: j.Spec.Lambda, Users: j.Partition.Users, Items: j.Partition.Items,
+		UserBlocks: j.Partition.UserBlocks, ItemBlocks: j.Partition.ItemBlocks, Final: final, Created: time.Now().UTC(),
+		Metrics: map[string]float64{},
+	}
+	if j.Spec.Implicit {
+		m.Alpha = j.Spec.Alpha
+	}
+	if n := len(res.History); n > 0 && res.History[n-1].Iteration == t {
+		if v := res.History[n-1].TrainRMSE; v != nil {
+			m.Metrics["train_rmse"] = *v
+		}
+		if v := res.History[n-1].TestRMSE; v != nil {
+			m.Metrics["test_rmse"] = *v
+		}
+	}
+	if final {
+		for name, v := range map[string]*float64{"test_rmse": res.TestRMSE, "test_mae": res.TestMAE, "precision_at_10": res.PrecisionAt10, "ndcg_at_10": res.NDCGAt10} {
+			if v != nil {
+				m.Metrics[name] = *v
+			}
+		}
+	}
+	for _, fs := range files {
+		m.Files = append(m.Files, fs...)
+	}
+	if err := m.Check(); err != nil {
+		return &stepFailure{kind: job.KindRuntime, msg: fmt.Sprintf("checkpoint %s: %v", c.Snapshot, err)}
+	}
+	if err := d.n.propose(ctx, Command{Type: cmdCheckpoint, Job: j.ID, Checkpoint: m}); err != nil {
+		return err
+	}
+	repo, err := d.n.repo(ctx, j.Spec.Store)
+	if err == nil {
+		err = repo.Commit(ctx, m.ID, m)
+	}
+	if err != nil {
+		// Committed in raft but not yet in the store: the next step (or
+		// the next leader) writes it again.
+		return fmt.Errorf("writing the manifest of %s: %w", m.ID, err)
+	}
+	d.pruneCheckpoints(ctx, j, repo, m.ID)
+	return nil
+}
+
+// checkpointsKept is how many of a running job's checkpoints stay in the
+// store: the newest and the one before it, to fall back to.
+const checkpointsKept = 2
+
+// pruneCheckpoints deletes a job's older checkpoints from the store, keeping
+// the newest few and any the current assignment resumes from.
+func (d *driver) pruneCheckpoints(ctx context.Context, j *Job, repo *checkpoint.Repo, newest string) {
+	ids := []string{newest}
+	for i := len(j.Checkpoints) - 1; i >= 0; i-- {
+		if id := j.Checkpoints[i].ID; id != newest && !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	for i, id := range ids {
+		if i < checkpointsKept || (j.Assign != nil && id == j.Assign.Resume) {
+			continue
+		}
+		if err := repo.Delete(ctx, id); err != nil {
+			d.n.log.Warn("old checkpoint not deleted", "job", j.ID, "checkpoint", id, "err", err)
+		}
+	}
+}
+
+// finish makes sure the final snapshot's manifest is in the store,
+// publishes it as the model's latest, applies retention, copies it to the
+// spec's Out directory, and ends the job. Every part may be repeated by a
+// later leader.
+func (d *driver) finish(ctx context.Context, j *Job, final string) error {
+	repo, err := d.n.repo(ctx, j.Spec.Store)
+	if err != nil {
+		return err
+	}
+	m, ok := j.Manifests[final]
+	if !ok {
+		return &stepFailure{kind: job.KindRuntime, msg: "the final snapshot's manifest is not in the replicated state"}
+	}
+	if err := repo.Commit(ctx, final, m); err != nil {
+		return fmt.Errorf("writing the final manifest: %w", err)
+	}
+	if err := repo.Publish(ctx, j.Spec.Model, final); err != nil {
+		return fmt.Errorf("publishing %s: %w", final, err)
+	}
+	if deleted, err := repo.Retain(ctx, j.Spec.Model, j.Spec.Keep); err != nil {
+		d.n.log.Warn("retention failed", "model", j.Spec.Model, "err", err)
+	} else if len(deleted) > 0 {
+		d.n.log.Info("old snapshots deleted", "model", j.Spec.Model, "ids", deleted)
+	}
+	for _, c := range j.Checkpoints {
+		if c.ID != final {
+			repo.Delete(ctx, c.ID) // a finished job needs no resume points
+		}
+	}
+	snapshot := d.n.storeRef(j.Spec.Store, final)
+	if j.Spec.Out != "" {
+		c := d.command(j, wire.CmdExport)
+		c.Snapshot = final
+		target := j.Assign.Users[0]
+		if err := d.await(ctx, j, []string{target}, []string{target}, c, func(r wire.Report) bool {
+			return r.Type == wire.RepExported && r.Epoch == c.Epoch
+		}); err != nil {
+			return err
+		}
+		snapshot = j.Spec.Out
+	}
+	return d.n.propose(ctx, Command{Type: cmdFinished, Job: j.ID, Finished: &Finish{State: job.StateSucceeded, Snapshot: snapshot}, Snapshot: final})
 }
 
 // dropFinished tells the workers of finished jobs to forget them (once per

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/cofactor-ml/cofactor/checkpoint"
 	"github.com/cofactor-ml/cofactor/internal/job"
 	"github.com/cofactor-ml/cofactor/internal/wire"
 )
@@ -22,19 +23,21 @@ const CommandVersion = 1
 
 // Command types.
 const (
-	cmdSubmit      = "job_submit"
-	cmdPartitioned = "job_partitioned"
-	cmdAssigned    = "job_assigned"
-	cmdLoaded      = "job_loaded"
-	cmdPhase       = "phase_committed"
-	cmdEvaluated   = "job_evaluated"
-	cmdFinished    = "job_finished"
-	cmdCancel      = "job_cancel"
-	cmdWorkerUp    = "worker_registered"
-	cmdWorkerLost  = "worker_lost"
-	cmdWorkersSeen = "workers_seen"
-	cmdServer      = "server_added"
-	cmdServerGone  = "server_removed"
+	cmdSubmit        = "job_submit"
+	cmdPartitioned   = "job_partitioned"
+	cmdAssigned      = "job_assigned"
+	cmdLoaded        = "job_loaded"
+	cmdPhase         = "phase_committed"
+	cmdEvaluated     = "job_evaluated"
+	cmdFinished      = "job_finished"
+	cmdCancel        = "job_cancel"
+	cmdWorkerUp      = "worker_registered"
+	cmdWorkerLost    = "worker_lost"
+	cmdWorkersSeen   = "workers_seen"
+	cmdServer        = "server_added"
+	cmdServerGone    = "server_removed"
+	cmdCheckpoint    = "checkpoint_committed"
+	cmdCheckpointBad = "checkpoint_bad"
 )
 
 // Command is one raft log entry, JSON-encoded. Exactly one payload field
@@ -56,6 +59,9 @@ type Command struct {
 	Workers     []string               `json:"workers,omitempty"`
 	Server      *ServerInfo            `json:"server,omitempty"`
 	Seconds     float64                `json:"seconds,omitempty"`
+	Checkpoint  *checkpoint.Manifest   `json:"checkpoint,omitempty"`
+	Snapshot    string                 `json:"snapshot,omitempty"`
+	Reason      string                 `json:"reason,omitempty"`
 }
 
 // Assignment maps blocks to workers for one epoch.
@@ -64,9 +70,15 @@ type Assignment struct {
 	Users []string `json:"users"` // owner of each user block
 	Items []string `json:"items"` // owner of each item block
 	// Restart is set when the assignment replaces one that lost a worker:
-	// the job's iterations start again (Reason says why).
+	// training goes back to Resume (Reason says why).
 	Restart bool   `json:"restart,omitempty"`
 	Reason  string `json:"reason,omitempty"`
+	// Resume is the committed checkpoint the workers load (empty: the
+	// initial factors).
+	Resume string `json:"resume,omitempty"`
+	// Boots is each owner's process identity when assigned: an owner that
+	// restarted since holds nothing, so the assignment is void.
+	Boots map[string]string `json:"boots,omitempty"`
 }
 
 // Owners returns the owners of side s's blocks.
@@ -124,6 +136,7 @@ type WorkerInfo struct {
 	CPUs       int       `json:"cpus"`
 	Memory     int64     `json:"memory"`
 	State      string    `json:"state"` // alive or lost
+	Boot       string    `json:"boot"`
 	Registered time.Time `json:"registered"`
 	LastSeen   time.Time `json:"last_seen"`
 }
@@ -166,6 +179,35 @@ type Job struct {
 	Notes      []string     `json:"notes,omitempty"`
 	Snapshot   string       `json:"snapshot,omitempty"`
 	Bytes      int64        `json:"bytes"`
+	// Checkpoints are the committed checkpoints, oldest first; Manifests
+	// keeps the manifests of the newest ones (to rewrite them in the store
+	// after a leader change, and for resuming).
+	Checkpoints []job.CheckpointRef             `json:"checkpoints,omitempty"`
+	Manifests   map[string]*checkpoint.Manifest `json:"manifests,omitempty"`
+	ResumedFrom []int                           `json:"resumed_from,omitempty"`
+	SnapshotID  string                          `json:"snapshot_id,omitempty"`
+}
+
+// manifestsKept bounds the manifests a job keeps in the state machine.
+const manifestsKept = 3
+
+// GoodCheckpoint returns the newest committed checkpoint not marked bad.
+func (j *Job) GoodCheckpoint() (job.CheckpointRef, bool) {
+	for i := len(j.Checkpoints) - 1; i >= 0; i-- {
+		if c := j.Checkpoints[i]; !c.Bad {
+			return c, true
+		}
+	}
+	return job.CheckpointRef{}, false
+}
+
+func (j *Job) checkpointRef(id string) (int, bool) {
+	for i, c := range j.Checkpoints {
+		if c.ID == id {
+			return i, true
+		}
+	}
+	return 0, false
 }
 
 // State is the replicated state.
@@ -254,7 +296,7 @@ func (f *FSM) apply(c *Command) error {
 			return fmt.Errorf("%w: worker_registered without worker", ErrCommand)
 		}
 		w := *c.Worker
-		w.State, w.LastSeen = "alive", c.Time
+		w.State, w.LastSeen = "alive", c.Time // Boot: as the heartbeat said
 		if old, ok := st.Workers[w.ID]; ok {
 			w.Registered = old.Registered
 		} else {
@@ -310,11 +352,29 @@ func (f *FSM) apply(c *Command) error {
 		if j.Assign != nil && a.Epoch <= j.Assign.Epoch {
 			return fmt.Errorf("%w: epoch %d after %d", ErrStale, a.Epoch, j.Assign.Epoch)
 		}
-		if a.Restart && (j.DoneIteration > 0 || j.DoneSide != "") {
+		if a.Restart {
+			from := 0
+			if a.Resume != "" {
+				i, ok := j.checkpointRef(a.Resume)
+				if !ok || j.Checkpoints[i].Bad {
+					return fmt.Errorf("%w: resume from unknown or bad checkpoint %s", ErrCommand, a.Resume)
+				}
+				from = j.Checkpoints[i].Iteration
+			}
 			j.Restarts++
-			j.Notes = append(j.Notes, fmt.Sprintf("%s: restarted from iteration 0 after %d iterations: %s",
-				c.Time.UTC().Format(time.RFC3339), j.DoneIteration, a.Reason))
-			j.DoneIteration, j.DoneSide, j.History, j.UsersPhase, j.Eval = 0, "", nil, nil, nil
+			j.ResumedFrom = append(j.ResumedFrom, from)
+			how := "restarted from iteration 0"
+			if a.Resume != "" {
+				how = fmt.Sprintf("resumed from checkpoint %s (iteration %d)", a.Resume, from)
+			}
+			j.Notes = append(j.Notes, fmt.Sprintf("%s: %s after %d iterations: %s", c.Time.UTC().Format(time.RFC3339), how, j.DoneIteration, a.Reason))
+			j.DoneIteration, j.DoneSide, j.UsersPhase, j.Eval = from, sideItems, nil, nil
+			if from == 0 {
+				j.DoneSide = ""
+			}
+			if len(j.History) > from {
+				j.History = j.History[:from]
+			}
 		}
 		cp := *a
 		j.Assign = &cp
@@ -328,6 +388,42 @@ func (f *FSM) apply(c *Command) error {
 		return nil
 	case cmdPhase:
 		return applyPhase(j, c.Phase)
+	case cmdCheckpoint:
+		m := c.Checkpoint
+		if m == nil || m.Job != j.ID || m.Iteration > j.DoneIteration || (m.Iteration == j.DoneIteration && j.DoneSide != sideItems) {
+			return fmt.Errorf("%w: checkpoint of an iteration not done", ErrStale)
+		}
+		ref := job.CheckpointRef{ID: m.ID, Iteration: m.Iteration, Final: m.Final}
+		if i, ok := j.checkpointRef(m.ID); ok {
+			j.Checkpoints[i] = ref // written again after a resume: good again
+		} else {
+			j.Checkpoints = append(j.Checkpoints, ref)
+		}
+		if j.Manifests == nil {
+			j.Manifests = map[string]*checkpoint.Manifest{}
+		}
+		cp := *m
+		j.Manifests[m.ID] = &cp
+		// Keep the newest manifests (and the final one).
+		for len(j.Manifests) > manifestsKept {
+			oldest := ""
+			for id, mm := range j.Manifests {
+				if !mm.Final && (oldest == "" || mm.Iteration < j.Manifests[oldest].Iteration) {
+					oldest = id
+				}
+			}
+			if oldest == "" {
+				break
+			}
+			delete(j.Manifests, oldest)
+		}
+		return nil
+	case cmdCheckpointBad:
+		if i, ok := j.checkpointRef(c.Snapshot); ok {
+			j.Checkpoints[i].Bad = true
+			j.Notes = append(j.Notes, fmt.Sprintf("%s: checkpoint %s is damaged: %s", c.Time.UTC().Format(time.RFC3339), c.Snapshot, c.Reason))
+		}
+		return nil
 	case cmdEvaluated:
 		e := c.Evaluated
 		if e == nil || j.Assign == nil || e.Epoch != j.Assign.Epoch || j.DoneIteration != j.Spec.Iterations || j.DoneSide != sideItems || j.Eval != nil {
@@ -346,6 +442,7 @@ func (f *FSM) apply(c *Command) error {
 			return fmt.Errorf("%w: finish without a final state", ErrCommand)
 		}
 		j.State, j.Error, j.Kind, j.Snapshot, j.Finished = fin.State, fin.Error, fin.Kind, fin.Snapshot, c.Time
+		j.SnapshotID = c.Snapshot
 		return nil
 	case cmdCancel:
 		j.State, j.Finished, j.Error = job.StateCancelled, c.Time, "cancelled by request"

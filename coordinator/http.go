@@ -93,6 +93,7 @@ func (n *Node) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", n.getStatus)
 	mux.HandleFunc("GET /v1/cluster", n.getCluster)
+	mux.HandleFunc("GET /v1/config", n.getConfig)
 	mux.HandleFunc("POST /v1/cluster/join", n.leaderOnly(n.postJoin))
 	mux.HandleFunc("POST /v1/jobs", n.leaderOnly(n.postJob))
 	mux.HandleFunc("GET /v1/jobs", n.getJobs)
@@ -472,3 +473,14 @@ func (n *Node) AliveWorkers() int {
 // Changed returns a channel closed at the next change of the replicated
 // state.
 func (n *Node) Changed() <-chan struct{} { return n.fsm.Changed() }
+
+// ClientConfig answers GET /v1/config: what a serving layer needs to find
+// the snapshots (the NATS server, and the default store on it).
+type ClientConfig struct {
+	NATSURL string `json:"nats_url"`
+	Store   string `json:"store"`
+}
+
+func (n *Node) getConfig(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, ClientConfig{NATSURL: n.cfg.NATSURL, Store: "nats"})
+}

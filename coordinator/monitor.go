@@ -77,7 +77,9 @@ func (n *Node) monitor(ctx context.Context) {
 		n.fsm.View(func(st *State) {
 			for id, age := range ages {
 				w, known := st.Workers[id]
-				if age < n.cfg.WorkerTimeout && (!known || w.State != "alive") {
+				// New, back from lost, or restarted (a new boot: it holds
+				// nothing of what it was assigned).
+				if age < n.cfg.WorkerTimeout && (!known || w.State != "alive" || w.Boot != beats[id].Boot) {
 					register = append(register, id)
 				}
 			}
@@ -100,7 +102,7 @@ func (n *Node) monitor(ctx context.Context) {
 		sort.Strings(lost)
 		for _, id := range register {
 			hb := beats[id]
-			info := &WorkerInfo{ID: id, CPUs: hb.CPUs, Memory: hb.Memory}
+			info := &WorkerInfo{ID: id, CPUs: hb.CPUs, Memory: hb.Memory, Boot: hb.Boot}
 			if err := n.propose(ctx, Command{Type: cmdWorkerUp, Worker: info}); err != nil {
 				n.log.Warn("worker registration not committed", "worker", id, "err", err)
 			} else {

@@ -20,6 +20,7 @@ import (
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"github.com/nats-io/nats.go"
 
+	"github.com/cofactor-ml/cofactor/checkpoint"
 	"github.com/cofactor-ml/cofactor/internal/wire"
 	"github.com/cofactor-ml/cofactor/transport"
 )
@@ -122,8 +123,40 @@ type Node struct {
 	seenAt   map[string]time.Time      // when it arrived (local clock)
 	reportCh chan wire.Report          // reports for the leader's driver
 
+	reposMu sync.Mutex
+	repos   map[string]*checkpoint.Repo // snapshot stores by URI
+
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+}
+
+// repo opens (once) the snapshot store a job's spec names.
+func (n *Node) repo(ctx context.Context, uri string) (*checkpoint.Repo, error) {
+	n.reposMu.Lock()
+	defer n.reposMu.Unlock()
+	if r, ok := n.repos[uri]; ok {
+		return r, nil
+	}
+	r, err := checkpoint.OpenURI(ctx, uri, n.nc)
+	if err != nil {
+		return nil, fmt.Errorf("opening the snapshot store %q: %w", uri, err)
+	}
+	if n.repos == nil {
+		n.repos = map[string]*checkpoint.Repo{}
+	}
+	n.repos[uri] = r
+	return r, nil
+}
+
+// storeRef is how a job's result names a snapshot in its store.
+func (n *Node) storeRef(uri, id string) string {
+	switch {
+	case uri == "" || uri == "nats":
+		return "nats:" + id
+	case strings.HasPrefix(uri, "dir:"):
+		return uri + "/" + id
+	}
+	return uri + "#" + id
 }
 
 // New checks cfg and builds a node; Start runs it.
@@ -319,6 +352,11 @@ func (n *Node) Close() error {
 	for i := len(n.closers) - 1; i >= 0; i-- {
 		errs = append(errs, n.closers[i].Close())
 	}
+	n.reposMu.Lock()
+	for _, r := range n.repos {
+		r.Close()
+	}
+	n.reposMu.Unlock()
 	if n.ownConn && n.nc != nil {
 		n.nc.Close()
 	}

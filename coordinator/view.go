@@ -15,7 +15,8 @@ func (j *Job) Result(now time.Time) job.Result {
 	r := job.Result{
 		JobID: j.ID, State: j.State, Error: j.Error, ErrorKind: j.Kind,
 		Rank: s.Rank, Lambda: s.Lambda, Iterations: s.Iterations, Implicit: s.Implicit, Solver: s.Solver,
-		Restarts: j.Restarts, Snapshot: j.Snapshot, BytesExchanged: j.Bytes,
+		Restarts: j.Restarts, Snapshot: j.Snapshot, SnapshotID: j.SnapshotID, BytesExchanged: j.Bytes,
+		ResumedFrom: append([]int(nil), j.ResumedFrom...),
 		// Copies: the state machine goes on appending and filling in.
 		History: append([]job.Iteration{}, j.History...),
 		Notes:   append([]string(nil), j.Notes...),
@@ -59,6 +60,9 @@ func (j *Job) Result(now time.Time) job.Result {
 			rmse, mae := math.Sqrt(e.TestSSE/float64(e.TestN)), e.TestAE/float64(e.TestN)
 			r.TestRMSE, r.TestMAE = &rmse, &mae
 		}
+	}
+	if c, ok := j.GoodCheckpoint(); ok {
+		r.Checkpoint = &c
 	}
 	if j.State == job.StateRunning || j.State == job.StatePending {
 		r.Progress = j.progress()

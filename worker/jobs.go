@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"math"
-	"os"
-	"strings"
+	"slices"
 	"sync"
 	"time"
 
@@ -43,6 +41,7 @@ type jobState struct {
 	items       []string
 	held        map[blockKey]*heldBlock
 	tasks       map[taskKey]*task
+	repo        *checkpoint.Repo // the spec's store, opened on first use
 	solver      *als.Solver
 	ctx         context.Context // cancelled when the job is dropped
 	cancel      context.CancelFunc
@@ -58,6 +57,7 @@ type taskKey struct {
 	epoch     uint64
 	iteration int
 	side      string
+	snapshot  string
 }
 
 type task struct {
@@ -238,6 +238,11 @@ func (w *Worker) drop(id string) {
 	w.mu.Unlock()
 	if ok {
 		js.cancel()
+		js.mu.Lock()
+		if js.repo != nil {
+			js.repo.Close()
+		}
+		js.mu.Unlock()
 	}
 }
 
@@ -245,8 +250,11 @@ func (w *Worker) drop(id string) {
 func (w *Worker) run(ctx context.Context, js *jobState, c *wire.Command) []wire.Report {
 	fail := func(err error) []wire.Report {
 		kind := job.KindRuntime
-		if job.IsInputError(err) {
+		switch {
+		case job.IsInputError(err):
 			kind = job.KindInput
+		case c.Type == wire.CmdLoad && c.Snapshot != "" && (errors.Is(err, checkpoint.ErrCorrupt) || errors.Is(err, checkpoint.ErrNotFound)):
+			kind = wire.KindCheckpoint
 		}
 		w.log.Warn("task failed", "job", c.Job, "task", c.Type, "iteration", c.Iteration, "side", c.Side, "err", err)
 		return []wire.Report{{Type: wire.RepFailed, Job: c.Job, Epoch: c.Epoch, Iteration: c.Iteration, Side: c.Side, For: c.Type, Error: err.Error(), Kind: kind}}
@@ -270,10 +278,11 @@ func (w *Worker) run(ctx context.Context, js *jobState, c *wire.Command) []wire.
 		reps, err = w.phase(ctx, js, c)
 	case wire.CmdEvaluate:
 		reps, err = w.evaluate(ctx, js, c)
-	case wire.CmdAssemble:
-		var snap string
-		snap, err = w.assemble(ctx, js, c)
-		reps = []wire.Report{{Type: wire.RepAssembled, Job: c.Job, Epoch: c.Epoch, Snapshot: snap}}
+	case wire.CmdCheckpoint:
+		reps, err = w.checkpoint(ctx, js, c)
+	case wire.CmdExport:
+		err = w.export(ctx, js, c)
+		reps = []wire.Report{{Type: wire.RepExported, Job: c.Job, Epoch: c.Epoch, Snapshot: c.Spec.Out}}
 	default:
 		err = fmt.Errorf("unknown command %q", c.Type)
 	}
@@ -287,6 +296,26 @@ func (w *Worker) run(ctx context.Context, js *jobState, c *wire.Command) []wire.
 // drops every held block and version (training restarts from the initial
 // factors), then the blocks this worker owns are loaded from the store.
 func (w *Worker) adopt(ctx context.Context, js *jobState, c *wire.Command) error {
+	// The first phase of training starts from the initial factors, so it
+	// may load them itself; any other command needs the epoch loaded.
+	first := c.Type == wire.CmdPhase && c.Iteration == 1 && c.Side == "users"
+	if c.Type != wire.CmdLoad && !first {
+		// A worker that restarted must not answer a later phase from
+		// initial factors it made up.
+		js.mu.Lock()
+		defer js.mu.Unlock()
+		if c.Epoch != js.epoch || js.solver == nil {
+			return fmt.Errorf("epoch %d of job %s is not loaded on worker %s (it restarted, or missed the load)", c.Epoch, js.id, w.cfg.ID)
+		}
+		for side, owners := range [][]string{js.users, js.items} {
+			for b, id := range owners {
+				if id == w.cfg.ID && js.held[blockKey{partition.Side(side), b}] == nil {
+					return fmt.Errorf("%s block %d of job %s is not loaded on worker %s", partition.Side(side), b, js.id, w.cfg.ID)
+				}
+			}
+		}
+		return nil
+	}
 	js.mu.Lock()
 	if c.Epoch != js.epoch || js.solver == nil {
 		js.epoch, js.users, js.items = c.Epoch, c.Users, c.Items
@@ -308,6 +337,16 @@ func (w *Worker) adopt(ctx context.Context, js *jobState, c *wire.Command) error
 		}
 	}
 	js.mu.Unlock()
+	var resume *checkpoint.Manifest
+	if c.Snapshot != "" && len(want) > 0 {
+		repo, err := w.repo(ctx, js)
+		if err != nil {
+			return err
+		}
+		if resume, err = repo.Manifest(ctx, c.Snapshot); err != nil {
+			return fmt.Errorf("resuming from checkpoint %s: %w", c.Snapshot, err)
+		}
+	}
 	for _, k := range want {
 		data, err := w.blobs.Get(ctx, wire.BlockBlob(js.id, k.side.String(), k.index), maxBlockBytes)
 		if err != nil {
@@ -321,18 +360,113 @@ func (w *Worker) adopt(ctx context.Context, js *jobState, c *wire.Command) error
 			return fmt.Errorf("block store holds %s block %d under the name of %s block %d", blk.Side, blk.Index, k.side, k.index)
 		}
 		rank := js.spec.Rank
-		x := make([]float32, blk.Len()*rank)
-		side := als.UserSide
-		if k.side == partition.Items {
-			side = als.ItemSide
+		version := 0
+		var x []float32
+		if resume != nil {
+			if x, err = w.resumeRows(ctx, js, resume, c.Snapshot, blk); err != nil {
+				return err
+			}
+			version = resume.Iteration
+		} else {
+			x = make([]float32, blk.Len()*rank)
+			side := als.UserSide
+			if k.side == partition.Items {
+				side = als.ItemSide
+			}
+			for r, id := range blk.IDs {
+				als.InitRow(x[r*rank:(r+1)*rank], js.spec.Seed, side, id)
+			}
 		}
-		for r, id := range blk.IDs {
-			als.InitRow(x[r*rank:(r+1)*rank], js.spec.Seed, side, id)
-		}
-		h := &heldBlock{blk: blk, k: rank, vers: map[int][]float32{0: x}, grams: map[int][]float64{}}
+		h := &heldBlock{blk: blk, k: rank, vers: map[int][]float32{version: x}, grams: map[int][]float64{}}
 		js.mu.Lock()
 		js.held[k] = h
 		js.mu.Unlock()
+	}
+	return nil
+}
+
+// resumeRows reads a block's factors from a checkpoint and checks that the
+// checkpoint's block is the one held: same rank, same rows, same IDs.
+func (w *Worker) resumeRows(ctx context.Context, js *jobState, m *checkpoint.Manifest, id string, blk *partition.Block) ([]float32, error) {
+	repo, err := w.repo(ctx, js)
+	if err != nil {
+		return nil, err
+	}
+	cb, err := repo.ReadBlock(ctx, id, m, blk.Side.String(), blk.Index)
+	if err != nil {
+		return nil, fmt.Errorf("resuming from checkpoint %s: %w", id, err)
+	}
+	if cb.Rank != js.spec.Rank || len(cb.IDs) != blk.Len() || !slices.Equal(cb.IDs, blk.IDs) {
+		return nil, fmt.Errorf("%w: checkpoint %s: %s block %d does not match the job's partition", checkpoint.ErrCorrupt, id, blk.Side, blk.Index)
+	}
+	return cb.Factors, nil
+}
+
+// repo opens the job's snapshot store once.
+func (w *Worker) repo(ctx context.Context, js *jobState) (*checkpoint.Repo, error) {
+	js.mu.Lock()
+	defer js.mu.Unlock()
+	if js.repo == nil {
+		r, err := checkpoint.OpenURI(ctx, js.spec.Store, w.nc)
+		if err != nil {
+			return nil, fmt.Errorf("opening the snapshot store %q: %w", js.spec.Store, err)
+		}
+		js.repo = r
+	}
+	return js.repo, nil
+}
+
+// checkpoint writes the factors of iteration c.Iteration of every block
+// this worker owns (and, for the final snapshot, the user blocks' training
+// items) to snapshot c.Snapshot, and reports each block's files.
+func (w *Worker) checkpoint(ctx context.Context, js *jobState, c *wire.Command) ([]wire.Report, error) {
+	repo, err := w.repo(ctx, js)
+	if err != nil {
+		return nil, err
+	}
+	var reps []wire.Report
+	for _, side := range []partition.Side{partition.Users, partition.Items} {
+		for b, owner := range js.owners(side) {
+			if owner != w.cfg.ID {
+				continue
+			}
+			h := js.block(side, b)
+			x, ok := h.version(c.Iteration)
+			if !ok {
+				return nil, fmt.Errorf("%s block %d has no version %d to checkpoint", side, b, c.Iteration)
+			}
+			counts := make([]int32, h.blk.Len())
+			for r := range counts {
+				counts[r] = int32(h.blk.Rows.Ptr[r+1] - h.blk.Rows.Ptr[r])
+			}
+			fi, err := repo.WriteBlock(ctx, c.Snapshot, &checkpoint.Block{Side: side.String(), Index: b, Rank: js.spec.Rank, IDs: h.blk.IDs, Counts: counts, Factors: x})
+			if err != nil {
+				return nil, err
+			}
+			files := []checkpoint.FileInfo{fi}
+			if c.Final && side == partition.Users {
+				g := globalRows(h.blk.Rows, h.blk.Needed)
+				fs, err := repo.WriteSeen(ctx, c.Snapshot, &checkpoint.Seen{Index: b, Ptr: g.Ptr, Items: g.Col})
+				if err != nil {
+					return nil, err
+				}
+				files = append(files, fs)
+			}
+			reps = append(reps, wire.Report{Type: wire.RepCheckpoint, Job: c.Job, Epoch: c.Epoch, Iteration: c.Iteration,
+				Side: side.String(), Block: b, Snapshot: c.Snapshot, Files: files})
+		}
+	}
+	return reps, nil
+}
+
+// export copies the final snapshot into the spec's Out directory.
+func (w *Worker) export(ctx context.Context, js *jobState, c *wire.Command) error {
+	repo, err := w.repo(ctx, js)
+	if err != nil {
+		return err
+	}
+	if err := checkpoint.CopyToDir(ctx, repo, c.Snapshot, js.spec.Out); err != nil {
+		return fmt.Errorf("writing snapshot %s: %w", js.spec.Out, err)
 	}
 	return nil
 }
@@ -491,71 +625,4 @@ func globalRows(m partition.CSR, needed []int32) als.Rows {
 		col[j] = needed[c]
 	}
 	return als.Rows{Ptr: m.Ptr, Col: col, Val: m.Val}
-}
-
-// assemble gathers every block's final rows and writes the snapshot
-// directory named by the spec.
-func (w *Worker) assemble(ctx context.Context, js *jobState, c *wire.Command) (string, error) {
-	t := js.spec.Iterations
-	x, _, err := w.fetchSide(ctx, js, partition.Users, t)
-	if err != nil {
-		return "", err
-	}
-	y, _, err := w.fetchSide(ctx, js, partition.Items, t)
-	if err != nil {
-		return "", err
-	}
-	var ids [2][]string
-	for side := range ids {
-		s := partition.Side(side)
-		b, err := w.blobs.Get(ctx, wire.IDsBlob(js.id, s.String()), maxBlockBytes)
-		if err != nil {
-			return "", fmt.Errorf("reading the %s IDs: %w", s, err)
-		}
-		if len(b) > 0 {
-			ids[side] = strings.Split(string(b), "\n")
-		}
-	}
-	spec := js.spec
-	// An interim single-block snapshot, written whole into a temporary
-	// directory and renamed to spec.Out.
-	tmp, err := os.MkdirTemp("", "cofactor-assemble-")
-	if err != nil {
-		return "", err
-	}
-	defer os.RemoveAll(tmp)
-	repo, _ := checkpoint.OpenDir(tmp)
-	m := &checkpoint.Manifest{
-		ID: checkpoint.SnapshotID(js.id, t), Model: "default", Job: js.id, Iteration: t, Rank: spec.Rank,
-		Implicit: spec.Implicit, Lambda: spec.Lambda, Users: len(ids[0]), Items: len(ids[1]),
-		UserBlocks: 1, ItemBlocks: 1, Final: true, Created: time.Now().UTC(), Metrics: finite(c.Metrics),
-	}
-	if spec.Implicit {
-		m.Alpha = spec.Alpha
-	}
-	for side, f := range [][]float32{x, y} {
-		name := []string{checkpoint.SideUsers, checkpoint.SideItems}[side]
-		fi, err := repo.WriteBlock(ctx, "", &checkpoint.Block{Side: name, Rank: spec.Rank, IDs: ids[side], Counts: make([]int32, len(ids[side])), Factors: f})
-		if err != nil {
-			return "", err
-		}
-		m.Files = append(m.Files, fi)
-	}
-	if err := repo.Commit(ctx, "", m); err != nil {
-		return "", err
-	}
-	if err := checkpoint.CopyToDir(ctx, repo, "", spec.Out); err != nil {
-		return "", fmt.Errorf("writing snapshot %s: %w", spec.Out, err)
-	}
-	return spec.Out, nil
-}
-
-func finite(m map[string]float64) map[string]float64 {
-	out := map[string]float64{}
-	for k, v := range m {
-		if !math.IsNaN(v) && !math.IsInf(v, 0) {
-			out[k] = v
-		}
-	}
-	return out
 }

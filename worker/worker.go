@@ -2,6 +2,8 @@ package worker
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -104,6 +106,8 @@ type Worker struct {
 	dropped      map[string]uint64
 	droppedOrder []string // oldest first, at most maxDropped
 
+	boot string // random per process; see wire.Heartbeat.Boot
+
 	wg      sync.WaitGroup // command tasks and row handlers
 	serving chan struct{}  // bounds concurrent row handlers
 	metrics *metrics
@@ -121,6 +125,9 @@ func New(cfg Config, opts ...Option) (*Worker, error) {
 		}
 	}
 	w.log = w.log.With("worker", cfg.ID)
+	var b [8]byte
+	rand.Read(b[:])
+	w.boot = hex.EncodeToString(b[:])
 	w.serving = make(chan struct{}, 4*max(runtime.GOMAXPROCS(0), 2))
 	return w, nil
 }
@@ -187,7 +194,7 @@ func (w *Worker) Run(ctx context.Context) error {
 }
 
 func (w *Worker) heartbeat() {
-	b, _ := json.Marshal(wire.Heartbeat{Worker: w.cfg.ID, CPUs: runtime.GOMAXPROCS(0), Memory: w.cfg.Memory, Time: time.Now().UTC()})
+	b, _ := json.Marshal(wire.Heartbeat{Worker: w.cfg.ID, Boot: w.boot, CPUs: runtime.GOMAXPROCS(0), Memory: w.cfg.Memory, Time: time.Now().UTC()})
 	if err := w.nc.Publish(transport.SubjectHeartbeat, b); err != nil {
 		w.log.Warn("heartbeat not sent", "err", err)
 	}

@@ -48,7 +48,11 @@ func (o *trainOptions) addFlags(cmd *cobra.Command) {
 	f.Uint64Var(&sp.Seed, "seed", sp.Seed, "seed of the initial factors and of the test split")
 	f.StringVar(&o.blocks, "blocks", "", "user×item blocks: P (P×P) or PxQ (default: one per worker)")
 	f.IntVar(&sp.Cutoff, "k", sp.Cutoff, "cut-off of the ranking metrics (implicit)")
-	f.StringVar(&sp.Out, "out", "", "write the factors to this snapshot directory (in a cluster: a path the workers can write)")
+	f.StringVar(&sp.Out, "out", "", "also copy the final snapshot to this directory (in a cluster: a path the workers can write)")
+	f.StringVar(&sp.Model, "model", sp.Model, "model name: the final snapshot becomes this model's latest")
+	f.StringVar(&sp.Store, "store", sp.Store, "snapshot store: nats (the cluster's JetStream, default) or dir:PATH (a directory every process reaches)")
+	f.IntVar(&sp.CheckpointEvery, "checkpoint-every", sp.CheckpointEvery, "write a checkpoint every N iterations (0: only the final snapshot); a lost worker resumes from the newest")
+	f.IntVar(&sp.Keep, "keep", sp.Keep, "published snapshots of the model to keep")
 	f.BoolVar(&o.json, "json", false, "print the result as one JSON object")
 }
 

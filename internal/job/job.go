@@ -9,8 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strings"
 
 	"github.com/cofactor-ml/cofactor/als"
+	"github.com/cofactor-ml/cofactor/checkpoint"
 	"github.com/cofactor-ml/cofactor/partition"
 )
 
@@ -39,23 +41,37 @@ type Spec struct {
 	Out string `json:"out,omitempty"`
 	// Cutoff is K of the ranking metrics (implicit).
 	Cutoff int `json:"cutoff"`
+	// Model names the model whose "latest" snapshot the job publishes.
+	Model string `json:"model"`
+	// Store is where checkpoints and the final snapshot go: "" or "nats"
+	// for the cluster's JetStream buckets, "dir:PATH" for a directory every
+	// worker and coordinator can reach.
+	Store string `json:"store,omitempty"`
+	// CheckpointEvery writes a checkpoint every this many iterations (0:
+	// only the final snapshot). A lost worker resumes from the newest.
+	CheckpointEvery int `json:"checkpoint_every"`
+	// Keep is how many published snapshots of the model to retain.
+	Keep int `json:"keep"`
 }
 
 // DefaultSpec returns the defaults of `cofactor train` and `job submit`.
 func DefaultSpec() Spec {
 	c := als.DefaultConfig()
 	return Spec{
-		TestFraction: 0.1,
-		Format:       string(partition.FormatAuto),
-		OnBadLine:    "fail",
-		Rank:         c.Rank,
-		Lambda:       c.Lambda,
-		Alpha:        c.Alpha,
-		Solver:       string(c.Solver),
-		CGSteps:      c.CGSteps,
-		Iterations:   10,
-		Seed:         42,
-		Cutoff:       10,
+		TestFraction:    0.1,
+		Format:          string(partition.FormatAuto),
+		OnBadLine:       "fail",
+		Rank:            c.Rank,
+		Lambda:          c.Lambda,
+		Alpha:           c.Alpha,
+		Solver:          string(c.Solver),
+		CGSteps:         c.CGSteps,
+		Iterations:      10,
+		Seed:            42,
+		Cutoff:          10,
+		Model:           "default",
+		CheckpointEvery: 1,
+		Keep:            5,
 	}
 }
 
@@ -113,6 +129,16 @@ func (s Spec) Validate() error {
 		return fmt.Errorf("%w: give both block counts or neither", ErrSpec)
 	case s.Cutoff < 1 || s.Cutoff > 1000:
 		return fmt.Errorf("%w: ranking cutoff %d outside 1..1000", ErrSpec, s.Cutoff)
+	case s.CheckpointEvery < 0:
+		return fmt.Errorf("%w: checkpoint interval %d must be ≥ 0", ErrSpec, s.CheckpointEvery)
+	case s.Keep < 1:
+		return fmt.Errorf("%w: keep %d must be ≥ 1", ErrSpec, s.Keep)
+	}
+	if err := checkpoint.ValidID(s.Model); err != nil {
+		return fmt.Errorf("%w: model: %w", ErrSpec, err)
+	}
+	if s.Store != "" && s.Store != "nats" && !strings.HasPrefix(s.Store, "dir:") && !strings.HasPrefix(s.Store, "nats://") {
+		return fmt.Errorf("%w: store %q (want nats, nats://HOST:PORT or dir:PATH)", ErrSpec, s.Store)
 	}
 	return nil
 }

@@ -47,13 +47,29 @@ type Result struct {
 	Notes               []string    `json:"notes,omitempty"`
 	Progress            *Progress   `json:"progress,omitempty"`
 	History             []Iteration `json:"history"`
-	Snapshot            string      `json:"snapshot"`
+	// Checkpoint is the newest committed checkpoint (a resume point).
+	Checkpoint *CheckpointRef `json:"checkpoint,omitempty"`
+	// ResumedFrom lists, for each restart, the iteration training resumed
+	// after (0: from the initial factors).
+	ResumedFrom []int  `json:"resumed_from,omitempty"`
+	Snapshot    string `json:"snapshot"`
+	// SnapshotID is the final snapshot's ID in the job's store.
+	SnapshotID string `json:"snapshot_id,omitempty"`
+}
+
+// CheckpointRef names a committed checkpoint.
+type CheckpointRef struct {
+	ID        string `json:"id"`
+	Iteration int    `json:"iteration"`
+	Final     bool   `json:"final,omitempty"`
+	// Bad marks a checkpoint found damaged when a resume read it.
+	Bad bool `json:"bad,omitempty"`
 }
 
 // Progress says where a running job is.
 type Progress struct {
 	Iteration int    `json:"iteration"` // the iteration under way (1-based)
-	Phase     string `json:"phase"`     // partition, users, items, evaluate, snapshot
+	Phase     string `json:"phase"`     // partition, assign, load, users, items, checkpoint, evaluate, snapshot, export
 }
 
 // Job states.

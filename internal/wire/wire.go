@@ -16,17 +16,19 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/cofactor-ml/cofactor/checkpoint"
 	"github.com/cofactor-ml/cofactor/internal/job"
 )
 
 // Command types.
 const (
-	CmdPartition = "partition" // read the input, write blocks to the blob store, report the summary
-	CmdLoad      = "load"      // load the blocks assigned in this epoch and set their initial factors
-	CmdPhase     = "phase"     // solve every owned block of Side for Iteration
-	CmdEvaluate  = "evaluate"  // test metrics of the final factors, per owned user block
-	CmdAssemble  = "assemble"  // gather every block's final rows and write the snapshot
-	CmdDrop      = "drop"      // forget the job (finished, cancelled, or a new epoch elsewhere)
+	CmdPartition  = "partition"  // read the input, write blocks to the blob store, report the summary
+	CmdLoad       = "load"       // load the blocks assigned in this epoch and set their initial factors
+	CmdPhase      = "phase"      // solve every owned block of Side for Iteration
+	CmdEvaluate   = "evaluate"   // test metrics of the final factors, per owned user block
+	CmdCheckpoint = "checkpoint" // write the owned blocks' factors of Iteration to the store
+	CmdExport     = "export"     // copy the final snapshot from the store to the spec's Out directory
+	CmdDrop       = "drop"       // forget the job (finished, cancelled, or a new epoch elsewhere)
 )
 
 // Command is a leader → worker message. It carries everything the worker
@@ -43,8 +45,13 @@ type Command struct {
 	Side       string   `json:"side,omitempty"` // users or items
 	UserBlocks int      `json:"user_blocks,omitempty"`
 	ItemBlocks int      `json:"item_blocks,omitempty"`
-	// Metrics go into the snapshot manifest (assemble).
-	Metrics map[string]float64 `json:"metrics,omitempty"`
+	// Snapshot names a checkpoint: the one to write (checkpoint), to
+	// resume from (load; empty: start from the initial factors), or to
+	// export.
+	Snapshot string `json:"snapshot,omitempty"`
+	// Final marks the job's final snapshot: user blocks also write their
+	// users' training items, for serving.
+	Final bool `json:"final,omitempty"`
 }
 
 // Ack answers a command or a report.
@@ -59,24 +66,26 @@ const (
 	RepLoaded      = "loaded"
 	RepPhase       = "phase"
 	RepEvaluated   = "evaluated"
-	RepAssembled   = "assembled"
+	RepCheckpoint  = "checkpoint"
+	RepExported    = "exported"
 	RepFailed      = "failed" // the command cannot succeed (bad input, disk full): Error, Kind
 )
 
 // Report is a worker → leader message.
 type Report struct {
-	Type      string            `json:"type"`
-	Worker    string            `json:"worker"`
-	Job       string            `json:"job"`
-	Epoch     uint64            `json:"epoch,omitempty"`
-	Iteration int               `json:"iteration,omitempty"`
-	Side      string            `json:"side,omitempty"`
-	Block     int               `json:"block"`
-	Stats     BlockStats        `json:"stats"`
-	Partition *PartitionSummary `json:"partition,omitempty"`
-	Snapshot  string            `json:"snapshot,omitempty"`
-	Error     string            `json:"error,omitempty"`
-	Kind      string            `json:"kind,omitempty"` // job.KindInput or job.KindRuntime
+	Type      string                `json:"type"`
+	Worker    string                `json:"worker"`
+	Job       string                `json:"job"`
+	Epoch     uint64                `json:"epoch,omitempty"`
+	Iteration int                   `json:"iteration,omitempty"`
+	Side      string                `json:"side,omitempty"`
+	Block     int                   `json:"block"`
+	Stats     BlockStats            `json:"stats"`
+	Partition *PartitionSummary     `json:"partition,omitempty"`
+	Files     []checkpoint.FileInfo `json:"files,omitempty"`
+	Snapshot  string                `json:"snapshot,omitempty"`
+	Error     string                `json:"error,omitempty"`
+	Kind      string                `json:"kind,omitempty"` // job.KindInput, job.KindRuntime or KindCheckpoint
 	// For is the command type a failure answers.
 	For string `json:"for,omitempty"`
 }
@@ -119,9 +128,16 @@ type PartitionSummary struct {
 	BlockBytes []int64 `json:"block_bytes"`
 }
 
+// KindCheckpoint marks a failure to read the checkpoint a load resumed
+// from: the leader then marks it bad and falls back to an older one.
+const KindCheckpoint = "checkpoint"
+
 // Heartbeat is published by every worker each heartbeat interval.
 type Heartbeat struct {
-	Worker string    `json:"worker"`
+	Worker string `json:"worker"`
+	// Boot is random per worker process: a new value means the worker
+	// restarted and lost what it held.
+	Boot   string    `json:"boot"`
 	CPUs   int       `json:"cpus"`
 	Memory int64     `json:"memory"` // bytes the worker may use for blocks
 	Time   time.Time `json:"time"`

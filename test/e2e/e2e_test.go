@@ -1,9 +1,12 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -161,8 +164,9 @@ func TestWorkerKilledMidJob(t *testing.T) {
 	if code != 0 || res.State != job.StateSucceeded {
 		t.Fatalf("job wait: exit %d, state %s, error %s", code, res.State, res.Error)
 	}
-	if res.Restarts < 1 || len(res.Notes) == 0 || res.Workers != 2 {
-		t.Errorf("restarts %d, notes %v, workers %d: the job should say it restarted on 2 workers", res.Restarts, res.Notes, res.Workers)
+	if res.Restarts < 1 || len(res.Notes) == 0 || res.Workers != 2 || len(res.ResumedFrom) == 0 || res.ResumedFrom[0] < 3 {
+		t.Errorf("restarts %d, resumed from %v, notes %v, workers %d: the job should say it resumed from a checkpoint on 2 workers",
+			res.Restarts, res.ResumedFrom, res.Notes, res.Workers)
 	}
 	t.Logf("notes: %v", res.Notes)
 	st, err := c.status()
@@ -174,7 +178,7 @@ func TestWorkerKilledMidJob(t *testing.T) {
 			t.Errorf("worker %s is %s, want %s", w.ID, w.State, want)
 		}
 	}
-	// Restarting from the initial factors, the job ends where an
+	// Resuming from the newest checkpoint, the job ends where an
 	// undisturbed run does.
 	local := trainLocal(t, flags...)
 	d := testutil.DirDiff(t, dist, local)
@@ -221,5 +225,89 @@ func TestFiveCoordinators(t *testing.T) {
 	}
 	if len(st.Servers) != 5 || states["leader"] != 1 || states["follower"] != 3 || states["unreachable"] != 1 || st.Leader == leader {
 		t.Errorf("after killing %s: leader %s, states %v", leader, st.Leader, states)
+	}
+}
+
+// Must show 1 of the checkpoint issue: kill every process of a
+// 3-coordinator, 3-worker cluster (and its NATS server) after iteration 6
+// of 10 and start them again: the job finishes, re-running iterations 7–10
+// only, with the factors of an undisturbed run.
+func TestWholeClusterRestart(t *testing.T) {
+	skipShort(t)
+	input := genInput(t)
+	flags := []string{"--input", input, "--rank", "48", "--lambda", "0.02", "--iterations", "10", "--test-fraction", "0.1", "--checkpoint-every", "1"}
+	c := newCluster(t, 3, 3)
+	dist := filepath.Join(t.TempDir(), "cluster")
+	id := c.submit(append(flags, "--out", dist)...)
+	ck := c.waitCheckpoint(id, 6, 2*time.Minute)
+	c.killAll()
+	if ck.Iteration != 6 {
+		t.Fatalf("checkpoint %d was the newest when killed; the test wants 6 (iterations too fast?)", ck.Iteration)
+	}
+	t.Logf("killed every process with checkpoint %s committed", ck.ID)
+	c.restartAll()
+	code, res := c.wait(id)
+	if code != 0 || res.State != job.StateSucceeded {
+		t.Fatalf("job wait: exit %d, state %s, error %s", code, res.State, res.Error)
+	}
+	t.Logf("resumed from %v; notes %v", res.ResumedFrom, res.Notes)
+	if len(res.ResumedFrom) != 1 || res.ResumedFrom[0] != 6 || len(res.History) != 10 {
+		t.Errorf("resumed from %v with %d history entries; want one resume from iteration 6 (re-running 7–10) and 10 entries", res.ResumedFrom, len(res.History))
+	}
+	local := trainLocal(t, flags...)
+	d := testutil.DirDiff(t, dist, local)
+	t.Logf("largest factor difference from an undisturbed run: %g", d)
+	if d > 1e-5 {
+		t.Errorf("factors after a whole-cluster restart differ from an undisturbed run by %g", d)
+	}
+}
+
+// Must show 2 of the checkpoint issue: a job that must resume from a
+// checkpoint with a damaged file falls back to the previous committed one,
+// and `snapshot verify` names the damaged file.
+func TestDamagedCheckpointFallsBack(t *testing.T) {
+	skipShort(t)
+	input := genInput(t)
+	store := t.TempDir()
+	flags := []string{"--input", input, "--rank", "48", "--lambda", "0.02", "--iterations", "10", "--test-fraction", "0.1",
+		"--checkpoint-every", "1", "--store", "dir:" + store}
+	c := newCluster(t, 1, 2)
+	dist := filepath.Join(t.TempDir(), "cluster")
+	id := c.submit(append(flags, "--out", dist)...)
+	c.waitCheckpoint(id, 4, 2*time.Minute)
+	// Stop a worker first: no further checkpoint can complete, so the
+	// newest one stays the newest while it is damaged.
+	c.workers["w2"].kill()
+	r, err := c.client().Job(context.Background(), id)
+	if err != nil || r.Checkpoint == nil {
+		t.Fatalf("job status: %v %+v", err, r)
+	}
+	newest := *r.Checkpoint
+	victim := filepath.Join(store, newest.ID, "users.0000.cfcf")
+	b, err := os.ReadFile(victim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 0x40
+	writeFile(t, victim, string(b))
+	t.Logf("damaged %s", victim)
+
+	code, out, errs := runCLI(t, "snapshot", "verify", filepath.Join(store, newest.ID))
+	if code != 1 || !strings.Contains(errs, "users.0000.cfcf") {
+		t.Errorf("snapshot verify of the damaged checkpoint: exit %d, stdout %q, stderr %q; want exit 1 naming users.0000.cfcf", code, out, errs)
+	}
+
+	code, res := c.wait(id)
+	if code != 0 || res.State != job.StateSucceeded {
+		t.Fatalf("job wait: exit %d, state %s, error %s", code, res.State, res.Error)
+	}
+	t.Logf("resumed from %v; notes %v", res.ResumedFrom, res.Notes)
+	n := len(res.ResumedFrom)
+	if n < 2 || res.ResumedFrom[n-1] >= newest.Iteration || !strings.Contains(strings.Join(res.Notes, "\n"), "is damaged") {
+		t.Errorf("resumed from %v after damaging %s; want a fall back below iteration %d, noted", res.ResumedFrom, newest.ID, newest.Iteration)
+	}
+	local := trainLocal(t, flags[:len(flags)-2]...)
+	if d := testutil.DirDiff(t, dist, local); d > 1e-5 {
+		t.Errorf("factors after falling back differ from an undisturbed run by %g", d)
 	}
 }

@@ -203,14 +203,15 @@ type coord struct {
 
 // cluster is a NATS server, coordinators and workers as processes.
 type cluster struct {
-	t       *testing.T
-	dir     string
-	natsURL string
-	nats    *proc
-	coords  []*coord
-	workers map[string]*proc
-	metrics map[string]string // worker → metrics URL
-	mu      sync.Mutex
+	t        *testing.T
+	dir      string
+	natsURL  string
+	natsPort int
+	nats     *proc
+	coords   []*coord
+	workers  map[string]*proc
+	metrics  map[string]string // worker → metrics URL
+	mu       sync.Mutex
 }
 
 func newCluster(t *testing.T, nCoord, nWorkers int) *cluster {
@@ -220,7 +221,7 @@ func newCluster(t *testing.T, nCoord, nWorkers int) *cluster {
 	c.nats, ports = startListening(t, c.dir, "nats", bins.nats, 1, func(p []int) []string {
 		return []string{"-a", "127.0.0.1", "-p", fmt.Sprint(p[0]), "-js", "-sd", filepath.Join(c.dir, "jetstream")}
 	}, func(p []int) bool { return dials(p[0]) })
-	c.natsURL = fmt.Sprintf("nats://127.0.0.1:%d", ports[0])
+	c.natsURL, c.natsPort = fmt.Sprintf("nats://127.0.0.1:%d", ports[0]), ports[0]
 	for i := 1; i <= nCoord; i++ {
 		cd := &coord{id: fmt.Sprintf("c%d", i)}
 		cd.dataDir = filepath.Join(c.dir, cd.id)
@@ -245,6 +246,55 @@ func newCluster(t *testing.T, nCoord, nWorkers int) *cluster {
 		}
 	})
 	return c
+}
+
+// killAll SIGKILLs every process of the cluster: NATS, coordinators and
+// workers.
+func (c *cluster) killAll() {
+	for _, cd := range c.coords {
+		cd.p.kill()
+	}
+	c.mu.Lock()
+	for _, w := range c.workers {
+		w.kill()
+	}
+	c.mu.Unlock()
+	c.nats.kill()
+}
+
+// restartAll starts every process again on the same addresses and data
+// directories (NATS on its JetStream directory, coordinators on their raft
+// state, workers with their IDs), as an operator would after a power cut.
+func (c *cluster) restartAll() {
+	c.t.Helper()
+	c.nats = startProc(c.t, c.dir, "nats", bins.nats, "-a", "127.0.0.1", "-p", fmt.Sprint(c.natsPort), "-js", "-sd", filepath.Join(c.dir, "jetstream"))
+	waitFor(c.t, "NATS to listen again", func() bool { return dials(c.natsPort) })
+	for _, cd := range c.coords {
+		cd.p = startProc(c.t, c.dir, cd.id, bins.coordinator, "--id", cd.id, "--data-dir", cd.dataDir, "--raft-addr", cd.raftAddr,
+			"--http-addr", cd.httpAddr, "--nats", c.natsURL, "--worker-timeout", "3s", "--resend-interval", "1s", "--log-level", "debug")
+	}
+	c.mu.Lock()
+	ids := make([]string, 0, len(c.workers))
+	for id := range c.workers {
+		ids = append(ids, id)
+	}
+	c.mu.Unlock()
+	for _, id := range ids {
+		c.startWorker(id)
+	}
+	c.waitReady(len(c.coords), len(ids), 60*time.Second)
+}
+
+// waitFor polls cond for up to 20 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func (c *cluster) startCoord(cd *coord, bootstrap bool) {
@@ -392,6 +442,29 @@ func (c *cluster) wait(id string) (int, *job.Result) {
 		c.t.Fatalf("job wait: exit %d, stdout %q, stderr %q", code, out, errs)
 	}
 	return code, &r
+}
+
+// waitCheckpoint polls a job until its newest committed checkpoint is at
+// iteration at least it, and returns that checkpoint.
+func (c *cluster) waitCheckpoint(id string, it int, d time.Duration) job.CheckpointRef {
+	c.t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		r, err := c.client().Job(ctx, id)
+		cancel()
+		if err == nil {
+			if job.Finished(r.State) {
+				c.t.Fatalf("job %s finished (%s) before checkpoint %d", id, r.State, it)
+			}
+			if r.Checkpoint != nil && r.Checkpoint.Iteration >= it {
+				return *r.Checkpoint
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	c.t.Fatalf("job %s wrote no checkpoint at iteration %d within %v", id, it, d)
+	return job.CheckpointRef{}
 }
 
 // waitProgress polls a job until it reaches the given iteration (and is
