@@ -645,5 +645,30 @@ func (d *driver) dropFinished(ctx context.Context) {
 		for _, w := range targets[i] {
 			d.send(ctx, w, c)
 		}
+		d.sends.Add(1)
+		go func(id string) {
+			defer d.sends.Done()
+			d.deleteBlocks(ctx, id)
+		}(c.Job)
+	}
+}
+
+// deleteBlocks removes a finished job's partitioned blocks from the block
+// store: nothing resumes it any more.
+func (d *driver) deleteBlocks(ctx context.Context, jobID string) {
+	blobs, err := transport.OpenBlobs(ctx, d.n.nc, wire.BlockBucket)
+	if err != nil {
+		d.n.log.Warn("block store not opened", "job", jobID, "err", err)
+		return
+	}
+	list, err := blobs.List(ctx, wire.JobBlobs(jobID))
+	if err != nil {
+		d.n.log.Warn("job blocks not listed", "job", jobID, "err", err)
+		return
+	}
+	for _, b := range list {
+		if err := blobs.Delete(ctx, b.Name); err != nil && !errors.Is(err, transport.ErrNotFound) {
+			d.n.log.Warn("job block not deleted", "job", jobID, "blob", b.Name, "err", err)
+		}
 	}
 }

@@ -51,7 +51,7 @@ func DefaultConfig() Config {
 }
 
 // DefaultBlobBucket holds rating blocks and ID lists.
-const DefaultBlobBucket = "cofactor-blocks"
+const DefaultBlobBucket = wire.BlockBucket
 
 // ErrConfig is wrapped by Validate's errors.
 var ErrConfig = errors.New("worker: invalid configuration")

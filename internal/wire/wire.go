@@ -143,6 +143,13 @@ type Heartbeat struct {
 	Time   time.Time `json:"time"`
 }
 
+// BlockBucket is the JetStream Object Store bucket of partitioned rating
+// blocks and ID lists (the block store).
+const BlockBucket = "cofactor-blocks"
+
+// JobBlobs is the prefix of every blob of a job in the block store.
+func JobBlobs(jobID string) string { return jobID + "/" }
+
 // Blob names in the block store.
 func BlockBlob(jobID, side string, block int) string {
 	return jobID + "/" + side + "/" + strconv.Itoa(block)
