@@ -123,7 +123,7 @@ func (d *driver) step(ctx context.Context, id string) error {
 	case j.LoadedEpoch != j.Assign.Epoch:
 		return d.load(ctx, j)
 	}
-	if t, ok := d.checkpointDue(j); ok {
+	if t, ok := j.CheckpointDue(); ok {
 		return d.checkpoint(ctx, j, t, false)
 	}
 	if t, side, ok := j.NextPhase(); ok {
@@ -137,21 +137,6 @@ func (d *driver) step(ctx context.Context, id string) error {
 		return d.checkpoint(ctx, j, j.Spec.Iterations, true)
 	}
 	return d.finish(ctx, j, final)
-}
-
-// checkpointDue reports the iteration whose checkpoint is due: the last
-// completed one, when it is a multiple of the spec's interval, not the last
-// (the final snapshot covers that) and not yet committed.
-func (d *driver) checkpointDue(j *Job) (int, bool) {
-	t := j.DoneIteration
-	c := j.Spec.CheckpointEvery
-	if c == 0 || j.DoneSide != sideItems || t == 0 || t%c != 0 || t >= j.Spec.Iterations {
-		return 0, false
-	}
-	if i, ok := j.checkpointRef(checkpoint.SnapshotID(j.ID, t)); ok && !j.Checkpoints[i].Bad {
-		return 0, false
-	}
-	return t, true
 }
 
 // resumeBad reports whether the current assignment resumes from a

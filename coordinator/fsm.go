@@ -451,6 +451,21 @@ func (f *FSM) apply(c *Command) error {
 	return fmt.Errorf("%w: unknown type %q", ErrCommand, c.Type)
 }
 
+// CheckpointDue reports the iteration whose checkpoint is due: the last
+// completed one, when it is a multiple of the spec's interval, not the last
+// (the final snapshot covers that) and not yet committed.
+func (j *Job) CheckpointDue() (int, bool) {
+	t := j.DoneIteration
+	c := j.Spec.CheckpointEvery
+	if c == 0 || j.DoneSide != sideItems || t == 0 || t%c != 0 || t >= j.Spec.Iterations {
+		return 0, false
+	}
+	if i, ok := j.checkpointRef(checkpoint.SnapshotID(j.ID, t)); ok && !j.Checkpoints[i].Bad {
+		return 0, false
+	}
+	return t, true
+}
+
 // NextPhase returns the phase that follows the last committed one, or
 // ok=false when the last iteration is done.
 func (j *Job) NextPhase() (iteration int, side string, ok bool) {

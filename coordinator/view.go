@@ -103,6 +103,9 @@ func (j *Job) progress() *job.Progress {
 	case j.LoadedEpoch != j.Assign.Epoch:
 		return &job.Progress{Phase: "load"}
 	}
+	if t, ok := j.CheckpointDue(); ok {
+		return &job.Progress{Iteration: t, Phase: "checkpoint"}
+	}
 	if t, side, ok := j.NextPhase(); ok {
 		return &job.Progress{Iteration: t, Phase: side}
 	}

@@ -164,7 +164,7 @@ func TestWorkerKilledMidJob(t *testing.T) {
 	if code != 0 || res.State != job.StateSucceeded {
 		t.Fatalf("job wait: exit %d, state %s, error %s", code, res.State, res.Error)
 	}
-	if res.Restarts < 1 || len(res.Notes) == 0 || res.Workers != 2 || len(res.ResumedFrom) == 0 || res.ResumedFrom[0] < 3 {
+	if res.Restarts < 1 || len(res.Notes) == 0 || res.Workers != 2 || len(res.ResumedFrom) == 0 || res.ResumedFrom[0] < 1 {
 		t.Errorf("restarts %d, resumed from %v, notes %v, workers %d: the job should say it resumed from a checkpoint on 2 workers",
 			res.Restarts, res.ResumedFrom, res.Notes, res.Workers)
 	}
