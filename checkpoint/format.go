@@ -6,10 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"math"
 	"regexp"
 	"slices"
 	"time"
+
+	"github.com/cofactor-ml/cofactor/transport"
 )
 
 // Format constants.
@@ -139,7 +140,12 @@ func (m *Manifest) Check() error {
 			rows[f.Side] += f.Rows
 			counts[f.Side]++
 		case "seen":
+			if f.Side != SideUsers {
+				return bad("bad file entry %+v", f)
+			}
 			want = SeenFileName(f.Block)
+		default:
+			return bad("bad file entry %+v", f)
 		}
 		blocks := m.UserBlocks
 		if f.Side == SideItems {
@@ -216,9 +222,7 @@ func EncodeBlock(b *Block) ([]byte, error) {
 	for _, c := range b.Counts {
 		out = binary.LittleEndian.AppendUint32(out, uint32(c))
 	}
-	for _, v := range b.Factors {
-		out = binary.LittleEndian.AppendUint32(out, math.Float32bits(v))
-	}
+	out = transport.AppendFloat32s(out, b.Factors)
 	return binary.LittleEndian.AppendUint32(out, crc32.Checksum(out, castagnoli)), nil
 }
 
@@ -230,7 +234,11 @@ func sideByte(s string) byte {
 }
 
 // DecodeBlock checks and decodes a factor file. name is used in errors.
-func DecodeBlock(name string, data []byte) (*Block, error) {
+func DecodeBlock(name string, data []byte) (*Block, error) { return decodeBlock(name, data, false) }
+
+// decodeBlock is DecodeBlock; verified says the caller has already checked
+// the file's checksum (against a manifest), so it is not computed again.
+func decodeBlock(name string, data []byte, verified bool) (*Block, error) {
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("%w: %s: %s", ErrCorrupt, name, fmt.Sprintf(format, a...))
 	}
@@ -238,8 +246,10 @@ func DecodeBlock(name string, data []byte) (*Block, error) {
 		return nil, bad("%d bytes is shorter than a header", len(data))
 	}
 	body := data[:len(data)-crcBytes]
-	if got, want := crc32.Checksum(body, castagnoli), binary.LittleEndian.Uint32(data[len(body):]); got != want {
-		return nil, bad("CRC-32C %08x, the file says %08x", got, want)
+	if !verified {
+		if got, want := crc32.Checksum(body, castagnoli), binary.LittleEndian.Uint32(data[len(body):]); got != want {
+			return nil, bad("CRC-32C %08x, the file says %08x", got, want)
+		}
 	}
 	if string(body[:4]) != factorMagic {
 		return nil, bad("magic %q, want %q", body[:4], factorMagic)
@@ -283,9 +293,7 @@ func DecodeBlock(name string, data []byte) (*Block, error) {
 	}
 	p = p[4*n:]
 	b.Factors = make([]float32, n*b.Rank)
-	for i := range b.Factors {
-		b.Factors[i] = math.Float32frombits(binary.LittleEndian.Uint32(p[4*i:]))
-	}
+	transport.DecodeFloat32s(b.Factors, p)
 	return b, nil
 }
 
@@ -303,6 +311,11 @@ func EncodeSeen(s *Seen) ([]byte, error) {
 	rows := len(s.Ptr) - 1
 	if rows < 0 || s.Ptr[0] != 0 || s.Ptr[rows] != int64(len(s.Items)) {
 		return nil, fmt.Errorf("checkpoint: seen block %d: inconsistent pointers", s.Index)
+	}
+	for r := range rows {
+		if s.Ptr[r] > s.Ptr[r+1] {
+			return nil, fmt.Errorf("checkpoint: seen block %d: inconsistent pointers", s.Index)
+		}
 	}
 	out := make([]byte, 0, seenHeader+2*len(s.Items)+rows+crcBytes)
 	out = append(out, seenMagic...)
@@ -353,14 +366,14 @@ func DecodeSeen(name string, data []byte, nItems int) (*Seen, error) {
 	s.Items = make([]int32, 0, total)
 	for r := uint64(0); r < rows; r++ {
 		n, k := binary.Uvarint(p)
-		if k <= 0 || n > uint64(len(p)) || uint64(len(s.Items))+n > total {
+		if k <= 0 || (k > 1 && p[k-1] == 0) || n > uint64(len(p)) || uint64(len(s.Items))+n > total {
 			return nil, bad("row %d: bad item count", r)
 		}
 		p = p[k:]
 		prev := int64(-1)
 		for range n {
 			gap, k := binary.Uvarint(p)
-			if k <= 0 || gap >= uint64(nItems) {
+			if k <= 0 || (k > 1 && p[k-1] == 0) || gap >= uint64(nItems) {
 				return nil, bad("row %d: bad item gap", r)
 			}
 			p = p[k:]

@@ -2,6 +2,7 @@ package checkpoint
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -94,12 +95,16 @@ func (r *Repo) WriteBlock(ctx context.Context, id string, b *Block) (FileInfo, e
 		return FileInfo{}, err
 	}
 	fi := FileInfo{Name: FactorFileName(b.Side, b.Index), Kind: "factors", Side: b.Side, Block: b.Index, Rows: len(b.IDs),
-		Bytes: int64(len(data)), CRC32C: crc32.Checksum(data, castagnoli)}
+		Bytes: int64(len(data)), CRC32C: bodyCRC(data)}
 	if err := r.Store.Put(ctx, fileName(id, fi.Name), data); err != nil {
 		return FileInfo{}, fmt.Errorf("writing %s: %w", fileName(id, fi.Name), err)
 	}
 	return fi, nil
 }
+
+// bodyCRC is the CRC-32C of a file without its trailing CRC (the CRC of a
+// whole file, trailer included, is the same constant for every file).
+func bodyCRC(b []byte) uint32 { return crc32.Checksum(b[:max(0, len(b)-crcBytes)], castagnoli) }
 
 // WriteSeen stores a user block's seen-items file of snapshot id.
 func (r *Repo) WriteSeen(ctx context.Context, id string, s *Seen) (FileInfo, error) {
@@ -108,7 +113,7 @@ func (r *Repo) WriteSeen(ctx context.Context, id string, s *Seen) (FileInfo, err
 		return FileInfo{}, err
 	}
 	fi := FileInfo{Name: SeenFileName(s.Index), Kind: "seen", Side: SideUsers, Block: s.Index, Rows: len(s.Ptr) - 1,
-		Bytes: int64(len(data)), CRC32C: crc32.Checksum(data, castagnoli)}
+		Bytes: int64(len(data)), CRC32C: bodyCRC(data)}
 	if err := r.Store.Put(ctx, fileName(id, fi.Name), data); err != nil {
 		return FileInfo{}, fmt.Errorf("writing %s: %w", fileName(id, fi.Name), err)
 	}
@@ -168,8 +173,16 @@ func (r *Repo) getFile(ctx context.Context, id string, f FileInfo) ([]byte, erro
 	if int64(len(b)) != f.Bytes {
 		return nil, fmt.Errorf("%w: %s: %d bytes, the manifest says %d", ErrCorrupt, name, len(b), f.Bytes)
 	}
-	if c := crc32.Checksum(b, castagnoli); c != f.CRC32C {
+	if c := bodyCRC(b); c != f.CRC32C {
 		return nil, fmt.Errorf("%w: %s: CRC-32C %08x, the manifest says %08x", ErrCorrupt, name, c, f.CRC32C)
+	}
+	// The file's own trailing CRC must say the same: then the bytes are
+	// checked, and decoding need not checksum them again.
+	if len(b) < crcBytes {
+		return nil, fmt.Errorf("%w: %s: %d bytes is shorter than a checksum", ErrCorrupt, name, len(b))
+	}
+	if own := binary.LittleEndian.Uint32(b[len(b)-crcBytes:]); own != f.CRC32C {
+		return nil, fmt.Errorf("%w: %s: CRC-32C %08x, the file says %08x", ErrCorrupt, name, f.CRC32C, own)
 	}
 	return b, nil
 }
@@ -182,7 +195,7 @@ func (r *Repo) ReadBlock(ctx context.Context, id string, m *Manifest, side strin
 			if err != nil {
 				return nil, err
 			}
-			blk, err := DecodeBlock(fileName(id, f.Name), b)
+			blk, err := decodeBlock(fileName(id, f.Name), b, true)
 			if err != nil {
 				return nil, err
 			}
@@ -313,6 +326,9 @@ func (r *Repo) Delete(ctx context.Context, id string) error {
 // newest keep, never one named in protect (the latest pointer's, or one a
 // running job resumes from). It returns the IDs deleted.
 func (r *Repo) Retain(ctx context.Context, model string, keep int, protect ...string) ([]string, error) {
+	if keep < 0 {
+		return nil, fmt.Errorf("checkpoint: retain: keep %d must be ≥ 0", keep)
+	}
 	list, err := r.List(ctx, model)
 	if err != nil {
 		return nil, err

@@ -144,8 +144,10 @@ func (d DirStore) Delete(_ context.Context, name string) error {
 	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	// Remove the snapshot's directory once it is empty.
-	os.Remove(filepath.Dir(p))
+	// Remove the snapshot's directory once it is empty (never the root).
+	if dir := filepath.Dir(p); dir != filepath.Clean(d.Root) {
+		os.Remove(dir)
+	}
 	return nil
 }
 
@@ -158,6 +160,9 @@ func (d DirStore) List(_ context.Context, prefix string) ([]string, error) {
 				return nil
 			}
 			return err
+		}
+		if e.IsDir() && p != d.Root && strings.HasPrefix(e.Name(), ".") {
+			return filepath.SkipDir // temporaries (CopyToDir's copies in progress)
 		}
 		if e.IsDir() || strings.HasPrefix(e.Name(), ".") {
 			return nil
@@ -181,6 +186,9 @@ func latestName(model string) string { return "latest." + model }
 // SetLatest writes the model's pointer file.
 func (d DirStore) SetLatest(ctx context.Context, model, id string) error {
 	if err := ValidID(model); err != nil {
+		return err
+	}
+	if err := ValidID(id); err != nil {
 		return err
 	}
 	return d.Put(ctx, latestName(model), []byte(id+"\n"))
@@ -311,6 +319,9 @@ func (s *BlobStore) SetLatest(ctx context.Context, model, id string) error {
 	if err := ValidID(model); err != nil {
 		return err
 	}
+	if err := ValidID(id); err != nil {
+		return err
+	}
 	_, err := s.kv.Put(ctx, latestName(model), []byte(id))
 	return err
 }
@@ -327,7 +338,11 @@ func (s *BlobStore) Latest(ctx context.Context, model string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return string(e.Value()), nil
+	id := string(e.Value())
+	if err := ValidID(id); err != nil {
+		return "", fmt.Errorf("%w: %s: %v", ErrCorrupt, latestName(model), err)
+	}
+	return id, nil
 }
 
 // Watch follows the model's pointer through a key-value watcher.

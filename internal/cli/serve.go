@@ -1,0 +1,518 @@
+package cli
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cofactor-ml/cofactor/checkpoint"
+	"github.com/cofactor-ml/cofactor/coordinator"
+	"github.com/cofactor-ml/cofactor/serve"
+	"github.com/cofactor-ml/cofactor/transport"
+)
+
+// snapshotOptions are the flags that name a snapshot: a directory, or an
+// ID (or "latest") in a store.
+type snapshotOptions struct {
+	snapshot, store, model string
+}
+
+func (o *snapshotOptions) addFlags(cmd *cobra.Command, snapshotHelp string) {
+	f := cmd.Flags()
+	f.StringVar(&o.snapshot, "snapshot", "", snapshotHelp)
+	f.StringVar(&o.store, "store", "", "snapshot store: dir:PATH, nats://HOST:PORT, or nats (the cluster's, found through --coordinator)")
+	f.StringVar(&o.model, "model", "default", "model whose latest snapshot \"latest\" names (with --store)")
+}
+
+// open reads the named snapshot and returns it with its ID.
+func (o *snapshotOptions) open(ctx context.Context, ops *opsOptions) (*checkpoint.Model, string, error) {
+	if o.snapshot == "" {
+		return nil, "", usagef("no snapshot: pass --snapshot DIR, or --snapshot ID|latest with --store URI")
+	}
+	if o.store == "" {
+		if st, err := os.Stat(o.snapshot); err != nil || !st.IsDir() {
+			return nil, "", usagef("--snapshot %s: not a snapshot directory (to name a snapshot in a store, add --store URI)", o.snapshot)
+		}
+		m, err := checkpoint.ReadDir(ctx, o.snapshot)
+		if errors.Is(err, checkpoint.ErrNotFound) {
+			return nil, "", usageError{fmt.Errorf("--snapshot %s: %w", o.snapshot, err)}
+		}
+		if err != nil {
+			return nil, "", err
+		}
+		return m, m.Manifest.ID, nil
+	}
+	repo, done, err := openRepo(ctx, o.store, ops)
+	if err != nil {
+		return nil, "", err
+	}
+	defer done()
+	id := o.snapshot
+	if id == "latest" {
+		if err := checkpoint.ValidID(o.model); err != nil {
+			return nil, "", usageError{fmt.Errorf("--model: %w", err)}
+		}
+		if id, err = repo.Latest(ctx, o.model); err != nil {
+			if errors.Is(err, checkpoint.ErrNotFound) {
+				return nil, "", usagef("--snapshot latest: no snapshot of model %s is published in %s", o.model, o.store)
+			}
+			return nil, "", err
+		}
+	} else if err := checkpoint.ValidID(id); err != nil {
+		return nil, "", usageError{fmt.Errorf("--snapshot: %w", err)}
+	}
+	m, err := repo.Open(ctx, id)
+	if errors.Is(err, checkpoint.ErrNotFound) {
+		return nil, "", usageError{fmt.Errorf("--snapshot %s in %s: %w", id, o.store, err)}
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	return m, id, nil
+}
+
+// openRepo opens a store URI. "nats" (or "") is the cluster's store: its
+// NATS server is found through the coordinators (GET /v1/config). done
+// closes what was opened.
+func openRepo(ctx context.Context, store string, ops *opsOptions) (repo *checkpoint.Repo, done func(), err error) {
+	if store != "" && store != "nats" {
+		repo, err := checkpoint.OpenURI(ctx, store, nil)
+		if errors.Is(err, checkpoint.ErrURI) {
+			return nil, nil, usageError{fmt.Errorf("--store: %w", err)}
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		return repo, repo.Close, nil
+	}
+	cfg, err := clusterConfig(ctx, ops)
+	if err != nil {
+		return nil, nil, err
+	}
+	if store == "" {
+		store = cfg.Store
+	}
+	if store != "nats" && store != "" {
+		// The cluster keeps its snapshots somewhere other than its NATS.
+		return openRepo(ctx, store, ops)
+	}
+	if cfg.NATSURL == "" {
+		return nil, nil, errors.New("the coordinator's /v1/config names no NATS server")
+	}
+	nc, err := transport.Dial(cfg.NATSURL, "cofactor-serve")
+	if err != nil {
+		return nil, nil, err
+	}
+	repo, err = checkpoint.OpenURI(ctx, store, nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	return repo, func() { repo.Close(); nc.Close() }, nil
+}
+
+// clusterConfig asks the coordinators where the cluster's snapshots are:
+// GET /v1/config on each URL in turn, again after a pause while none
+// answers, for up to the client's patience.
+func clusterConfig(ctx context.Context, ops *opsOptions) (coordinator.ClientConfig, error) {
+	var cfg coordinator.ClientConfig
+	c, err := ops.client()
+	if err != nil {
+		return cfg, usagef("the cluster's store needs a coordinator: pass --coordinator URL (or set %s), or --store dir:PATH|nats://HOST:PORT", EnvCoordinator)
+	}
+	deadline := time.Now().Add(c.Patience)
+	for {
+		var errs []string
+		for _, base := range c.URLs {
+			err := getConfig(ctx, c.HTTP, base, &cfg)
+			if err == nil {
+				return cfg, nil
+			}
+			if ctx.Err() != nil {
+				return cfg, ctx.Err()
+			}
+			var final answeredErr
+			if errors.As(err, &final) {
+				return cfg, err
+			}
+			errs = append(errs, err.Error())
+		}
+		if time.Now().After(deadline) {
+			return cfg, fmt.Errorf("%w: %s", coordinator.ErrUnreachable, strings.Join(errs, "; "))
+		}
+		select {
+		case <-ctx.Done():
+			return cfg, ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// answeredErr is an answer from a live coordinator that asking again will
+// not change.
+type answeredErr struct{ error }
+
+func getConfig(ctx context.Context, hc *http.Client, base string, cfg *coordinator.ClientConfig) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/config", nil)
+	if err != nil {
+		return answeredErr{err}
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return err
+	}
+	switch {
+	case resp.StatusCode == http.StatusNotFound:
+		return answeredErr{fmt.Errorf("%s has no /v1/config (an older coordinator?): pass --store instead", base)}
+	case resp.StatusCode >= 500:
+		return fmt.Errorf("%s/v1/config: %s %s", base, resp.Status, strings.TrimSpace(string(b)))
+	case resp.StatusCode != http.StatusOK:
+		return answeredErr{fmt.Errorf("%s/v1/config: %s %s", base, resp.Status, strings.TrimSpace(string(b)))}
+	}
+	if err := json.Unmarshal(b, cfg); err != nil {
+		return answeredErr{fmt.Errorf("%s/v1/config: %w", base, err)}
+	}
+	return nil
+}
+
+// scoredJSON is one item of recommend and similar --json.
+type scoredJSON struct {
+	Item  string  `json:"item"`
+	Score float32 `json:"score"`
+}
+
+func scoredItems(m *checkpoint.Model, sc []serve.Scored) []scoredJSON {
+	out := make([]scoredJSON, len(sc))
+	for j, e := range sc {
+		out[j] = scoredJSON{m.ItemIDs[e.Item], e.Score}
+	}
+	return out
+}
+
+func printScored(w io.Writer, m *checkpoint.Model, sc []serve.Scored) {
+	for j, e := range sc {
+		fmt.Fprintf(w, "%4d  %-20s %.4f\n", j+1, m.ItemIDs[e.Item], e.Score)
+	}
+}
+
+// recommendOptions are the flags of `recommend`.
+type recommendOptions struct {
+	snap        snapshotOptions
+	user        string
+	k           int
+	excludeSeen bool
+	all         bool
+	out         string
+	threads     int
+	json        bool
+}
+
+func (o *recommendOptions) check() error {
+	switch {
+	case o.k < 1:
+		return usagef("--k %d must be ≥ 1", o.k)
+	case o.threads < 0:
+		return usagef("--threads %d must be ≥ 0", o.threads)
+	case o.all && o.user != "":
+		return usagef("--user and --all cannot be combined")
+	case o.all && o.out == "":
+		return usagef("--all needs --out FILE")
+	case !o.all && o.out != "":
+		return usagef("--out goes with --all")
+	case !o.all && o.user == "":
+		return usagef("no user: pass --user ID, or --all with --out FILE")
+	}
+	if o.all {
+		if st, err := os.Stat(o.out); err == nil && st.IsDir() {
+			return usagef("--out %s is a directory", o.out)
+		}
+		if st, err := os.Stat(filepath.Dir(o.out)); err != nil || !st.IsDir() {
+			return usagef("--out %s: directory %s does not exist", o.out, filepath.Dir(o.out))
+		}
+	}
+	return nil
+}
+
+func newRecommendCmd(s streams, ops *opsOptions) *cobra.Command {
+	o := &recommendOptions{}
+	cmd := &cobra.Command{
+		Use:   "recommend --snapshot DIR|ID [--store URI] (--user U | --all --out FILE) [--k 10]",
+		Short: "Print a user's top items, or every user's into a CSV file",
+		Long: `recommend ranks items for a user of a snapshot by x_u·y_i, highest first (ties
+to the item that comes first in the snapshot). --exclude-seen leaves out the
+items the user trained on (a job's final snapshot holds them).
+
+--all ranks every user and writes user,rank,item,score rows (with a header)
+to --out, through a temporary file renamed into place.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.check(); err != nil {
+				return err
+			}
+			m, id, err := o.snap.open(cmd.Context(), ops)
+			if err != nil {
+				return err
+			}
+			if o.excludeSeen && !m.HasSeen() {
+				return usagef("--exclude-seen: snapshot %s holds no training items (it is not a job's final snapshot)", id)
+			}
+			if o.all {
+				return o.writeAll(cmd.Context(), s, m)
+			}
+			u, ok := m.User(o.user)
+			if !ok {
+				return usagef("user %q is not in the snapshot", o.user)
+			}
+			recs := serve.RecommendUser(m, u, o.k, serve.Filter{ExcludeSeen: o.excludeSeen})
+			if o.json {
+				return writeJSON(s.out, struct {
+					User  string       `json:"user"`
+					Items []scoredJSON `json:"items"`
+				}{o.user, scoredItems(m, recs)})
+			}
+			fmt.Fprintf(s.out, "top %d items for user %s (snapshot %s):\n", len(recs), o.user, id)
+			printScored(s.out, m, recs)
+			return nil
+		},
+	}
+	o.snap.addFlags(cmd, "snapshot directory, or with --store a snapshot ID or \"latest\"")
+	f := cmd.Flags()
+	f.StringVar(&o.user, "user", "", "user ID")
+	f.IntVar(&o.k, "k", 10, "number of items")
+	f.BoolVar(&o.excludeSeen, "exclude-seen", false, "leave out the items the user trained on")
+	f.BoolVar(&o.all, "all", false, "rank every user (with --out)")
+	f.StringVar(&o.out, "out", "", "CSV file of --all: user,rank,item,score")
+	f.IntVar(&o.threads, "threads", 0, "goroutines of --all (default: all CPUs)")
+	f.BoolVar(&o.json, "json", false, "print the result as one JSON object")
+	return cmd
+}
+
+// writeAll writes every user's top K as CSV, atomically.
+func (o *recommendOptions) writeAll(ctx context.Context, s streams, m *checkpoint.Model) error {
+	start := time.Now()
+	var rows int64
+	err := writeFileAtomic(o.out, func(w io.Writer) error {
+		cw := csv.NewWriter(w)
+		if err := cw.Write([]string{"user", "rank", "item", "score"}); err != nil {
+			return err
+		}
+		rec := make([]string, 4)
+		err := serve.BatchTopK(ctx, m, o.k, o.excludeSeen, o.threads, func(u int32, items []int32, scores []float32) error {
+			rec[0] = m.UserIDs[u]
+			for j, it := range items {
+				rec[1], rec[2] = strconv.Itoa(j+1), m.ItemIDs[it]
+				rec[3] = strconv.FormatFloat(float64(scores[j]), 'g', -1, 32)
+				if err := cw.Write(rec); err != nil {
+					return err
+				}
+			}
+			rows += int64(len(items))
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		cw.Flush()
+		return cw.Error()
+	})
+	if err != nil {
+		return err
+	}
+	secs := time.Since(start).Seconds()
+	if o.json {
+		return writeJSON(s.out, map[string]any{"out": o.out, "users": len(m.UserIDs), "k": o.k, "rows": rows, "seconds": secs})
+	}
+	fmt.Fprintf(s.out, "wrote %d rows (top %d of %d users) to %s in %.2f s\n", rows, o.k, len(m.UserIDs), o.out, secs)
+	return nil
+}
+
+// similarOptions are the flags of `similar`.
+type similarOptions struct {
+	snap snapshotOptions
+	item string
+	k    int
+	json bool
+}
+
+func newSimilarCmd(s streams, ops *opsOptions) *cobra.Command {
+	o := &similarOptions{}
+	cmd := &cobra.Command{
+		Use:   "similar --snapshot DIR|ID [--store URI] --item I [--k 10]",
+		Short: "Print the items most similar to an item",
+		Long: `similar ranks items by the cosine similarity of their factor rows to the
+given item's, highest first, leaving the item itself out.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			switch {
+			case o.item == "":
+				return usagef("no item: pass --item ID")
+			case o.k < 1:
+				return usagef("--k %d must be ≥ 1", o.k)
+			}
+			m, id, err := o.snap.open(cmd.Context(), ops)
+			if err != nil {
+				return err
+			}
+			i, ok := m.Item(o.item)
+			if !ok {
+				return usagef("item %q is not in the snapshot", o.item)
+			}
+			sims := serve.Similar(m, i, o.k)
+			if o.json {
+				return writeJSON(s.out, struct {
+					Item  string       `json:"item"`
+					Items []scoredJSON `json:"items"`
+				}{o.item, scoredItems(m, sims)})
+			}
+			fmt.Fprintf(s.out, "%d items most similar to %s (snapshot %s):\n", len(sims), o.item, id)
+			printScored(s.out, m, sims)
+			return nil
+		},
+	}
+	o.snap.addFlags(cmd, "snapshot directory, or with --store a snapshot ID or \"latest\"")
+	f := cmd.Flags()
+	f.StringVar(&o.item, "item", "", "item ID")
+	f.IntVar(&o.k, "k", 10, "number of items")
+	f.BoolVar(&o.json, "json", false, "print the result as one JSON object")
+	return cmd
+}
+
+// serveOptions are the flags of `serve`.
+type serveOptions struct {
+	snap     snapshotOptions
+	httpAddr string
+	threads  int
+	maxK     int
+	logs     logOptions
+}
+
+func newServeCmd(s streams, ops *opsOptions) *cobra.Command {
+	o := &serveOptions{}
+	cmd := &cobra.Command{
+		Use:   "serve (--snapshot DIR | --store URI [--model M] | --coordinator URL) [--http-addr HOST:PORT]",
+		Short: "Answer recommendation queries over HTTP",
+		Long: `serve answers GET /v1/recommend?user=U&k=10, POST /v1/recommend (one user, a
+batch of users, or a new user's ratings folded in), GET /v1/similar?item=I&k=10,
+GET /healthz and GET /metrics.
+
+With --snapshot DIR it serves that snapshot directory (with --store, the
+snapshot of that ID). With --store URI alone it follows the model's latest
+published snapshot: each new one is opened, checked and swapped in without
+failing a request; one that fails its checks is logged and skipped. With
+--coordinator alone it asks the coordinators where the cluster's snapshots
+are (GET /v1/config) and follows the model there. It serves until SIGTERM or
+SIGINT.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd.Context(), s, ops) },
+	}
+	o.snap.addFlags(cmd, "serve this snapshot directory (with --store: this snapshot ID, or \"latest\" once) instead of following the model")
+	f := cmd.Flags()
+	f.StringVar(&o.httpAddr, "http-addr", "127.0.0.1:8080", "host:port to serve HTTP on")
+	f.IntVar(&o.threads, "threads", 0, "goroutines indexing a new snapshot (default: all CPUs)")
+	f.IntVar(&o.maxK, "max-k", serve.DefaultMaxK, "largest k a request may ask for")
+	o.logs.addFlags(cmd)
+	return cmd
+}
+
+func (o *serveOptions) run(ctx context.Context, s streams, ops *opsOptions) error {
+	log, err := o.logs.logger(s.err)
+	if err != nil {
+		return err
+	}
+	if o.threads < 0 {
+		return usagef("--threads %d must be ≥ 0", o.threads)
+	}
+	if err := checkpoint.ValidID(o.snap.model); err != nil {
+		return usageError{fmt.Errorf("--model: %w", err)}
+	}
+	if o.maxK < 1 {
+		return usagef("--max-k %d must be ≥ 1", o.maxK)
+	}
+	opts := []serve.Option{serve.WithLogger(log), serve.WithMaxK(o.maxK)}
+	if o.threads > 0 {
+		opts = append(opts, serve.WithThreads(o.threads))
+	}
+	srv, err := serve.New(opts...)
+	if err != nil {
+		return usageError{err}
+	}
+	// What to serve: a fixed snapshot, or the model's latest in a store.
+	var follow *checkpoint.Repo
+	switch {
+	case o.snap.snapshot != "":
+		m, id, err := o.snap.open(ctx, ops)
+		if err != nil {
+			return err
+		}
+		if err := srv.Load(m, id); err != nil {
+			return err
+		}
+	case o.snap.store != "" || ops.coordinators != "" || os.Getenv(EnvCoordinator) != "":
+		repo, done, err := openRepo(ctx, o.snap.store, ops)
+		if err != nil {
+			return err
+		}
+		defer done()
+		follow = repo
+	default:
+		return usagef("nothing to serve: pass --snapshot DIR, --store URI or --coordinator URL")
+	}
+
+	ln, err := net.Listen("tcp", o.httpAddr)
+	if err != nil {
+		return fmt.Errorf("--http-addr: %w", err)
+	}
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	log.Info("serving", "addr", "http://"+ln.Addr().String())
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	followed := make(chan error, 1)
+	following := follow != nil
+	if following {
+		log.Info("following the latest snapshot", "model", o.snap.model)
+		go func() { followed <- srv.Follow(ctx, follow, o.snap.model) }()
+	}
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case err := <-served:
+		runErr = fmt.Errorf("http server: %w", err)
+	case err := <-followed:
+		// Follow returns early only when it cannot watch at all.
+		following = false
+		runErr = fmt.Errorf("following model %s: %w", o.snap.model, err)
+	}
+	cancel()
+	log.Info("shutting down")
+	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer scancel()
+	if err := hs.Shutdown(sctx); err != nil && runErr == nil {
+		runErr = err
+	}
+	if following {
+		<-followed
+	}
+	return runErr
+}
