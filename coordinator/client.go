@@ -211,3 +211,10 @@ func (c *Client) Cluster(ctx context.Context) (*ClusterStatus, error) {
 func (c *Client) Join(ctx context.Context, s ServerInfo) error {
 	return c.do(ctx, http.MethodPost, "/v1/cluster/join", s, nil)
 }
+
+// Config returns where the cluster keeps its snapshots.
+func (c *Client) Config(ctx context.Context) (*ClientConfig, error) {
+	var cfg ClientConfig
+	err := c.get(ctx, "/v1/config", &cfg)
+	return &cfg, err
+}

@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"encoding/csv"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -124,73 +122,19 @@ func openRepo(ctx context.Context, store string, ops *opsOptions) (repo *checkpo
 	return repo, func() { repo.Close(); nc.Close() }, nil
 }
 
-// clusterConfig asks the coordinators where the cluster's snapshots are:
-// GET /v1/config on each URL in turn, again after a pause while none
-// answers, for up to the client's patience.
+// clusterConfig asks the coordinators where the cluster's snapshots are
+// (GET /v1/config), trying each URL in turn for up to the client's
+// patience.
 func clusterConfig(ctx context.Context, ops *opsOptions) (coordinator.ClientConfig, error) {
-	var cfg coordinator.ClientConfig
 	c, err := ops.client()
 	if err != nil {
-		return cfg, usagef("the cluster's store needs a coordinator: pass --coordinator URL (or set %s), or --store dir:PATH|nats://HOST:PORT", EnvCoordinator)
+		return coordinator.ClientConfig{}, usagef("the cluster's store needs a coordinator: pass --coordinator URL (or set %s), or --store dir:PATH|nats://HOST:PORT", EnvCoordinator)
 	}
-	deadline := time.Now().Add(c.Patience)
-	for {
-		var errs []string
-		for _, base := range c.URLs {
-			err := getConfig(ctx, c.HTTP, base, &cfg)
-			if err == nil {
-				return cfg, nil
-			}
-			if ctx.Err() != nil {
-				return cfg, ctx.Err()
-			}
-			var final answeredErr
-			if errors.As(err, &final) {
-				return cfg, err
-			}
-			errs = append(errs, err.Error())
-		}
-		if time.Now().After(deadline) {
-			return cfg, fmt.Errorf("%w: %s", coordinator.ErrUnreachable, strings.Join(errs, "; "))
-		}
-		select {
-		case <-ctx.Done():
-			return cfg, ctx.Err()
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
-}
-
-// answeredErr is an answer from a live coordinator that asking again will
-// not change.
-type answeredErr struct{ error }
-
-func getConfig(ctx context.Context, hc *http.Client, base string, cfg *coordinator.ClientConfig) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/config", nil)
+	cfg, err := c.Config(ctx)
 	if err != nil {
-		return answeredErr{err}
+		return coordinator.ClientConfig{}, err
 	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return err
-	}
-	switch {
-	case resp.StatusCode == http.StatusNotFound:
-		return answeredErr{fmt.Errorf("%s has no /v1/config (an older coordinator?): pass --store instead", base)}
-	case resp.StatusCode >= 500:
-		return fmt.Errorf("%s/v1/config: %s %s", base, resp.Status, strings.TrimSpace(string(b)))
-	case resp.StatusCode != http.StatusOK:
-		return answeredErr{fmt.Errorf("%s/v1/config: %s %s", base, resp.Status, strings.TrimSpace(string(b)))}
-	}
-	if err := json.Unmarshal(b, cfg); err != nil {
-		return answeredErr{fmt.Errorf("%s/v1/config: %w", base, err)}
-	}
-	return nil
+	return *cfg, nil
 }
 
 // scoredJSON is one item of recommend and similar --json.
