@@ -218,3 +218,27 @@ func (c *Client) Config(ctx context.Context) (*ClientConfig, error) {
 	err := c.get(ctx, "/v1/config", &cfg)
 	return &cfg, err
 }
+
+// AddSchedule creates a schedule.
+func (c *Client) AddSchedule(ctx context.Context, req ScheduleRequest) error {
+	return c.do(ctx, http.MethodPost, "/v1/schedules", req, nil)
+}
+
+// Schedules lists the schedules.
+func (c *Client) Schedules(ctx context.Context) (*ScheduleList, error) {
+	var l ScheduleList
+	err := c.get(ctx, "/v1/schedules", &l)
+	return &l, err
+}
+
+// ScheduleAction removes ("rm"), pauses or resumes a schedule.
+func (c *Client) ScheduleAction(ctx context.Context, name, action string) error {
+	p := "/v1/schedules/" + url.PathEscape(name)
+	switch action {
+	case "rm":
+		return c.do(ctx, http.MethodDelete, p, nil, nil)
+	case "pause", "resume":
+		return c.do(ctx, http.MethodPost, p+"/"+action, nil, nil)
+	}
+	return fmt.Errorf("unknown schedule action %q", action)
+}

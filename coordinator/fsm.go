@@ -23,21 +23,26 @@ const CommandVersion = 1
 
 // Command types.
 const (
-	cmdSubmit        = "job_submit"
-	cmdPartitioned   = "job_partitioned"
-	cmdAssigned      = "job_assigned"
-	cmdLoaded        = "job_loaded"
-	cmdPhase         = "phase_committed"
-	cmdEvaluated     = "job_evaluated"
-	cmdFinished      = "job_finished"
-	cmdCancel        = "job_cancel"
-	cmdWorkerUp      = "worker_registered"
-	cmdWorkerLost    = "worker_lost"
-	cmdWorkersSeen   = "workers_seen"
-	cmdServer        = "server_added"
-	cmdServerGone    = "server_removed"
-	cmdCheckpoint    = "checkpoint_committed"
-	cmdCheckpointBad = "checkpoint_bad"
+	cmdSubmit         = "job_submit"
+	cmdPartitioned    = "job_partitioned"
+	cmdAssigned       = "job_assigned"
+	cmdLoaded         = "job_loaded"
+	cmdPhase          = "phase_committed"
+	cmdEvaluated      = "job_evaluated"
+	cmdFinished       = "job_finished"
+	cmdCancel         = "job_cancel"
+	cmdWorkerUp       = "worker_registered"
+	cmdWorkerLost     = "worker_lost"
+	cmdWorkersSeen    = "workers_seen"
+	cmdServer         = "server_added"
+	cmdServerGone     = "server_removed"
+	cmdCheckpoint     = "checkpoint_committed"
+	cmdScheduleAdd    = "schedule_added"
+	cmdScheduleRm     = "schedule_removed"
+	cmdSchedulePause  = "schedule_paused"
+	cmdScheduleResume = "schedule_resumed"
+	cmdScheduleSlot   = "schedule_slot"
+	cmdCheckpointBad  = "checkpoint_bad"
 )
 
 // Command is one raft log entry, JSON-encoded. Exactly one payload field
@@ -62,6 +67,8 @@ type Command struct {
 	Checkpoint  *checkpoint.Manifest   `json:"checkpoint,omitempty"`
 	Snapshot    string                 `json:"snapshot,omitempty"`
 	Reason      string                 `json:"reason,omitempty"`
+	ScheduleDef *Schedule              `json:"schedule_def,omitempty"`
+	Slot        time.Time              `json:"slot,omitzero"`
 }
 
 // Assignment maps blocks to workers for one epoch.
@@ -153,6 +160,7 @@ type Job struct {
 	ID       string    `json:"id"`
 	Spec     job.Spec  `json:"spec"`
 	Schedule string    `json:"schedule,omitempty"`
+	Slot     time.Time `json:"slot,omitzero"`
 	State    string    `json:"state"`
 	Created  time.Time `json:"created"`
 	Started  time.Time `json:"started,omitzero"`
@@ -216,10 +224,12 @@ type State struct {
 	Order   []string               `json:"order"` // job IDs in submission order
 	Workers map[string]*WorkerInfo `json:"workers"`
 	Servers map[string]*ServerInfo `json:"servers"`
+	// Schedules may be absent in snapshots of earlier builds.
+	Schedules map[string]*Schedule `json:"schedules"`
 }
 
 func newState() *State {
-	return &State{Jobs: map[string]*Job{}, Workers: map[string]*WorkerInfo{}, Servers: map[string]*ServerInfo{}}
+	return &State{Jobs: map[string]*Job{}, Workers: map[string]*WorkerInfo{}, Servers: map[string]*ServerInfo{}, Schedules: map[string]*Schedule{}}
 }
 
 // Sentinel errors of Apply: the command was valid JSON but does not apply
@@ -228,7 +238,9 @@ var (
 	ErrUnknownJob = errors.New("coordinator: no such job")
 	ErrStale      = errors.New("coordinator: stale command")
 	ErrCommand    = errors.New("coordinator: malformed command")
-	ErrDuplicate  = errors.New("coordinator: job already exists")
+	ErrDuplicate  = errors.New("coordinator: already exists")
+	// ErrUnknownSchedule: no schedule of that name.
+	ErrUnknownSchedule = errors.New("coordinator: no such schedule")
 )
 
 // FSM is the raft state machine. Apply must be deterministic: it depends
@@ -288,8 +300,45 @@ func (f *FSM) apply(c *Command) error {
 		if _, ok := st.Jobs[c.Job]; ok {
 			return fmt.Errorf("%w: %s", ErrDuplicate, c.Job)
 		}
-		st.Jobs[c.Job] = &Job{ID: c.Job, Spec: *c.Spec, Schedule: c.Schedule, State: job.StatePending, Created: c.Time}
+		st.Jobs[c.Job] = &Job{ID: c.Job, Spec: *c.Spec, Schedule: c.Schedule, Slot: c.Slot, State: job.StatePending, Created: c.Time}
 		st.Order = append(st.Order, c.Job)
+		if s, ok := st.Schedules[c.Schedule]; ok && c.Slot.After(s.LastSlot) {
+			s.LastSlot = c.Slot // the slot is fired with its job, atomically
+		}
+		return nil
+	case cmdScheduleAdd:
+		s := c.ScheduleDef
+		if s == nil || s.Name == "" {
+			return fmt.Errorf("%w: schedule_added without a schedule", ErrCommand)
+		}
+		if _, ok := st.Schedules[s.Name]; ok {
+			return fmt.Errorf("%w: schedule %s", ErrDuplicate, s.Name)
+		}
+		cp := *s
+		st.Schedules[s.Name] = &cp
+		return nil
+	case cmdScheduleRm, cmdSchedulePause, cmdScheduleResume, cmdScheduleSlot:
+		s, ok := st.Schedules[c.Job]
+		if !ok {
+			return fmt.Errorf("%w: schedule %s", ErrUnknownSchedule, c.Job)
+		}
+		switch c.Type {
+		case cmdScheduleRm:
+			delete(st.Schedules, c.Job)
+		case cmdSchedulePause:
+			s.Paused = true
+		case cmdScheduleResume:
+			// Slots that passed while paused are not due: paused means
+			// skipped.
+			if s.Paused && c.Time.After(s.LastSlot) {
+				s.LastSlot = c.Time
+			}
+			s.Paused = false
+		case cmdScheduleSlot:
+			if c.Slot.After(s.LastSlot) {
+				s.LastSlot = c.Slot
+			}
+		}
 		return nil
 	case cmdWorkerUp:
 		if c.Worker == nil {
@@ -545,6 +594,9 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	}
 	if st.Jobs == nil || st.Workers == nil || st.Servers == nil {
 		return errors.New("coordinator: restoring snapshot: missing tables")
+	}
+	if st.Schedules == nil {
+		st.Schedules = map[string]*Schedule{}
 	}
 	f.mu.Lock()
 	f.st = st

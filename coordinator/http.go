@@ -100,6 +100,11 @@ func (n *Node) handler() http.Handler {
 	mux.HandleFunc("GET /v1/jobs/{id}", n.getJob)
 	mux.HandleFunc("GET /v1/jobs/{id}/wait", n.waitJob)
 	mux.HandleFunc("POST /v1/jobs/{id}/cancel", n.leaderOnly(n.cancelJob))
+	mux.HandleFunc("GET /v1/schedules", n.getSchedules)
+	mux.HandleFunc("POST /v1/schedules", n.leaderOnly(n.postSchedule))
+	mux.HandleFunc("DELETE /v1/schedules/{name}", n.leaderOnly(n.scheduleCommand(cmdScheduleRm)))
+	mux.HandleFunc("POST /v1/schedules/{name}/pause", n.leaderOnly(n.scheduleCommand(cmdSchedulePause)))
+	mux.HandleFunc("POST /v1/schedules/{name}/resume", n.leaderOnly(n.scheduleCommand(cmdScheduleResume)))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Cofactor-Node", n.cfg.ID)
 		mux.ServeHTTP(w, r)
@@ -125,7 +130,7 @@ func writeError(w http.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, errBadRequest), errors.Is(err, job.ErrSpec), errors.Is(err, ErrDuplicate):
 		status = http.StatusBadRequest
-	case errors.Is(err, ErrUnknownJob):
+	case errors.Is(err, ErrUnknownJob), errors.Is(err, ErrUnknownSchedule):
 		status = http.StatusNotFound
 	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, errNoLeader):
 		status = http.StatusServiceUnavailable
@@ -483,4 +488,87 @@ type ClientConfig struct {
 
 func (n *Node) getConfig(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, ClientConfig{NATSURL: n.cfg.NATSURL, Store: "nats"})
+}
+
+// ScheduleStatus is one schedule in GET /v1/schedules.
+type ScheduleStatus struct {
+	Schedule
+	// Next is the next slot that will fire (zero when paused).
+	Next time.Time `json:"next,omitzero"`
+	// Jobs counts the jobs the schedule has started.
+	Jobs int `json:"jobs"`
+}
+
+// ScheduleList answers GET /v1/schedules.
+type ScheduleList struct {
+	Schedules []ScheduleStatus `json:"schedules"`
+}
+
+// Schedules lists the schedules with their next slot, in name order.
+func (n *Node) Schedules() ScheduleList {
+	out := ScheduleList{Schedules: []ScheduleStatus{}}
+	now := n.clock()
+	n.fsm.View(func(st *State) {
+		count := map[string]int{}
+		for _, j := range st.Jobs {
+			if j.Schedule != "" {
+				count[j.Schedule]++
+			}
+		}
+		for _, s := range st.Schedules {
+			ss := ScheduleStatus{Schedule: *s, Jobs: count[s.Name]}
+			if sched, err := ParseCron(s.Cron); err == nil && !s.Paused {
+				after := s.LastSlot
+				if after.IsZero() {
+					after = s.Created
+				}
+				ss.Next = sched.Next(after)
+				if ss.Next.Before(now) { // due now
+					ss.Next = now
+				}
+			}
+			out.Schedules = append(out.Schedules, ss)
+		}
+	})
+	sort.Slice(out.Schedules, func(a, b int) bool { return out.Schedules[a].Name < out.Schedules[b].Name })
+	return out
+}
+
+func (n *Node) getSchedules(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, n.Schedules())
+}
+
+// ScheduleRequest is the body of POST /v1/schedules.
+type ScheduleRequest struct {
+	Name      string   `json:"name"`
+	Cron      string   `json:"cron"`
+	Missed    string   `json:"missed,omitempty"`
+	WarmStart bool     `json:"warm_start,omitempty"`
+	Spec      job.Spec `json:"spec"`
+}
+
+func (n *Node) postSchedule(w http.ResponseWriter, r *http.Request) {
+	var req ScheduleRequest
+	if err := decodeBody(r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	s := Schedule{Name: req.Name, Cron: req.Cron, Missed: req.Missed, WarmStart: req.WarmStart, Spec: req.Spec}
+	if err := n.AddSchedule(r.Context(), s); err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]string{"schedule": s.Name})
+}
+
+// scheduleCommand serves the removal, pausing and resuming of a schedule.
+func (n *Node) scheduleCommand(typ string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("name")
+		if err := n.propose(r.Context(), Command{Type: typ, Job: name, Time: n.clock()}); err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"schedule": name, "done": typ})
+	}
 }

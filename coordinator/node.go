@@ -59,6 +59,10 @@ type Config struct {
 	MaxStepFailures int
 	// SnapshotThreshold is raft's: log entries between snapshots.
 	SnapshotThreshold uint64
+	// ScheduleTick is how often the leader looks for due schedule slots.
+	ScheduleTick time.Duration
+	// Clock tells the time for schedules (nil: time.Now); tests use a fake.
+	Clock func() time.Time
 }
 
 // DefaultConfig returns the defaults: workers lost after 5 s of silence,
@@ -69,6 +73,7 @@ func DefaultConfig() Config {
 		ResendInterval:    2 * time.Second,
 		MaxStepFailures:   5,
 		SnapshotThreshold: 1024,
+		ScheduleTick:      200 * time.Millisecond,
 	}
 }
 
@@ -89,6 +94,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: --bootstrap and --join exclude each other", ErrConfig)
 	case c.WorkerTimeout <= 0 || c.ResendInterval <= 0:
 		return fmt.Errorf("%w: timeouts must be positive", ErrConfig)
+	case c.ScheduleTick <= 0:
+		return fmt.Errorf("%w: schedule tick must be positive", ErrConfig)
 	case c.MaxStepFailures < 1:
 		return fmt.Errorf("%w: max step failures %d must be ≥ 1", ErrConfig, c.MaxStepFailures)
 	}
@@ -320,6 +327,14 @@ func (n *Node) openRaft() (bool, error) {
 	return has, nil
 }
 
+// clock is the schedules' time.
+func (n *Node) clock() time.Time {
+	if n.cfg.Clock != nil {
+		return n.cfg.Clock().UTC()
+	}
+	return time.Now().UTC()
+}
+
 // HTTPAddr is the address the HTTP API listens on ("" when it has none).
 func (n *Node) HTTPAddr() string {
 	if n.httpLn == nil {
@@ -424,8 +439,9 @@ func (n *Node) leadership(ctx context.Context) {
 			}
 			n.log.Info("became leader")
 			n.recordSelf(lctx)
-			duties.Add(2)
+			duties.Add(3)
 			go func() { defer duties.Done(); n.monitor(lctx) }()
+			go func() { defer duties.Done(); n.scheduler(lctx) }()
 			go func() { defer duties.Done(); newDriver(n).run(lctx) }()
 		case !leader && stop != nil:
 			n.log.Info("lost leadership")

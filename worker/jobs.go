@@ -41,7 +41,8 @@ type jobState struct {
 	items       []string
 	held        map[blockKey]*heldBlock
 	tasks       map[taskKey]*task
-	repo        *checkpoint.Repo // the spec's store, opened on first use
+	repo        *checkpoint.Repo  // the spec's store, opened on first use
+	warm        *checkpoint.Model // the warm-start snapshot, read on first use
 	solver      *als.Solver
 	ctx         context.Context // cancelled when the job is dropped
 	cancel      context.CancelFunc
@@ -376,6 +377,11 @@ func (w *Worker) adopt(ctx context.Context, js *jobState, c *wire.Command) error
 			for r, id := range blk.IDs {
 				als.InitRow(x[r*rank:(r+1)*rank], js.spec.Seed, side, id)
 			}
+			if js.spec.WarmStart != "" {
+				if err := w.warmStart(ctx, js, blk, x); err != nil {
+					return err
+				}
+			}
 		}
 		h := &heldBlock{blk: blk, k: rank, vers: map[int][]float32{version: x}, grams: map[int][]float64{}}
 		js.mu.Lock()
@@ -400,6 +406,44 @@ func (w *Worker) resumeRows(ctx context.Context, js *jobState, m *checkpoint.Man
 		return nil, fmt.Errorf("%w: checkpoint %s: %s block %d does not match the job's partition", checkpoint.ErrCorrupt, id, blk.Side, blk.Index)
 	}
 	return cb.Factors, nil
+}
+
+// warmStart overwrites the rows of x whose external IDs the job's
+// warm-start snapshot knows with that snapshot's factors.
+func (w *Worker) warmStart(ctx context.Context, js *jobState, blk *partition.Block, x []float32) error {
+	js.mu.Lock()
+	m := js.warm
+	js.mu.Unlock()
+	if m == nil {
+		repo, err := w.repo(ctx, js)
+		if err != nil {
+			return err
+		}
+		if m, err = repo.Open(ctx, js.spec.WarmStart); err != nil {
+			return fmt.Errorf("%w: warm start from snapshot %s: %w", job.ErrSpec, js.spec.WarmStart, err)
+		}
+		if m.Rank != js.spec.Rank {
+			return fmt.Errorf("%w: warm start snapshot %s has rank %d, the job %d", job.ErrSpec, js.spec.WarmStart, m.Rank, js.spec.Rank)
+		}
+		js.mu.Lock()
+		js.warm = m
+		js.mu.Unlock()
+	}
+	k := js.spec.Rank
+	for r, id := range blk.IDs {
+		var row []float32
+		if blk.Side == partition.Users {
+			if u, ok := m.User(id); ok {
+				row = m.UserRow(u)
+			}
+		} else if i, ok := m.Item(id); ok {
+			row = m.ItemRow(i)
+		}
+		if row != nil {
+			copy(x[r*k:(r+1)*k], row)
+		}
+	}
+	return nil
 }
 
 // repo opens the job's snapshot store once.

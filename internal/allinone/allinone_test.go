@@ -203,3 +203,43 @@ func TestInputErrorFailsJob(t *testing.T) {
 		t.Errorf("error %q, want %q", res.Error, want)
 	}
 }
+
+// A warm start begins from a snapshot's factors: one iteration from the
+// converged model stays converged, where one from random factors does not.
+func TestWarmStart(t *testing.T) {
+	t.Parallel()
+	input := testutil.WriteRatings(t, synth.Config{Users: 600, Items: 300, Ratings: 20_000, Rank: 4, Noise: 0.2, Seed: 4, ZipfExponent: 0.5})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c, err := Start(ctx, Options{Workers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	spec := job.DefaultSpec()
+	spec.Input, spec.Rank, spec.Lambda, spec.Iterations, spec.Model = input, 4, 0.01, 10, "warm"
+	base, err := c.Run(ctx, spec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec.Iterations = 1
+	cold, err := c.Run(ctx, spec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec.WarmStart = base.SnapshotID
+	warm, err := c.Run(ctx, spec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("converged test RMSE %.4f; one iteration cold %.4f, warm %.4f", *base.TestRMSE, *cold.TestRMSE, *warm.TestRMSE)
+	if *warm.TestRMSE > *base.TestRMSE+0.005 || *cold.TestRMSE < *base.TestRMSE+0.05 {
+		t.Errorf("warm start %.4f should be near the converged %.4f, and cold %.4f well above it", *warm.TestRMSE, *base.TestRMSE, *cold.TestRMSE)
+	}
+	spec.WarmStart = "no-such-snapshot"
+	res, err := c.Run(ctx, spec, nil)
+	var je *JobError
+	if !errors.As(err, &je) || !je.IsInput() || !strings.Contains(res.Error, "no-such-snapshot") {
+		t.Errorf("a missing warm-start snapshot: %v (%s)", err, res.Error)
+	}
+}

@@ -94,7 +94,7 @@ that serving layers load.`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	ops := &opsOptions{}
 	root.PersistentFlags().StringVar(&ops.coordinators, "coordinator", "", "coordinator HTTP URL(s), comma-separated, tried in turn (default $"+EnvCoordinator+")")
-	root.AddCommand(newGenCmd(s), newTrainCmd(s), newQuickstartCmd(s), newClusterCmd(s, ops), newJobCmd(s, ops), newRecommendCmd(s, ops), newSimilarCmd(s, ops), newServeCmd(s, ops), newSnapshotCmd(s))
+	root.AddCommand(newGenCmd(s), newTrainCmd(s), newQuickstartCmd(s), newClusterCmd(s, ops), newJobCmd(s, ops), newScheduleCmd(s, ops), newRecommendCmd(s, ops), newSimilarCmd(s, ops), newServeCmd(s, ops), newSnapshotCmd(s))
 	return root
 }
 

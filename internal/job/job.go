@@ -52,6 +52,10 @@ type Spec struct {
 	CheckpointEvery int `json:"checkpoint_every"`
 	// Keep is how many published snapshots of the model to retain.
 	Keep int `json:"keep"`
+	// WarmStart names a snapshot (in Store) whose factors start the rows
+	// it knows, instead of random ones: a daily refresh converges in fewer
+	// iterations. Rows it does not know start as usual.
+	WarmStart string `json:"warm_start,omitempty"`
 }
 
 // DefaultSpec returns the defaults of `cofactor train` and `job submit`.
@@ -136,6 +140,11 @@ func (s Spec) Validate() error {
 	}
 	if err := checkpoint.ValidID(s.Model); err != nil {
 		return fmt.Errorf("%w: model: %w", ErrSpec, err)
+	}
+	if s.WarmStart != "" {
+		if err := checkpoint.ValidID(s.WarmStart); err != nil {
+			return fmt.Errorf("%w: warm start: %w", ErrSpec, err)
+		}
 	}
 	if s.Store != "" && s.Store != "nats" && !strings.HasPrefix(s.Store, "dir:") && !strings.HasPrefix(s.Store, "nats://") {
 		return fmt.Errorf("%w: store %q (want nats, nats://HOST:PORT or dir:PATH)", ErrSpec, s.Store)

@@ -311,3 +311,72 @@ func TestDamagedCheckpointFallsBack(t *testing.T) {
 		t.Errorf("factors after falling back differ from an undisturbed run by %g", d)
 	}
 }
+
+// Must show 1 of the operations issue: a schedule "@every 20s" on a
+// 3-coordinator group starts 3 jobs in a minute with distinct IDs, and
+// killing the leader at a fire time still gives exactly one job for that
+// slot.
+func TestScheduleSurvivesLeaderKillAtFireTime(t *testing.T) {
+	skipShort(t)
+	train := testutil.SharedData(t, "ml-latest-small/split-seed42/ratings.train.csv")
+	c := newCluster(t, 3, 2)
+	code, _, errs := c.cli("schedule", "add", "every20", "--cron", "@every 20s", "--input", train, "--rank", "4", "--iterations", "2", "--json")
+	if code != 0 {
+		t.Fatalf("schedule add: exit %d: %s", code, errs)
+	}
+	code, out, errs := c.cli("schedule", "list", "--json")
+	var l coordinator.ScheduleList
+	if code != 0 || json.Unmarshal([]byte(out), &l) != nil || len(l.Schedules) != 1 {
+		t.Fatalf("schedule list: exit %d, %q, %s", code, out, errs)
+	}
+	// "@every 20s" fires at the creation time's whole second + 20 s, + 40 s, …
+	first := l.Schedules[0].Created.Truncate(time.Second).Add(20 * time.Second)
+	slots := []time.Time{first, first.Add(20 * time.Second), first.Add(40 * time.Second)}
+
+	time.Sleep(time.Until(slots[1]) - 20*time.Millisecond)
+	leader := c.waitLeader(5 * time.Second)
+	c.coordByID(leader).p.kill()
+	t.Logf("killed leader %s at %s, slot %s", leader, time.Now().UTC().Format("15:04:05.000"), slots[1].Format("15:04:05"))
+
+	time.Sleep(time.Until(slots[2]) + 3*time.Second)
+	ctx := context.Background()
+	var jobs *coordinator.JobList
+	var err error
+	waitFor(t, "the third slot's job", func() bool {
+		jobs, err = c.client().Jobs(ctx)
+		n := 0
+		for _, j := range jobs.Jobs {
+			if j.Schedule == "every20" {
+				n++
+			}
+		}
+		return err == nil && n >= 3
+	})
+	seen := map[string]bool{}
+	var ids []string
+	for _, j := range jobs.Jobs {
+		if j.Schedule != "every20" {
+			continue
+		}
+		if seen[j.JobID] {
+			t.Errorf("job %s listed twice", j.JobID)
+		}
+		seen[j.JobID] = true
+		ids = append(ids, j.JobID)
+	}
+	t.Logf("scheduled jobs: %v", ids)
+	if len(ids) != 3 {
+		t.Fatalf("%d jobs from 3 slots, want exactly 3: %v", len(ids), ids)
+	}
+	for _, slot := range slots {
+		if id := coordinator.SlotJobID("every20", slot); !seen[id] {
+			t.Errorf("no job for slot %s (%s): %v", slot.Format("15:04:05"), id, ids)
+		}
+	}
+	for _, id := range ids {
+		if code, res := c.wait(id); code != 0 || res.State != job.StateSucceeded {
+			t.Errorf("job %s: exit %d, %s %s", id, code, res.State, res.Error)
+		}
+	}
+	c.cli("schedule", "rm", "every20")
+}
