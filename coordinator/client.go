@@ -242,3 +242,21 @@ func (c *Client) ScheduleAction(ctx context.Context, name, action string) error 
 	}
 	return fmt.Errorf("unknown schedule action %q", action)
 }
+
+// RemoveServer removes a coordinator from the raft group.
+func (c *Client) RemoveServer(ctx context.Context, id string) error {
+	return c.do(ctx, http.MethodPost, "/v1/cluster/remove", RemoveRequest{ID: id}, nil)
+}
+
+// DrainWorker keeps a worker out of assignments ("drain") or lets it back
+// ("undrain").
+func (c *Client) DrainWorker(ctx context.Context, id, action string) error {
+	return c.do(ctx, http.MethodPost, "/v1/workers/"+url.PathEscape(id)+"/"+action, nil, nil)
+}
+
+// Logs returns a job's event log.
+func (c *Client) Logs(ctx context.Context, id string) (*JobLogs, error) {
+	var l JobLogs
+	err := c.get(ctx, "/v1/jobs/"+url.PathEscape(id)+"/logs", &l)
+	return &l, err
+}

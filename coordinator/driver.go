@@ -409,6 +409,7 @@ func (d *driver) phase(ctx context.Context, j *Job, t int, side string) error {
 	}
 	p := &PhaseResult{Epoch: c.Epoch, Iteration: t, Side: side, Seconds: time.Since(start).Seconds()}
 	for _, st := range results { // block order: the same sums on every leader
+		p.Rows += st.Rows
 		p.Ratings += st.Ratings
 		p.SSE += st.SSE
 		p.TestN += st.TestN
@@ -417,7 +418,17 @@ func (d *driver) phase(ctx context.Context, j *Job, t int, side string) error {
 		p.Checksums = append(p.Checksums, st.Checksum)
 	}
 	d.n.log.Debug("phase done", "job", j.ID, "iteration", t, "side", side, "seconds", p.Seconds)
-	return d.n.propose(ctx, Command{Type: cmdPhase, Job: j.ID, Phase: p})
+	if err := d.n.propose(ctx, Command{Type: cmdPhase, Job: j.ID, Phase: p}); err != nil {
+		return err
+	}
+	m := d.n.metrics
+	m.phaseSeconds.WithLabelValues(side).Observe(p.Seconds)
+	m.rowsSolved.Add(float64(p.Rows))
+	m.bytesExchanged.Add(float64(p.Bytes))
+	if p.Seconds > 0 {
+		m.rowsPerSecond.WithLabelValues(side).Set(float64(p.Rows) / p.Seconds)
+	}
+	return nil
 }
 
 // perBlock sends c to the owners and collects one report of type typ for
@@ -474,6 +485,7 @@ func (d *driver) evaluate(ctx context.Context, j *Job) error {
 // the checkpoint exists. The final one also carries each user's training
 // items and the job's metrics.
 func (d *driver) checkpoint(ctx context.Context, j *Job, t int, final bool) error {
+	start := time.Now()
 	c := d.command(j, wire.CmdCheckpoint)
 	c.Iteration, c.Snapshot, c.Final = t, checkpoint.SnapshotID(j.ID, t), final
 	want := j.Partition.UserBlocks + j.Partition.ItemBlocks
@@ -538,6 +550,12 @@ func (d *driver) checkpoint(ctx context.Context, j *Job, t int, final bool) erro
 		return fmt.Errorf("writing the manifest of %s: %w", m.ID, err)
 	}
 	d.pruneCheckpoints(ctx, j, repo, m.ID)
+	var bytes int64
+	for _, f := range m.Files {
+		bytes += f.Bytes
+	}
+	d.n.metrics.checkpointSecs.Observe(time.Since(start).Seconds())
+	d.n.metrics.checkpointBytes.Set(float64(bytes))
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -42,6 +43,8 @@ const (
 	cmdSchedulePause  = "schedule_paused"
 	cmdScheduleResume = "schedule_resumed"
 	cmdScheduleSlot   = "schedule_slot"
+	cmdWorkerDrain    = "worker_drained"
+	cmdWorkerUndrain  = "worker_undrained"
 	cmdCheckpointBad  = "checkpoint_bad"
 )
 
@@ -108,6 +111,7 @@ type PhaseResult struct {
 	Epoch     uint64   `json:"epoch"`
 	Iteration int      `json:"iteration"`
 	Side      string   `json:"side"`
+	Rows      int64    `json:"rows"`
 	Ratings   int64    `json:"ratings"`
 	SSE       float64  `json:"sse"`
 	TestN     int64    `json:"test_n"`
@@ -142,11 +146,19 @@ type WorkerInfo struct {
 	ID         string    `json:"id"`
 	CPUs       int       `json:"cpus"`
 	Memory     int64     `json:"memory"`
-	State      string    `json:"state"` // alive or lost
+	State      string    `json:"state"` // alive, lost or draining
 	Boot       string    `json:"boot"`
 	Registered time.Time `json:"registered"`
 	LastSeen   time.Time `json:"last_seen"`
 }
+
+// Worker states. A draining worker is given no blocks; its blocks move to
+// the others at the next step.
+const (
+	WorkerAlive    = "alive"
+	WorkerLost     = "lost"
+	WorkerDraining = "draining"
+)
 
 // ServerInfo is a coordinator's addresses.
 type ServerInfo struct {
@@ -194,6 +206,69 @@ type Job struct {
 	Manifests   map[string]*checkpoint.Manifest `json:"manifests,omitempty"`
 	ResumedFrom []int                           `json:"resumed_from,omitempty"`
 	SnapshotID  string                          `json:"snapshot_id,omitempty"`
+	// Events is the job's log: every committed step, oldest first (the
+	// newest maxEvents).
+	Events []Event `json:"events,omitempty"`
+}
+
+// Event is one line of a job's log.
+type Event struct {
+	Time time.Time `json:"time"`
+	Text string    `json:"text"`
+}
+
+// maxEvents bounds a job's log in the state machine.
+const maxEvents = 2000
+
+// eventText describes a job command that was applied, or "".
+func eventText(c *Command, j *Job) string {
+	switch c.Type {
+	case cmdSubmit:
+		if c.Schedule != "" {
+			return fmt.Sprintf("submitted by schedule %s for slot %s", c.Schedule, c.Slot.UTC().Format(time.RFC3339))
+		}
+		return "submitted"
+	case cmdPartitioned:
+		p := c.Partitioned
+		return fmt.Sprintf("partitioned in %.2f s: %d users × %d items, %d training ratings, %d×%d blocks", p.Seconds, p.Users, p.Items, p.TrainRatings, p.UserBlocks, p.ItemBlocks)
+	case cmdAssigned:
+		a := c.Assigned
+		text := fmt.Sprintf("epoch %d assigned to %s", a.Epoch, strings.Join(distinct(a.Users, a.Items), ", "))
+		if a.Restart {
+			text += " (" + a.Reason + ")"
+		}
+		if a.Resume != "" {
+			text += ", resuming from " + a.Resume
+		}
+		return text
+	case cmdLoaded:
+		return fmt.Sprintf("epoch %d loaded in %.2f s", c.Assigned.Epoch, c.Seconds)
+	case cmdPhase:
+		p := c.Phase
+		return fmt.Sprintf("iteration %d %s: %.3f s, %d bytes exchanged", p.Iteration, p.Side, p.Seconds, p.Bytes)
+	case cmdCheckpoint:
+		var bytes int64
+		for _, f := range c.Checkpoint.Files {
+			bytes += f.Bytes
+		}
+		kind := "checkpoint"
+		if c.Checkpoint.Final {
+			kind = "final snapshot"
+		}
+		return fmt.Sprintf("%s %s committed (%d files, %d bytes)", kind, c.Checkpoint.ID, len(c.Checkpoint.Files), bytes)
+	case cmdCheckpointBad:
+		return fmt.Sprintf("checkpoint %s found damaged: %s", c.Snapshot, c.Reason)
+	case cmdEvaluated:
+		return "evaluated"
+	case cmdFinished:
+		if c.Finished.Error != "" {
+			return fmt.Sprintf("%s: %s", c.Finished.State, c.Finished.Error)
+		}
+		return c.Finished.State
+	case cmdCancel:
+		return "cancelled"
+	}
+	return ""
 }
 
 // manifestsKept bounds the manifests a job keeps in the state machine.
@@ -239,6 +314,8 @@ var (
 	ErrStale      = errors.New("coordinator: stale command")
 	ErrCommand    = errors.New("coordinator: malformed command")
 	ErrDuplicate  = errors.New("coordinator: already exists")
+	// ErrUnknownWorker: no worker of that ID.
+	ErrUnknownWorker = errors.New("coordinator: no such worker")
 	// ErrUnknownSchedule: no schedule of that name.
 	ErrUnknownSchedule = errors.New("coordinator: no such schedule")
 )
@@ -274,6 +351,16 @@ func (f *FSM) Apply(l *raft.Log) any {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	err := f.apply(&c)
+	if err == nil {
+		if j, ok := f.st.Jobs[c.Job]; ok {
+			if text := eventText(&c, j); text != "" {
+				j.Events = append(j.Events, Event{Time: c.Time, Text: text})
+				if len(j.Events) > maxEvents {
+					j.Events = j.Events[len(j.Events)-maxEvents:]
+				}
+			}
+		}
+	}
 	f.index = l.Index
 	close(f.notify)
 	f.notify = make(chan struct{})
@@ -354,8 +441,19 @@ func (f *FSM) apply(c *Command) error {
 		st.Workers[w.ID] = &w
 		return nil
 	case cmdWorkerLost:
-		if w, ok := st.Workers[c.Job]; ok { // the worker ID travels in Job
-			w.State = "lost"
+		if w, ok := st.Workers[c.Job]; ok && w.State != WorkerDraining { // the worker ID travels in Job
+			w.State = WorkerLost
+		}
+		return nil
+	case cmdWorkerDrain, cmdWorkerUndrain:
+		w, ok := st.Workers[c.Job]
+		if !ok {
+			return fmt.Errorf("%w: worker %s", ErrUnknownWorker, c.Job)
+		}
+		if c.Type == cmdWorkerDrain {
+			w.State = WorkerDraining
+		} else if w.State == WorkerDraining {
+			w.State = WorkerLost // alive again at its next heartbeat
 		}
 		return nil
 	case cmdWorkersSeen:

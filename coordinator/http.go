@@ -92,9 +92,15 @@ type JobList struct {
 func (n *Node) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", n.getStatus)
+	mux.Handle("GET /metrics", n.metricsHandler())
+	mux.HandleFunc("GET /ui", n.getUI)
 	mux.HandleFunc("GET /v1/cluster", n.getCluster)
 	mux.HandleFunc("GET /v1/config", n.getConfig)
 	mux.HandleFunc("POST /v1/cluster/join", n.leaderOnly(n.postJoin))
+	mux.HandleFunc("POST /v1/cluster/remove", n.leaderOnly(n.postRemove))
+	mux.HandleFunc("POST /v1/workers/{id}/drain", n.leaderOnly(n.workerCommand(cmdWorkerDrain)))
+	mux.HandleFunc("POST /v1/workers/{id}/undrain", n.leaderOnly(n.workerCommand(cmdWorkerUndrain)))
+	mux.HandleFunc("GET /v1/jobs/{id}/logs", n.getJobLogs)
 	mux.HandleFunc("POST /v1/jobs", n.leaderOnly(n.postJob))
 	mux.HandleFunc("GET /v1/jobs", n.getJobs)
 	mux.HandleFunc("GET /v1/jobs/{id}", n.getJob)
@@ -130,7 +136,7 @@ func writeError(w http.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, errBadRequest), errors.Is(err, job.ErrSpec), errors.Is(err, ErrDuplicate):
 		status = http.StatusBadRequest
-	case errors.Is(err, ErrUnknownJob), errors.Is(err, ErrUnknownSchedule):
+	case errors.Is(err, ErrUnknownJob), errors.Is(err, ErrUnknownSchedule), errors.Is(err, ErrUnknownWorker), errors.Is(err, errNotFound):
 		status = http.StatusNotFound
 	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, errNoLeader):
 		status = http.StatusServiceUnavailable
@@ -571,4 +577,77 @@ func (n *Node) scheduleCommand(typ string) http.HandlerFunc {
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"schedule": name, "done": typ})
 	}
+}
+
+// RemoveRequest is the body of POST /v1/cluster/remove.
+type RemoveRequest struct {
+	ID string `json:"id"`
+}
+
+// postRemove removes a coordinator from the raft group (leader only; a
+// leader removing itself steps down once the change is committed).
+func (n *Node) postRemove(w http.ResponseWriter, r *http.Request) {
+	var req RemoveRequest
+	if err := decodeBody(r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	known := false
+	if f := n.raft.GetConfiguration(); f.Error() == nil {
+		for _, s := range f.Configuration().Servers {
+			known = known || string(s.ID) == req.ID
+		}
+	}
+	if !known {
+		writeError(w, fmt.Errorf("%w: %q is not a member of the raft group", errNotFound, req.ID))
+		return
+	}
+	if err := n.raft.RemoveServer(raft.ServerID(req.ID), 0, 10*time.Second).Error(); err != nil {
+		writeError(w, err)
+		return
+	}
+	if n.IsLeader() {
+		if err := n.propose(r.Context(), Command{Type: cmdServerGone, Job: req.ID}); err != nil {
+			writeError(w, err)
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"removed": req.ID})
+}
+
+// errNotFound marks a missing resource (404).
+var errNotFound = errors.New("not found")
+
+// workerCommand drains or undrains a worker.
+func (n *Node) workerCommand(typ string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id := r.PathValue("id")
+		if err := n.propose(r.Context(), Command{Type: typ, Job: id}); err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"worker": id, "done": typ})
+	}
+}
+
+// JobLogs answers GET /v1/jobs/{id}/logs.
+type JobLogs struct {
+	JobID  string  `json:"job_id"`
+	State  string  `json:"state"`
+	Events []Event `json:"events"`
+}
+
+func (n *Node) getJobLogs(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	var out *JobLogs
+	n.fsm.View(func(st *State) {
+		if j, ok := st.Jobs[id]; ok {
+			out = &JobLogs{JobID: id, State: j.State, Events: append([]Event{}, j.Events...)}
+		}
+	})
+	if out == nil {
+		writeError(w, fmt.Errorf("%w: %s", ErrUnknownJob, id))
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
 }

@@ -77,6 +77,9 @@ func (n *Node) monitor(ctx context.Context) {
 		n.fsm.View(func(st *State) {
 			for id, age := range ages {
 				w, known := st.Workers[id]
+				if known && w.State == WorkerDraining {
+					continue // stays out of assignments until undrained
+				}
 				// New, back from lost, or restarted (a new boot: it holds
 				// nothing of what it was assigned).
 				if age < n.cfg.WorkerTimeout && (!known || w.State != "alive" || w.Boot != beats[id].Boot) {

@@ -130,6 +130,8 @@ type Node struct {
 	seenAt   map[string]time.Time      // when it arrived (local clock)
 	reportCh chan wire.Report          // reports for the leader's driver
 
+	metrics *metrics
+
 	reposMu sync.Mutex
 	repos   map[string]*checkpoint.Repo // snapshot stores by URI
 
@@ -182,6 +184,7 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 		}
 	}
 	n.log = n.log.With("coordinator", cfg.ID)
+	n.metrics = newMetrics(n)
 	return n, nil
 }
 
@@ -401,10 +404,12 @@ func (n *Node) proposeAt(ctx context.Context, c Command) (uint64, error) {
 	if d, ok := ctx.Deadline(); ok {
 		timeout = max(time.Until(d), time.Millisecond)
 	}
+	start := time.Now()
 	f := n.raft.Apply(b, timeout)
 	if err := f.Error(); err != nil {
 		return 0, err
 	}
+	n.metrics.commitSeconds.Observe(time.Since(start).Seconds())
 	if resp, ok := f.Response().(error); ok && resp != nil {
 		return 0, resp
 	}

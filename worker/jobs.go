@@ -468,6 +468,8 @@ func (w *Worker) checkpoint(ctx context.Context, js *jobState, c *wire.Command) 
 	if err != nil {
 		return nil, err
 	}
+	start := time.Now()
+	defer func() { w.metrics.ckptSeconds.Observe(time.Since(start).Seconds()) }()
 	var reps []wire.Report
 	for _, side := range []partition.Side{partition.Users, partition.Items} {
 		for b, owner := range js.owners(side) {
@@ -495,6 +497,9 @@ func (w *Worker) checkpoint(ctx context.Context, js *jobState, c *wire.Command) 
 					return nil, err
 				}
 				files = append(files, fs)
+			}
+			for _, f := range files {
+				w.metrics.ckptBytes.Add(float64(f.Bytes))
 			}
 			reps = append(reps, wire.Report{Type: wire.RepCheckpoint, Job: c.Job, Epoch: c.Epoch, Iteration: c.Iteration,
 				Side: side.String(), Block: b, Snapshot: c.Snapshot, Files: files})

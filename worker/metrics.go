@@ -12,6 +12,8 @@ type metrics struct {
 	bytesReceived *prometheus.CounterVec
 	rowsSolved    *prometheus.CounterVec
 	phaseSeconds  *prometheus.HistogramVec
+	ckptSeconds   prometheus.Histogram
+	ckptBytes     prometheus.Counter
 }
 
 func newMetrics(workerID string) *metrics {
@@ -31,8 +33,15 @@ func newMetrics(workerID string) *metrics {
 			Name: "cofactor_worker_block_phase_seconds", Help: "Time to fetch and solve one block in a phase.", ConstLabels: labels,
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 18),
 		}, []string{"side"}),
+		ckptSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "cofactor_worker_checkpoint_seconds", Help: "Time to write this worker's blocks of one checkpoint.", ConstLabels: labels,
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 18),
+		}),
+		ckptBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cofactor_worker_checkpoint_bytes_total", Help: "Bytes of checkpoint files written.", ConstLabels: labels,
+		}),
 	}
-	m.reg.MustRegister(m.bytesSent, m.bytesReceived, m.rowsSolved, m.phaseSeconds,
+	m.reg.MustRegister(m.bytesSent, m.bytesReceived, m.rowsSolved, m.phaseSeconds, m.ckptSeconds, m.ckptBytes,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }

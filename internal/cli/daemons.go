@@ -62,6 +62,14 @@ func runDaemon(cmd *cobra.Command, args []string, stderr io.Writer) int {
 
 // CoordinatorMain runs the coordinator binary.
 func CoordinatorMain(args []string, stdout, stderr io.Writer) int {
+	return runDaemon(NewCoordinatorCommand(stdout, stderr), args, stderr)
+}
+
+// NewCoordinatorCommand returns the coordinator binary's command with its
+// flags, writing to stdout and stderr. CoordinatorMain runs it; the
+// configuration reference (docs/config.md) and the deploy-file checks read
+// its flag set.
+func NewCoordinatorCommand(stdout, stderr io.Writer) *cobra.Command {
 	cfg := coordinator.DefaultConfig()
 	var logs logOptions
 	cmd := &cobra.Command{
@@ -105,11 +113,17 @@ with the same --data-dir rejoins with its state.`,
 	logs.addFlags(cmd)
 	cmd.SetOut(stdout)
 	cmd.SetErr(stderr)
-	return runDaemon(cmd, args, stderr)
+	return cmd
 }
 
 // WorkerMain runs the worker binary.
 func WorkerMain(args []string, stdout, stderr io.Writer) int {
+	return runDaemon(NewWorkerCommand(stdout, stderr), args, stderr)
+}
+
+// NewWorkerCommand returns the worker binary's command with its flags,
+// writing to stdout and stderr. WorkerMain runs it.
+func NewWorkerCommand(stdout, stderr io.Writer) *cobra.Command {
 	cfg := worker.DefaultConfig()
 	var logs logOptions
 	var dataDir, metricsAddr string
@@ -157,7 +171,14 @@ they must be reachable from every worker (a shared filesystem).`,
 	logs.addFlags(cmd)
 	cmd.SetOut(stdout)
 	cmd.SetErr(stderr)
-	return runDaemon(cmd, args, stderr)
+	return cmd
+}
+
+// NewCofactorCommand returns the cofactor command tree that Main runs, for
+// the configuration reference and the checks of documented command lines.
+// Executing it directly skips Main's exit-code mapping.
+func NewCofactorCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+	return newRoot(streams{stdin, stdout, stderr})
 }
 
 // serveMetrics serves a Prometheus registry on addr/metrics until stop.

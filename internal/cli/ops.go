@@ -91,6 +91,7 @@ func newClusterCmd(s streams, o *opsOptions) *cobra.Command {
 	}
 	status.Flags().BoolVar(&asJSON, "json", false, "print one JSON object")
 	cmd.AddCommand(status)
+	addMembershipCmds(cmd, s, o)
 	return cmd
 }
 
@@ -211,6 +212,7 @@ func newJobCmd(s streams, o *opsOptions) *cobra.Command {
 	}
 	list.Flags().BoolVar(&listJSON, "json", false, "print one JSON object")
 	cmd.AddCommand(list)
+	addJobViewCmds(cmd, s, o)
 	return cmd
 }
 

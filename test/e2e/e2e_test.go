@@ -3,7 +3,10 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"encoding/xml"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -379,4 +382,108 @@ func TestScheduleSurvivesLeaderKillAtFireTime(t *testing.T) {
 		}
 	}
 	c.cli("schedule", "rm", "every20")
+}
+
+// Must show 2 of the operations issue: /metrics on coordinators, workers and
+// serve parses with the Prometheus text parser and has the expected series;
+// `job plot` writes a PNG of the asked size; the status page, logs and watch
+// work.
+func TestObservability(t *testing.T) {
+	skipShort(t)
+	train := testutil.SharedData(t, "ml-latest-small/split-seed42/ratings.train.csv")
+	c := newCluster(t, 3, 2)
+	id := c.submit("--input", train, "--rank", "8", "--iterations", "4")
+	code, out, errs := c.cli("job", "watch", id)
+	if code != 0 || !strings.Contains(out, "iteration") || !strings.Contains(out, "succeeded") {
+		t.Fatalf("job watch: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+
+	leader := c.waitLeader(5 * time.Second)
+	for _, cd := range c.coords {
+		fams := scrape(t, "http://"+cd.httpAddr+"/metrics")
+		want := []string{"cofactor_raft_state", "cofactor_raft_leader", "cofactor_raft_commit_seconds", "cofactor_jobs",
+			"cofactor_workers", "cofactor_phase_seconds", "cofactor_rows_solved_total", "cofactor_rows_solved_per_second",
+			"cofactor_bytes_exchanged_total", "cofactor_checkpoint_seconds", "cofactor_checkpoint_bytes", "cofactor_model_metric"}
+		for _, name := range want {
+			if _, ok := fams[name]; !ok {
+				t.Errorf("coordinator %s: no %s", cd.id, name)
+			}
+		}
+		if cd.id == leader {
+			if n := fams["cofactor_rows_solved_total"].GetMetric()[0].GetCounter().GetValue(); n <= 0 {
+				t.Errorf("leader counted %g rows solved", n)
+			}
+		}
+	}
+	for id, url := range c.metrics {
+		fams := scrape(t, url)
+		for _, name := range []string{"cofactor_worker_bytes_sent_total", "cofactor_worker_bytes_received_total",
+			"cofactor_worker_rows_solved_total", "cofactor_worker_block_phase_seconds", "cofactor_worker_checkpoint_seconds"} {
+			if _, ok := fams[name]; !ok {
+				t.Errorf("worker %s: no %s", id, name)
+			}
+		}
+	}
+
+	// serve, following the cluster's latest snapshot through a coordinator.
+	port := freePort(t)
+	startProc(t, c.dir, "serve", bins.cofactor, "serve", "--coordinator", c.urls(), "--http-addr", fmt.Sprintf("127.0.0.1:%d", port))
+	serveURL := fmt.Sprintf("http://127.0.0.1:%d", port)
+	waitFor(t, "serve to answer", func() bool {
+		resp, err := http.Get(serveURL + "/v1/recommend?user=1&k=3")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	fams := scrape(t, serveURL+"/metrics")
+	for _, name := range []string{"cofactor_serve_requests_total", "cofactor_serve_request_seconds", "cofactor_serve_snapshot_info"} {
+		if _, ok := fams[name]; !ok {
+			t.Errorf("serve: no %s", name)
+		}
+	}
+
+	png := filepath.Join(t.TempDir(), "curve.png")
+	if code, _, errs := c.cli("job", "plot", id, "--out", png, "--width", "640", "--height", "400"); code != 0 {
+		t.Fatalf("job plot: exit %d: %s", code, errs)
+	}
+	f, err := os.Open(png)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := pngDecode(f)
+	f.Close()
+	if err != nil || img.Bounds().Dx() != 640 || img.Bounds().Dy() != 400 {
+		t.Errorf("job plot wrote %v (%v), want a 640×400 PNG", img.Bounds(), err)
+	}
+
+	code, out, errs = c.cli("job", "logs", id)
+	if code != 0 || !strings.Contains(out, "partitioned") || !strings.Contains(out, "iteration 4 items") || !strings.Contains(out, "succeeded") {
+		t.Errorf("job logs: exit %d: %q %s", code, out, errs)
+	}
+
+	resp, err := http.Get("http://" + c.coords[1].httpAddr + "/ui")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	page := string(body)
+	dec := xml.NewDecoder(strings.NewReader(page))
+	dec.Strict, dec.Entity = true, xml.HTMLEntity
+	for {
+		_, err := dec.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("/ui is not well-formed: %v", err)
+		}
+	}
+	for _, want := range []string{"c1", "c2", "c3", "w1", "w2", id, "<svg", "<polyline", "leader"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("/ui lacks %q", want)
+		}
+	}
 }

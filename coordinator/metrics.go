@@ -1,0 +1,156 @@
+package coordinator
+
+import (
+	"strings"
+
+	"github.com/hashicorp/raft"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"net/http"
+)
+
+// metrics are a coordinator's Prometheus series, in a registry of its own.
+type metrics struct {
+	reg             *prometheus.Registry
+	commitSeconds   prometheus.Histogram
+	phaseSeconds    *prometheus.HistogramVec
+	rowsSolved      prometheus.Counter
+	rowsPerSecond   *prometheus.GaugeVec
+	bytesExchanged  prometheus.Counter
+	checkpointSecs  prometheus.Histogram
+	checkpointBytes prometheus.Gauge
+}
+
+func newMetrics(n *Node) *metrics {
+	labels := prometheus.Labels{"coordinator": n.cfg.ID}
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		commitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "cofactor_raft_commit_seconds", Help: "Time from proposing a command to its commit and application.",
+			ConstLabels: labels, Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}),
+		phaseSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "cofactor_phase_seconds", Help: "Wall time of committed phases, by side.",
+			ConstLabels: labels, Buckets: prometheus.ExponentialBuckets(0.005, 2, 16),
+		}, []string{"side"}),
+		rowsSolved: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cofactor_rows_solved_total", Help: "Factor rows solved in committed phases.", ConstLabels: labels,
+		}),
+		rowsPerSecond: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "cofactor_rows_solved_per_second", Help: "Rows solved per second in the last committed phase, by side.", ConstLabels: labels,
+		}, []string{"side"}),
+		bytesExchanged: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cofactor_bytes_exchanged_total", Help: "Factor bytes the workers exchanged in committed phases.", ConstLabels: labels,
+		}),
+		checkpointSecs: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "cofactor_checkpoint_seconds", Help: "Time to write and commit a checkpoint.",
+			ConstLabels: labels, Buckets: prometheus.ExponentialBuckets(0.01, 2, 14),
+		}),
+		checkpointBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "cofactor_checkpoint_bytes", Help: "Size of the last committed checkpoint.", ConstLabels: labels,
+		}),
+	}
+	for _, side := range []string{sideUsers, sideItems} {
+		// Present from the start on every coordinator, not only once a
+		// leader has observed a phase.
+		m.phaseSeconds.WithLabelValues(side)
+		m.rowsPerSecond.WithLabelValues(side)
+	}
+	m.reg.MustRegister(m.commitSeconds, m.phaseSeconds, m.rowsSolved, m.rowsPerSecond, m.bytesExchanged,
+		m.checkpointSecs, m.checkpointBytes, &stateCollector{n: n, labels: labels},
+		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	return m
+}
+
+// stateCollector reports, at each scrape, what the replicated state and
+// raft say now.
+type stateCollector struct {
+	n      *Node
+	labels prometheus.Labels
+}
+
+func (c *stateCollector) desc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc(name, help, labels, c.labels)
+}
+
+var (
+	raftStates  = []string{"follower", "candidate", "leader", "shutdown"}
+	jobStates   = []string{"pending", "running", "succeeded", "failed", "cancelled"}
+	workerState = []string{WorkerAlive, WorkerLost, WorkerDraining}
+)
+
+func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(c, ch) }
+
+func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
+	n := c.n
+	if n.raft == nil {
+		return
+	}
+	state := strings.ToLower(n.raft.State().String())
+	d := c.desc("cofactor_raft_state", "1 for this coordinator's current raft state.", "state")
+	for _, s := range raftStates {
+		v := 0.0
+		if s == state {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, s)
+	}
+	leader := 0.0
+	if n.raft.State() == raft.Leader {
+		leader = 1
+	}
+	ch <- prometheus.MustNewConstMetric(c.desc("cofactor_raft_leader", "1 when this coordinator is the leader."), prometheus.GaugeValue, leader)
+	ch <- prometheus.MustNewConstMetric(c.desc("cofactor_raft_last_index", "Index of the last raft log entry."), prometheus.GaugeValue, float64(n.raft.LastIndex()))
+	ch <- prometheus.MustNewConstMetric(c.desc("cofactor_raft_applied_index", "Index of the last entry applied to the state machine."), prometheus.GaugeValue, float64(n.raft.AppliedIndex()))
+
+	jobs := map[string]int{}
+	workers := map[string]int{}
+	type modelMetric struct {
+		model, metric string
+		v             float64
+	}
+	var models []modelMetric
+	newest := map[string]string{} // model → the newest job with metrics
+	n.fsm.View(func(st *State) {
+		for _, j := range st.Jobs {
+			jobs[j.State]++
+		}
+		for _, w := range st.Workers {
+			workers[w.State]++
+		}
+		for _, id := range st.Order {
+			if j := st.Jobs[id]; j.State == "running" || j.State == "succeeded" {
+				newest[j.Spec.Model] = id
+			}
+		}
+		for model, id := range newest {
+			r := st.Jobs[id].Result(n.clock())
+			for name, v := range map[string]*float64{"train_rmse": r.TrainRMSE, "test_rmse": r.TestRMSE, "precision_at_10": r.PrecisionAt10, "ndcg_at_10": r.NDCGAt10} {
+				if v != nil {
+					models = append(models, modelMetric{model, name, *v})
+				}
+			}
+		}
+	})
+	dj := c.desc("cofactor_jobs", "Jobs by state.", "state")
+	for _, s := range jobStates {
+		ch <- prometheus.MustNewConstMetric(dj, prometheus.GaugeValue, float64(jobs[s]), s)
+	}
+	dw := c.desc("cofactor_workers", "Workers by state.", "state")
+	for _, s := range workerState {
+		ch <- prometheus.MustNewConstMetric(dw, prometheus.GaugeValue, float64(workers[s]), s)
+	}
+	dm := c.desc("cofactor_model_metric", "The newest running or finished job's metrics, by model.", "model", "metric")
+	for _, m := range models {
+		ch <- prometheus.MustNewConstMetric(dm, prometheus.GaugeValue, m.v, m.model, m.metric)
+	}
+}
+
+// metricsHandler serves the registry.
+func (n *Node) metricsHandler() http.Handler {
+	return promhttp.HandlerFor(n.metrics.reg, promhttp.HandlerOpts{Registry: n.metrics.reg})
+}
+
+// Registry is the coordinator's Prometheus registry.
+func (n *Node) Registry() *prometheus.Registry { return n.metrics.reg }
