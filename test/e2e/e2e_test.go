@@ -487,3 +487,68 @@ func TestObservability(t *testing.T) {
 		}
 	}
 }
+
+// Membership: draining a worker in the middle of a job moves its blocks to
+// the others (resuming from a checkpoint) and the job succeeds; removing a
+// coordinator leaves a two-member group that still works.
+func TestMembership(t *testing.T) {
+	skipShort(t)
+	input := genInput(t)
+	flags := append([]string{"--input", input}, longJob...)
+	c := newCluster(t, 3, 3)
+	dist := filepath.Join(t.TempDir(), "cluster")
+	id := c.submit(append(flags, "--out", dist)...)
+	c.waitCheckpoint(id, 2, 2*time.Minute)
+	if code, _, errs := c.cli("cluster", "drain-worker", "w3"); code != 0 {
+		t.Fatalf("drain-worker: exit %d: %s", code, errs)
+	}
+	code, res := c.wait(id)
+	if code != 0 || res.State != job.StateSucceeded || res.Workers != 2 || len(res.ResumedFrom) == 0 {
+		t.Fatalf("job after draining w3: exit %d, %s on %d workers, resumed from %v: %s", code, res.State, res.Workers, res.ResumedFrom, res.Error)
+	}
+	local := trainLocal(t, flags...)
+	if d := testutil.DirDiff(t, dist, local); d > 1e-5 {
+		t.Errorf("factors after a drain differ from an undisturbed run by %g", d)
+	}
+
+	leader := c.waitLeader(5 * time.Second)
+	victim := "c3"
+	if leader == victim {
+		victim = "c2"
+	}
+	if code, _, errs := c.cli("cluster", "remove-coordinator", victim); code != 0 {
+		t.Fatalf("remove-coordinator: exit %d: %s", code, errs)
+	}
+	c.coordByID(victim).p.stop()
+	st, err := c.status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	workers := map[string]string{}
+	for _, w := range st.Workers {
+		workers[w.ID] = w.State
+	}
+	if len(st.Servers) != 2 || workers["w3"] != "draining" || workers["w1"] != "alive" {
+		t.Fatalf("after removing %s: servers %+v, workers %v", victim, st.Servers, workers)
+	}
+	// The two left still commit: a short job succeeds.
+	id = c.submit("--input", input, "--rank", "4", "--iterations", "2")
+	if code, res := c.wait(id); code != 0 || res.State != job.StateSucceeded {
+		t.Fatalf("a job on the two-member group: exit %d, %s %s", code, res.State, res.Error)
+	}
+	if code, _, errs := c.cli("cluster", "undrain-worker", "w3"); code != 0 {
+		t.Fatalf("undrain-worker: exit %d: %s", code, errs)
+	}
+	waitFor(t, "w3 alive again", func() bool {
+		st, err := c.status()
+		if err != nil {
+			return false
+		}
+		for _, w := range st.Workers {
+			if w.ID == "w3" {
+				return w.State == "alive"
+			}
+		}
+		return false
+	})
+}
