@@ -36,7 +36,10 @@ func (f *stepFailure) Error() string { return f.msg }
 // before acting on the next. It holds no state that matters across leader
 // changes: everything is read back from the state machine.
 type driver struct {
-	n        *Node
+	n *Node
+	// waiting, when set, names what the step under way still waits for:
+	// a step that outlasts PhaseTimeout is reported with it.
+	waiting  func() string
 	failures int             // runtime failures of the step under way
 	dropped  map[string]bool // finished jobs whose workers were told to drop them
 	sends    sync.WaitGroup
@@ -237,6 +240,7 @@ func (d *driver) await(ctx context.Context, j *Job, targets, watch []string, c w
 	defer resend.Stop()
 	check := time.NewTicker(250 * time.Millisecond)
 	defer check.Stop()
+	start, reported := time.Now(), false
 	for {
 		select {
 		case <-ctx.Done():
@@ -276,6 +280,23 @@ func (d *driver) await(ctx context.Context, j *Job, targets, watch []string, c w
 				d.send(ctx, t, c)
 			}
 		case <-check.C:
+			if !reported && d.n.cfg.PhaseTimeout > 0 && time.Since(start) > d.n.cfg.PhaseTimeout {
+				// Slow is not lost: keep waiting, but say so in the job.
+				reported = true
+				what := c.Type
+				if c.Side != "" {
+					what = fmt.Sprintf("%s %d %s", c.Type, c.Iteration, c.Side)
+				}
+				reason := fmt.Sprintf("%s has run for more than the %v phase timeout", what, d.n.cfg.PhaseTimeout)
+				if d.waiting != nil {
+					reason += "; waiting for " + d.waiting()
+				}
+				d.n.log.Warn("phase timeout", "job", j.ID, "reason", reason)
+				d.n.metrics.phaseTimeouts.Inc()
+				if err := d.n.propose(ctx, Command{Type: cmdNote, Job: j.ID, Reason: reason}); err != nil {
+					d.n.log.Warn("phase timeout not noted", "job", j.ID, "err", err)
+				}
+			}
 			var over bool
 			var alive []string
 			boots := map[string]string{}
@@ -437,7 +458,22 @@ func (d *driver) phase(ctx context.Context, j *Job, t int, side string) error {
 func (d *driver) perBlock(ctx context.Context, j *Job, c wire.Command, owners []string, typ string) ([]wire.BlockStats, error) {
 	results := make([]*wire.BlockStats, len(owners))
 	got := 0
+	var mu sync.Mutex
+	d.waiting = func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		var missing []string
+		for b, st := range results {
+			if st == nil {
+				missing = append(missing, fmt.Sprintf("block %d on %s", b, owners[b]))
+			}
+		}
+		return strings.Join(missing, ", ")
+	}
+	defer func() { d.waiting = nil }()
 	err := d.await(ctx, j, distinct(owners), distinct(j.Assign.Users, j.Assign.Items), c, func(r wire.Report) bool {
+		mu.Lock()
+		defer mu.Unlock()
 		if r.Type != typ || r.Epoch != c.Epoch || r.Iteration != c.Iteration || r.Side != c.Side ||
 			r.Block < 0 || r.Block >= len(owners) || owners[r.Block] != r.Worker {
 			return false

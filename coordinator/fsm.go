@@ -45,6 +45,7 @@ const (
 	cmdScheduleSlot   = "schedule_slot"
 	cmdWorkerDrain    = "worker_drained"
 	cmdWorkerUndrain  = "worker_undrained"
+	cmdNote           = "job_note"
 	cmdCheckpointBad  = "checkpoint_bad"
 )
 
@@ -267,6 +268,8 @@ func eventText(c *Command, j *Job) string {
 		return c.Finished.State
 	case cmdCancel:
 		return "cancelled"
+	case cmdNote:
+		return c.Reason
 	}
 	return ""
 }
@@ -593,6 +596,9 @@ func (f *FSM) apply(c *Command) error {
 		return nil
 	case cmdCancel:
 		j.State, j.Finished, j.Error = job.StateCancelled, c.Time, "cancelled by request"
+		return nil
+	case cmdNote:
+		j.Notes = append(j.Notes, fmt.Sprintf("%s: %s", c.Time.UTC().Format(time.RFC3339), c.Reason))
 		return nil
 	}
 	return fmt.Errorf("%w: unknown type %q", ErrCommand, c.Type)

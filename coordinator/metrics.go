@@ -20,6 +20,7 @@ type metrics struct {
 	bytesExchanged  prometheus.Counter
 	checkpointSecs  prometheus.Histogram
 	checkpointBytes prometheus.Gauge
+	phaseTimeouts   prometheus.Counter
 }
 
 func newMetrics(n *Node) *metrics {
@@ -50,6 +51,9 @@ func newMetrics(n *Node) *metrics {
 		checkpointBytes: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "cofactor_checkpoint_bytes", Help: "Size of the last committed checkpoint.", ConstLabels: labels,
 		}),
+		phaseTimeouts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cofactor_phase_timeouts_total", Help: "Job steps that outlasted the phase timeout.", ConstLabels: labels,
+		}),
 	}
 	for _, side := range []string{sideUsers, sideItems} {
 		// Present from the start on every coordinator, not only once a
@@ -58,7 +62,7 @@ func newMetrics(n *Node) *metrics {
 		m.rowsPerSecond.WithLabelValues(side)
 	}
 	m.reg.MustRegister(m.commitSeconds, m.phaseSeconds, m.rowsSolved, m.rowsPerSecond, m.bytesExchanged,
-		m.checkpointSecs, m.checkpointBytes, &stateCollector{n: n, labels: labels},
+		m.checkpointSecs, m.checkpointBytes, m.phaseTimeouts, &stateCollector{n: n, labels: labels},
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }

@@ -59,6 +59,10 @@ type Config struct {
 	MaxStepFailures int
 	// SnapshotThreshold is raft's: log entries between snapshots.
 	SnapshotThreshold uint64
+	// PhaseTimeout is how long a step may run before the job reports it
+	// (naming the workers it waits for); 0 disables the report. A slow
+	// worker is not a lost one: the job keeps waiting.
+	PhaseTimeout time.Duration
 	// ScheduleTick is how often the leader looks for due schedule slots.
 	ScheduleTick time.Duration
 	// Clock tells the time for schedules (nil: time.Now); tests use a fake.
@@ -74,6 +78,7 @@ func DefaultConfig() Config {
 		MaxStepFailures:   5,
 		SnapshotThreshold: 1024,
 		ScheduleTick:      200 * time.Millisecond,
+		PhaseTimeout:      10 * time.Minute,
 	}
 }
 

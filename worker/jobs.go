@@ -564,6 +564,13 @@ func (w *Worker) phase(ctx context.Context, js *jobState, c *wire.Command) ([]wi
 		}
 		h := js.block(side, b)
 		start := time.Now()
+		if d := w.cfg.InjectDelay; d > 0 {
+			select {
+			case <-time.After(d):
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
 		g, err := w.gather(ctx, js, h, otherVersion)
 		if err != nil {
 			return nil, err

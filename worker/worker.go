@@ -37,6 +37,9 @@ type Config struct {
 	FetchParallel int
 	// Retry is the policy of row requests and reports.
 	Retry transport.RetryPolicy
+	// InjectDelay slows every block solve down by this much: fault
+	// injection for tests of slow workers. Zero in production.
+	InjectDelay time.Duration
 }
 
 // DefaultConfig returns the defaults: a heartbeat a second, all CPUs,
@@ -70,6 +73,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: memory %d must be ≥ 0", ErrConfig, c.Memory)
 	case c.BlobBucket == "":
 		return fmt.Errorf("%w: no blob bucket", ErrConfig)
+	case c.InjectDelay < 0:
+		return fmt.Errorf("%w: injected delay %v must be ≥ 0", ErrConfig, c.InjectDelay)
 	case c.FetchParallel < 1:
 		return fmt.Errorf("%w: fetch parallelism %d must be ≥ 1", ErrConfig, c.FetchParallel)
 	}

@@ -552,3 +552,26 @@ func TestMembership(t *testing.T) {
 		return false
 	})
 }
+
+// A slow worker does not fail a job: the step that outlasts the phase
+// timeout is reported in the job's notes, naming what it waits for, and
+// the job finishes.
+func TestSlowWorkerReported(t *testing.T) {
+	skipShort(t)
+	train := testutil.SharedData(t, "ml-latest-small/split-seed42/ratings.train.csv")
+	c := &cluster{t: t, dir: t.TempDir(), workers: map[string]*proc{}, metrics: map[string]string{}}
+	c.startBase(1, "--phase-timeout", "1s")
+	c.startWorker("w1")
+	c.startWorkerArgs("w2", "--inject-delay", "1500ms")
+	c.waitReady(1, 2, 60*time.Second)
+	id := c.submit("--input", train, "--rank", "4", "--iterations", "2", "--checkpoint-every", "0")
+	code, res := c.wait(id)
+	if code != 0 || res.State != job.StateSucceeded {
+		t.Fatalf("job: exit %d, %s %s", code, res.State, res.Error)
+	}
+	notes := strings.Join(res.Notes, "\n")
+	t.Logf("notes: %s", notes)
+	if !strings.Contains(notes, "phase timeout") || !strings.Contains(notes, "on w2") {
+		t.Errorf("the slow phase was not reported naming w2: %q", notes)
+	}
+}

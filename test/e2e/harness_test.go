@@ -216,11 +216,27 @@ type cluster struct {
 	workers  map[string]*proc
 	metrics  map[string]string // worker → metrics URL
 	mu       sync.Mutex
+	// coordFlags are added to every coordinator's command line.
+	coordFlags []string
 }
 
 func newCluster(t *testing.T, nCoord, nWorkers int) *cluster {
 	t.Helper()
 	c := &cluster{t: t, dir: t.TempDir(), workers: map[string]*proc{}, metrics: map[string]string{}}
+	c.startBase(nCoord)
+	for i := 1; i <= nWorkers; i++ {
+		c.startWorker(fmt.Sprintf("w%d", i))
+	}
+	c.waitReady(nCoord, nWorkers, 60*time.Second)
+	return c
+}
+
+// startBase starts NATS and nCoord coordinators (extra coordinator flags
+// appended), and arranges for their logs to be shown when the test fails.
+func (c *cluster) startBase(nCoord int, coordFlags ...string) {
+	t := c.t
+	t.Helper()
+	c.coordFlags = coordFlags
 	var ports []int
 	c.nats, ports = startListening(t, c.dir, "nats", bins.nats, 1, func(p []int) []string {
 		return []string{"-a", "127.0.0.1", "-p", fmt.Sprint(p[0]), "-js", "-sd", filepath.Join(c.dir, "jetstream")}
@@ -235,10 +251,6 @@ func newCluster(t *testing.T, nCoord, nWorkers int) *cluster {
 			c.waitLeader(30 * time.Second)
 		}
 	}
-	for i := 1; i <= nWorkers; i++ {
-		c.startWorker(fmt.Sprintf("w%d", i))
-	}
-	c.waitReady(nCoord, nWorkers, 60*time.Second)
 	t.Cleanup(func() {
 		if t.Failed() {
 			for _, cd := range c.coords {
@@ -249,7 +261,6 @@ func newCluster(t *testing.T, nCoord, nWorkers int) *cluster {
 			}
 		}
 	})
-	return c
 }
 
 // killAll SIGKILLs every process of the cluster: NATS, coordinators and
@@ -306,6 +317,7 @@ func (c *cluster) startCoord(cd *coord, bootstrap bool) {
 		cd.raftAddr, cd.httpAddr = fmt.Sprintf("127.0.0.1:%d", p[0]), fmt.Sprintf("127.0.0.1:%d", p[1])
 		args := []string{"--id", cd.id, "--data-dir", cd.dataDir, "--raft-addr", cd.raftAddr, "--http-addr", cd.httpAddr,
 			"--nats", c.natsURL, "--worker-timeout", "3s", "--resend-interval", "1s", "--log-level", "debug"}
+		args = append(args, c.coordFlags...)
 		if bootstrap {
 			return append(args, "--bootstrap")
 		}
@@ -313,12 +325,15 @@ func (c *cluster) startCoord(cd *coord, bootstrap bool) {
 	}, func(p []int) bool { return dials(p[1]) })
 }
 
-func (c *cluster) startWorker(id string) {
+func (c *cluster) startWorker(id string) { c.startWorkerArgs(id) }
+
+// startWorkerArgs starts a worker with extra flags.
+func (c *cluster) startWorkerArgs(id string, extra ...string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	w, ports := startListening(c.t, c.dir, id, bins.worker, 1, func(p []int) []string {
-		return []string{"--id", id, "--nats", c.natsURL, "--heartbeat", "500ms", "--log-level", "debug",
-			"--metrics-addr", fmt.Sprintf("127.0.0.1:%d", p[0])}
+		return append([]string{"--id", id, "--nats", c.natsURL, "--heartbeat", "500ms", "--log-level", "debug",
+			"--metrics-addr", fmt.Sprintf("127.0.0.1:%d", p[0])}, extra...)
 	}, func(p []int) bool { return dials(p[0]) })
 	c.workers[id] = w
 	c.metrics[id] = fmt.Sprintf("http://127.0.0.1:%d/metrics", ports[0])
