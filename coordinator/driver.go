@@ -241,6 +241,7 @@ func (d *driver) await(ctx context.Context, j *Job, targets, watch []string, c w
 	check := time.NewTicker(250 * time.Millisecond)
 	defer check.Stop()
 	start, reported := time.Now(), false
+	var peerSince time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -264,6 +265,17 @@ func (d *driver) await(ctx context.Context, j *Job, targets, watch []string, c w
 						return err
 					}
 					return fmt.Errorf("%w: checkpoint %s is damaged", errReassign, c.Snapshot)
+				}
+				if r.Kind == wire.KindPeer && slices.Contains(watch, r.Peer) {
+					// The peer may be dead and not yet declared lost: give
+					// the monitor time to notice before counting failures.
+					if peerSince.IsZero() {
+						peerSince = time.Now()
+					}
+					if time.Since(peerSince) < 2*d.n.cfg.WorkerTimeout {
+						d.n.log.Info("step waits for an unanswering worker", "job", j.ID, "step", c.Type, "worker", r.Worker, "peer", r.Peer)
+						continue
+					}
 				}
 				d.failures++
 				d.n.log.Warn("step failed on a worker", "job", j.ID, "step", c.Type, "worker", r.Worker, "failures", d.failures, "err", r.Error)

@@ -134,6 +134,15 @@ func (w *Worker) forEach(ctx context.Context, n int, fn func(ctx context.Context
 	return ctx.Err()
 }
 
+// peerError says that another worker did not answer a row request.
+type peerError struct {
+	peer string
+	err  error
+}
+
+func (e *peerError) Error() string { return e.err.Error() }
+func (e *peerError) Unwrap() error { return e.err }
+
 // request sends a frame to owner and returns the decoded answer, repeating
 // requests answered with an error frame a bounded number of times.
 func (w *Worker) request(ctx context.Context, owner string, h transport.Header) (transport.Header, []byte, int64, error) {
@@ -142,7 +151,11 @@ func (w *Worker) request(ctx context.Context, owner string, h transport.Header) 
 	for attempt := 0; attempt < remoteRetries; attempt++ {
 		msg, err := transport.Request(ctx, w.nc, transport.WorkerRowsSubject(owner), req, w.cfg.Retry)
 		if err != nil {
-			return transport.Header{}, nil, 0, fmt.Errorf("asking worker %s for %s block %d: %w", owner, sideName(h.Side), h.Block, err)
+			err = fmt.Errorf("asking worker %s for %s block %d: %w", owner, sideName(h.Side), h.Block, err)
+			if errors.Is(err, transport.ErrUnreachable) {
+				err = &peerError{peer: owner, err: err}
+			}
+			return transport.Header{}, nil, 0, err
 		}
 		rh, payload, err := transport.DecodeFrame(msg.Data)
 		if err != nil {

@@ -250,15 +250,18 @@ func (w *Worker) drop(id string) {
 // run executes one command and returns its reports.
 func (w *Worker) run(ctx context.Context, js *jobState, c *wire.Command) []wire.Report {
 	fail := func(err error) []wire.Report {
-		kind := job.KindRuntime
+		kind, peer := job.KindRuntime, ""
+		var pe *peerError
 		switch {
 		case job.IsInputError(err):
 			kind = job.KindInput
 		case c.Type == wire.CmdLoad && c.Snapshot != "" && (errors.Is(err, checkpoint.ErrCorrupt) || errors.Is(err, checkpoint.ErrNotFound)):
 			kind = wire.KindCheckpoint
+		case errors.As(err, &pe):
+			kind, peer = wire.KindPeer, pe.peer
 		}
 		w.log.Warn("task failed", "job", c.Job, "task", c.Type, "iteration", c.Iteration, "side", c.Side, "err", err)
-		return []wire.Report{{Type: wire.RepFailed, Job: c.Job, Epoch: c.Epoch, Iteration: c.Iteration, Side: c.Side, For: c.Type, Error: err.Error(), Kind: kind}}
+		return []wire.Report{{Type: wire.RepFailed, Job: c.Job, Epoch: c.Epoch, Iteration: c.Iteration, Side: c.Side, For: c.Type, Error: err.Error(), Kind: kind, Peer: peer}}
 	}
 	if c.Type == wire.CmdPartition {
 		sum, err := w.partition(ctx, c)

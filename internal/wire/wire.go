@@ -85,7 +85,9 @@ type Report struct {
 	Files     []checkpoint.FileInfo `json:"files,omitempty"`
 	Snapshot  string                `json:"snapshot,omitempty"`
 	Error     string                `json:"error,omitempty"`
-	Kind      string                `json:"kind,omitempty"` // job.KindInput, job.KindRuntime or KindCheckpoint
+	// Peer names the worker that did not answer, for KindPeer failures.
+	Peer string `json:"peer,omitempty"`
+	Kind string `json:"kind,omitempty"` // job.KindInput, job.KindRuntime or KindCheckpoint
 	// For is the command type a failure answers.
 	For string `json:"for,omitempty"`
 }
@@ -131,6 +133,12 @@ type PartitionSummary struct {
 // KindCheckpoint marks a failure to read the checkpoint a load resumed
 // from: the leader then marks it bad and falls back to an older one.
 const KindCheckpoint = "checkpoint"
+
+// KindPeer marks a failure caused by another worker not answering row
+// requests. The leader does not count it against the step while that
+// worker may still be declared lost by the heartbeat monitor: the lost
+// worker's blocks are then reassigned, which is the real fix.
+const KindPeer = "peer"
 
 // Heartbeat is published by every worker each heartbeat interval.
 type Heartbeat struct {
