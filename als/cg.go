@@ -1,74 +1,84 @@
 package als
 
-// cgScratch holds one goroutine's conjugate-gradient vectors.
+// cgScratch holds one goroutine's conjugate-gradient vectors (kp entries,
+// padding zero).
 type cgScratch struct {
-	r, p, ap, b []float32
+	r, p, ap []float32
 }
 
-func newCGScratch(k int) cgScratch {
+func newCGScratch(kp int) cgScratch {
 	return cgScratch{
-		r:  make([]float32, k),
-		p:  make([]float32, k),
-		ap: make([]float32, k),
-		b:  make([]float32, k),
+		r:  make([]float32, kp),
+		p:  make([]float32, kp),
+		ap: make([]float32, kp),
 	}
 }
 
-// solveCG improves x (the row's previous factors) by a few conjugate-gradient
-// steps on A x = b, where
+// solveCG improves sc.x (the row's previous factors, zero padded to kp) by
+// a few conjugate-gradient steps on A x = b, where
 //
-//	explicit: A = Y_uᵀY_u + diag·I                b = Y_uᵀ r
-//	implicit: A = base + Y_uᵀ diag(w) Y_u         b = Y_uᵀ c
+//	explicit: A = GᵀG + diag·I                b = Gᵀ v
+//	implicit: A = base + Gᵀ diag(w) G         b = Gᵀ v
 //
-// and base = YᵀY + λI in float32. A is never formed: each step applies it
-// through the row's ratings (gatherApply), which costs 4·n·k flops against
-// the n·k² of building the matrix.
-func (s *Solver) solveCG(sc *rowScratch, cols []int32, other []float32, w, v []float32, base32 []float32, diag float64, x []float32) {
-	k := s.cfg.Rank
+// G is the row's gathered panel (n rows), and base32 = YᵀY + λI in float32
+// (k rows of stride kp). A is never formed: each product A p is G p (a
+// matrix–vector product over the panel), weighted, then Gᵀ times that,
+// plus base·p or diag·p: 4·n·k flops against the n·k² of building the
+// matrix. The right-hand side is never formed either: the first residual
+// b − A x is one such product, Gᵀ (v − w∘(G x)) − base·x.
+func (s *Solver) solveCG(sc *rowScratch, g []float32, n int, w, v []float32, base32 []float32, diag float64) {
+	k, kp := s.cfg.Rank, sc.kp
 	cg := &sc.cg
-	// b = Σ v_j y_j
-	b := cg.b
-	clear(b)
-	for j, c := range cols {
-		y := other[int(c)*k : int(c)*k+k]
-		vj := v[j]
-		for i, yi := range y {
-			b[i] += vj * yi
-		}
-	}
-	apply := func(dst, p []float32) {
+	x, r, p, ap := sc.x, cg.r, cg.p, cg.ap
+	t, st := sc.t[:n], sc.s[:n]
+	// applyBase sets dst = base·src (implicit) or diag·src (explicit).
+	applyBase := func(dst, src []float32) {
 		if base32 != nil {
-			// base is symmetric: accumulate it column by column (= row by
-			// row), a chain of independent multiply-adds rather than k
-			// dot products each waiting on its own sum.
 			clear(dst)
-			dst := dst[:k]
-			for j, pj := range p[:k] {
-				for i, a := range base32[j*k : j*k+k] {
-					dst[i] += a * pj
-				}
-			}
-		} else {
-			d := float32(diag)
-			for i, pi := range p {
-				dst[i] = d * pi
-			}
+			gemvT32(dst, base32, k, kp, src) // base is symmetric: rows = columns
+			return
 		}
-		gatherApply(dst, p, other, k, cols, w)
+		d := float32(diag)
+		for i, v := range src {
+			dst[i] = d * v
+		}
 	}
-	r, p, ap := cg.r, cg.p, cg.ap
-	apply(ap, x)
-	var rs float64
+	// r = Gᵀ (v − w∘(G x)) − base·x
+	gemv32(t, g, n, kp, x)
+	if w != nil {
+		for j, tj := range t {
+			st[j] = v[j] - w[j]*tj
+		}
+	} else {
+		for j, tj := range t {
+			st[j] = v[j] - tj
+		}
+	}
+	applyBase(r, x)
 	for i := range r {
-		r[i] = b[i] - ap[i]
-		p[i] = r[i]
-		rs += float64(r[i]) * float64(r[i])
+		r[i] = -r[i]
+	}
+	gemvT32(r, g, n, kp, st)
+	var rs float64
+	for i, ri := range r {
+		p[i] = ri
+		rs += float64(ri) * float64(ri)
 	}
 	for step := 0; step < s.cfg.CGSteps; step++ {
 		if rs <= 1e-30 {
 			break
 		}
-		apply(ap, p)
+		// ap = A p
+		applyBase(ap, p)
+		gemv32(t, g, n, kp, p)
+		if w != nil {
+			for j, tj := range t {
+				st[j] = w[j] * tj
+			}
+			gemvT32(ap, g, n, kp, st)
+		} else {
+			gemvT32(ap, g, n, kp, t)
+		}
 		var pAp float64
 		for i, pi := range p {
 			pAp += float64(pi) * float64(ap[i])

@@ -35,8 +35,19 @@ func cholSolve(a []float64, k int, b []float64) error {
 		return nil
 	}
 	a = a[:k*k]
-	b = b[:k]
 	cholMirror(a, k)
+	return cholSolveUpper(a, k, b)
+}
+
+// cholSolveUpper is cholSolve for a matrix given by its upper triangle
+// (i ≤ j): the lower one is not read (it is scratch on return), so a
+// matrix accumulated in its upper triangle is factored in place.
+func cholSolveUpper(a []float64, k int, b []float64) error {
+	if k <= 0 {
+		return nil
+	}
+	a = a[:k*k]
+	b = b[:k]
 	for j0 := 0; j0 < k; j0 += cholBlock {
 		j1 := min(j0+cholBlock, k)
 		if cholPanel(a, k, j0, j1) >= 0 {

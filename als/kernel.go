@@ -38,7 +38,16 @@ func setKernelGo() {
 	cholPanel = cholPanelGo
 	cholSolveU = cholSolveUGo
 	cholMirror = cholMirrorGo
+	setPanelKernelsGo()
 	kernelName = "go"
+}
+
+// setPanelKernelsGo installs the pure-Go panel kernels of rowkern.go.
+func setPanelKernelsGo() {
+	gatherPanel = gatherPanelGo
+	syrk32 = syrk32Go
+	gemv32 = gemv32Go
+	gemvT32 = gemvT32Go
 }
 
 // gramPad is the multiple to which the Gram accumulator's leading dimension

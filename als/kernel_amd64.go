@@ -97,6 +97,7 @@ func setKernel(name string) bool {
 		cholPanel = cholPanelAVX2Go
 		cholSolveU = cholSolveUGo
 		cholMirror = cholMirrorGo
+		setPanelKernelsGo()
 		kernelName = name
 	case name == "avx512" && haveAVX512:
 		syrkTiles = syrkTilesAVX512
@@ -107,6 +108,10 @@ func setKernel(name string) bool {
 		cholPanel = cholPanelAVX512Go
 		cholSolveU = cholSolveUAVX512Go
 		cholMirror = cholMirrorAVX512Go
+		gatherPanel = gatherPanelAVX512Go
+		syrk32 = syrk32AVX512Go
+		gemv32 = gemv32AVX512Go
+		gemvT32 = gemvT32AVX512Go
 		kernelName = name
 	default:
 		return false
@@ -345,4 +350,93 @@ func symFillAVX512Go(dst, a, base []float64, k, kp int, diag float64) {
 	}
 	symFillAVX512(&dst[0], &a[0], bp, k, kp, kb, diag)
 	symFillTail(dst, a, base, k, kp, diag, kb)
+}
+
+//go:noescape
+func syrk32AVX512(c *float64, x, wx *float32, n, kp int, set bool)
+
+//go:noescape
+func gemv32AVX512(t, pan, p *float32, n, kp int)
+
+//go:noescape
+func gemvT32AVX512(q, pan, s *float32, n, kp int)
+
+//go:noescape
+func gatherPanelAVX512(pan, wg *float32, kp int, other *float32, k int, cols *int32, n, ncols int, w *float32, nrows int) (bad int)
+
+// The wrappers of the panel kernels check the slices (panicking where the
+// Go versions would) and fall back to the Go versions for shapes the
+// kernels do not handle (kp not a multiple of 16).
+
+func syrk32AVX512Go(c []float64, x, wx []float32, n, kp int, set bool) {
+	if n <= 0 || kp <= 0 || kp%16 != 0 {
+		syrk32Go(c, x, wx, n, kp, set)
+		return
+	}
+	_ = c[kp*kp-1]
+	_ = x[n*kp-1]
+	_ = wx[n*kp-1]
+	syrk32AVX512(&c[0], &x[0], &wx[0], n, kp, set)
+}
+
+func gemv32AVX512Go(t, g []float32, n, kp int, p []float32) {
+	if n <= 0 || kp <= 0 || kp%16 != 0 {
+		gemv32Go(t, g, n, kp, p)
+		return
+	}
+	_ = t[n-1]
+	_ = p[kp-1]
+	_ = g[n*kp-1]
+	// The kernel reads whole groups of 16 rows: the rows past n of the
+	// last group must be inside g, or the Go version takes them.
+	whole := n
+	if len(g) < (n+rowGroup-1)/rowGroup*rowGroup*kp {
+		whole = n &^ (rowGroup - 1)
+	}
+	for start := 0; start < whole; start += gatherChunk {
+		m := min(gatherChunk, whole-start)
+		gemv32AVX512(&t[start], &g[start*kp], &p[0], m, kp)
+	}
+	if whole < n {
+		gemv32Go(t[whole:n], g[whole*kp:], n-whole, kp, p)
+	}
+}
+
+func gemvT32AVX512Go(q, g []float32, n, kp int, s []float32) {
+	if n <= 0 || kp <= 0 || kp%16 != 0 {
+		gemvT32Go(q, g, n, kp, s)
+		return
+	}
+	_ = q[kp-1]
+	_ = s[n-1]
+	_ = g[n*kp-1]
+	for start := 0; start < n; start += gatherChunk {
+		m := min(gatherChunk, n-start)
+		gemvT32AVX512(&q[0], &g[start*kp], &s[start], m, kp)
+	}
+}
+
+func gatherPanelAVX512Go(g, wg []float32, kp int, other []float32, k int, cols []int32, n int, w []float32) int {
+	if n <= 0 || k <= 0 || kp != (k+15)&^15 || len(other) < k {
+		return gatherPanelGo(g, wg, kp, other, k, cols, n, w)
+	}
+	_ = cols[n-1]
+	_ = g[n*kp-1]
+	var wgp *float32
+	if wg != nil {
+		_ = wg[n*kp-1]
+		_ = w[n-1]
+		wgp = &wg[0]
+	}
+	for start := 0; start < n; start += gatherChunk {
+		m := min(gatherChunk, n-start)
+		var wgs, ws *float32
+		if wgp != nil {
+			wgs, ws = &wg[start*kp], &w[start]
+		}
+		if j := gatherPanelAVX512(&g[start*kp], wgs, kp, &other[0], k, &cols[start], m, len(cols)-start, ws, len(other)/k); j >= 0 {
+			return start + j
+		}
+	}
+	return -1
 }

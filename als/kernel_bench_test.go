@@ -3,6 +3,7 @@ package als
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"gonum.org/v1/gonum/blas"
@@ -225,6 +226,139 @@ func BenchmarkNormalEq(b *testing.B) {
 				n, kf := float64(len(cols)), float64(k)
 				reportGFLOPS(b, n*kf*(kf+1)+2*n*kf+kf*kf*kf/3+2*kf*kf)
 				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/row")
+			})
+		}
+	})
+}
+
+// BenchmarkSyrk32 is one panelRows-row float32 panel through syrk32 (the
+// normal-equation kernel of the row solves), GFLOP/s counting the useful
+// upper triangle, n·k(k+1) flops.
+func BenchmarkSyrk32(b *testing.B) {
+	benchKernels(b, func(b *testing.B) {
+		for _, k := range []int{16, 64, 128} {
+			b.Run(fmt.Sprintf("k=%d", k), func(b *testing.B) { benchSyrk32(b, k) })
+		}
+	})
+}
+
+func benchSyrk32(b *testing.B, k int) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	kp := panelStride(k)
+	n := panelRows
+	x := randPanel(rng, n, k, kp)
+	c := make([]float64, kp*kp)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		syrk32(c, x, x, n, kp, false)
+	}
+	reportGFLOPS(b, float64(n*k*(k+1)))
+}
+
+// BenchmarkGramVsScore measures, in one run, the normal-equation kernel
+// (syrk32, useful flops only) beside the batch-scoring kernel ScoreBlock
+// (a plain float32 matrix product, 2·m·n·k flops) at k = 64: the scoring
+// kernel is the in-repository yardstick of a single-core float32 GEMM.
+func BenchmarkGramVsScore(b *testing.B) {
+	const k = 64
+	b.Run("syrk32/k=64", func(b *testing.B) { benchSyrk32(b, k) })
+	b.Run("scoreblock/k=64", func(b *testing.B) {
+		rng := rand.New(rand.NewPCG(41, uint64(k)))
+		const m, n = 256, 4096
+		x := randFactors(rng, m*k)
+		packed := PackItems(nil, randFactors(rng, n*k), k, 0, n)
+		dst := make([]float32, m*n)
+		b.ResetTimer()
+		for range b.N {
+			ScoreBlock(dst, n, x, k, 0, m, packed, n)
+		}
+		reportGFLOPS(b, 2*float64(m*n*k))
+	})
+}
+
+// BenchmarkRowSolve is one row solve as UpdateBlock runs it: 128 ratings
+// gathered from a 20000×k factor matrix, then the normal equations and
+// Cholesky, or 3 conjugate-gradient steps, and the explicit training-loss
+// pass. 0 allocations.
+func BenchmarkRowSolve(b *testing.B) {
+	benchKernels(b, func(b *testing.B) {
+		for _, model := range []string{"explicit", "implicit"} {
+			for _, solver := range []SolverKind{SolverCholesky, SolverCG} {
+				for _, k := range []int{16, 64, 128} {
+					b.Run(fmt.Sprintf("%s/%s/k=%d", model, solver, k), func(b *testing.B) {
+						other, cols, _, v := gatherBenchData(k)
+						cfg := DefaultConfig()
+						cfg.Rank, cfg.Lambda, cfg.Solver, cfg.Implicit = k, 0.05, solver, model == "implicit"
+						s, err := NewSolver(cfg)
+						if err != nil {
+							b.Fatal(err)
+						}
+						var base []float64
+						var base32 []float32
+						if cfg.Implicit {
+							y := other[:2000*k]
+							yty := make([]float64, k*k)
+							Gram(y, k, 1, yty)
+							base = s.implicitBase(yty)
+							kp := panelStride(k)
+							base32 = make([]float32, k*kp)
+							for i := 0; i < k; i++ {
+								for j := 0; j < k; j++ {
+									base32[i*kp+j] = float32(base[i*k+j])
+								}
+							}
+						}
+						rows := Rows{Ptr: []int64{0, int64(len(cols))}, Col: cols, Val: v}
+						sc := newRowScratch(k)
+						x := make([]float32, k)
+						for i := range x {
+							x[i] = 0.1
+						}
+						b.ReportAllocs()
+						b.ResetTimer()
+						for range b.N {
+							if _, err := s.solveRow(sc, rows, 0, other, base, base32, x, !cfg.Implicit); err != nil {
+								b.Fatal(err)
+							}
+						}
+						b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/row")
+					})
+				}
+			}
+		}
+	})
+}
+
+// BenchmarkGatherPanel gathers rows of 128 ratings (ascending random
+// columns, as a CSR row has them) from a 138,493×k matrix (35 MB at
+// k = 64: the user side of the 20M-shaped set, larger than the caches).
+func BenchmarkGatherPanel(b *testing.B) {
+	benchKernels(b, func(b *testing.B) {
+		for _, k := range []int{16, 64} {
+			b.Run(fmt.Sprintf("k=%d", k), func(b *testing.B) {
+				rng := rand.New(rand.NewPCG(5, 6))
+				const nrows, n, nsets = 138_493, 128, 1024
+				other := make([]float32, nrows*k)
+				for i := range other {
+					other[i] = 1
+				}
+				cols := make([]int32, n*nsets)
+				for s := 0; s < nsets; s++ {
+					c := cols[s*n : (s+1)*n]
+					for j := range c {
+						c[j] = int32(rng.IntN(nrows))
+					}
+					slices.Sort(c)
+				}
+				kp := panelStride(k)
+				g := make([]float32, n*kp)
+				b.ResetTimer()
+				for i := range b.N {
+					s := i % nsets
+					gatherPanel(g, nil, kp, other, k, cols[s*n:min((s+1)*n+prefetchAhead, len(cols))], n, nil)
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/rating")
 			})
 		}
 	})

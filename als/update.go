@@ -1,8 +1,10 @@
 package als
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -58,9 +60,41 @@ func NewSolver(cfg Config) (*Solver, error) {
 // Config returns the solver's configuration.
 func (s *Solver) Config() Config { return s.cfg }
 
-// chunkRows is how many rows a goroutine claims at a time: small enough to
-// balance skewed row lengths, large enough that the atomic counter is cold.
+// chunkRows is how many rows a goroutine claims at a time at most: small
+// enough to balance skewed row lengths, large enough that the atomic
+// counter is cold.
 const chunkRows = 32
+
+// chunkCost is the cost of a row in ratings, for cutting chunks: the
+// per-row work (the k×k solve) next to the per-rating work.
+const chunkCost = 128
+
+// chunks cuts rows [0, n) into chunks of at most chunkRows rows and about
+// at most 1/(64·threads) of the block's work, so that a few rows with many
+// ratings (popular items) do not leave one goroutine working alone at the
+// end. It returns the chunk starts followed by n, and the order in which
+// to claim the chunks: the most work first. Both depend only on the rows.
+func chunks(rows Rows, n, threads int) (bounds []int, order []int32) {
+	work := func(lo, hi int) int64 { return rows.Ptr[hi] - rows.Ptr[lo] + chunkCost*int64(hi-lo) }
+	limit := max(work(0, n)/int64(64*threads), 1)
+	bounds = []int{0}
+	for lo := 0; lo < n; {
+		hi := lo + 1
+		for hi < n && hi-lo < chunkRows && work(lo, hi+1) <= limit {
+			hi++
+		}
+		bounds = append(bounds, hi)
+		lo = hi
+	}
+	order = make([]int32, len(bounds)-1)
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortStableFunc(order, func(a, b int32) int {
+		return cmp.Compare(work(bounds[b], bounds[b+1]), work(bounds[a], bounds[a+1]))
+	})
+	return bounds, order
+}
 
 // BlockUpdate is one block's input to UpdateBlock.
 type BlockUpdate struct {
@@ -92,13 +126,8 @@ func (s *Solver) UpdateBlock(ctx context.Context, u BlockUpdate) (BlockStats, er
 		return BlockStats{}, fmt.Errorf("%w: %d rows, len(x)=%d, len(other)=%d, len(yty)=%d, rank %d",
 			ErrShape, n, len(x), len(other), len(yty), k)
 	}
-	nOther := int32(len(other) / k)
-	for _, c := range rows.Col[rows.Ptr[0]:rows.Ptr[n]] {
-		if c < 0 || c >= nOther {
-			return BlockStats{}, fmt.Errorf("%w: column %d outside the %d rows given", ErrShape, c, nOther)
-		}
-	}
-	threads := min(s.cfg.threads(), (n+chunkRows-1)/chunkRows)
+	threads := max(min(s.cfg.threads(), (n+chunkRows-1)/chunkRows), 1)
+	bounds, order := chunks(rows, n, threads)
 	for len(s.scratch) < threads {
 		s.scratch = append(s.scratch, newRowScratch(k))
 	}
@@ -106,12 +135,16 @@ func (s *Solver) UpdateBlock(ctx context.Context, u BlockUpdate) (BlockStats, er
 	var base32 []float32
 	if s.cfg.Implicit {
 		base = s.implicitBase(yty)
-		base32 = make([]float32, len(base))
-		for i, v := range base {
-			base32[i] = float32(v)
+		// The CG solver's copy: float32, rows padded to the panel stride.
+		kp := panelStride(k)
+		base32 = make([]float32, k*kp)
+		for i := 0; i < k; i++ {
+			for j, v := range base[i*k : i*k+k] {
+				base32[i*kp+j] = float32(v)
+			}
 		}
 	}
-	nChunks := (n + chunkRows - 1) / chunkRows
+	nChunks := len(order)
 	sse := make([]float64, nChunks) // per chunk, summed in order: deterministic
 	var next atomic.Int64
 	var firstErr error
@@ -123,15 +156,16 @@ func (s *Solver) UpdateBlock(ctx context.Context, u BlockUpdate) (BlockStats, er
 		go func() {
 			defer wg.Done()
 			for {
-				c := int(next.Add(1) - 1)
-				if c >= nChunks {
+				ci := int(next.Add(1) - 1)
+				if ci >= nChunks {
 					return
 				}
+				c := int(order[ci])
 				if ctx.Err() != nil {
 					errOnce.Do(func() { firstErr = ctx.Err() })
 					return
 				}
-				lo, hi := c*chunkRows, min((c+1)*chunkRows, n)
+				lo, hi := bounds[c], bounds[c+1]
 				for r := lo; r < hi; r++ {
 					e, err := s.solveRow(sc, rows, r, other, base, base32, x[r*k:r*k+k], u.Loss)
 					if err != nil {
@@ -167,21 +201,54 @@ func (s *Solver) implicitBase(yty []float64) []float64 {
 	return base
 }
 
-// rowScratch is one goroutine's reusable space for row solves.
+// panelStride is the row stride of a row's gathered panel: k rounded up
+// to rowPad.
+func panelStride(k int) int { return (k + rowPad - 1) / rowPad * rowPad }
+
+// rowScratch is one goroutine's reusable space for row solves. The
+// per-rating slices grow to the longest row seen and are kept.
 type rowScratch struct {
-	ne   *normalEq
-	a    []float64 // k×k system
-	b    []float64 // k
-	w, v []float32 // per-rating weights, grown to the longest row
-	cg   cgScratch
+	k, kp int
+	g, wg []float32 // the row's gathered panel (and its weighted copy), n×kp
+	t, s  []float32 // per rating: products G p and their weights
+	w, v  []float32 // per-rating weights
+	a64   []float64 // kp×kp: the normal equations, upper triangle
+	bpart []float32 // kp: one panel's right-hand side
+	a     []float64 // k×k system
+	b     []float64 // k
+	x     []float32 // kp: the row's factors, zero padded
+	cg    cgScratch
 }
 
 func newRowScratch(k int) *rowScratch {
+	kp := panelStride(k)
 	return &rowScratch{
-		ne: newNormalEq(k),
-		a:  make([]float64, k*k),
-		b:  make([]float64, k),
-		cg: newCGScratch(k),
+		k:     k,
+		kp:    kp,
+		a64:   make([]float64, kp*kp),
+		bpart: make([]float32, kp),
+		a:     make([]float64, k*k),
+		b:     make([]float64, k),
+		x:     make([]float32, kp),
+		cg:    newCGScratch(kp),
+	}
+}
+
+// grow makes room for a row of n ratings (weighted: also the weighted
+// panel). Capacity grows by a quarter beyond the need, so that a stream
+// of slightly longer rows does not reallocate each time.
+func (sc *rowScratch) grow(n int, weighted bool) {
+	rows := (n + rowGroup - 1) / rowGroup * rowGroup
+	if len(sc.t) < rows {
+		c := rows + rows/4
+		sc.t = make([]float32, c)
+		sc.s = make([]float32, c)
+	}
+	if len(sc.g) < rows*sc.kp {
+		sc.g = make([]float32, (rows+rows/4)*sc.kp)
+	}
+	if weighted && len(sc.wg) < rows*sc.kp {
+		sc.wg = make([]float32, (rows+rows/4)*sc.kp)
 	}
 }
 
@@ -206,12 +273,19 @@ func (s *Solver) weights(sc *rowScratch, vals []float32) (w, v []float32) {
 }
 
 // solveRow computes row r's new factors into xr and returns the row's
-// explicit squared error with them.
+// explicit squared error with them (when loss is set).
+//
+// The row's ratings' rows of other are gathered once into the panel G;
+// then either the normal equations are accumulated from it panel by panel
+// (float32 sums of panelRows ratings added into float64) and solved by
+// Cholesky, or a few conjugate-gradient steps run on it; the loss pass
+// reads it once more.
 func (s *Solver) solveRow(sc *rowScratch, rows Rows, r int, other []float32, base []float64, base32 []float32, xr []float32, loss bool) (float64, error) {
-	k := s.cfg.Rank
+	k, kp := s.cfg.Rank, sc.kp
 	lo, hi := rows.Ptr[r], rows.Ptr[r+1]
 	cols, vals := rows.Col[lo:hi], rows.Val[lo:hi]
-	if len(cols) == 0 {
+	n := len(cols)
+	if n == 0 {
 		// A row without ratings has no data term: the regularised optimum
 		// is zero in both models.
 		clear(xr)
@@ -220,56 +294,95 @@ func (s *Solver) solveRow(sc *rowScratch, rows Rows, r int, other []float32, bas
 	w, v := s.weights(sc, vals)
 	diag := s.cfg.Lambda
 	if !s.cfg.Implicit {
-		diag *= float64(len(cols))
+		diag *= float64(n)
 	}
-	switch s.cfg.Solver {
-	case SolverCG:
-		s.solveCG(sc, cols, other, w, v, base32, diag, xr)
-	default:
-		ne := sc.ne
-		ne.reset()
-		ne.add(other, cols, w, v)
-		if s.cfg.Implicit {
-			ne.matrix(sc.a, base, 0)
-		} else {
-			ne.matrix(sc.a, nil, diag)
-		}
-		copy(sc.b, ne.b)
-		if err := cholSolve(sc.a, k, sc.b); err != nil {
-			return 0, fmt.Errorf("%w (%d ratings, lambda %g)", ErrNotPositiveDefinite, len(cols), s.cfg.Lambda)
+	chol := s.cfg.SolverUsed() != SolverCG
+	weighted := chol && w != nil
+	sc.grow(n, weighted)
+	// The panel with its rows up to the next multiple of rowGroup: gemv32
+	// may read (not use) the last group's rows past n.
+	g := sc.g[:(n+rowGroup-1)/rowGroup*rowGroup*kp]
+	var wg []float32
+	if weighted {
+		wg = sc.wg[:n*kp]
+	}
+	// The gather's prefetches run on into the first ratings of the next
+	// row, whose rows then arrive while this one is solved. The gather
+	// also checks the columns.
+	ahead := rows.Col[lo:min(hi+prefetchAhead, int64(len(rows.Col)))]
+	if j := gatherPanel(g[:n*kp], wg, kp, other, k, ahead, n, w); j >= 0 {
+		return 0, fmt.Errorf("%w: column %d outside the %d rows given", ErrShape, cols[j], len(other)/k)
+	}
+	x := sc.x
+	if chol {
+		if err := s.solveChol(sc, g, wg, n, v, base, diag); err != nil {
+			return 0, err
 		}
 		for i := range xr {
 			xr[i] = float32(sc.b[i])
 		}
+		copy(x, xr)
+	} else {
+		copy(x, xr)
+		s.solveCG(sc, g, n, w, v, base32, diag)
+		copy(xr, x[:k])
 	}
 	if s.cfg.Implicit || !loss {
 		return 0, nil
 	}
-	return rowSSE(xr, other, k, cols, vals), nil
-}
-
-// rowSSE is Σ_j (v_j − x·y_j)² over a row's ratings. Four partial sums
-// break the dependency chain of one long dot product.
-func rowSSE(x, other []float32, k int, cols []int32, vals []float32) float64 {
+	// Training loss: t = G x, Σ (v − t)².
+	t := sc.t[:n]
+	gemv32(t, g, n, kp, x)
 	var sse float64
-	for j, c := range cols {
-		y := other[int(c)*k : int(c)*k+k]
-		y = y[:len(x)]
-		var d0, d1, d2, d3 float32
-		i := 0
-		for ; i+4 <= len(x); i += 4 {
-			d0 += x[i] * y[i]
-			d1 += x[i+1] * y[i+1]
-			d2 += x[i+2] * y[i+2]
-			d3 += x[i+3] * y[i+3]
-		}
-		for ; i < len(x); i++ {
-			d0 += x[i] * y[i]
-		}
-		e := float64(vals[j]) - float64((d0+d1)+(d2+d3))
+	for j, tj := range t {
+		e := float64(v[j]) - float64(tj)
 		sse += e * e
 	}
-	return sse
+	return sse, nil
+}
+
+// solveChol accumulates the row's normal equations from the panel g (wg:
+// the weighted panel, nil for weight 1), solves them and leaves the
+// solution in sc.b.
+func (s *Solver) solveChol(sc *rowScratch, g, wg []float32, n int, v []float32, base []float64, diag float64) error {
+	k, kp := s.cfg.Rank, sc.kp
+	b := sc.b
+	clear(b)
+	bp := sc.bpart
+	for start := 0; start < n; start += panelRows {
+		m := min(panelRows, n-start)
+		xs := g[start*kp : (start+m)*kp]
+		ws := xs
+		if wg != nil {
+			ws = wg[start*kp : (start+m)*kp]
+		}
+		// The first panel overwrites the previous row's matrix.
+		syrk32(sc.a64, xs, ws, m, kp, start == 0)
+		clear(bp)
+		gemvT32(bp, xs, m, kp, v[start:start+m])
+		for i, bi := range bp[:k] {
+			b[i] += float64(bi)
+		}
+	}
+	var err error
+	switch {
+	case k == kp && base == nil:
+		// The accumulated upper triangle is the system: factor it in place.
+		for i := 0; i < k; i++ {
+			sc.a64[i*kp+i] += diag
+		}
+		err = cholSolveUpper(sc.a64, k, b)
+	case base != nil:
+		symFill(sc.a, sc.a64, base, k, kp, 0)
+		err = cholSolve(sc.a, k, b)
+	default:
+		symFill(sc.a, sc.a64, nil, k, kp, diag)
+		err = cholSolve(sc.a, k, b)
+	}
+	if err != nil {
+		return fmt.Errorf("%w (%d ratings, lambda %g)", ErrNotPositiveDefinite, n, s.cfg.Lambda)
+	}
+	return nil
 }
 
 // Gram computes YᵀY of the row-major matrix y (k columns) into dst (k×k),

@@ -108,6 +108,7 @@ func TestUpdateBlockMatchesReference(t *testing.T) {
 		{"explicit k=1", false, 1},
 		{"explicit k=8", false, 8},
 		{"explicit k=37", false, 37},
+		{"explicit k=32", false, 32}, // k a multiple of the panel stride: factored in place
 		{"implicit k=8", true, 8},
 		{"implicit k=33", true, 33},
 	} {
@@ -115,6 +116,7 @@ func TestUpdateBlockMatchesReference(t *testing.T) {
 			t.Parallel()
 			cfg := DefaultConfig()
 			cfg.Rank, cfg.Implicit, cfg.Lambda, cfg.Alpha, cfg.Threads = tc.k, tc.implicit, 0.1, 2, 3
+			cfg.Solver = SolverCholesky // compared with the exact solution
 			if tc.implicit {
 				cfg.Lambda = 5
 			}
@@ -181,6 +183,7 @@ func TestCGConvergesToCholesky(t *testing.T) {
 		k := 12
 		cfg := DefaultConfig()
 		cfg.Rank, cfg.Implicit, cfg.Lambda, cfg.Alpha = k, implicit, 0.1, 1
+		cfg.Solver = SolverCholesky
 		if implicit {
 			cfg.Lambda = 3
 		}
@@ -300,7 +303,7 @@ func TestConfigValidate(t *testing.T) {
 		{"negative lambda", func(c *Config) { c.Lambda = -1 }, "lambda -1 must be a finite number ≥ 0"},
 		{"NaN lambda", func(c *Config) { c.Lambda = math.NaN() }, "lambda NaN must be a finite number ≥ 0"},
 		{"negative alpha", func(c *Config) { c.Implicit, c.Alpha = true, -2 }, "alpha -2 must be a finite number ≥ 0"},
-		{"solver", func(c *Config) { c.Solver = "lu" }, `solver "lu" (want "cholesky" or "cg")`},
+		{"solver", func(c *Config) { c.Solver = "lu" }, `solver "lu" (want "cholesky", "cg" or "auto")`},
 		{"cg steps", func(c *Config) { c.Solver, c.CGSteps = SolverCG, 0 }, "cg steps 0 outside 1..64"},
 		{"threads", func(c *Config) { c.Threads = -1 }, "threads -1 must be ≥ 0"},
 	} {

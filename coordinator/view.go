@@ -14,7 +14,7 @@ func (j *Job) Result(now time.Time) job.Result {
 	s := j.Spec
 	r := job.Result{
 		JobID: j.ID, State: j.State, Error: j.Error, ErrorKind: j.Kind,
-		Rank: s.Rank, Lambda: s.Lambda, Iterations: s.Iterations, Implicit: s.Implicit, Solver: s.Solver,
+		Rank: s.Rank, Lambda: s.Lambda, Iterations: s.Iterations, Implicit: s.Implicit, Solver: string(s.ALS(0).SolverUsed()),
 		Restarts: j.Restarts, Snapshot: j.Snapshot, SnapshotID: j.SnapshotID, BytesExchanged: j.Bytes,
 		ResumedFrom: append([]int(nil), j.ResumedFrom...),
 		// Copies: the state machine goes on appending and filling in.

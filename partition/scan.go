@@ -286,6 +286,11 @@ type scanner struct {
 	st     ScanStats
 	tick   int
 	header bool // the next non-blank record may be a header
+	// chunk is set when the scanner reads one byte range of a file cut at
+	// line boundaries (ReadFileParallel): a CSV line with a quote, which
+	// might open a field that runs across the range's end, or a line too
+	// long to see whole, stops the scan with errSequential instead.
+	chunk bool
 
 	f  [3][]byte // user, item, rating of the current record
 	fl [3]int64  // line of each field, for records spanning lines
@@ -368,6 +373,9 @@ func (s *scanner) scanText(sep byte) error {
 			return s.readErr()
 		}
 		if sep == ',' && (state == lineLong || bytes.IndexByte(r.buf[r.pos:r.pos+n], '"') >= 0) {
+			if s.chunk {
+				return errSequential
+			}
 			// Quoted fields may hold separators and newlines. A long line
 			// goes this way too, as a quote in its unbuffered part may
 			// open a field that runs past the line's end.

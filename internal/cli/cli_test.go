@@ -119,7 +119,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"train", "--input", "x.csv", "--rank", "0"}, "error: invalid training spec: als: invalid configuration: rank 0 outside 1..1024\n"},
 		{[]string{"train", "--input", "x.csv", "--format", "xml"}, "error: invalid training spec: unknown format \"xml\" (want auto, csv, tsv, movielens or mm)\n"},
 		{[]string{"train", "--input", "x.csv", "--blocks", "3y"}, "error: --blocks \"3y\": want P or PxQ with positive integers\n"},
-		{[]string{"train", "--input", "x.csv", "--solver", "lu"}, "error: invalid training spec: als: invalid configuration: solver \"lu\" (want \"cholesky\" or \"cg\")\n"},
+		{[]string{"train", "--input", "x.csv", "--solver", "lu"}, "error: invalid training spec: als: invalid configuration: solver \"lu\" (want \"cholesky\", \"cg\" or \"auto\")\n"},
 		{[]string{"train", "--input", "x.csv", "--test", "y.csv", "--test-fraction", "0.2"}, "error: invalid training spec: --test and --test-fraction cannot be combined (set --test-fraction 0 with --test)\n"},
 		{[]string{"train", "--input", "/nonexistent/ratings.csv"}, "error: open /nonexistent/ratings.csv: no such file or directory\n"},
 		{[]string{"gen", "--users", "10"}, "error: --out is required (a file name, or - for stdout)\n"},

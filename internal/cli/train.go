@@ -43,7 +43,7 @@ func (o *trainOptions) addFlags(cmd *cobra.Command) {
 	f.IntVar(&sp.Iterations, "iterations", sp.Iterations, "ALS iterations (each solves users, then items)")
 	f.BoolVar(&sp.Implicit, "implicit", false, "implicit feedback (Hu-Koren-Volinsky): ratings are interaction strengths")
 	f.Float64Var(&sp.Alpha, "alpha", sp.Alpha, "implicit confidence: c = 1 + alpha*r")
-	f.StringVar(&sp.Solver, "solver", sp.Solver, "row solver: cholesky (exact) or cg (conjugate gradient, warm-started)")
+	f.StringVar(&sp.Solver, "solver", sp.Solver, "row solver: cholesky (exact), cg (conjugate gradient, warm-started) or auto (cg for --implicit, else cholesky)")
 	f.IntVar(&sp.CGSteps, "cg-steps", sp.CGSteps, "conjugate-gradient steps per row (--solver cg)")
 	f.Uint64Var(&sp.Seed, "seed", sp.Seed, "seed of the initial factors and of the test split")
 	f.StringVar(&o.blocks, "blocks", "", "user×item blocks: P (P×P) or PxQ (default: one per worker)")

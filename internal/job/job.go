@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"runtime"
 	"strings"
 
 	"github.com/cofactor-ml/cofactor/als"
@@ -155,19 +156,22 @@ func (s Spec) Validate() error {
 // LoadDataset reads the spec's input (and test file) and builds the
 // dataset. It returns the number of bad lines skipped. Input errors are
 // partition's (*LineError, ErrEmpty, ErrFormat) or the file system's.
+// Large files are parsed by every CPU in byte ranges
+// (partition.ReadFileParallel), with the sequential parse's result.
 func LoadDataset(ctx context.Context, s Spec) (*partition.Dataset, int64, error) {
 	opts, err := s.ScanOptions()
 	if err != nil {
 		return nil, 0, fmt.Errorf("%w: %w", ErrSpec, err)
 	}
-	train, st, err := partition.ReadFile(ctx, s.Input, opts)
+	threads := runtime.GOMAXPROCS(0)
+	train, st, err := partition.ReadFileParallel(ctx, s.Input, opts, threads)
 	if err != nil {
 		return nil, 0, err
 	}
 	skipped := st.Skipped
 	var test *partition.Builder
 	if s.Test != "" {
-		tb, tst, err := partition.ReadFile(ctx, s.Test, opts)
+		tb, tst, err := partition.ReadFileParallel(ctx, s.Test, opts, threads)
 		if err != nil {
 			return nil, 0, err
 		}

@@ -1,0 +1,294 @@
+package als
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// randPanel returns an n×kp float32 panel (rows up to the next multiple of
+// rowGroup allocated, as rowScratch does) with random values in the first
+// k columns and zero padding.
+func randPanel(rng *rand.Rand, n, k, kp int) []float32 {
+	rows := (n + rowGroup - 1) / rowGroup * rowGroup
+	x := make([]float32, rows*kp)
+	for r := 0; r < n; r++ {
+		for i := 0; i < k; i++ {
+			x[r*kp+i] = float32(rng.NormFloat64())
+		}
+	}
+	return x[:n*kp]
+}
+
+// TestSyrk32 checks the float32-panel normal-equation kernel against a
+// float64 sum of the same products: the error must stay within a few
+// float32 roundings of the panel's magnitude, and the padding untouched.
+func TestSyrk32(t *testing.T) {
+	forEachKernel(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(31, 32))
+		for _, k := range testKs {
+			kp := panelStride(k)
+			for _, n := range []int{1, 7, 31, 32} {
+				for _, weighted := range []bool{false, true} {
+					x := randPanel(rng, n, k, kp)
+					wx := x
+					if weighted {
+						wx = make([]float32, len(x))
+						for r := 0; r < n; r++ {
+							w := float32(rng.Float64() * 3)
+							for i := 0; i < k; i++ {
+								wx[r*kp+i] = w * x[r*kp+i]
+							}
+						}
+					}
+					c := make([]float64, kp*kp)
+					for i := range c {
+						c[i] = rng.NormFloat64()
+					}
+					set := n == 7 // store rather than add
+					c0 := append([]float64(nil), c...)
+					syrk32(c, x, wx, n, kp, set)
+					for i := 0; i < kp; i++ {
+						for j := i; j < kp; j++ {
+							want, mag := c0[i*kp+j], 0.0
+							if set {
+								want = 0
+								c0[i*kp+j] = 0 // padding is stored as 0
+							}
+							for r := 0; r < n; r++ {
+								p := float64(x[r*kp+i]) * float64(wx[r*kp+j])
+								want += p
+								mag += math.Abs(p)
+							}
+							if (i >= k || j >= k) && c[i*kp+j] != c0[i*kp+j] {
+								t.Fatalf("k=%d n=%d: padding c[%d][%d] changed", k, n, i, j)
+							}
+							if d := math.Abs(c[i*kp+j] - want); d > 1e-6*mag+1e-12 {
+								t.Fatalf("k=%d n=%d weighted=%v: c[%d][%d] = %.9g, want %.9g (magnitude %g)", k, n, weighted, i, j, c[i*kp+j], want, mag)
+							}
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+func TestGemv32(t *testing.T) {
+	forEachKernel(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(33, 34))
+		for _, k := range testKs {
+			kp := panelStride(k)
+			p := make([]float32, kp)
+			for i := range p[:k] {
+				p[i] = float32(rng.NormFloat64())
+			}
+			for _, n := range []int{1, 5, 16, 17, 33, 100, 4100} {
+				if n == 4100 && k%16 != 1 {
+					continue
+				}
+				g := randPanel(rng, n, k, kp)
+				for _, exact := range []bool{false, true} {
+					gg := g
+					if exact {
+						// No room for the last group's rows past n.
+						gg = append([]float32(nil), g...)
+					}
+					got := make([]float32, n+1)
+					got[n] = 42
+					gemv32(got[:n], gg, n, kp, p)
+					if got[n] != 42 {
+						t.Fatalf("k=%d n=%d: wrote past n", k, n)
+					}
+					for r := 0; r < n; r++ {
+						var want, mag float64
+						for i := 0; i < k; i++ {
+							v := float64(g[r*kp+i]) * float64(p[i])
+							want += v
+							mag += math.Abs(v)
+						}
+						if d := math.Abs(float64(got[r]) - want); d > 1e-6*mag+1e-12 {
+							t.Fatalf("k=%d n=%d: t[%d] = %g, want %g", k, n, r, got[r], want)
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+func TestGemvT32(t *testing.T) {
+	forEachKernel(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(35, 36))
+		for _, k := range testKs {
+			kp := panelStride(k)
+			for _, n := range []int{1, 2, 5, 32, 33, 4099} {
+				if n == 4099 && k%16 != 1 {
+					continue
+				}
+				g := randPanel(rng, n, k, kp)
+				s := make([]float32, n)
+				for r := range s {
+					s[r] = float32(rng.NormFloat64())
+				}
+				q := make([]float32, kp+1)
+				for i := range q[:k] {
+					q[i] = float32(rng.NormFloat64())
+				}
+				q[kp] = 42
+				q0 := append([]float32(nil), q...)
+				gemvT32(q[:kp], g, n, kp, s)
+				if q[kp] != 42 {
+					t.Fatalf("k=%d n=%d: wrote past kp", k, n)
+				}
+				for i := 0; i < kp; i++ {
+					want, mag := float64(q0[i]), math.Abs(float64(q0[i]))
+					for r := 0; r < n; r++ {
+						v := float64(s[r]) * float64(g[r*kp+i])
+						want += v
+						mag += math.Abs(v)
+					}
+					if i >= k && q[i] != 0 {
+						t.Fatalf("k=%d n=%d: padding q[%d] = %g", k, n, i, q[i])
+					}
+					if d := math.Abs(float64(q[i]) - want); d > 1e-5*mag+1e-12 {
+						t.Fatalf("k=%d n=%d: q[%d] = %g, want %g", k, n, i, q[i], want)
+					}
+				}
+			}
+		}
+	})
+}
+
+func TestGatherPanel(t *testing.T) {
+	forEachKernel(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(37, 38))
+		const nrows = 40
+		for _, k := range testKs {
+			kp := panelStride(k)
+			other := make([]float32, nrows*k)
+			for i := range other {
+				other[i] = float32(rng.NormFloat64())
+			}
+			for _, n := range []int{1, 8, 9, 50, 5000} {
+				if n == 5000 && k%16 != 3 {
+					continue
+				}
+				cols := make([]int32, n)
+				w := make([]float32, n)
+				for r := range cols {
+					cols[r] = int32(rng.IntN(nrows))
+					w[r] = float32(rng.Float64() * 4)
+				}
+				cols[n-1] = nrows - 1
+				for _, weighted := range []bool{false, true} {
+					g := make([]float32, n*kp)
+					for i := range g {
+						g[i] = float32(math.NaN()) // every entry must be written
+					}
+					var wg []float32
+					if weighted {
+						wg = append([]float32(nil), g...)
+					}
+					if j := gatherPanel(g, wg, kp, other, k, cols, n, w); j != -1 {
+						t.Fatalf("k=%d n=%d: bad column %d reported", k, n, j)
+					}
+					for r, c := range cols {
+						for i := 0; i < kp; i++ {
+							want := float32(0)
+							if i < k {
+								want = other[int(c)*k+i]
+							}
+							if g[r*kp+i] != want {
+								t.Fatalf("k=%d n=%d: g[%d][%d] = %g, want %g", k, n, r, i, g[r*kp+i], want)
+							}
+							if weighted && wg[r*kp+i] != w[r]*want {
+								t.Fatalf("k=%d n=%d: wg[%d][%d] = %g, want %g", k, n, r, i, wg[r*kp+i], w[r]*want)
+							}
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+func TestGatherPanelBadColumn(t *testing.T) {
+	forEachKernel(t, func(t *testing.T) {
+		k := 20
+		kp := panelStride(k)
+		other := make([]float32, 3*k+5) // 3 whole rows
+		g := make([]float32, 5000*kp)
+		for _, bad := range []int32{3, -1} {
+			if j := gatherPanel(g[:3*kp], nil, kp, other, k, []int32{0, 2, bad}, 3, nil); j != 2 {
+				t.Fatalf("column %d of a 3-row matrix: reported %d, want 2", bad, j)
+			}
+		}
+		cols := make([]int32, 5000)
+		cols[4500] = 7
+		if j := gatherPanel(g, nil, kp, other, k, cols, len(cols), nil); j != 4500 {
+			t.Fatalf("column 7 at position 4500: reported %d", j)
+		}
+		cols[4500] = 0
+		if j := gatherPanel(g, nil, kp, other, k, cols, len(cols), nil); j != -1 {
+			t.Fatalf("good columns: reported %d", j)
+		}
+	})
+}
+
+func TestSolverAuto(t *testing.T) {
+	c := DefaultConfig()
+	if c.Solver != SolverAuto || c.SolverUsed() != SolverCholesky {
+		t.Fatalf("default explicit: %q runs %q", c.Solver, c.SolverUsed())
+	}
+	c.Implicit = true
+	if c.SolverUsed() != SolverCG {
+		t.Fatalf("default implicit runs %q", c.SolverUsed())
+	}
+	c.Solver = SolverCholesky
+	if c.SolverUsed() != SolverCholesky {
+		t.Fatalf("explicit choice not kept: %q", c.SolverUsed())
+	}
+	c.Solver, c.CGSteps = SolverAuto, 0
+	if c.Validate() == nil {
+		t.Fatal("auto solver on implicit data with 0 CG steps accepted")
+	}
+	c.Implicit = false
+	if err := c.Validate(); err != nil {
+		t.Fatalf("auto solver on explicit data rejects unused CG steps: %v", err)
+	}
+}
+
+// TestCholSolveUpper: the in-place solve of a matrix given by its upper
+// triangle must not read the lower one.
+func TestCholSolveUpper(t *testing.T) {
+	forEachKernel(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(39, 40))
+		for _, k := range testKs {
+			a := randSPD(rng, k)
+			b := make([]float64, k)
+			for i := range b {
+				b[i] = rng.NormFloat64()
+			}
+			got := append([]float64(nil), a...)
+			for i := 0; i < k; i++ {
+				for j := 0; j < i; j++ {
+					got[i*k+j] = math.NaN()
+				}
+			}
+			x := append([]float64(nil), b...)
+			if err := cholSolveUpper(got, k, x); err != nil {
+				t.Fatalf("k=%d: %v", k, err)
+			}
+			xr := append([]float64(nil), b...)
+			if err := cholSolveRef(append([]float64(nil), a...), k, xr); err != nil {
+				t.Fatal(err)
+			}
+			for i := range x {
+				if math.IsNaN(x[i]) || math.Abs(x[i]-xr[i]) > 1e-10*(1+math.Abs(xr[i])) {
+					t.Fatalf("k=%d: x[%d] = %g, want %g", k, i, x[i], xr[i])
+				}
+			}
+		}
+	})
+}
