@@ -15,6 +15,7 @@ import (
 
 	"github.com/cofactor-ml/cofactor/coordinator"
 	"github.com/cofactor-ml/cofactor/internal/job"
+	"github.com/cofactor-ml/cofactor/internal/testcluster"
 	"github.com/cofactor-ml/cofactor/internal/testutil"
 )
 
@@ -45,7 +46,7 @@ func TestClusterMatchesSingleProcess(t *testing.T) {
 	test := testutil.SharedData(t, "ml-latest-small/split-seed42/ratings.test.csv")
 	c := newCluster(t, 3, 3)
 
-	code, out, errs := c.cli("cluster", "status", "--json")
+	code, out, errs := c.CLI("cluster", "status", "--json")
 	if code != 0 {
 		t.Fatalf("cluster status: exit %d: %s", code, errs)
 	}
@@ -73,8 +74,8 @@ func TestClusterMatchesSingleProcess(t *testing.T) {
 
 	flags := []string{"--input", train, "--test", test, "--rank", "10", "--lambda", "0.1", "--iterations", "10"}
 	dist := filepath.Join(t.TempDir(), "cluster")
-	id := c.submit(append(flags, "--out", dist)...)
-	code, res := c.wait(id)
+	id := c.Submit(append(flags, "--out", dist)...)
+	code, res := c.Wait(id)
 	if code != 0 || res.State != job.StateSucceeded {
 		t.Fatalf("job wait: exit %d, state %s, error %s", code, res.State, res.Error)
 	}
@@ -91,7 +92,7 @@ func TestClusterMatchesSingleProcess(t *testing.T) {
 	}
 	// The workers count the same bytes as Prometheus counters (plus the
 	// evaluation's and the snapshot's, which the job's figure leaves out).
-	received, sent := c.metricSum("cofactor_worker_bytes_received_total"), c.metricSum("cofactor_worker_bytes_sent_total")
+	received, sent := c.MetricSum("cofactor_worker_bytes_received_total"), c.MetricSum("cofactor_worker_bytes_sent_total")
 	if received < float64(res.BytesExchanged) || sent != received {
 		t.Errorf("metrics: %g bytes received, %g sent; the job counted %d", received, sent, res.BytesExchanged)
 	}
@@ -125,17 +126,17 @@ func TestLeaderKilledMidJob(t *testing.T) {
 	flags := append([]string{"--input", input}, longJob...)
 	c := newCluster(t, 3, 3)
 	dist := filepath.Join(t.TempDir(), "cluster")
-	id := c.submit(append(flags, "--out", dist)...)
-	c.waitProgress(id, 4, 2*time.Minute)
-	leader := c.waitLeader(10 * time.Second)
+	id := c.Submit(append(flags, "--out", dist)...)
+	c.WaitProgress(id, 4, 2*time.Minute)
+	leader := c.WaitLeader(10 * time.Second)
 	t.Logf("killing leader %s", leader)
-	c.coordByID(leader).p.kill()
+	c.CoordByID(leader).P.Kill()
 
-	code, res := c.wait(id)
+	code, res := c.Wait(id)
 	if code != 0 || res.State != job.StateSucceeded {
 		t.Fatalf("job wait: exit %d, state %s, error %s", code, res.State, res.Error)
 	}
-	newLeader := c.waitLeader(10 * time.Second)
+	newLeader := c.WaitLeader(10 * time.Second)
 	if newLeader == leader {
 		t.Fatalf("leader is still %s after it was killed", leader)
 	}
@@ -158,12 +159,12 @@ func TestWorkerKilledMidJob(t *testing.T) {
 	flags := append([]string{"--input", input}, longJob...)
 	c := newCluster(t, 3, 3)
 	dist := filepath.Join(t.TempDir(), "cluster")
-	id := c.submit(append(flags, "--out", dist)...)
-	c.waitProgress(id, 4, 2*time.Minute)
+	id := c.Submit(append(flags, "--out", dist)...)
+	c.WaitProgress(id, 4, 2*time.Minute)
 	t.Log("killing worker w2")
-	c.workers["w2"].kill()
+	c.Worker("w2").Kill()
 
-	code, res := c.wait(id)
+	code, res := c.Wait(id)
 	if code != 0 || res.State != job.StateSucceeded {
 		t.Fatalf("job wait: exit %d, state %s, error %s", code, res.State, res.Error)
 	}
@@ -172,7 +173,7 @@ func TestWorkerKilledMidJob(t *testing.T) {
 			res.Restarts, res.ResumedFrom, res.Notes, res.Workers)
 	}
 	t.Logf("notes: %v", res.Notes)
-	st, err := c.status()
+	st, err := c.Status()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,9 +198,9 @@ func TestClusterBadInput(t *testing.T) {
 	skipShort(t)
 	c := newCluster(t, 1, 1)
 	bad := filepath.Join(t.TempDir(), "bad.csv")
-	writeFile(t, bad, "user,item,rating\n1,2,3\n1,3,zz\n")
-	id := c.submit("--input", bad)
-	code, res := c.wait(id)
+	testcluster.WriteFile(t, bad, "user,item,rating\n1,2,3\n1,3,zz\n")
+	id := c.Submit("--input", bad)
+	code, res := c.Wait(id)
 	want := fmt.Sprintf(`%s:3: rating "zz" is not a number`, bad)
 	if code != 2 || res.State != job.StateFailed || res.Error != want || res.ErrorKind != job.KindInput {
 		t.Fatalf("exit %d, state %s, kind %s, error %q; want 2, failed, input, %q", code, res.State, res.ErrorKind, res.Error, want)
@@ -210,15 +211,15 @@ func TestClusterBadInput(t *testing.T) {
 func TestFiveCoordinators(t *testing.T) {
 	skipShort(t)
 	c := newCluster(t, 5, 1)
-	leader := c.waitLeader(10 * time.Second)
-	c.coordByID(leader).p.kill()
+	leader := c.WaitLeader(10 * time.Second)
+	c.CoordByID(leader).P.Kill()
 	input := genInput(t)
-	id := c.submit("--input", input, "--rank", "8", "--iterations", "3")
-	code, res := c.wait(id)
+	id := c.Submit("--input", input, "--rank", "8", "--iterations", "3")
+	code, res := c.Wait(id)
 	if code != 0 || res.State != job.StateSucceeded {
 		t.Fatalf("job wait: exit %d, state %s, error %s", code, res.State, res.Error)
 	}
-	st, err := c.status()
+	st, err := c.Status()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,15 +242,15 @@ func TestWholeClusterRestart(t *testing.T) {
 	flags := []string{"--input", input, "--rank", "48", "--lambda", "0.02", "--iterations", "10", "--test-fraction", "0.1", "--checkpoint-every", "1"}
 	c := newCluster(t, 3, 3)
 	dist := filepath.Join(t.TempDir(), "cluster")
-	id := c.submit(append(flags, "--out", dist)...)
-	ck := c.waitCheckpoint(id, 6, 2*time.Minute)
-	c.killAll()
+	id := c.Submit(append(flags, "--out", dist)...)
+	ck := c.WaitCheckpoint(id, 6, 2*time.Minute)
+	c.KillAll()
 	if ck.Iteration != 6 {
 		t.Fatalf("checkpoint %d was the newest when killed; the test wants 6 (iterations too fast?)", ck.Iteration)
 	}
 	t.Logf("killed every process with checkpoint %s committed", ck.ID)
-	c.restartAll()
-	code, res := c.wait(id)
+	c.RestartAll()
+	code, res := c.Wait(id)
 	if code != 0 || res.State != job.StateSucceeded {
 		t.Fatalf("job wait: exit %d, state %s, error %s", code, res.State, res.Error)
 	}
@@ -276,12 +277,12 @@ func TestDamagedCheckpointFallsBack(t *testing.T) {
 		"--checkpoint-every", "1", "--store", "dir:" + store}
 	c := newCluster(t, 1, 2)
 	dist := filepath.Join(t.TempDir(), "cluster")
-	id := c.submit(append(flags, "--out", dist)...)
-	c.waitCheckpoint(id, 4, 2*time.Minute)
+	id := c.Submit(append(flags, "--out", dist)...)
+	c.WaitCheckpoint(id, 4, 2*time.Minute)
 	// Stop a worker first: no further checkpoint can complete, so the
 	// newest one stays the newest while it is damaged.
-	c.workers["w2"].kill()
-	r, err := c.client().Job(context.Background(), id)
+	c.Worker("w2").Kill()
+	r, err := c.Client().Job(context.Background(), id)
 	if err != nil || r.Checkpoint == nil {
 		t.Fatalf("job status: %v %+v", err, r)
 	}
@@ -292,7 +293,7 @@ func TestDamagedCheckpointFallsBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	b[len(b)/2] ^= 0x40
-	writeFile(t, victim, string(b))
+	testcluster.WriteFile(t, victim, string(b))
 	t.Logf("damaged %s", victim)
 
 	code, out, errs := runCLI(t, "snapshot", "verify", filepath.Join(store, newest.ID))
@@ -300,7 +301,7 @@ func TestDamagedCheckpointFallsBack(t *testing.T) {
 		t.Errorf("snapshot verify of the damaged checkpoint: exit %d, stdout %q, stderr %q; want exit 1 naming users.0000.cfcf", code, out, errs)
 	}
 
-	code, res := c.wait(id)
+	code, res := c.Wait(id)
 	if code != 0 || res.State != job.StateSucceeded {
 		t.Fatalf("job wait: exit %d, state %s, error %s", code, res.State, res.Error)
 	}
@@ -323,11 +324,11 @@ func TestScheduleSurvivesLeaderKillAtFireTime(t *testing.T) {
 	skipShort(t)
 	train := testutil.SharedData(t, "ml-latest-small/split-seed42/ratings.train.csv")
 	c := newCluster(t, 3, 2)
-	code, _, errs := c.cli("schedule", "add", "every20", "--cron", "@every 20s", "--input", train, "--rank", "4", "--iterations", "2", "--json")
+	code, _, errs := c.CLI("schedule", "add", "every20", "--cron", "@every 20s", "--input", train, "--rank", "4", "--iterations", "2", "--json")
 	if code != 0 {
 		t.Fatalf("schedule add: exit %d: %s", code, errs)
 	}
-	code, out, errs := c.cli("schedule", "list", "--json")
+	code, out, errs := c.CLI("schedule", "list", "--json")
 	var l coordinator.ScheduleList
 	if code != 0 || json.Unmarshal([]byte(out), &l) != nil || len(l.Schedules) != 1 {
 		t.Fatalf("schedule list: exit %d, %q, %s", code, out, errs)
@@ -337,16 +338,16 @@ func TestScheduleSurvivesLeaderKillAtFireTime(t *testing.T) {
 	slots := []time.Time{first, first.Add(20 * time.Second), first.Add(40 * time.Second)}
 
 	time.Sleep(time.Until(slots[1]) - 20*time.Millisecond)
-	leader := c.waitLeader(5 * time.Second)
-	c.coordByID(leader).p.kill()
+	leader := c.WaitLeader(5 * time.Second)
+	c.CoordByID(leader).P.Kill()
 	t.Logf("killed leader %s at %s, slot %s", leader, time.Now().UTC().Format("15:04:05.000"), slots[1].Format("15:04:05"))
 
 	time.Sleep(time.Until(slots[2]) + 3*time.Second)
 	ctx := context.Background()
 	var jobs *coordinator.JobList
 	var err error
-	waitFor(t, "the third slot's job", func() bool {
-		jobs, err = c.client().Jobs(ctx)
+	testcluster.WaitFor(t, "the third slot's job", func() bool {
+		jobs, err = c.Client().Jobs(ctx)
 		n := 0
 		for _, j := range jobs.Jobs {
 			if j.Schedule == "every20" {
@@ -377,11 +378,11 @@ func TestScheduleSurvivesLeaderKillAtFireTime(t *testing.T) {
 		}
 	}
 	for _, id := range ids {
-		if code, res := c.wait(id); code != 0 || res.State != job.StateSucceeded {
+		if code, res := c.Wait(id); code != 0 || res.State != job.StateSucceeded {
 			t.Errorf("job %s: exit %d, %s %s", id, code, res.State, res.Error)
 		}
 	}
-	c.cli("schedule", "rm", "every20")
+	c.CLI("schedule", "rm", "every20")
 }
 
 // Must show 2 of the operations issue: /metrics on coordinators, workers and
@@ -392,31 +393,31 @@ func TestObservability(t *testing.T) {
 	skipShort(t)
 	train := testutil.SharedData(t, "ml-latest-small/split-seed42/ratings.train.csv")
 	c := newCluster(t, 3, 2)
-	id := c.submit("--input", train, "--rank", "8", "--iterations", "4")
-	code, out, errs := c.cli("job", "watch", id)
+	id := c.Submit("--input", train, "--rank", "8", "--iterations", "4")
+	code, out, errs := c.CLI("job", "watch", id)
 	if code != 0 || !strings.Contains(out, "iteration") || !strings.Contains(out, "succeeded") {
 		t.Fatalf("job watch: exit %d, stdout %q, stderr %q", code, out, errs)
 	}
 
-	leader := c.waitLeader(5 * time.Second)
-	for _, cd := range c.coords {
-		fams := scrape(t, "http://"+cd.httpAddr+"/metrics")
+	leader := c.WaitLeader(5 * time.Second)
+	for _, cd := range c.Coords {
+		fams := testcluster.Scrape(t, "http://"+cd.HTTPAddr+"/metrics")
 		want := []string{"cofactor_raft_state", "cofactor_raft_leader", "cofactor_raft_commit_seconds", "cofactor_jobs",
 			"cofactor_workers", "cofactor_phase_seconds", "cofactor_rows_solved_total", "cofactor_rows_solved_per_second",
 			"cofactor_bytes_exchanged_total", "cofactor_checkpoint_seconds", "cofactor_checkpoint_bytes", "cofactor_model_metric"}
 		for _, name := range want {
 			if _, ok := fams[name]; !ok {
-				t.Errorf("coordinator %s: no %s", cd.id, name)
+				t.Errorf("coordinator %s: no %s", cd.ID, name)
 			}
 		}
-		if cd.id == leader {
+		if cd.ID == leader {
 			if n := fams["cofactor_rows_solved_total"].GetMetric()[0].GetCounter().GetValue(); n <= 0 {
 				t.Errorf("leader counted %g rows solved", n)
 			}
 		}
 	}
-	for id, url := range c.metrics {
-		fams := scrape(t, url)
+	for id, url := range c.Metrics {
+		fams := testcluster.Scrape(t, url)
 		for _, name := range []string{"cofactor_worker_bytes_sent_total", "cofactor_worker_bytes_received_total",
 			"cofactor_worker_rows_solved_total", "cofactor_worker_block_phase_seconds", "cofactor_worker_checkpoint_seconds"} {
 			if _, ok := fams[name]; !ok {
@@ -426,10 +427,10 @@ func TestObservability(t *testing.T) {
 	}
 
 	// serve, following the cluster's latest snapshot through a coordinator.
-	port := freePort(t)
-	startProc(t, c.dir, "serve", bins.cofactor, "serve", "--coordinator", c.urls(), "--http-addr", fmt.Sprintf("127.0.0.1:%d", port))
+	port := testcluster.FreePort(t)
+	testcluster.StartProc(t, c.Dir, "serve", testcluster.Bins.Cofactor, "serve", "--coordinator", c.URLs(), "--http-addr", fmt.Sprintf("127.0.0.1:%d", port))
 	serveURL := fmt.Sprintf("http://127.0.0.1:%d", port)
-	waitFor(t, "serve to answer", func() bool {
+	testcluster.WaitFor(t, "serve to answer", func() bool {
 		resp, err := http.Get(serveURL + "/v1/recommend?user=1&k=3")
 		if err != nil {
 			return false
@@ -437,7 +438,7 @@ func TestObservability(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	})
-	fams := scrape(t, serveURL+"/metrics")
+	fams := testcluster.Scrape(t, serveURL+"/metrics")
 	for _, name := range []string{"cofactor_serve_requests_total", "cofactor_serve_request_seconds", "cofactor_serve_snapshot_info"} {
 		if _, ok := fams[name]; !ok {
 			t.Errorf("serve: no %s", name)
@@ -445,25 +446,25 @@ func TestObservability(t *testing.T) {
 	}
 
 	png := filepath.Join(t.TempDir(), "curve.png")
-	if code, _, errs := c.cli("job", "plot", id, "--out", png, "--width", "640", "--height", "400"); code != 0 {
+	if code, _, errs := c.CLI("job", "plot", id, "--out", png, "--width", "640", "--height", "400"); code != 0 {
 		t.Fatalf("job plot: exit %d: %s", code, errs)
 	}
 	f, err := os.Open(png)
 	if err != nil {
 		t.Fatal(err)
 	}
-	img, err := pngDecode(f)
+	img, err := testcluster.PNGDecode(f)
 	f.Close()
 	if err != nil || img.Bounds().Dx() != 640 || img.Bounds().Dy() != 400 {
 		t.Errorf("job plot wrote %v (%v), want a 640×400 PNG", img.Bounds(), err)
 	}
 
-	code, out, errs = c.cli("job", "logs", id)
+	code, out, errs = c.CLI("job", "logs", id)
 	if code != 0 || !strings.Contains(out, "partitioned") || !strings.Contains(out, "iteration 4 items") || !strings.Contains(out, "succeeded") {
 		t.Errorf("job logs: exit %d: %q %s", code, out, errs)
 	}
 
-	resp, err := http.Get("http://" + c.coords[1].httpAddr + "/ui")
+	resp, err := http.Get("http://" + c.Coords[1].HTTPAddr + "/ui")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -497,12 +498,12 @@ func TestMembership(t *testing.T) {
 	flags := append([]string{"--input", input}, longJob...)
 	c := newCluster(t, 3, 3)
 	dist := filepath.Join(t.TempDir(), "cluster")
-	id := c.submit(append(flags, "--out", dist)...)
-	c.waitCheckpoint(id, 2, 2*time.Minute)
-	if code, _, errs := c.cli("cluster", "drain-worker", "w3"); code != 0 {
+	id := c.Submit(append(flags, "--out", dist)...)
+	c.WaitCheckpoint(id, 2, 2*time.Minute)
+	if code, _, errs := c.CLI("cluster", "drain-worker", "w3"); code != 0 {
 		t.Fatalf("drain-worker: exit %d: %s", code, errs)
 	}
-	code, res := c.wait(id)
+	code, res := c.Wait(id)
 	if code != 0 || res.State != job.StateSucceeded || res.Workers != 2 || len(res.ResumedFrom) == 0 {
 		t.Fatalf("job after draining w3: exit %d, %s on %d workers, resumed from %v: %s", code, res.State, res.Workers, res.ResumedFrom, res.Error)
 	}
@@ -511,16 +512,16 @@ func TestMembership(t *testing.T) {
 		t.Errorf("factors after a drain differ from an undisturbed run by %g", d)
 	}
 
-	leader := c.waitLeader(5 * time.Second)
+	leader := c.WaitLeader(5 * time.Second)
 	victim := "c3"
 	if leader == victim {
 		victim = "c2"
 	}
-	if code, _, errs := c.cli("cluster", "remove-coordinator", victim); code != 0 {
+	if code, _, errs := c.CLI("cluster", "remove-coordinator", victim); code != 0 {
 		t.Fatalf("remove-coordinator: exit %d: %s", code, errs)
 	}
-	c.coordByID(victim).p.stop()
-	st, err := c.status()
+	c.CoordByID(victim).P.Stop()
+	st, err := c.Status()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -532,15 +533,15 @@ func TestMembership(t *testing.T) {
 		t.Fatalf("after removing %s: servers %+v, workers %v", victim, st.Servers, workers)
 	}
 	// The two left still commit: a short job succeeds.
-	id = c.submit("--input", input, "--rank", "4", "--iterations", "2")
-	if code, res := c.wait(id); code != 0 || res.State != job.StateSucceeded {
+	id = c.Submit("--input", input, "--rank", "4", "--iterations", "2")
+	if code, res := c.Wait(id); code != 0 || res.State != job.StateSucceeded {
 		t.Fatalf("a job on the two-member group: exit %d, %s %s", code, res.State, res.Error)
 	}
-	if code, _, errs := c.cli("cluster", "undrain-worker", "w3"); code != 0 {
+	if code, _, errs := c.CLI("cluster", "undrain-worker", "w3"); code != 0 {
 		t.Fatalf("undrain-worker: exit %d: %s", code, errs)
 	}
-	waitFor(t, "w3 alive again", func() bool {
-		st, err := c.status()
+	testcluster.WaitFor(t, "w3 alive again", func() bool {
+		st, err := c.Status()
 		if err != nil {
 			return false
 		}
@@ -559,13 +560,13 @@ func TestMembership(t *testing.T) {
 func TestSlowWorkerReported(t *testing.T) {
 	skipShort(t)
 	train := testutil.SharedData(t, "ml-latest-small/split-seed42/ratings.train.csv")
-	c := &cluster{t: t, dir: t.TempDir(), workers: map[string]*proc{}, metrics: map[string]string{}}
-	c.startBase(1, "--phase-timeout", "1s")
-	c.startWorker("w1")
-	c.startWorkerArgs("w2", "--inject-delay", "1500ms")
-	c.waitReady(1, 2, 60*time.Second)
-	id := c.submit("--input", train, "--rank", "4", "--iterations", "2", "--checkpoint-every", "0")
-	code, res := c.wait(id)
+	c := testcluster.NewEmpty(t)
+	c.StartBase(1, "--phase-timeout", "1s")
+	c.StartWorker("w1")
+	c.StartWorkerArgs("w2", "--inject-delay", "1500ms")
+	c.WaitReady(1, 2, 60*time.Second)
+	id := c.Submit("--input", train, "--rank", "4", "--iterations", "2", "--checkpoint-every", "0")
+	code, res := c.Wait(id)
 	if code != 0 || res.State != job.StateSucceeded {
 		t.Fatalf("job: exit %d, %s %s", code, res.State, res.Error)
 	}
