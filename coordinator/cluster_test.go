@@ -185,10 +185,13 @@ func (c *cluster) stopAll() {
 	http.DefaultTransport.(*http.Transport).CloseIdleConnections()
 }
 
-func (c *cluster) startWorker(id string) {
+func (c *cluster) startWorker(id string) { c.startWorkerMemory(id, 0) }
+
+// startWorkerMemory starts a worker offering memory bytes (--memory).
+func (c *cluster) startWorkerMemory(id string, memory int64) {
 	c.t.Helper()
 	cfg := worker.DefaultConfig()
-	cfg.ID, cfg.Threads = id, 1
+	cfg.ID, cfg.Threads, cfg.Memory = id, 1, memory
 	cfg.HeartbeatInterval = 200 * time.Millisecond
 	cfg.Retry = transport.RetryPolicy{Timeout: time.Second, Attempts: 5, Backoff: 20 * time.Millisecond}
 	w, err := worker.New(cfg, worker.WithConn(c.conn()), worker.WithLogger(c.log))

@@ -360,7 +360,9 @@ func (d *driver) partition(ctx context.Context, j *Job, alive []string) error {
 	if err != nil {
 		return err
 	}
-	if sum.UserBlocks < 1 || sum.ItemBlocks < 1 || len(sum.UserNeeds) != sum.UserBlocks || len(sum.ItemNeeds) != sum.ItemBlocks {
+	if sum.UserBlocks < 1 || sum.ItemBlocks < 1 || len(sum.UserNeeds) != sum.UserBlocks || len(sum.ItemNeeds) != sum.ItemBlocks ||
+		(sum.BlockBytes != nil && len(sum.BlockBytes) != sum.UserBlocks+sum.ItemBlocks) ||
+		(sum.BlockRows != nil && len(sum.BlockRows) != sum.UserBlocks+sum.ItemBlocks) {
 		return &stepFailure{kind: job.KindRuntime, msg: fmt.Sprintf("worker %s reported an inconsistent partition", target)}
 	}
 	d.n.log.Info("job partitioned", "job", j.ID, "users", sum.Users, "items", sum.Items, "ratings", sum.TrainRatings)
@@ -383,6 +385,17 @@ func (d *driver) assign(ctx context.Context, j *Job, alive []string, boots map[s
 	}
 	for _, id := range distinct(a.Users, a.Items) {
 		a.Boots[id] = boots[id]
+	}
+	// Refuse an assignment that would not fit the workers' memory before
+	// any of it is loaded, with the numbers (docs/runbook.md, "Sizing").
+	offered := map[string]int64{}
+	d.n.fsm.View(func(st *State) {
+		for id, w := range st.Workers {
+			offered[id] = w.Memory
+		}
+	})
+	if err := checkMemory(j.Partition, a, j.Spec.Rank, offered); err != nil {
+		return &stepFailure{kind: job.KindInput, msg: err.Error()}
 	}
 	if j.Assign != nil {
 		a.Epoch = j.Assign.Epoch + 1

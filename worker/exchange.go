@@ -149,7 +149,7 @@ func (w *Worker) request(ctx context.Context, owner string, h transport.Header) 
 	req := transport.AppendFrame(nil, h, nil)
 	var last error
 	for attempt := 0; attempt < remoteRetries; attempt++ {
-		msg, err := transport.Request(ctx, w.nc, transport.WorkerRowsSubject(owner), req, w.cfg.Retry)
+		msg, err := w.injectedRequest(ctx, transport.WorkerRowsSubject(owner), req, w.cfg.Retry)
 		if err != nil {
 			err = fmt.Errorf("asking worker %s for %s block %d: %w", owner, sideName(h.Side), h.Block, err)
 			if errors.Is(err, transport.ErrUnreachable) {

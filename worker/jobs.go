@@ -458,6 +458,9 @@ func (w *Worker) repo(ctx context.Context, js *jobState) (*checkpoint.Repo, erro
 		if err != nil {
 			return nil, fmt.Errorf("opening the snapshot store %q: %w", js.spec.Store, err)
 		}
+		if w.cfg.Faults.store() {
+			r.Store = &faultStore{Store: r.Store, f: w.cfg.Faults}
+		}
 		js.repo = r
 	}
 	return js.repo, nil

@@ -49,6 +49,7 @@ func (w *Worker) partition(ctx context.Context, c *wire.Command) (*wire.Partitio
 				return nil, fmt.Errorf("storing %s block %d: %w", side, blk.Index, err)
 			}
 			sum.BlockBytes = append(sum.BlockBytes, int64(len(data)))
+			sum.BlockRows = append(sum.BlockRows, int64(len(blk.IDs)))
 		}
 		if side == partition.Users {
 			sum.UserNeeds = needs

@@ -40,6 +40,9 @@ type Config struct {
 	// InjectDelay slows every block solve down by this much: fault
 	// injection for tests of slow workers. Zero in production.
 	InjectDelay time.Duration
+	// Faults injects duplicated and delayed messages and checkpoint write
+	// failures, for the fault suite. Zero in production.
+	Faults Faults
 }
 
 // DefaultConfig returns the defaults: a heartbeat a second, all CPUs,
@@ -116,6 +119,7 @@ type Worker struct {
 	wg      sync.WaitGroup // command tasks and row handlers
 	serving chan struct{}  // bounds concurrent row handlers
 	metrics *metrics
+	inject  *injector // nil unless Config.Faults injects something
 }
 
 // New checks cfg and returns a worker. Run starts it.
@@ -130,6 +134,10 @@ func New(cfg Config, opts ...Option) (*Worker, error) {
 		}
 	}
 	w.log = w.log.With("worker", cfg.ID)
+	if cfg.Faults != (Faults{}) {
+		w.inject = newInjector(cfg.Faults)
+		w.log.Warn("fault injection is on", "faults", fmt.Sprintf("%+v", cfg.Faults))
+	}
 	var b [8]byte
 	rand.Read(b[:])
 	w.boot = hex.EncodeToString(b[:])
@@ -226,7 +234,7 @@ func (w *Worker) report(ctx context.Context, r wire.Report) {
 	p := w.cfg.Retry
 	p.Attempts = 0 // until acknowledged: a leader election may be under way
 	for ctx.Err() == nil {
-		msg, err := transport.Request(ctx, w.nc, transport.SubjectReport, b, p)
+		msg, err := w.injectedRequest(ctx, transport.SubjectReport, b, p)
 		if err != nil {
 			continue
 		}

@@ -171,6 +171,8 @@ they must be reachable from every worker (a shared filesystem).`,
 	f.StringVar(&metricsAddr, "metrics-addr", "", "host:port to serve Prometheus /metrics on (default: none)")
 	f.DurationVar(&cfg.InjectDelay, "inject-delay", 0, "fault injection for tests: slow every block solve by this much")
 	f.MarkHidden("inject-delay")
+	f.Var(faultsFlag{&cfg.Faults}, "inject-faults", "fault injection for tests: dup=P,delay=D,store-fail-every=N,store-full-after=N,seed=S")
+	f.MarkHidden("inject-faults")
 	logs.addFlags(cmd)
 	cmd.SetOut(stdout)
 	cmd.SetErr(stderr)
@@ -207,3 +209,24 @@ func serveMetrics(addr string, reg *prometheus.Registry, log *slog.Logger) (stop
 		<-done
 	}, nil
 }
+
+// faultsFlag parses --inject-faults into a worker.Faults.
+type faultsFlag struct{ f *worker.Faults }
+
+func (v faultsFlag) String() string {
+	if v.f == nil || *v.f == (worker.Faults{}) {
+		return ""
+	}
+	return fmt.Sprintf("%+v", *v.f)
+}
+
+func (v faultsFlag) Set(s string) error {
+	f, err := worker.ParseFaults(s)
+	if err != nil {
+		return err
+	}
+	*v.f = f
+	return nil
+}
+
+func (faultsFlag) Type() string { return "spec" }

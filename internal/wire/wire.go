@@ -128,6 +128,9 @@ type PartitionSummary struct {
 	ItemNeeds [][]int64 `json:"item_needs"`
 	// BlockBytes is the encoded size of each block, users then items.
 	BlockBytes []int64 `json:"block_bytes"`
+	// BlockRows is each block's row count, users then items (absent from
+	// older workers' summaries).
+	BlockRows []int64 `json:"block_rows,omitempty"`
 }
 
 // KindCheckpoint marks a failure to read the checkpoint a load resumed
