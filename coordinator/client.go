@@ -3,6 +3,7 @@ package coordinator
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,6 +25,19 @@ type Client struct {
 	// Patience is how long a call keeps trying while no coordinator
 	// answers or none knows a leader (an election takes a second or two).
 	Patience time.Duration
+	// Token, when set, is sent as "Authorization: Bearer Token".
+	Token string
+}
+
+// UseTLS makes the client trust cfg's roots (a private CA) for https URLs;
+// nil keeps the system roots.
+func (c *Client) UseTLS(cfg *tls.Config) {
+	if cfg == nil {
+		return
+	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.TLSClientConfig = cfg
+	c.HTTP.Transport = t
 }
 
 // NewClient returns a client for the given base URLs (http://host:port).
@@ -81,6 +95,9 @@ func (c *Client) once(ctx context.Context, method, path string, body, out any) e
 		}
 		if body != nil {
 			req.Header.Set("Content-Type", "application/json")
+		}
+		if c.Token != "" {
+			req.Header.Set("Authorization", "Bearer "+c.Token)
 		}
 		resp, err := c.HTTP.Do(req)
 		if err != nil {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/cofactor-ml/cofactor/internal/httpauth"
 	"github.com/cofactor-ml/cofactor/internal/job"
 )
 
@@ -91,26 +92,33 @@ type JobList struct {
 
 func (n *Node) handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/status", n.getStatus)
-	mux.Handle("GET /metrics", n.metricsHandler())
-	mux.HandleFunc("GET /ui", n.getUI)
-	mux.HandleFunc("GET /v1/cluster", n.getCluster)
-	mux.HandleFunc("GET /v1/config", n.getConfig)
-	mux.HandleFunc("POST /v1/cluster/join", n.leaderOnly(n.postJoin))
-	mux.HandleFunc("POST /v1/cluster/remove", n.leaderOnly(n.postRemove))
-	mux.HandleFunc("POST /v1/workers/{id}/drain", n.leaderOnly(n.workerCommand(cmdWorkerDrain)))
-	mux.HandleFunc("POST /v1/workers/{id}/undrain", n.leaderOnly(n.workerCommand(cmdWorkerUndrain)))
-	mux.HandleFunc("GET /v1/jobs/{id}/logs", n.getJobLogs)
-	mux.HandleFunc("POST /v1/jobs", n.leaderOnly(n.postJob))
-	mux.HandleFunc("GET /v1/jobs", n.getJobs)
-	mux.HandleFunc("GET /v1/jobs/{id}", n.getJob)
-	mux.HandleFunc("GET /v1/jobs/{id}/wait", n.waitJob)
-	mux.HandleFunc("POST /v1/jobs/{id}/cancel", n.leaderOnly(n.cancelJob))
-	mux.HandleFunc("GET /v1/schedules", n.getSchedules)
-	mux.HandleFunc("POST /v1/schedules", n.leaderOnly(n.postSchedule))
-	mux.HandleFunc("DELETE /v1/schedules/{name}", n.leaderOnly(n.scheduleCommand(cmdScheduleRm)))
-	mux.HandleFunc("POST /v1/schedules/{name}/pause", n.leaderOnly(n.scheduleCommand(cmdSchedulePause)))
-	mux.HandleFunc("POST /v1/schedules/{name}/resume", n.leaderOnly(n.scheduleCommand(cmdScheduleResume)))
+	// Each route names the role its token needs (see docs/security.md):
+	// read for what serving layers and dashboards look at, admin for what
+	// changes the cluster. /v1/status stays public for liveness probes;
+	// it tells only this node's raft state.
+	route := func(pattern string, need httpauth.Role, h http.Handler) {
+		mux.Handle(pattern, n.tokens.Wrap(need, h))
+	}
+	route("GET /v1/status", httpauth.Public, http.HandlerFunc(n.getStatus))
+	route("GET /metrics", httpauth.Read, n.metricsHandler())
+	route("GET /ui", httpauth.Read, http.HandlerFunc(n.getUI))
+	route("GET /v1/cluster", httpauth.Read, http.HandlerFunc(n.getCluster))
+	route("GET /v1/config", httpauth.Read, http.HandlerFunc(n.getConfig))
+	route("POST /v1/cluster/join", httpauth.Admin, n.leaderOnly(n.postJoin))
+	route("POST /v1/cluster/remove", httpauth.Admin, n.leaderOnly(n.postRemove))
+	route("POST /v1/workers/{id}/drain", httpauth.Admin, n.leaderOnly(n.workerCommand(cmdWorkerDrain)))
+	route("POST /v1/workers/{id}/undrain", httpauth.Admin, n.leaderOnly(n.workerCommand(cmdWorkerUndrain)))
+	route("GET /v1/jobs/{id}/logs", httpauth.Read, http.HandlerFunc(n.getJobLogs))
+	route("POST /v1/jobs", httpauth.Admin, n.leaderOnly(n.postJob))
+	route("GET /v1/jobs", httpauth.Read, http.HandlerFunc(n.getJobs))
+	route("GET /v1/jobs/{id}", httpauth.Read, http.HandlerFunc(n.getJob))
+	route("GET /v1/jobs/{id}/wait", httpauth.Read, http.HandlerFunc(n.waitJob))
+	route("POST /v1/jobs/{id}/cancel", httpauth.Admin, n.leaderOnly(n.cancelJob))
+	route("GET /v1/schedules", httpauth.Read, http.HandlerFunc(n.getSchedules))
+	route("POST /v1/schedules", httpauth.Admin, n.leaderOnly(n.postSchedule))
+	route("DELETE /v1/schedules/{name}", httpauth.Admin, n.leaderOnly(n.scheduleCommand(cmdScheduleRm)))
+	route("POST /v1/schedules/{name}/pause", httpauth.Admin, n.leaderOnly(n.scheduleCommand(cmdSchedulePause)))
+	route("POST /v1/schedules/{name}/resume", httpauth.Admin, n.leaderOnly(n.scheduleCommand(cmdScheduleResume)))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Cofactor-Node", n.cfg.ID)
 		mux.ServeHTTP(w, r)
@@ -165,8 +173,11 @@ func (n *Node) leaderOnly(h http.HandlerFunc) http.HandlerFunc {
 			writeError(w, errNoLeader)
 			return
 		}
-		target := &url.URL{Scheme: "http", Host: addr}
+		target := &url.URL{Scheme: n.peerScheme(), Host: addr}
 		proxy := &httputil.ReverseProxy{
+			// The client's Authorization header travels on: the leader
+			// checks the same token again.
+			Transport: n.peerTransport,
 			Rewrite: func(pr *httputil.ProxyRequest) {
 				pr.SetURL(target)
 				pr.Out.Header.Set("X-Cofactor-Forwarded", n.cfg.ID)
@@ -295,7 +306,7 @@ func (n *Node) clusterStatus(ctx context.Context) (*ClusterStatus, error) {
 				cctx, cancel := context.WithTimeout(ctx, time.Second)
 				defer cancel()
 				var ns NodeStatus
-				if err := NewClient("http://"+addr).get(cctx, "/v1/status", &ns); err == nil {
+				if err := n.peerClient(addr).get(cctx, "/v1/status", &ns); err == nil {
 					out.Servers[i].State = ns.State
 				}
 			}

@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,6 +22,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/cofactor-ml/cofactor/checkpoint"
+	"github.com/cofactor-ml/cofactor/internal/httpauth"
 	"github.com/cofactor-ml/cofactor/internal/wire"
 	"github.com/cofactor-ml/cofactor/transport"
 )
@@ -67,6 +69,21 @@ type Config struct {
 	ScheduleTick time.Duration
 	// Clock tells the time for schedules (nil: time.Now); tests use a fake.
 	Clock func() time.Time
+
+	// NATSSecurity is how the node authenticates to NATS (zero: a plain
+	// connection). Ignored with WithConn.
+	NATSSecurity transport.Security
+	// RaftTLS, when set, runs raft over mutual TLS between coordinators
+	// (see TLSStreamLayer); all three files are needed.
+	RaftTLS TLSFiles
+	// HTTPTLS: Cert and Key serve the API over HTTPS; CA is what this
+	// node trusts when it calls other coordinators (forwarding writes,
+	// --join, cluster status). Every member must then use HTTPS.
+	HTTPTLS TLSFiles
+	// AdminTokens and ReadTokens guard the API; none leaves it open. The
+	// node uses the first admin token for its own calls to other members,
+	// so all members need the same admin tokens.
+	AdminTokens, ReadTokens []string
 }
 
 // DefaultConfig returns the defaults: workers lost after 5 s of silence,
@@ -103,6 +120,21 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: schedule tick must be positive", ErrConfig)
 	case c.MaxStepFailures < 1:
 		return fmt.Errorf("%w: max step failures %d must be ≥ 1", ErrConfig, c.MaxStepFailures)
+	case c.InMemory && c.RaftTLS.Set():
+		return fmt.Errorf("%w: %w", ErrConfig, errRaftTLS)
+	case c.RaftTLS.Set() && (c.RaftTLS.Cert == "" || c.RaftTLS.Key == "" || c.RaftTLS.CA == ""):
+		return fmt.Errorf("%w: raft TLS needs --raft-tls-cert, --raft-tls-key and --raft-tls-ca", ErrConfig)
+	case (c.HTTPTLS.Cert == "") != (c.HTTPTLS.Key == ""):
+		return fmt.Errorf("%w: HTTPS needs both --http-tls-cert and --http-tls-key", ErrConfig)
+	}
+	if err := c.NATSSecurity.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	if len(c.ReadTokens) > 0 && len(c.AdminTokens) == 0 {
+		return fmt.Errorf("%w: read tokens without an admin token would leave no one able to submit jobs; give an admin token too", ErrConfig)
+	}
+	if _, err := httpauth.NewTokens(c.AdminTokens, c.ReadTokens); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	return nil
 }
@@ -136,6 +168,11 @@ type Node struct {
 	reportCh chan wire.Report          // reports for the leader's driver
 
 	metrics *metrics
+
+	tokens        *httpauth.Tokens // nil or empty: the API is open
+	httpTLS       *tls.Config      // the API's server side (nil: plain HTTP)
+	peerTLS       *tls.Config      // trust for calls to other members
+	peerTransport http.RoundTripper
 
 	reposMu sync.Mutex
 	repos   map[string]*checkpoint.Repo // snapshot stores by URI
@@ -189,6 +226,9 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 		}
 	}
 	n.log = n.log.With("coordinator", cfg.ID)
+	if err := n.initSecurity(); err != nil {
+		return nil, err
+	}
 	n.metrics = newMetrics(n)
 	return n, nil
 }
@@ -203,7 +243,11 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		}
 	}()
 	if n.nc == nil {
-		nc, err := transport.Dial(n.cfg.NATSURL, "cofactor-coordinator-"+n.cfg.ID)
+		opts, err := n.cfg.NATSSecurity.Options()
+		if err != nil {
+			return err
+		}
+		nc, err := transport.Dial(n.cfg.NATSURL, "cofactor-coordinator-"+n.cfg.ID, opts...)
 		if err != nil {
 			return err
 		}
@@ -217,6 +261,9 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		ln, err := net.Listen("tcp", n.cfg.HTTPAddr)
 		if err != nil {
 			return fmt.Errorf("coordinator %s: HTTP: %w", n.cfg.ID, err)
+		}
+		if n.httpTLS != nil {
+			ln = tls.NewListener(ln, n.httpTLS)
 		}
 		n.httpLn = ln
 		n.httpSrv = &http.Server{Handler: n.handler(), ReadHeaderTimeout: 10 * time.Second}
@@ -310,9 +357,22 @@ func (n *Node) openRaft() (bool, error) {
 		if err != nil {
 			return false, fmt.Errorf("coordinator: raft address %q: %w", n.cfg.RaftAddr, err)
 		}
-		tcp, err := raft.NewTCPTransportWithLogger(n.cfg.RaftAddr, adv, 3, 10*time.Second, rc.Logger)
-		if err != nil {
-			return false, fmt.Errorf("coordinator: raft transport: %w", err)
+		var tcp *raft.NetworkTransport
+		if n.cfg.RaftTLS.Set() {
+			cfg, err := RaftTLSConfig(n.cfg.RaftTLS)
+			if err != nil {
+				return false, err
+			}
+			stream, err := NewTLSStreamLayer(n.cfg.RaftAddr, adv, cfg)
+			if err != nil {
+				return false, fmt.Errorf("coordinator: raft transport: %w", err)
+			}
+			tcp = raft.NewNetworkTransportWithLogger(stream, 3, 10*time.Second, rc.Logger)
+		} else {
+			tcp, err = raft.NewTCPTransportWithLogger(n.cfg.RaftAddr, adv, 3, 10*time.Second, rc.Logger)
+			if err != nil {
+				return false, fmt.Errorf("coordinator: raft transport: %w", err)
+			}
 		}
 		n.closers = append(n.closers, streamCloser{tcp})
 		trans, addr = tcp, raft.ServerAddress(n.cfg.RaftAddr)
@@ -509,7 +569,7 @@ func (n *Node) refreshSelf(ctx context.Context) {
 	}
 	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	c := NewClient(leader)
+	c := n.peerClient(leader)
 	c.Patience = 0
 	if err := c.Join(cctx, me); err != nil {
 		n.log.Debug("address refresh not done", "err", err)
@@ -518,7 +578,7 @@ func (n *Node) refreshSelf(ctx context.Context) {
 
 // join asks the member at cfg.Join to add this node, until it succeeds.
 func (n *Node) join(ctx context.Context) {
-	c := NewClient(n.cfg.Join)
+	c := n.peerClient(n.cfg.Join)
 	me := ServerInfo{ID: n.cfg.ID, RaftAddr: n.cfg.RaftAddr, HTTPAddr: n.HTTPAddr()}
 	wait := 200 * time.Millisecond
 	for ctx.Err() == nil {

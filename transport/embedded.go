@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -42,6 +43,43 @@ type EmbeddedOptions struct {
 	// server's fatal lines are logged at error level (they do not stop the
 	// process).
 	Logger *slog.Logger
+	// Users, when not empty, turns authorization on: only these users may
+	// connect, each with its permissions.
+	Users []EmbeddedUser
+	// TLS, when set, makes the server require TLS with this configuration
+	// (its Certificates); with ClientAuth set to
+	// tls.RequireAndVerifyClientCert (and ClientCAs) clients must present
+	// a certificate too.
+	TLS *tls.Config
+	// ConfigFile, when set, is a nats-server configuration file read
+	// first (authorization, TLS, permissions); Host, Port, StoreDir and
+	// ServerName above override it when set.
+	ConfigFile string
+}
+
+// EmbeddedUser is one user of an embedded server: a name and password, or
+// an NKey public key ("U...") instead.
+type EmbeddedUser struct {
+	User, Password string
+	NKey           string
+	// Permissions restricts the user; nil allows everything.
+	Permissions *Permissions
+}
+
+// serverPermissions converts p into nats-server's form.
+func serverPermissions(p *Permissions) *server.Permissions {
+	if p == nil {
+		return nil
+	}
+	sp := &server.Permissions{
+		Publish:   &server.SubjectPermission{Allow: p.PublishAllow, Deny: p.PublishDeny},
+		Subscribe: &server.SubjectPermission{Allow: p.SubscribeAllow, Deny: p.SubscribeDeny},
+	}
+	if p.Responses {
+		// nats-server's defaults when a config says allow_responses: true.
+		sp.Response = &server.ResponsePermission{MaxMsgs: server.DEFAULT_ALLOW_RESPONSE_MAX_MSGS, Expires: server.DEFAULT_ALLOW_RESPONSE_EXPIRATION}
+	}
+	return sp
 }
 
 // Embedded is a nats-server running inside this process, for the
@@ -69,16 +107,36 @@ func StartEmbedded(opts EmbeddedOptions) (*Embedded, error) {
 	if port == 0 {
 		port = server.RANDOM_PORT
 	}
-	sopts := &server.Options{
-		ServerName: opts.ServerName,
-		Host:       host,
-		Port:       port,
-		DontListen: opts.NoListen,
-		JetStream:  opts.JetStream,
-		StoreDir:   opts.StoreDir,
-		MaxPayload: opts.MaxPayload,
-		NoLog:      true,
-		NoSigs:     true,
+	sopts := &server.Options{}
+	if opts.ConfigFile != "" {
+		var err error
+		if sopts, err = server.ProcessConfigFile(opts.ConfigFile); err != nil {
+			return nil, fmt.Errorf("transport: embedded server: %w", err)
+		}
+	}
+	sopts.Host, sopts.Port = host, port
+	sopts.DontListen = opts.NoListen
+	sopts.NoLog, sopts.NoSigs = true, true
+	if opts.ServerName != "" {
+		sopts.ServerName = opts.ServerName
+	}
+	if opts.JetStream {
+		sopts.JetStream, sopts.StoreDir = true, opts.StoreDir
+	}
+	if opts.MaxPayload != 0 {
+		sopts.MaxPayload = opts.MaxPayload
+	}
+	for _, u := range opts.Users {
+		if u.NKey != "" {
+			sopts.Nkeys = append(sopts.Nkeys, &server.NkeyUser{Nkey: u.NKey, Permissions: serverPermissions(u.Permissions)})
+			continue
+		}
+		sopts.Users = append(sopts.Users, &server.User{Username: u.User, Password: u.Password, Permissions: serverPermissions(u.Permissions)})
+	}
+	if opts.TLS != nil {
+		sopts.TLSConfig, sopts.TLS = opts.TLS, true
+		sopts.TLSVerify = opts.TLS.ClientAuth == tls.RequireAndVerifyClientCert
+		sopts.TLSTimeout = 2
 	}
 	srv, err := server.NewServer(sopts)
 	if err != nil {

@@ -24,6 +24,9 @@ type Config struct {
 	ID string
 	// NATSURL is the NATS server to connect to (ignored with WithConn).
 	NATSURL string
+	// NATSSecurity is how the worker authenticates to NATS (zero: a
+	// plain connection). Ignored with WithConn.
+	NATSSecurity transport.Security
 	// Threads is how many goroutines solve a block's rows (0: all CPUs).
 	Threads int
 	// HeartbeatInterval is how often the worker announces itself.
@@ -80,6 +83,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: injected delay %v must be ≥ 0", ErrConfig, c.InjectDelay)
 	case c.FetchParallel < 1:
 		return fmt.Errorf("%w: fetch parallelism %d must be ≥ 1", ErrConfig, c.FetchParallel)
+	}
+	if err := c.NATSSecurity.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	return nil
 }
@@ -152,7 +158,11 @@ func (w *Worker) ID() string { return w.cfg.ID }
 // ends. It returns nil after a clean stop.
 func (w *Worker) Run(ctx context.Context) error {
 	if w.nc == nil {
-		nc, err := transport.Dial(w.cfg.NATSURL, "cofactor-worker-"+w.cfg.ID)
+		opts, err := w.cfg.NATSSecurity.Options()
+		if err != nil {
+			return fmt.Errorf("worker %s: %w", w.cfg.ID, err)
+		}
+		nc, err := transport.Dial(w.cfg.NATSURL, "cofactor-worker-"+w.cfg.ID, opts...)
 		if err != nil {
 			return fmt.Errorf("worker %s: %w", w.cfg.ID, err)
 		}

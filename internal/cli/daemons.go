@@ -72,6 +72,8 @@ func CoordinatorMain(args []string, stdout, stderr io.Writer) int {
 func NewCoordinatorCommand(stdout, stderr io.Writer) *cobra.Command {
 	cfg := coordinator.DefaultConfig()
 	var logs logOptions
+	var natsAuth natsFlags
+	var httpSec httpServerFlags
 	cmd := &cobra.Command{
 		Use:   "coordinator --id ID --data-dir DIR --raft-addr HOST:PORT --http-addr HOST:PORT --nats URL (--bootstrap | --join URL)",
 		Short: "Run a member of the cofactor coordinator group",
@@ -85,6 +87,14 @@ with the same --data-dir rejoins with its state.`,
 			if err != nil {
 				return err
 			}
+			if cfg.NATSSecurity, err = natsAuth.security(); err != nil {
+				return err
+			}
+			if err := httpSec.load(); err != nil {
+				return err
+			}
+			cfg.HTTPTLS.Cert, cfg.HTTPTLS.Key = httpSec.cert, httpSec.key
+			cfg.AdminTokens, cfg.ReadTokens = httpSec.adminTokens, httpSec.readTok
 			if err := cfg.Validate(); err != nil {
 				return usageError{err}
 			}
@@ -111,6 +121,12 @@ with the same --data-dir rejoins with its state.`,
 	f.DurationVar(&cfg.WorkerTimeout, "worker-timeout", cfg.WorkerTimeout, "silence after which a worker is lost and its blocks reassigned")
 	f.DurationVar(&cfg.ResendInterval, "resend-interval", cfg.ResendInterval, "how often an unanswered command to workers is repeated")
 	f.DurationVar(&cfg.PhaseTimeout, "phase-timeout", cfg.PhaseTimeout, "report a job step running longer than this, naming the workers it waits for (0: never)")
+	f.StringVar(&cfg.RaftTLS.Cert, "raft-tls-cert", "", "PEM certificate of this coordinator for mutual TLS between coordinators (names its --raft-addr host)")
+	f.StringVar(&cfg.RaftTLS.Key, "raft-tls-key", "", "key of --raft-tls-cert")
+	f.StringVar(&cfg.RaftTLS.CA, "raft-tls-ca", "", "PEM file of the CA whose certificates the other coordinators present on raft")
+	f.StringVar(&cfg.HTTPTLS.CA, "http-tls-ca", "", "PEM file of the CA that signed the other coordinators' HTTPS certificates (default: system roots)")
+	httpSec.addFlags(cmd, true)
+	natsAuth.addFlags(cmd)
 	logs.addFlags(cmd)
 	cmd.SetOut(stdout)
 	cmd.SetErr(stderr)
@@ -127,6 +143,7 @@ func WorkerMain(args []string, stdout, stderr io.Writer) int {
 func NewWorkerCommand(stdout, stderr io.Writer) *cobra.Command {
 	cfg := worker.DefaultConfig()
 	var logs logOptions
+	var natsAuth natsFlags
 	var dataDir, metricsAddr string
 	cmd := &cobra.Command{
 		Use:   "worker --id ID --nats URL",
@@ -146,6 +163,9 @@ they must be reachable from every worker (a shared filesystem).`,
 				if err := os.MkdirAll(dataDir, 0o750); err != nil {
 					return err
 				}
+			}
+			if cfg.NATSSecurity, err = natsAuth.security(); err != nil {
+				return err
 			}
 			w, err := worker.New(cfg, worker.WithLogger(log))
 			if err != nil {
@@ -169,6 +189,7 @@ they must be reachable from every worker (a shared filesystem).`,
 	f.Int64Var(&cfg.Memory, "memory", 0, "bytes of memory offered for blocks (advertised)")
 	f.DurationVar(&cfg.HeartbeatInterval, "heartbeat", cfg.HeartbeatInterval, "heartbeat interval")
 	f.StringVar(&metricsAddr, "metrics-addr", "", "host:port to serve Prometheus /metrics on (default: none)")
+	natsAuth.addFlags(cmd)
 	f.DurationVar(&cfg.InjectDelay, "inject-delay", 0, "fault injection for tests: slow every block solve by this much")
 	f.MarkHidden("inject-delay")
 	f.Var(faultsFlag{&cfg.Faults}, "inject-faults", "fault injection for tests: dup=P,delay=D,store-fail-every=N,store-full-after=N,seed=S")

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cofactor-ml/cofactor/coordinator"
+	"github.com/cofactor-ml/cofactor/internal/httpauth"
 	"github.com/cofactor-ml/cofactor/internal/job"
 )
 
@@ -19,6 +20,12 @@ const EnvCoordinator = "COFACTOR_COORDINATOR"
 // opsOptions are the flags every operator command shares.
 type opsOptions struct {
 	coordinators string
+	// tokenFile and caFile: the client's bearer token (default
+	// $COFACTOR_TOKEN) and the CA of https coordinators.
+	tokenFile, caFile string
+	// nats secures the NATS connections of the commands that open the
+	// cluster's snapshot store.
+	nats natsFlags
 }
 
 func (o *opsOptions) client() (*coordinator.Client, error) {
@@ -29,7 +36,18 @@ func (o *opsOptions) client() (*coordinator.Client, error) {
 	if urls == "" {
 		return nil, usagef("no coordinator: pass --coordinator URL[,URL...] or set %s", EnvCoordinator)
 	}
-	return coordinator.NewClient(urls), nil
+	c := coordinator.NewClient(urls)
+	tok, err := httpauth.ClientToken(o.tokenFile)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("--token-file: %w", err)}
+	}
+	c.Token = tok
+	tcfg, err := httpauth.ClientTLS(o.caFile)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("--ca-file: %w", err)}
+	}
+	c.UseTLS(tcfg)
+	return c, nil
 }
 
 // jobFailed is a finished job that did not succeed: exit 2 when its input

@@ -18,6 +18,7 @@ import (
 
 	"github.com/cofactor-ml/cofactor/als"
 	"github.com/cofactor-ml/cofactor/checkpoint"
+	"github.com/cofactor-ml/cofactor/internal/httpauth"
 	"github.com/cofactor-ml/cofactor/internal/job"
 	"github.com/cofactor-ml/cofactor/internal/synth"
 	"github.com/cofactor-ml/cofactor/partition"
@@ -94,6 +95,8 @@ that serving layers load.`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	ops := &opsOptions{}
 	root.PersistentFlags().StringVar(&ops.coordinators, "coordinator", "", "coordinator HTTP URL(s), comma-separated, tried in turn (default $"+EnvCoordinator+")")
+	root.PersistentFlags().StringVar(&ops.tokenFile, "token-file", "", "file holding the bearer token sent to coordinators (default $"+httpauth.EnvToken+")")
+	root.PersistentFlags().StringVar(&ops.caFile, "ca-file", "", "PEM file of the CA that signed https coordinators' certificates (default: system roots)")
 	root.AddCommand(newGenCmd(s), newTrainCmd(s), newQuickstartCmd(s), newClusterCmd(s, ops), newJobCmd(s, ops), newScheduleCmd(s, ops), newRecommendCmd(s, ops), newSimilarCmd(s, ops), newServeCmd(s, ops), newSnapshotCmd(s))
 	return root
 }

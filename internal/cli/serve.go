@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -18,8 +17,8 @@ import (
 
 	"github.com/cofactor-ml/cofactor/checkpoint"
 	"github.com/cofactor-ml/cofactor/coordinator"
+	"github.com/cofactor-ml/cofactor/internal/httpauth"
 	"github.com/cofactor-ml/cofactor/serve"
-	"github.com/cofactor-ml/cofactor/transport"
 )
 
 // snapshotOptions are the flags that name a snapshot: a directory, or an
@@ -87,14 +86,14 @@ func (o *snapshotOptions) open(ctx context.Context, ops *opsOptions) (*checkpoin
 // closes what was opened.
 func openRepo(ctx context.Context, store string, ops *opsOptions) (repo *checkpoint.Repo, done func(), err error) {
 	if store != "" && store != "nats" {
-		repo, err := checkpoint.OpenURI(ctx, store, nil)
+		repo, done, err := ops.nats.openStore(ctx, store, "cofactor-serve")
 		if errors.Is(err, checkpoint.ErrURI) {
 			return nil, nil, usageError{fmt.Errorf("--store: %w", err)}
 		}
 		if err != nil {
 			return nil, nil, err
 		}
-		return repo, repo.Close, nil
+		return repo, done, nil
 	}
 	cfg, err := clusterConfig(ctx, ops)
 	if err != nil {
@@ -110,7 +109,7 @@ func openRepo(ctx context.Context, store string, ops *opsOptions) (repo *checkpo
 	if cfg.NATSURL == "" {
 		return nil, nil, errors.New("the coordinator's /v1/config names no NATS server")
 	}
-	nc, err := transport.Dial(cfg.NATSURL, "cofactor-serve")
+	nc, err := ops.nats.dial(cfg.NATSURL, "cofactor-serve")
 	if err != nil {
 		return nil, nil, err
 	}
@@ -238,6 +237,7 @@ to --out, through a temporary file renamed into place.`,
 		},
 	}
 	o.snap.addFlags(cmd, "snapshot directory, or with --store a snapshot ID or \"latest\"")
+	ops.nats.addFlags(cmd)
 	f := cmd.Flags()
 	f.StringVar(&o.user, "user", "", "user ID")
 	f.IntVar(&o.k, "k", 10, "number of items")
@@ -332,6 +332,7 @@ given item's, highest first, leaving the item itself out.`,
 		},
 	}
 	o.snap.addFlags(cmd, "snapshot directory, or with --store a snapshot ID or \"latest\"")
+	ops.nats.addFlags(cmd)
 	f := cmd.Flags()
 	f.StringVar(&o.item, "item", "", "item ID")
 	f.IntVar(&o.k, "k", 10, "number of items")
@@ -346,6 +347,23 @@ type serveOptions struct {
 	threads  int
 	maxK     int
 	logs     logOptions
+	http     httpServerFlags
+}
+
+// serveAuth guards the serving API with read tokens: every route but
+// /healthz (liveness probes) needs one once tokens are configured.
+func serveAuth(t *httpauth.Tokens, h http.Handler) http.Handler {
+	if !t.Enabled() {
+		return h
+	}
+	guarded := t.Wrap(httpauth.Read, h)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" {
+			h.ServeHTTP(w, r)
+			return
+		}
+		guarded.ServeHTTP(w, r)
+	})
 }
 
 func newServeCmd(s streams, ops *opsOptions) *cobra.Command {
@@ -373,6 +391,8 @@ SIGINT.`,
 	f.IntVar(&o.threads, "threads", 0, "goroutines indexing a new snapshot (default: all CPUs)")
 	f.IntVar(&o.maxK, "max-k", serve.DefaultMaxK, "largest k a request may ask for")
 	o.logs.addFlags(cmd)
+	o.http.addFlags(cmd, false)
+	ops.nats.addFlags(cmd)
 	return cmd
 }
 
@@ -420,15 +440,22 @@ func (o *serveOptions) run(ctx context.Context, s streams, ops *opsOptions) erro
 		return usagef("nothing to serve: pass --snapshot DIR, --store URI or --coordinator URL")
 	}
 
-	ln, err := net.Listen("tcp", o.httpAddr)
-	if err != nil {
-		return fmt.Errorf("--http-addr: %w", err)
+	if err := o.http.load(); err != nil {
+		return err
 	}
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+	tokens, err := httpauth.NewTokens(o.http.adminTokens, o.http.readTok)
+	if err != nil {
+		return usageError{err}
+	}
+	ln, scheme, err := o.http.listen(o.httpAddr)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: serveAuth(tokens, srv.Handler()), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
-	log.Info("serving", "addr", "http://"+ln.Addr().String())
+	log.Info("serving", "addr", scheme+"://"+ln.Addr().String(), "tokens", tokens.Enabled())
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

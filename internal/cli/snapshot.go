@@ -15,7 +15,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cofactor-ml/cofactor/checkpoint"
-	"github.com/cofactor-ml/cofactor/transport"
 )
 
 // storeOptions name the snapshot store of `snapshot list` and `pull`.
@@ -28,11 +27,13 @@ import (
 type storeOptions struct {
 	store string
 	nats  string
+	auth  natsFlags
 }
 
 func (o *storeOptions) addFlags(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&o.store, "store", "", "snapshot store: nats://HOST:PORT, dir:PATH or PATH (or nats with --nats)")
 	cmd.Flags().StringVar(&o.nats, "nats", "", "NATS server URL for --store nats (alone, it implies --store nats)")
+	o.auth.addFlags(cmd)
 }
 
 // open opens the store and returns it, its name for messages and the
@@ -60,7 +61,7 @@ func (o *storeOptions) openRepo(ctx context.Context) (*checkpoint.Repo, string, 
 	case uri != "" && uri != "nats" && o.nats != "":
 		return nil, "", nil, usagef("--nats goes with --store nats only, not with --store %s", uri)
 	case o.nats != "":
-		nc, err := transport.Dial(o.nats, "cofactor-snapshot")
+		nc, err := o.auth.dial(o.nats, "cofactor-snapshot")
 		if err != nil {
 			return nil, "", nil, err
 		}
@@ -71,8 +72,13 @@ func (o *storeOptions) openRepo(ctx context.Context) (*checkpoint.Repo, string, 
 		}
 		return r, "nats " + o.nats, nc.Close, nil
 	case strings.HasPrefix(uri, "nats://") || strings.HasPrefix(uri, "tls://"):
-		r, err := checkpoint.OpenURI(ctx, uri, nil)
-		return r, uri, nil, err
+		r, done, err := o.auth.openStore(ctx, uri, "cofactor-snapshot")
+		if err != nil {
+			return nil, "", nil, err
+		}
+		// done closes the repository and the connection; the caller
+		// closes the repository again, which is harmless.
+		return r, uri, done, nil
 	}
 	dir := strings.TrimPrefix(uri, "dir:")
 	st, err := os.Stat(dir)
