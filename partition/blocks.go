@@ -95,9 +95,28 @@ func (l *Layout) Blocks(s Side) []*Block {
 // NewLayout splits ds into (up to) p user blocks and q item blocks of
 // contiguous rows with about equal rating counts. The block count on a side
 // is reduced to its row count when it has fewer rows. The layout is a pure
-// function of ds, p and q. The blocks copy what they need; ds is not
-// modified.
+// function of ds, p and q. The blocks' column indices are their own; their
+// values share ds's arrays, which must not be modified while the layout is
+// in use.
 func NewLayout(ds *Dataset, p, q int) (*Layout, error) {
+	l, err := PlanLayout(ds, p, q)
+	if err != nil {
+		return nil, err
+	}
+	for _, side := range []Side{Users, Items} {
+		for _, blk := range l.Blocks(side) {
+			l.CutRows(ds, blk)
+		}
+	}
+	return l, nil
+}
+
+// PlanLayout is NewLayout without the blocks' ratings: every block has its
+// IDs and routing (Needed, NeedPtr, Send) but empty Rows and Test until
+// CutRows fills them. A partitioner that stores blocks one by one cuts,
+// stores and drops (Block.DropRows) each in turn, so that it holds one
+// block's ratings beside the dataset instead of a second copy of all.
+func PlanLayout(ds *Dataset, p, q int) (*Layout, error) {
 	if p < 1 || q < 1 {
 		return nil, fmt.Errorf("partition: block counts %d×%d must be ≥ 1", p, q)
 	}
@@ -105,12 +124,39 @@ func NewLayout(ds *Dataset, p, q int) (*Layout, error) {
 		UserBounds: BalancedBounds(ds.ByUser.Ptr, p),
 		ItemBounds: BalancedBounds(ds.ByItem.Ptr, q),
 	}
-	l.UserBlocks = makeBlocks(Users, ds.ByUser, testByUser(ds), ds.Users.IDs(), l.UserBounds, l.ItemBounds, ds.Items.Len())
-	l.ItemBlocks = makeBlocks(Items, ds.ByItem, CSR{}, ds.Items.IDs(), l.ItemBounds, l.UserBounds, ds.Users.Len())
+	l.UserBlocks = planBlocks(Users, ds.ByUser, testByUser(ds), ds.Users.IDs(), l.UserBounds, l.ItemBounds, ds.Items.Len())
+	l.ItemBlocks = planBlocks(Items, ds.ByItem, CSR{}, ds.Items.IDs(), l.ItemBounds, l.UserBounds, ds.Users.Len())
 	fillSend(l.UserBlocks, l.ItemBlocks)
 	fillSend(l.ItemBlocks, l.UserBlocks)
 	return l, nil
 }
+
+// CutRows fills blk's Rows (and, for a user block, Test) from ds, the
+// dataset the layout was planned on.
+func (l *Layout) CutRows(ds *Dataset, blk *Block) {
+	m, test, nOther := ds.ByUser, CSR{}, ds.Items.Len()
+	if blk.Side == Items {
+		m, nOther = ds.ByItem, ds.Users.Len()
+	} else if len(ds.Test.U) > 0 {
+		test = testByUser(ds)
+	}
+	bounds := l.Bounds(blk.Side)
+	lo, hi := bounds[blk.Index], bounds[blk.Index+1]
+	local := make([]int32, nOther) // global other index → position in Needed
+	for j, c := range blk.Needed {
+		local[c] = int32(j)
+	}
+	blk.Rows = sliceRows(m, lo, hi, local)
+	if test.Rows() > 0 {
+		blk.Test = sliceRows(test, lo, hi, local)
+	} else {
+		blk.Test = CSR{Ptr: make([]int64, hi-lo+1)}
+	}
+}
+
+// DropRows lets go of the block's ratings (Rows and Test); its routing
+// stays.
+func (b *Block) DropRows() { b.Rows, b.Test = CSR{}, CSR{} }
 
 // BalancedBounds cuts the rows of a CSR row pointer into at most parts
 // contiguous ranges of about nnz/parts entries each, every range holding at
@@ -147,11 +193,10 @@ func testByUser(ds *Dataset) CSR {
 	return CSR{Ptr: ptr, Col: ds.Test.I, Val: ds.Test.R}
 }
 
-// makeBlocks cuts m (and the test ratings test, when it has rows) into the
-// blocks given by bounds.
-func makeBlocks(side Side, m, test CSR, ids []string, bounds, otherBounds []int32, nOther int) []*Block {
+// planBlocks plans the blocks given by bounds: IDs and the other side's
+// rows each needs for m (and the test ratings test, when it has rows).
+func planBlocks(side Side, m, test CSR, ids []string, bounds, otherBounds []int32, nOther int) []*Block {
 	blocks := make([]*Block, len(bounds)-1)
-	local := make([]int32, nOther) // global other index → position in Needed, for the current block
 	seen := make([]bool, nOther)
 	for b := range blocks {
 		lo, hi := bounds[b], bounds[b+1]
@@ -173,15 +218,8 @@ func makeBlocks(side Side, m, test CSR, ids []string, bounds, otherBounds []int3
 		blk.Needed = make([]int32, 0, count)
 		for c, ok := range seen {
 			if ok {
-				local[c] = int32(len(blk.Needed))
 				blk.Needed = append(blk.Needed, int32(c))
 			}
-		}
-		blk.Rows = sliceRows(m, lo, hi, local)
-		if test.Rows() > 0 {
-			blk.Test = sliceRows(test, lo, hi, local)
-		} else {
-			blk.Test = CSR{Ptr: make([]int64, hi-lo+1)}
 		}
 		blk.NeedPtr = make([]int32, len(otherBounds))
 		for q := range otherBounds {
@@ -192,10 +230,13 @@ func makeBlocks(side Side, m, test CSR, ids []string, bounds, otherBounds []int3
 	return blocks
 }
 
-// sliceRows copies rows [lo, hi) of m with columns mapped through local.
+// sliceRows returns rows [lo, hi) of m with columns mapped through local
+// (a copy) and m's values (shared: the values are the same, and a second
+// copy of every rating's value would cost 4 bytes a rating at the
+// partitioner's peak).
 func sliceRows(m CSR, lo, hi int32, local []int32) CSR {
 	plo, phi := m.Ptr[lo], m.Ptr[hi]
-	out := CSR{Ptr: make([]int64, hi-lo+1), Col: make([]int32, phi-plo), Val: append([]float32(nil), m.Val[plo:phi]...)}
+	out := CSR{Ptr: make([]int64, hi-lo+1), Col: make([]int32, phi-plo), Val: m.Val[plo:phi:phi]}
 	for r := lo; r <= hi; r++ {
 		out.Ptr[r-lo] = m.Ptr[r] - plo
 	}

@@ -539,3 +539,41 @@ func BenchmarkBlockDecode(b *testing.B) {
 		})
 	}
 }
+
+// TestPlanLayoutCutsOneBlockAtATime checks the partitioner's path: blocks
+// planned, then each cut, encoded and dropped in turn, encode to the bytes
+// of NewLayout's blocks.
+func TestPlanLayoutCutsOneBlockAtATime(t *testing.T) {
+	ds := encodeDataset(t, 3, 5000, 300, 120)
+	whole, err := NewLayout(ds, 3, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := PlanLayout(ds, 3, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, side := range []Side{Users, Items} {
+		for i, blk := range plan.Blocks(side) {
+			if blk.Rows.Col != nil || blk.Test.Col != nil {
+				t.Fatalf("%s block %d: planned with ratings", side, i)
+			}
+			want, err := whole.Blocks(side)[i].MarshalBinary()
+			if err != nil {
+				t.Fatal(err)
+			}
+			plan.CutRows(ds, blk)
+			got, err := blk.MarshalBinary()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("%s block %d: cut block encodes differently from NewLayout's", side, i)
+			}
+			blk.DropRows()
+			if blk.Rows.Col != nil || blk.Rows.Val != nil || blk.Test.Col != nil {
+				t.Fatalf("%s block %d: ratings kept after DropRows", side, i)
+			}
+		}
+	}
+}

@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"fmt"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -15,6 +16,16 @@ import (
 // blocks and writes every block and both ID lists to the block store. It
 // is idempotent: a repeat writes the same bytes under the same names.
 func (w *Worker) partition(ctx context.Context, c *wire.Command) (*wire.PartitionSummary, error) {
+	sum, err := w.cutAndStore(ctx, c)
+	// The whole dataset is garbage now: give its pages back to the system
+	// before this process loads its own blocks, or its resident memory
+	// keeps the partitioning peak for the whole job.
+	debug.FreeOSMemory()
+	return sum, err
+}
+
+// cutAndStore does partition's work.
+func (w *Worker) cutAndStore(ctx context.Context, c *wire.Command) (*wire.PartitionSummary, error) {
 	start := time.Now()
 	ds, skipped, err := job.LoadDataset(ctx, c.Spec)
 	if err != nil {
@@ -23,7 +34,10 @@ func (w *Worker) partition(ctx context.Context, c *wire.Command) (*wire.Partitio
 	if c.UserBlocks < 1 || c.ItemBlocks < 1 {
 		return nil, fmt.Errorf("partition command without block counts")
 	}
-	layout, err := partition.NewLayout(ds, c.UserBlocks, c.ItemBlocks)
+	// Blocks are cut, stored and dropped one at a time: the partitioner
+	// then holds the dataset and one block's ratings, not two copies of
+	// every rating.
+	layout, err := partition.PlanLayout(ds, c.UserBlocks, c.ItemBlocks)
 	if err != nil {
 		return nil, err
 	}
@@ -41,7 +55,9 @@ func (w *Worker) partition(ctx context.Context, c *wire.Command) (*wire.Partitio
 			for q := range others {
 				needs[blk.Index][q] = int64(len(blk.NeededFrom(q)))
 			}
+			layout.CutRows(ds, blk)
 			data, err := blk.MarshalBinary()
+			blk.DropRows()
 			if err != nil {
 				return nil, err
 			}

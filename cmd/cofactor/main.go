@@ -5,6 +5,10 @@ import (
 	"os"
 
 	"github.com/cofactor-ml/cofactor/internal/cli"
+	"github.com/cofactor-ml/cofactor/internal/memtune"
 )
 
-func main() { os.Exit(cli.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) }
+func main() {
+	memtune.Apply()
+	os.Exit(cli.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}

@@ -6,6 +6,10 @@ import (
 	"os"
 
 	"github.com/cofactor-ml/cofactor/internal/cli"
+	"github.com/cofactor-ml/cofactor/internal/memtune"
 )
 
-func main() { os.Exit(cli.CoordinatorMain(os.Args[1:], os.Stdout, os.Stderr)) }
+func main() {
+	memtune.Apply()
+	os.Exit(cli.CoordinatorMain(os.Args[1:], os.Stdout, os.Stderr))
+}
