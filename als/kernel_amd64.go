@@ -97,7 +97,10 @@ func setKernel(name string) bool {
 		cholPanel = cholPanelAVX2Go
 		cholSolveU = cholSolveUGo
 		cholMirror = cholMirrorGo
-		setPanelKernelsGo()
+		gatherPanel = gatherPanelAVX2Go
+		syrk32 = syrk32AVX2Go
+		gemv32 = gemv32AVX2Go
+		gemvT32 = gemvT32AVX2Go
 		kernelName = name
 	case name == "avx512" && haveAVX512:
 		syrkTiles = syrkTilesAVX512
@@ -356,19 +359,67 @@ func symFillAVX512Go(dst, a, base []float64, k, kp int, diag float64) {
 func syrk32AVX512(c *float64, x, wx *float32, n, kp int, set bool)
 
 //go:noescape
+func syrk32AVX2(c *float64, x, wx *float32, n, kp int, set bool)
+
+//go:noescape
 func gemv32AVX512(t, pan, p *float32, n, kp int)
+
+//go:noescape
+func gemv32AVX2(t, pan, p *float32, n, kp int)
 
 //go:noescape
 func gemvT32AVX512(q, pan, s *float32, n, kp int)
 
 //go:noescape
+func gemvT32AVX2(q, pan, s *float32, n, kp int)
+
+//go:noescape
 func gatherPanelAVX512(pan, wg *float32, kp int, other *float32, k int, cols *int32, n, ncols int, w *float32, nrows int) (bad int)
 
+//go:noescape
+func gatherPanelAVX2(pan, wg *float32, kp int, other *float32, k int, cols *int32, n, ncols int, w *float32, nrows int) (bad int)
+
 // The wrappers of the panel kernels check the slices (panicking where the
-// Go versions would) and fall back to the Go versions for shapes the
-// kernels do not handle (kp not a multiple of 16).
+// Go versions would), fall back to the Go versions for shapes the kernels
+// do not handle (kp not a multiple of 16), and cut long panels into
+// gatherChunk rows per assembly call (which cannot be preempted).
 
 func syrk32AVX512Go(c []float64, x, wx []float32, n, kp int, set bool) {
+	syrk32Asm(syrk32AVX512, c, x, wx, n, kp, set)
+}
+
+func syrk32AVX2Go(c []float64, x, wx []float32, n, kp int, set bool) {
+	syrk32Asm(syrk32AVX2, c, x, wx, n, kp, set)
+}
+
+func gemv32AVX512Go(t, g []float32, n, kp int, p []float32) {
+	gemv32Asm(gemv32AVX512, t, g, n, kp, p)
+}
+
+func gemv32AVX2Go(t, g []float32, n, kp int, p []float32) {
+	gemv32Asm(gemv32AVX2, t, g, n, kp, p)
+}
+
+func gemvT32AVX512Go(q, g []float32, n, kp int, s []float32) {
+	gemvT32Asm(gemvT32AVX512, q, g, n, kp, s)
+}
+
+func gemvT32AVX2Go(q, g []float32, n, kp int, s []float32) {
+	gemvT32Asm(gemvT32AVX2, q, g, n, kp, s)
+}
+
+func gatherPanelAVX512Go(g, wg []float32, kp int, other []float32, k int, cols []int32, n int, w []float32) int {
+	return gatherPanelAsm(gatherPanelAVX512, g, wg, kp, other, k, cols, n, w)
+}
+
+func gatherPanelAVX2Go(g, wg []float32, kp int, other []float32, k int, cols []int32, n int, w []float32) int {
+	return gatherPanelAsm(gatherPanelAVX2, g, wg, kp, other, k, cols, n, w)
+}
+
+// syrk32Asm runs an assembly syrk32 kernel. It does not cut the panel:
+// the row solves pass at most panelRows rows.
+func syrk32Asm(kernel func(c *float64, x, wx *float32, n, kp int, set bool),
+	c []float64, x, wx []float32, n, kp int, set bool) {
 	if n <= 0 || kp <= 0 || kp%16 != 0 {
 		syrk32Go(c, x, wx, n, kp, set)
 		return
@@ -376,10 +427,11 @@ func syrk32AVX512Go(c []float64, x, wx []float32, n, kp int, set bool) {
 	_ = c[kp*kp-1]
 	_ = x[n*kp-1]
 	_ = wx[n*kp-1]
-	syrk32AVX512(&c[0], &x[0], &wx[0], n, kp, set)
+	kernel(&c[0], &x[0], &wx[0], n, kp, set)
 }
 
-func gemv32AVX512Go(t, g []float32, n, kp int, p []float32) {
+func gemv32Asm(kernel func(t, pan, p *float32, n, kp int),
+	t, g []float32, n, kp int, p []float32) {
 	if n <= 0 || kp <= 0 || kp%16 != 0 {
 		gemv32Go(t, g, n, kp, p)
 		return
@@ -387,22 +439,24 @@ func gemv32AVX512Go(t, g []float32, n, kp int, p []float32) {
 	_ = t[n-1]
 	_ = p[kp-1]
 	_ = g[n*kp-1]
-	// The kernel reads whole groups of 16 rows: the rows past n of the
-	// last group must be inside g, or the Go version takes them.
+	// The kernels read whole groups of rows (16 for AVX-512, 8 for AVX2):
+	// the rows past n of the last group of rowGroup must be inside g, or
+	// the Go version takes them.
 	whole := n
 	if len(g) < (n+rowGroup-1)/rowGroup*rowGroup*kp {
 		whole = n &^ (rowGroup - 1)
 	}
 	for start := 0; start < whole; start += gatherChunk {
 		m := min(gatherChunk, whole-start)
-		gemv32AVX512(&t[start], &g[start*kp], &p[0], m, kp)
+		kernel(&t[start], &g[start*kp], &p[0], m, kp)
 	}
 	if whole < n {
 		gemv32Go(t[whole:n], g[whole*kp:], n-whole, kp, p)
 	}
 }
 
-func gemvT32AVX512Go(q, g []float32, n, kp int, s []float32) {
+func gemvT32Asm(kernel func(q, pan, s *float32, n, kp int),
+	q, g []float32, n, kp int, s []float32) {
 	if n <= 0 || kp <= 0 || kp%16 != 0 {
 		gemvT32Go(q, g, n, kp, s)
 		return
@@ -412,11 +466,12 @@ func gemvT32AVX512Go(q, g []float32, n, kp int, s []float32) {
 	_ = g[n*kp-1]
 	for start := 0; start < n; start += gatherChunk {
 		m := min(gatherChunk, n-start)
-		gemvT32AVX512(&q[0], &g[start*kp], &s[start], m, kp)
+		kernel(&q[0], &g[start*kp], &s[start], m, kp)
 	}
 }
 
-func gatherPanelAVX512Go(g, wg []float32, kp int, other []float32, k int, cols []int32, n int, w []float32) int {
+func gatherPanelAsm(kernel func(pan, wg *float32, kp int, other *float32, k int, cols *int32, n, ncols int, w *float32, nrows int) int,
+	g, wg []float32, kp int, other []float32, k int, cols []int32, n int, w []float32) int {
 	if n <= 0 || k <= 0 || kp != (k+15)&^15 || len(other) < k {
 		return gatherPanelGo(g, wg, kp, other, k, cols, n, w)
 	}
@@ -434,7 +489,7 @@ func gatherPanelAVX512Go(g, wg []float32, kp int, other []float32, k int, cols [
 		if wgp != nil {
 			wgs, ws = &wg[start*kp], &w[start]
 		}
-		if j := gatherPanelAVX512(&g[start*kp], wgs, kp, &other[0], k, &cols[start], m, len(cols)-start, ws, len(other)/k); j >= 0 {
+		if j := kernel(&g[start*kp], wgs, kp, &other[0], k, &cols[start], m, len(cols)-start, ws, len(other)/k); j >= 0 {
 			return start + j
 		}
 	}

@@ -1,6 +1,7 @@
 package als
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -89,7 +90,7 @@ func TestGemv32(t *testing.T) {
 				}
 				g := randPanel(rng, n, k, kp)
 				for _, exact := range []bool{false, true} {
-					gg := g
+					gg := g[:cap(g)] // the last group's rows past n allocated, as rowScratch has them
 					if exact {
 						// No room for the last group's rows past n.
 						gg = append([]float32(nil), g...)
@@ -287,6 +288,152 @@ func TestCholSolveUpper(t *testing.T) {
 			for i := range x {
 				if math.IsNaN(x[i]) || math.Abs(x[i]-xr[i]) > 1e-10*(1+math.Abs(xr[i])) {
 					t.Fatalf("k=%d: x[%d] = %g, want %g", k, i, x[i], xr[i])
+				}
+			}
+		}
+	})
+}
+
+// TestPanelKernelsRandom runs each kernel path's panel kernels on random
+// shapes (k from 1 to 256, n from 0 to 300, with and without weights, and
+// now and then a wider stride or a bad column index) against the *Go
+// references: the gather must match bit for bit, including the reported
+// bad position and the rows it leaves unwritten; the sums may differ by
+// the rounding of a different (fused) summation order.
+func TestPanelKernelsRandom(t *testing.T) {
+	forEachKernel(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(43, 44))
+		const nrows = 300
+		for trial := range 300 {
+			k := 1 + rng.IntN(256)
+			kp := panelStride(k)
+			if rng.IntN(8) == 0 {
+				kp += rowPad // the gather falls back to Go, the others run
+			}
+			n := rng.IntN(301)
+			weighted := rng.IntN(2) == 0
+			name := func() string {
+				return fmt.Sprintf("trial %d: k=%d kp=%d n=%d weighted=%v", trial, k, kp, n, weighted)
+			}
+
+			other := make([]float32, nrows*k)
+			for i := range other {
+				other[i] = float32(rng.NormFloat64())
+			}
+			// Ratings ahead of n, as a row solve passes them for prefetching.
+			cols := make([]int32, n+rng.IntN(prefetchAhead+1))
+			w := make([]float32, len(cols))
+			for r := range cols {
+				cols[r] = int32(rng.IntN(nrows))
+				w[r] = float32(rng.Float64() * 4)
+			}
+			wantBad := -1
+			if n > 0 && rng.IntN(4) == 0 {
+				wantBad = rng.IntN(n)
+				cols[wantBad] = []int32{nrows, -1, math.MaxInt32, math.MinInt32}[rng.IntN(4)]
+			}
+			rows := (n + rowGroup - 1) / rowGroup * rowGroup
+			fill := func() []float32 {
+				g := make([]float32, rows*kp)
+				for i := range g {
+					g[i] = float32(math.NaN())
+				}
+				return g[:n*kp]
+			}
+			g, gRef := fill(), fill()
+			var wg, wgRef, wv []float32
+			if weighted {
+				wg, wgRef, wv = fill(), fill(), w
+			}
+			bad := gatherPanel(g, wg, kp, other, k, cols, n, wv)
+			badRef := gatherPanelGo(gRef, wgRef, kp, other, k, cols, n, wv)
+			if bad != badRef || bad != wantBad {
+				t.Fatalf("%s: gatherPanel reported %d, reference %d, want %d", name(), bad, badRef, wantBad)
+			}
+			for i := range g {
+				if math.Float32bits(g[i]) != math.Float32bits(gRef[i]) {
+					t.Fatalf("%s: g[%d][%d] = %g, reference %g", name(), i/kp, i%kp, g[i], gRef[i])
+				}
+				if weighted && math.Float32bits(wg[i]) != math.Float32bits(wgRef[i]) {
+					t.Fatalf("%s: wg[%d][%d] = %g, reference %g", name(), i/kp, i%kp, wg[i], wgRef[i])
+				}
+			}
+			if bad >= 0 {
+				continue
+			}
+			wx := g
+			if weighted {
+				wx = wg
+			}
+			// |x|·|wx| bounds the rounding of every sum below.
+			abs := func(v []float32) []float32 {
+				a := make([]float32, len(v))
+				for i, x := range v {
+					a[i] = float32(math.Abs(float64(x)))
+				}
+				return a
+			}
+			const eps = 1.0 / (1 << 23)
+
+			set := rng.IntN(3) == 0
+			c := make([]float64, kp*kp)
+			for i := range c {
+				c[i] = rng.NormFloat64()
+			}
+			cRef := append([]float64(nil), c...)
+			mag := make([]float64, kp*kp)
+			syrk32(c, g, wx, n, kp, set)
+			syrk32Go(cRef, g, wx, n, kp, set)
+			syrk32Go(mag, abs(g), abs(wx), n, kp, true)
+			for i := 0; i < kp; i++ {
+				for j := i; j < kp; j++ {
+					if d := math.Abs(c[i*kp+j] - cRef[i*kp+j]); d > 2*float64(n)*eps*mag[i*kp+j]+1e-12 {
+						t.Fatalf("%s set=%v: syrk32 c[%d][%d] = %.9g, reference %.9g", name(), set, i, j, c[i*kp+j], cRef[i*kp+j])
+					}
+				}
+			}
+
+			p := make([]float32, kp)
+			for i := range p[:k] {
+				p[i] = float32(rng.NormFloat64())
+			}
+			gv := g[:rows*kp] // the last group's rows past n, as rowScratch has them
+			if rng.IntN(2) == 0 {
+				gv = append([]float32(nil), g...) // no rows past n
+			}
+			tv, tRef, tMag := make([]float32, n+1), make([]float32, n), make([]float32, n)
+			tv[n] = 42
+			gemv32(tv[:n], gv, n, kp, p)
+			gemv32Go(tRef, g, n, kp, p)
+			gemv32Go(tMag, abs(g), n, kp, abs(p))
+			if tv[n] != 42 {
+				t.Fatalf("%s: gemv32 wrote past n", name())
+			}
+			for r := range tRef {
+				if d := math.Abs(float64(tv[r] - tRef[r])); d > 2*float64(kp)*eps*float64(tMag[r]) {
+					t.Fatalf("%s: gemv32 t[%d] = %g, reference %g", name(), r, tv[r], tRef[r])
+				}
+			}
+
+			s := make([]float32, n)
+			for r := range s {
+				s[r] = float32(rng.NormFloat64())
+			}
+			q := make([]float32, kp+1)
+			for i := range q[:k] {
+				q[i] = float32(rng.NormFloat64())
+			}
+			q[kp] = 42
+			qRef, qMag := append([]float32(nil), q[:kp]...), abs(q[:kp])
+			gemvT32(q[:kp], g, n, kp, s)
+			gemvT32Go(qRef, g, n, kp, s)
+			gemvT32Go(qMag, abs(g), n, kp, abs(s))
+			if q[kp] != 42 {
+				t.Fatalf("%s: gemvT32 wrote past kp", name())
+			}
+			for i := range qRef {
+				if d := math.Abs(float64(q[i] - qRef[i])); d > 2*float64(n+1)*eps*float64(qMag[i]) {
+					t.Fatalf("%s: gemvT32 q[%d] = %g, reference %g", name(), i, q[i], qRef[i])
 				}
 			}
 		}
