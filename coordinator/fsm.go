@@ -489,6 +489,9 @@ func (f *FSM) apply(c *Command) error {
 		if c.Partitioned == nil || j.Partition != nil {
 			return fmt.Errorf("%w: job %s already partitioned", ErrStale, j.ID)
 		}
+		if err := checkPartition(c.Partitioned); err != nil {
+			return err
+		}
 		p := *c.Partitioned
 		j.Partition = &p
 		j.State = job.StateRunning
@@ -732,4 +735,22 @@ func (st *State) sortedAlive() []string {
 	}
 	sort.Strings(ids)
 	return ids
+}
+
+// checkPartition refuses a partition summary whose shape the driver could
+// not use: block counts outside 1..job.MaxBlocks, or per-block lists of
+// another length. The driver sizes its assignment from these counts.
+func checkPartition(p *wire.PartitionSummary) error {
+	n := p.UserBlocks + p.ItemBlocks
+	switch {
+	case p.UserBlocks < 1 || p.ItemBlocks < 1 || p.UserBlocks > job.MaxBlocks || p.ItemBlocks > job.MaxBlocks:
+		return fmt.Errorf("%w: partition of %d×%d blocks outside 1..%d", ErrCommand, p.UserBlocks, p.ItemBlocks, job.MaxBlocks)
+	case len(p.UserNeeds) != p.UserBlocks || len(p.ItemNeeds) != p.ItemBlocks:
+		return fmt.Errorf("%w: partition needs of %d×%d blocks for %d×%d", ErrCommand, len(p.UserNeeds), len(p.ItemNeeds), p.UserBlocks, p.ItemBlocks)
+	case (p.BlockBytes != nil && len(p.BlockBytes) != n) || (p.BlockRows != nil && len(p.BlockRows) != n):
+		return fmt.Errorf("%w: partition block sizes for %d or %d blocks, not %d", ErrCommand, len(p.BlockBytes), len(p.BlockRows), n)
+	case p.Users < 0 || p.Items < 0:
+		return fmt.Errorf("%w: partition of %d users × %d items", ErrCommand, p.Users, p.Items)
+	}
+	return nil
 }

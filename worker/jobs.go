@@ -128,6 +128,9 @@ func (w *Worker) accept(ctx context.Context, c *wire.Command) error {
 	if err := c.Spec.Validate(); err != nil {
 		return err
 	}
+	if err := c.CheckBounds(); err != nil {
+		return err
+	}
 	if c.Type != wire.CmdPartition && (len(c.Users) == 0 || len(c.Items) == 0) {
 		return errors.New("command without a block assignment")
 	}

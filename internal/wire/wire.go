@@ -13,6 +13,8 @@
 package wire
 
 import (
+	"errors"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -168,3 +170,21 @@ func BlockBlob(jobID, side string, block int) string {
 
 // IDsBlob names a side's external IDs (one per line, in index order).
 func IDsBlob(jobID, side string) string { return jobID + "/ids/" + side }
+
+// ErrBounds marks a command whose counts or indices are out of range.
+var ErrBounds = errors.New("command out of bounds")
+
+// CheckBounds refuses a command whose block counts, assignment lengths or
+// iteration a worker would size memory or index slices by, when they are
+// outside what any valid job has: a command comes off the wire.
+func (c *Command) CheckBounds() error {
+	switch {
+	case c.UserBlocks < 0 || c.UserBlocks > job.MaxBlocks || c.ItemBlocks < 0 || c.ItemBlocks > job.MaxBlocks:
+		return fmt.Errorf("%w: %d×%d blocks outside 0..%d", ErrBounds, c.UserBlocks, c.ItemBlocks, job.MaxBlocks)
+	case len(c.Users) > job.MaxBlocks || len(c.Items) > job.MaxBlocks:
+		return fmt.Errorf("%w: an assignment of %d×%d blocks, more than %d", ErrBounds, len(c.Users), len(c.Items), job.MaxBlocks)
+	case c.Iteration < 0 || c.Iteration > job.MaxIterations:
+		return fmt.Errorf("%w: iteration %d outside 0..%d", ErrBounds, c.Iteration, job.MaxIterations)
+	}
+	return nil
+}
