@@ -1770,7 +1770,7 @@ s2v1set:
 // func gemv32AVX2(t, pan, p *float32, n, kp int)
 // t[r] = g_r·p by groups of 8 rows: Y0-Y7 accumulate the 8 rows' products
 // vector by vector (p's two vectors of 16 columns in Y8, Y9; g's as memory
-// operands), then horizontal adds and a lane exchange reduce them to one
+// operands), then lane exchanges and horizontal adds reduce them to one
 // vector of the 8 dot products, stored with a mask (VMASKMOVPS) in the last
 // group. The rows of the last group past n are read but not used.
 //
@@ -1827,17 +1827,24 @@ g2col:
 	CMPQ BX, R8
 	JLT  g2col
 
-	// Y(2m) holds rows 2m, 2m+1 pairwise summed (4 sums each), then Y0 and
-	// Y4 rows 0-3 and 4-7 (one sum each per 128-bit lane).
+	// Y(m) = [row m | row m+4] (4 sums each), m < 4: one lane exchange
+	// (VPERM2F128) and one blend per pair; then horizontal adds leave row
+	// m in element m of Y0.
+	VPERM2F128 $0x21, Y4, Y0, Y8
+	VBLENDPS $0xf0, Y4, Y0, Y0
+	VADDPS Y8, Y0, Y0
+	VPERM2F128 $0x21, Y5, Y1, Y9
+	VBLENDPS $0xf0, Y5, Y1, Y1
+	VADDPS Y9, Y1, Y1
+	VPERM2F128 $0x21, Y6, Y2, Y10
+	VBLENDPS $0xf0, Y6, Y2, Y2
+	VADDPS Y10, Y2, Y2
+	VPERM2F128 $0x21, Y7, Y3, Y11
+	VBLENDPS $0xf0, Y7, Y3, Y3
+	VADDPS Y11, Y3, Y3
 	VHADDPS Y1, Y0, Y0
 	VHADDPS Y3, Y2, Y2
-	VHADDPS Y5, Y4, Y4
-	VHADDPS Y7, Y6, Y6
 	VHADDPS Y2, Y0, Y0
-	VHADDPS Y6, Y4, Y4
-	VPERM2F128 $0x20, Y4, Y0, Y8
-	VPERM2F128 $0x31, Y4, Y0, Y9
-	VADDPS Y9, Y8, Y0
 	CMPQ CX, $8
 	JLT  g2tail
 	VMOVUPS Y0, (DI)

@@ -439,3 +439,32 @@ func TestPanelKernelsRandom(t *testing.T) {
 		}
 	})
 }
+
+// BenchmarkPanelProduct is one conjugate-gradient product on a 128-rating
+// panel: t = G p then q += Gᵀ t (gemv32 and gemvT32), GFLOP/s counting
+// the 4·n·k useful flops.
+func BenchmarkPanelProduct(b *testing.B) {
+	benchKernels(b, func(b *testing.B) {
+		for _, k := range []int{16, 64, 128} {
+			b.Run(fmt.Sprintf("k=%d", k), func(b *testing.B) {
+				rng := rand.New(rand.NewPCG(7, 8))
+				const n = 128
+				kp := panelStride(k)
+				g := randPanel(rng, n, k, kp)
+				g = g[:cap(g)]
+				p := make([]float32, kp)
+				for i := range p[:k] {
+					p[i] = float32(rng.NormFloat64())
+				}
+				t, q := make([]float32, n), make([]float32, kp)
+				b.ReportAllocs()
+				b.ResetTimer()
+				for range b.N {
+					gemv32(t, g, n, kp, p)
+					gemvT32(q, g, n, kp, t)
+				}
+				reportGFLOPS(b, 4*n*float64(k))
+			})
+		}
+	})
+}
