@@ -143,7 +143,7 @@ func (s *faultStore) Put(ctx context.Context, name string, data []byte) error {
 	n := s.n
 	s.mu.Unlock()
 	if (s.f.StoreFailEvery > 0 && n%s.f.StoreFailEvery == 0) || (s.f.StoreFullAfter > 0 && n > s.f.StoreFullAfter) {
-		return fmt.Errorf("writing %s: injected fault: %w", name, syscall.ENOSPC)
+		return fmt.Errorf("injected fault: %w", syscall.ENOSPC)
 	}
 	return s.Store.Put(ctx, name, data)
 }
