@@ -21,7 +21,7 @@ func (n *Node) initSecurity() error {
 	}
 	if n.peerTLS != nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.TLSClientConfig = n.peerTLS
+		t.TLSClientConfig = n.peerTLS.Clone() // transports write to theirs
 		n.peerTransport = t
 	}
 	return nil
