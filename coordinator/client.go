@@ -177,14 +177,35 @@ func (c *Client) Job(ctx context.Context, id string) (*job.Result, error) {
 	return &r, err
 }
 
+// unknownJobGrace is how long Wait keeps asking about a job the
+// coordinators answer they do not know.
+const unknownJobGrace = 10 * time.Second
+
 // Wait polls until the job finishes or ctx ends. progress, if not nil, is
 // called with each intermediate result.
 func (c *Client) Wait(ctx context.Context, id string, progress func(*job.Result)) (*job.Result, error) {
+	var unknownSince time.Time
 	for {
 		var r job.Result
 		err := c.get(ctx, "/v1/jobs/"+url.PathEscape(id)+"/wait?timeout=2s", &r)
 		if err != nil {
 			var ae *APIError
+			if errors.As(err, &ae) && ae.Status == http.StatusNotFound && ctx.Err() == nil {
+				// During a leader change the node answering may be a
+				// follower that has not applied the job's submit yet:
+				// ask again for a while before believing it.
+				if unknownSince.IsZero() {
+					unknownSince = time.Now()
+				}
+				if time.Since(unknownSince) < unknownJobGrace {
+					select {
+					case <-ctx.Done():
+						return nil, ctx.Err()
+					case <-time.After(500 * time.Millisecond):
+					}
+					continue
+				}
+			}
 			if errors.As(err, &ae) || ctx.Err() != nil {
 				return nil, err
 			}

@@ -502,11 +502,27 @@ func (c *Cluster) CLI(args ...string) (int, string, string) {
 // RunCLI runs the cofactor CLI and returns its exit code and output.
 func RunCLI(t testing.TB, args ...string) (int, string, string) {
 	t.Helper()
-	cmd := exec.Command(Bins.Cofactor, args...)
+	return RunCLIWithin(t, 0, args...)
+}
+
+// RunCLIWithin is RunCLI, failing the test if the command runs longer
+// than d (0: no bound).
+func RunCLIWithin(t testing.TB, d time.Duration, args ...string) (int, string, string) {
+	t.Helper()
+	ctx := context.Background()
+	if d > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+	}
+	cmd := exec.CommandContext(ctx, Bins.Cofactor, args...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
 	code := 0
+	if ctx.Err() != nil {
+		t.Fatalf("cofactor %v ran longer than %v; stderr: %s", args, d, errb.String())
+	}
 	if ee, ok := err.(*exec.ExitError); ok {
 		code = ee.ExitCode()
 	} else if err != nil {
@@ -533,7 +549,14 @@ func (c *Cluster) Submit(args ...string) string {
 // result.
 func (c *Cluster) Wait(id string) (int, *job.Result) {
 	c.T.Helper()
-	code, out, errs := c.CLI("job", "wait", id, "--json")
+	return c.WaitWithin(id, 0)
+}
+
+// WaitWithin is Wait, failing the test if the job has not finished
+// within d (0: no bound).
+func (c *Cluster) WaitWithin(id string, d time.Duration) (int, *job.Result) {
+	c.T.Helper()
+	code, out, errs := RunCLIWithin(c.T, d, "--coordinator", c.URLs(), "job", "wait", id, "--json")
 	var r job.Result
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		c.T.Fatalf("job wait: exit %d, stdout %q, stderr %q", code, out, errs)

@@ -97,6 +97,7 @@ var (
 
 func reference(t *testing.T) string {
 	t.Helper()
+	input(t) // sets inputDir
 	refOnce.Do(func() {
 		out := filepath.Join(inputDir, "reference")
 		start := time.Now()
