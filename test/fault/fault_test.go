@@ -142,20 +142,19 @@ func newTally(t *testing.T, name string) *tally {
 	return ty
 }
 
-// run runs one repetition as a subtest. Every wait in it is bounded (a
-// job by scenarioTimeout), and a failed run stops the scenario: its
-// processes may be in any state.
+// run runs one repetition. Every wait in it is bounded (a job by
+// scenarioTimeout). It runs on the scenario's own test, not a subtest:
+// the cluster's processes belong to that test and outlive each run. The
+// first failed run ends the scenario, its processes in any state.
 func (ty *tally) run(i int, fn func(t *testing.T) float64) {
 	ty.runs++
-	ok := ty.t.Run(fmt.Sprintf("run%02d", i), func(t *testing.T) {
-		d := fn(t)
-		ty.worst = max(ty.worst, d)
-	})
-	if ok {
-		ty.pass++
-	} else {
+	ty.t.Logf("run %d", i)
+	d := fn(ty.t)
+	if ty.t.Failed() {
 		ty.t.FailNow()
 	}
+	ty.worst = max(ty.worst, d)
+	ty.pass++
 }
 
 // submitOut submits spec(t) with --out into a fresh directory.
