@@ -1035,7 +1035,8 @@ gvdone:
 // func gemvT32AVX512(q, pan, s *float32, n, kp int)
 // q += Σ_r s[r]·g_r by chunks of 64 columns (4 vectors, masked by K1-K4
 // where the row ends), two rows at a time into two sets of accumulators
-// (Z0-Z3, Z4-Z7) so that the multiply-add chains overlap.
+// (Z0-Z3, Z4-Z7) so that the multiply-add chains overlap; kp = 16 has
+// its own loop, 4 rows at a time.
 //
 // Registers: DI q, SI g, DX s, R8 kp·4, R9 chunk byte offset, AX
 // &g[r][chunk], BX &s[r], CX rows left, R10/R11 scratch.
@@ -1046,6 +1047,8 @@ TEXT ·gemvT32AVX512(SB), NOSPLIT, $0-40
 	MOVQ kp+32(FP), R8
 	SHLQ $2, R8
 	XORQ R9, R9
+	CMPQ R8, $64
+	JEQ  gt16
 
 gtchunk:
 	CMPQ R9, R8
@@ -1139,6 +1142,52 @@ gtsum:
 	JMP  gtchunk
 
 gtdone:
+	VZEROUPPER
+	RET
+
+	// kp = 16: one vector a row, 4 rows at a time into Z0-Z3 (the chunk
+	// loop would run 2 multiply-add chains and 6 masked-off products).
+gt16:
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	MOVQ SI, AX
+	MOVQ DX, BX
+	MOVQ n+24(FP), CX
+
+gt16quad:
+	CMPQ CX, $4
+	JLT  gt16one
+	VBROADCASTSS (BX), Z16
+	VBROADCASTSS 4(BX), Z17
+	VBROADCASTSS 8(BX), Z18
+	VBROADCASTSS 12(BX), Z19
+	VFMADD231PS 0(AX), Z16, Z0
+	VFMADD231PS 64(AX), Z17, Z1
+	VFMADD231PS 128(AX), Z18, Z2
+	VFMADD231PS 192(AX), Z19, Z3
+	ADDQ $256, AX
+	ADDQ $16, BX
+	SUBQ $4, CX
+	JMP  gt16quad
+
+gt16one:
+	TESTQ CX, CX
+	JZ   gt16sum
+	VBROADCASTSS (BX), Z16
+	VFMADD231PS 0(AX), Z16, Z0
+	ADDQ $64, AX
+	ADDQ $4, BX
+	DECQ CX
+	JMP  gt16one
+
+gt16sum:
+	VADDPS Z1, Z0, Z0
+	VADDPS Z3, Z2, Z2
+	VADDPS Z2, Z0, Z0
+	VADDPS (DI), Z0, Z0
+	VMOVUPS Z0, (DI)
 	VZEROUPPER
 	RET
 
