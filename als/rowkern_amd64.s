@@ -2255,20 +2255,39 @@ q2nopf:
 
 q2copy:
 	XORQ BX, BX
+	TESTQ R12, R12
+	JNZ  q2wvec
+	// Unweighted: a cache line (two vectors) per step, then one vector.
+	MOVQ R10, CX
+	ANDQ $-64, CX
+
+q2line:
+	CMPQ BX, CX
+	JGE  q2vec
+	VMOVUPS (AX)(BX*1), Y0
+	VMOVUPS 32(AX)(BX*1), Y2
+	VMOVUPS Y0, (DI)(BX*1)
+	VMOVUPS Y2, 32(DI)(BX*1)
+	ADDQ $64, BX
+	JMP  q2line
 
 q2vec:
 	CMPQ BX, R10
 	JGE  q2tail
 	VMOVUPS (AX)(BX*1), Y0
 	VMOVUPS Y0, (DI)(BX*1)
-	TESTQ R12, R12
-	JZ   q2vnext
-	VMULPS Y1, Y0, Y0
-	VMOVUPS Y0, (R12)(BX*1)
-
-q2vnext:
 	ADDQ $32, BX
 	JMP  q2vec
+
+q2wvec:
+	CMPQ BX, R10
+	JGE  q2tail
+	VMOVUPS (AX)(BX*1), Y0
+	VMOVUPS Y0, (DI)(BX*1)
+	VMULPS Y1, Y0, Y0
+	VMOVUPS Y0, (R12)(BX*1)
+	ADDQ $32, BX
+	JMP  q2wvec
 
 q2tail:
 	CMPQ BX, R8
