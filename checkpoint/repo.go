@@ -418,6 +418,20 @@ func CopyToDir(ctx context.Context, src *Repo, id, dir string) (err error) {
 	if parent == "" {
 		parent = "."
 	}
+	// Copies into one parent directory take turns, across processes too:
+	// two interleaved swaps could leave dir absent after both returned.
+	unlock, err := lockDir(parent)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	// A repeat of a copy that completed (a leader re-sends a command whose
+	// report it missed) finds the snapshot in place: swapping it again
+	// would take dir away for a moment from readers told it is there.
+	cur, _ := OpenDir(dir)
+	if cm, err := cur.Manifest(ctx, ""); err == nil && cm.ID == m.ID && cur.Verify(ctx, "") == nil {
+		return nil
+	}
 	tmp, err := os.MkdirTemp(parent, "."+base+".tmp-")
 	if err != nil {
 		return err

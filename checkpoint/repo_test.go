@@ -381,21 +381,7 @@ func TestCopyToDir(t *testing.T) {
 
 			// An old snapshot is replaced whole: none of its files stay.
 			old := filepath.Join(parent, "old")
-			dr := NewRepo(DirStore{Root: old}, nil)
-			oldM := testManifest()
-			oldM.Files = nil
-			oldM.UserBlocks, oldM.ItemBlocks = 1, 1
-			for _, side := range []string{SideUsers, SideItems} {
-				fi, err := dr.WriteBlock(ctx, "", &Block{Side: side, Rank: testRank, IDs: []string{"x"}, Counts: []int32{1}, Factors: []float32{1, 2, 3}})
-				if err != nil {
-					t.Fatal(err)
-				}
-				oldM.Files = append(oldM.Files, fi)
-			}
-			oldM.Users, oldM.Items = 1, 1
-			if err := dr.Commit(ctx, "", oldM); err != nil {
-				t.Fatal(err)
-			}
+			writeOneRowSnapshot(t, old)
 			if err := CopyToDir(ctx, src, "new", old); err != nil {
 				t.Fatal(err)
 			}
@@ -441,17 +427,27 @@ func TestCopyToDir(t *testing.T) {
 			if err := s.Put(ctx, "new/items.0002.cfcf", []byte("damaged")); err != nil {
 				t.Fatal(err)
 			}
-			err = CopyToDir(ctx, src, "new", absent)
-			if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "new/items.0002.cfcf") {
-				t.Errorf("copying a damaged snapshot: %v", err)
+			// A repeat into a directory that already holds the complete
+			// snapshot (a re-sent export) leaves it alone.
+			if err := CopyToDir(ctx, src, "new", absent); err != nil {
+				t.Errorf("repeating a completed copy: %v", err)
 			}
 			if _, err := ReadDir(ctx, absent); err != nil {
 				t.Errorf("the previous copy: %v", err)
 			}
+			keep := filepath.Join(parent, "keep")
+			writeOneRowSnapshot(t, keep)
+			err = CopyToDir(ctx, src, "new", keep)
+			if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "new/items.0002.cfcf") {
+				t.Errorf("copying a damaged snapshot: %v", err)
+			}
+			if md, err := ReadDir(ctx, keep); err != nil || len(md.UserIDs) != 1 {
+				t.Errorf("the target's previous snapshot after a failed copy: %v", err)
+			}
 			if err := CopyToDir(ctx, src, "new", filepath.Join(parent, "fresh")); err == nil {
 				t.Error("copying a damaged snapshot succeeded")
 			}
-			want := []string{"absent", "empty", "file", "old", "other"}
+			want := []string{"absent", "empty", "file", "keep", "old", "other"}
 			if got := dirEntries(t, parent); !slices.Equal(got, want) {
 				t.Errorf("the parent holds %q, want %q", got, want)
 			}
@@ -648,4 +644,64 @@ func TestManifestCRCTellsFilesApart(t *testing.T) {
 	}
 	err = r.Verify(ctx, "s1")
 	wantCorrupt(t, "Verify of a snapshot holding another iteration's file", err, "s1/users.0001.cfcf", "CRC-32C")
+}
+
+// writeOneRowSnapshot writes a snapshot of one user and one item into the
+// directory dir.
+func writeOneRowSnapshot(t *testing.T, dir string) {
+	t.Helper()
+	ctx := context.Background()
+	dr := NewRepo(DirStore{Root: dir}, nil)
+	m := testManifest()
+	m.Files = nil
+	m.UserBlocks, m.ItemBlocks = 1, 1
+	for _, side := range []string{SideUsers, SideItems} {
+		fi, err := dr.WriteBlock(ctx, "", &Block{Side: side, Rank: testRank, IDs: []string{"x"}, Counts: []int32{1}, Factors: []float32{1, 2, 3}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.Files = append(m.Files, fi)
+	}
+	m.Users, m.Items = 1, 1
+	if err := dr.Commit(ctx, "", m); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCopyToDirConcurrent copies two snapshots into one directory from
+// many goroutines at once (a re-sent export racing the first): every copy
+// succeeds, and afterwards the directory holds one of them whole and
+// nothing else is left beside it.
+func TestCopyToDirConcurrent(t *testing.T) {
+	s, p := storeKinds[0].open(t)
+	src := NewRepo(s, p)
+	ctx := context.Background()
+	writeSnapshot(t, src, "a", "m", time.Now(), true)
+	writeSnapshot(t, src, "b", "m", time.Now(), true)
+	parent := t.TempDir()
+	dir := filepath.Join(parent, "out")
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for i := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- CopyToDir(ctx, src, []string{"a", "b"}[i%2], dir)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("a concurrent copy: %v", err)
+		}
+	}
+	md, err := ReadDir(ctx, dir)
+	if err != nil {
+		t.Fatalf("after the copies: %v", err)
+	}
+	checkTestModel(t, md, true)
+	if got := dirEntries(t, parent); !slices.Equal(got, []string{"out"}) {
+		t.Errorf("the parent holds %q, want only the copy", got)
+	}
 }
