@@ -68,13 +68,27 @@ func SnapshotDiff(t testing.TB, a, b *checkpoint.Model) float64 {
 // DirDiff is SnapshotDiff of two snapshot directories.
 func DirDiff(t testing.TB, dirA, dirB string) float64 {
 	t.Helper()
-	a, err := checkpoint.ReadDir(context.Background(), dirA)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := checkpoint.ReadDir(context.Background(), dirB)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := readSnapshotDir(t, dirA)
+	b := readSnapshotDir(t, dirB)
 	return SnapshotDiff(t, a, b)
+}
+
+// readSnapshotDir reads a snapshot directory, failing the test with the
+// directory's name and what its parent holds: a missing manifest then
+// tells a copy that never happened (no entry) from one interrupted or
+// under way (a temporary ".name.tmp-…" beside it).
+func readSnapshotDir(t testing.TB, dir string) *checkpoint.Model {
+	t.Helper()
+	m, err := checkpoint.ReadDir(context.Background(), dir)
+	if err == nil {
+		return m
+	}
+	var names []string
+	if ents, lerr := os.ReadDir(filepath.Dir(dir)); lerr == nil {
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+	}
+	t.Fatalf("reading snapshot %s: %v (its parent holds %q)", dir, err, names)
+	return nil
 }
