@@ -49,6 +49,7 @@ type config struct {
 	clean     bool
 	clusterBg bool
 	src       string
+	maxRSSGB  float64
 }
 
 var allSystems = []string{"cofactor", "cluster", "npals", "kernels", "gorse"}
@@ -118,6 +119,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.BoolVar(&c.plotOnly, "plot", false, "redraw ../docs/scaling.png from OUT/scaling.json")
 	fs.BoolVar(&c.clean, "clean", false, "delete the generated data at the end")
 	fs.StringVar(&c.src, "src", "..", "source tree the binaries and kernel benchmarks are built from (e.g. a `git archive` export of a commit)")
+	fs.Float64Var(&c.maxRSSGB, "max-rss", 8, "GB of resident memory above which the NumPy reference is ended (0: no limit)")
 	fs.BoolVar(&c.clusterBg, "cluster-big", false, "also run the process cluster on sets marked big (100m)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -188,7 +190,8 @@ func runMain(ctx context.Context, c *config) error {
 	if err != nil {
 		return err
 	}
-	e := &env{threads: c.threads, bin: bin, logs: filepath.Join(c.out, "logs"), exact: c.exact, solver: c.solver, src: c.src}
+	e := &env{threads: c.threads, bin: bin, logs: filepath.Join(c.out, "logs"), exact: c.exact, solver: c.solver, src: c.src,
+		maxRSS: int64(c.maxRSSGB * 1e9)}
 	if err := build(ctx, c.src, bin); err != nil {
 		return err
 	}

@@ -8,6 +8,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -94,11 +97,42 @@ func (c *child) stop() (run, error) {
 
 // runChild runs a process to completion.
 func runChild(ctx context.Context, logDir, name, bin string, args, env []string) (run, error) {
+	return runChildLimited(ctx, logDir, name, bin, args, env, 0)
+}
+
+// runChildLimited runs a process to completion, ending it if its resident
+// set grows past limit bytes (0: no limit): the machine is shared, and the
+// NumPy reference's Python-list loader can take many GB on large sets.
+func runChildLimited(ctx context.Context, logDir, name, bin string, args, env []string, limit int64) (run, error) {
 	c, err := startChild(ctx, logDir, name, bin, args, env, false)
 	if err != nil {
 		return run{}, err
 	}
+	var over atomic.Int64
+	if limit > 0 {
+		done := make(chan struct{})
+		defer close(done)
+		go func() {
+			t := time.NewTicker(200 * time.Millisecond)
+			defer t.Stop()
+			for {
+				select {
+				case <-done:
+					return
+				case <-t.C:
+					if rss := residentBytes(c.cmd.Process.Pid); rss > limit {
+						over.Store(rss)
+						_ = c.cmd.Process.Kill()
+						return
+					}
+				}
+			}
+		}()
+	}
 	r, err := c.wait()
+	if rss := over.Load(); rss > 0 {
+		return r, fmt.Errorf("%s: ended at %.1f GB resident, over the %.1f GB limit (--max-rss)", name, float64(rss)/1e9, float64(limit)/1e9)
+	}
 	if err != nil {
 		b, _ := os.ReadFile(filepath.Join(logDir, name+".log"))
 		if len(b) > 2000 {
@@ -107,6 +141,21 @@ func runChild(ctx context.Context, logDir, name, bin string, args, env []string)
 		return r, fmt.Errorf("%w\n%s", err, b)
 	}
 	return r, nil
+}
+
+// residentBytes reads VmRSS of a process (0 if it is gone).
+func residentBytes(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb * 1024
+		}
+	}
+	return 0
 }
 
 // runTool runs a command for its side effects (builds, data generation),
