@@ -3,6 +3,7 @@ package allinone
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -19,7 +20,21 @@ import (
 	"github.com/cofactor-ml/cofactor/internal/testutil"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m, leaktest.Ignored()...) }
+func TestMain(m *testing.M) {
+	// The benchmarks' generated inputs (hundreds of MB) go when the run
+	// ends; goleak's VerifyTestMain exits, so the check runs here first.
+	code := m.Run()
+	if benchDir != "" {
+		os.RemoveAll(benchDir)
+	}
+	if code == 0 {
+		if err := goleak.Find(leaktest.Ignored()...); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: errors on successful test run: %v\n", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
 
 // skipShort skips the accuracy runs under -short (the race-detector pass
 // in CI); the plain test run always has them.
