@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"time"
@@ -393,6 +394,11 @@ func (w *Worker) adopt(ctx context.Context, js *jobState, c *wire.Command) error
 		js.mu.Lock()
 		js.held[k] = h
 		js.mu.Unlock()
+	}
+	if len(want) > 0 {
+		// The encoded blocks are garbage now: hand their pages back, or
+		// the process keeps them resident through the whole job.
+		debug.FreeOSMemory()
 	}
 	return nil
 }
