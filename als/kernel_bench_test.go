@@ -263,18 +263,7 @@ func benchSyrk32(b *testing.B, k int) {
 func BenchmarkGramVsScore(b *testing.B) {
 	const k = 64
 	b.Run("syrk32/k=64", func(b *testing.B) { benchSyrk32(b, k) })
-	b.Run("scoreblock/k=64", func(b *testing.B) {
-		rng := rand.New(rand.NewPCG(41, uint64(k)))
-		const m, n = 256, 4096
-		x := randFactors(rng, m*k)
-		packed := PackItems(nil, randFactors(rng, n*k), k, 0, n)
-		dst := make([]float32, m*n)
-		b.ResetTimer()
-		for range b.N {
-			ScoreBlock(dst, n, x, k, 0, m, packed, n)
-		}
-		reportGFLOPS(b, 2*float64(m*n*k))
-	})
+	b.Run("scoreblock/k=64", func(b *testing.B) { benchScoreBlock(b, k) })
 }
 
 // BenchmarkRowSolve is one row solve as UpdateBlock runs it: 128 ratings

@@ -37,20 +37,23 @@ func benchScoreKernels(b *testing.B, f func(b *testing.B)) {
 func BenchmarkScoreBlock(b *testing.B) {
 	benchScoreKernels(b, func(b *testing.B) {
 		for _, k := range []int{10, 32, 64} {
-			b.Run(fmt.Sprintf("k=%d", k), func(b *testing.B) {
-				rng := rand.New(rand.NewPCG(41, uint64(k)))
-				const m, n = 256, 4096
-				x := randFactors(rng, m*k)
-				packed := PackItems(nil, randFactors(rng, n*k), k, 0, n)
-				dst := make([]float32, m*n)
-				b.ResetTimer()
-				for range b.N {
-					ScoreBlock(dst, n, x, k, 0, m, packed, n)
-				}
-				reportGFLOPS(b, 2*float64(m*n*k))
-			})
+			b.Run(fmt.Sprintf("k=%d", k), func(b *testing.B) { benchScoreBlock(b, k) })
 		}
 	})
+}
+
+// benchScoreBlock scores 256 users against 4096 packed items at rank k.
+func benchScoreBlock(b *testing.B, k int) {
+	rng := rand.New(rand.NewPCG(41, uint64(k)))
+	const m, n = 256, 4096
+	x := randFactors(rng, m*k)
+	packed := PackItems(nil, randFactors(rng, n*k), k, 0, n)
+	dst := make([]float32, m*n)
+	b.ResetTimer()
+	for range b.N {
+		ScoreBlock(dst, n, x, k, 0, m, packed, n)
+	}
+	reportGFLOPS(b, 2*float64(m*n*k))
 }
 
 // BenchmarkScoreBlockL1 is the shape batch recommendation uses: 16 users

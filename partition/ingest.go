@@ -201,18 +201,9 @@ func scanRange(ctx context.Context, f *os.File, lo, hi int64, first bool, format
 	if first {
 		s.r.skipBOM()
 	}
-	var err error
-	switch format {
-	case FormatCSV:
-		s.header = first
-		err = s.scanText(',')
-	case FormatTSV:
-		s.header = first
-		err = s.scanText('\t')
-	case FormatMovieLens:
-		err = s.scanText(':')
-	default:
-		err = errSequential
+	err := errSequential // Matrix Market's header covers the whole file
+	if format != FormatMM {
+		err = s.scanFormat(format, first)
 	}
 	return rangePart{b: b, st: s.st, err: err, headerPending: s.header}
 }

@@ -141,23 +141,29 @@ func Scan(ctx context.Context, r io.Reader, opts ScanOptions, fn RecordFunc) (Sc
 		format = f
 	}
 	s.st.Format = format
-	var err error
-	switch format {
-	case FormatCSV:
-		s.header = true
-		err = s.scanText(',')
-	case FormatTSV:
-		s.header = true
-		err = s.scanText('\t')
-	case FormatMovieLens:
-		err = s.scanText(':')
-	case FormatMM:
-		err = s.scanMM()
-	}
+	err := s.scanFormat(format, true)
 	if err == nil && s.st.Records == 0 {
 		err = &emptyError{file: opts.Name}
 	}
 	return s.st, err
+}
+
+// scanFormat scans the records of a known format; header says whether the
+// first non-blank record may be a header line (CSV and TSV).
+func (s *scanner) scanFormat(format Format, header bool) error {
+	switch format {
+	case FormatCSV:
+		s.header = header
+		return s.scanText(',')
+	case FormatTSV:
+		s.header = header
+		return s.scanText('\t')
+	case FormatMovieLens:
+		return s.scanText(':')
+	case FormatMM:
+		return s.scanMM()
+	}
+	return fmt.Errorf("partition: format %q cannot be scanned", format)
 }
 
 // bufPool recycles read buffers between scans. The callback's slices point
