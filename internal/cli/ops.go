@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"text/tabwriter"
 	"time"
@@ -241,9 +242,17 @@ func orDash(s string) string {
 	return s
 }
 
-// apiErr makes the API's 4xx answers usage errors (exit 2).
+// apiErr makes the API's 4xx answers usage errors (exit 2), except a
+// refused token (401, 403): that is the cluster saying no, not bad input,
+// so it stays a runtime failure (exit 1) for every command, as for
+// `cluster status` (which does not come through here) and as
+// docs/security.md says.
 func apiErr(err error) error {
-	if ae, ok := err.(*coordinator.APIError); ok && ae.Status >= 400 && ae.Status < 500 {
+	ae, ok := err.(*coordinator.APIError)
+	if !ok || ae.Status == http.StatusUnauthorized || ae.Status == http.StatusForbidden {
+		return err
+	}
+	if ae.Status >= 400 && ae.Status < 500 {
 		return usageError{err}
 	}
 	return err

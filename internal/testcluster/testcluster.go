@@ -10,6 +10,7 @@ package testcluster
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -101,6 +102,13 @@ type Proc struct {
 // StartProc starts bin with args, its output appended to dir/name.log.
 func StartProc(t testing.TB, dir, name, bin string, args ...string) *Proc {
 	t.Helper()
+	return StartProcEnv(t, dir, name, bin, nil, args...)
+}
+
+// StartProcEnv is StartProc with env ("NAME=value") added to the test's
+// environment: how secrets reach a process without appearing in argv.
+func StartProcEnv(t testing.TB, dir, name, bin string, env []string, args ...string) *Proc {
+	t.Helper()
 	logPath := filepath.Join(dir, name+".log")
 	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
@@ -108,6 +116,9 @@ func StartProc(t testing.TB, dir, name, bin string, args ...string) *Proc {
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = f, f
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	if err := cmd.Start(); err != nil {
 		f.Close()
 		t.Fatalf("starting %s: %v", name, err)
@@ -173,12 +184,19 @@ func (p *Proc) Tail() string {
 // process that exits before it listens is started again on new ports.
 func StartListening(t testing.TB, dir, name, bin string, nPorts int, args func(ports []int) []string, probe func(ports []int) bool) (*Proc, []int) {
 	t.Helper()
+	return StartListeningEnv(t, dir, name, bin, nil, nPorts, args, probe)
+}
+
+// StartListeningEnv is StartListening with env added to the process's
+// environment.
+func StartListeningEnv(t testing.TB, dir, name, bin string, env []string, nPorts int, args func(ports []int) []string, probe func(ports []int) bool) (*Proc, []int) {
+	t.Helper()
 	for attempt := 1; ; attempt++ {
 		ports := make([]int, nPorts)
 		for i := range ports {
 			ports[i] = FreePort(t)
 		}
-		p := StartProc(t, dir, name, bin, args(ports)...)
+		p := StartProcEnv(t, dir, name, bin, env, args(ports)...)
 		deadline := time.Now().Add(20 * time.Second)
 		for !p.Exited() && time.Now().Before(deadline) {
 			if probe(ports) {
@@ -228,6 +246,32 @@ type Cluster struct {
 	// WorkerFlags are added to a worker's command line (by worker ID),
 	// kept so that a restarted worker gets them again.
 	WorkerFlags map[string][]string
+
+	// The fields below run a secured cluster (docs/security.md); set them
+	// after NewEmpty and before StartBase. Left zero, the cluster is the
+	// open one of the all-in-one mode.
+
+	// NATSConfig is a nats-server configuration file (from `cofactor
+	// nats-config`: users, roles, TLS) the server is started with. The
+	// harness still picks the address and port: -a and -p override the
+	// file's.
+	NATSConfig string
+	// NATSEnv, CoordEnv and WorkerEnv ("NAME=value") are added to the
+	// environment of the nats-server, every coordinator and every worker:
+	// secrets travel there or in files, never in argv.
+	NATSEnv, CoordEnv, WorkerEnv []string
+	// HTTPS: the coordinators serve https (CoordFlags carry
+	// --http-tls-cert), so their URLs and --join say https://.
+	HTTPS bool
+	// CLIFlags are put before the arguments of every command CLI, Submit
+	// and Wait run (--ca-file, --token-file), and CLIEnv added to their
+	// environment ($COFACTOR_TOKEN).
+	CLIFlags, CLIEnv []string
+	// APIToken and APITLS are the token the harness's own API client
+	// (Status, WaitLeader, WaitReady, Job) sends and the TLS configuration
+	// it trusts (nil: system roots).
+	APIToken string
+	APITLS   *tls.Config
 }
 
 // NewEmpty returns a cluster with no process started: call StartBase,
@@ -256,7 +300,7 @@ func (c *Cluster) StartBase(nCoord int, coordFlags ...string) {
 	t.Helper()
 	c.CoordFlags = coordFlags
 	var ports []int
-	c.NATS, ports = StartListening(t, c.Dir, "nats", Bins.NATS, 1, func(p []int) []string {
+	c.NATS, ports = StartListeningEnv(t, c.Dir, "nats", Bins.NATS, c.NATSEnv, 1, func(p []int) []string {
 		return c.natsArgs(p[0])
 	}, func(p []int) bool { return Dials(p[0]) })
 	c.NATSURL, c.NATSPort = fmt.Sprintf("nats://127.0.0.1:%d", ports[0]), ports[0]
@@ -284,6 +328,9 @@ func (c *Cluster) StartBase(nCoord int, coordFlags ...string) {
 }
 
 func (c *Cluster) natsArgs(port int) []string {
+	if c.NATSConfig != "" {
+		return []string{"-c", c.NATSConfig, "-a", "127.0.0.1", "-p", fmt.Sprint(port)}
+	}
 	return []string{"-a", "127.0.0.1", "-p", fmt.Sprint(port), "-js", "-sd", filepath.Join(c.Dir, "jetstream")}
 }
 
@@ -306,7 +353,7 @@ func (c *Cluster) KillAll() {
 func (c *Cluster) RestartNATS() {
 	c.T.Helper()
 	c.NATS.Kill()
-	c.NATS = StartProc(c.T, c.Dir, "nats", Bins.NATS, c.natsArgs(c.NATSPort)...)
+	c.NATS = StartProcEnv(c.T, c.Dir, "nats", Bins.NATS, c.NATSEnv, c.natsArgs(c.NATSPort)...)
 	WaitFor(c.T, "NATS to listen again", func() bool { return Dials(c.NATSPort) })
 }
 
@@ -315,7 +362,20 @@ func (c *Cluster) RestartNATS() {
 func (c *Cluster) RestartCoord(cd *Coord) {
 	c.T.Helper()
 	cd.P.Kill()
-	cd.P = StartProc(c.T, c.Dir, cd.ID, Bins.Coordinator, append(c.coordArgs(cd), c.CoordFlags...)...)
+	cd.P = StartProcEnv(c.T, c.Dir, cd.ID, Bins.Coordinator, c.CoordEnv, append(c.coordArgs(cd), c.CoordFlags...)...)
+}
+
+// CoordArgs are the flags the harness starts coordinator cd with, before
+// CoordFlags and --bootstrap or --join: for a test that starts a
+// coordinator of its own with other flags.
+func (c *Cluster) CoordArgs(cd *Coord) []string { return c.coordArgs(cd) }
+
+// Scheme is the coordinators' URL scheme: https with HTTPS set.
+func (c *Cluster) Scheme() string {
+	if c.HTTPS {
+		return "https"
+	}
+	return "http"
 }
 
 func (c *Cluster) coordArgs(cd *Coord) []string {
@@ -366,13 +426,13 @@ func WaitForWithin(t testing.TB, d time.Duration, what string, cond func() bool)
 // StartCoord starts a coordinator on new free ports, bootstrapping the
 // group or joining the first coordinator.
 func (c *Cluster) StartCoord(cd *Coord, bootstrap bool) {
-	cd.P, _ = StartListening(c.T, c.Dir, cd.ID, Bins.Coordinator, 2, func(p []int) []string {
+	cd.P, _ = StartListeningEnv(c.T, c.Dir, cd.ID, Bins.Coordinator, c.CoordEnv, 2, func(p []int) []string {
 		cd.RaftAddr, cd.HTTPAddr = fmt.Sprintf("127.0.0.1:%d", p[0]), fmt.Sprintf("127.0.0.1:%d", p[1])
 		args := append(c.coordArgs(cd), c.CoordFlags...)
 		if bootstrap {
 			return append(args, "--bootstrap")
 		}
-		return append(args, "--join", "http://"+c.Coords[0].HTTPAddr)
+		return append(args, "--join", c.Scheme()+"://"+c.Coords[0].HTTPAddr)
 	}, func(p []int) bool { return Dials(p[1]) })
 }
 
@@ -394,12 +454,18 @@ func (c *Cluster) StartWorkerArgs(id string, extra ...string) {
 		c.WorkerFlags = map[string][]string{}
 	}
 	c.WorkerFlags[id] = extra
-	w, ports := StartListening(c.T, c.Dir, id, Bins.Worker, 1, func(p []int) []string {
-		return append([]string{"--id", id, "--nats", c.NATSURL, "--heartbeat", "500ms", "--log-level", "debug",
-			"--metrics-addr", fmt.Sprintf("127.0.0.1:%d", p[0])}, extra...)
+	w, ports := StartListeningEnv(c.T, c.Dir, id, Bins.Worker, c.WorkerEnv, 1, func(p []int) []string {
+		return append(append(c.WorkerArgs(id), "--metrics-addr", fmt.Sprintf("127.0.0.1:%d", p[0])), extra...)
 	}, func(p []int) bool { return Dials(p[0]) })
 	c.Workers[id] = w
 	c.Metrics[id] = fmt.Sprintf("http://127.0.0.1:%d/metrics", ports[0])
+}
+
+// WorkerArgs are the flags the harness starts worker id with (without
+// --metrics-addr and extra flags): for a test that starts a worker of its
+// own, one expected to fail, say.
+func (c *Cluster) WorkerArgs(id string) []string {
+	return []string{"--id", id, "--nats", c.NATSURL, "--heartbeat", "500ms", "--log-level", "debug"}
 }
 
 // Worker returns the worker process id.
@@ -417,13 +483,19 @@ func (c *Cluster) Worker(id string) *Proc {
 func (c *Cluster) URLs() string {
 	var u []string
 	for _, cd := range c.Coords {
-		u = append(u, "http://"+cd.HTTPAddr)
+		u = append(u, c.Scheme()+"://"+cd.HTTPAddr)
 	}
 	return strings.Join(u, ",")
 }
 
-// Client is an API client over every coordinator.
-func (c *Cluster) Client() *coordinator.Client { return coordinator.NewClient(c.URLs()) }
+// Client is an API client over every coordinator, sending APIToken and
+// trusting APITLS.
+func (c *Cluster) Client() *coordinator.Client {
+	cl := coordinator.NewClient(c.URLs())
+	cl.Token = c.APIToken
+	cl.UseTLS(c.APITLS)
+	return cl
+}
 
 // Status asks the cluster for its status through the API.
 func (c *Cluster) Status() (*coordinator.ClusterStatus, error) {
@@ -496,7 +568,12 @@ func (c *Cluster) CoordByID(id string) *Coord {
 // CLI runs the cofactor CLI against the cluster and returns its exit code
 // and output.
 func (c *Cluster) CLI(args ...string) (int, string, string) {
-	return RunCLI(c.T, append([]string{"--coordinator", c.URLs()}, args...)...)
+	return RunCLIEnv(c.T, 0, c.CLIEnv, c.cliArgs(args)...)
+}
+
+// cliArgs puts --coordinator and CLIFlags before args.
+func (c *Cluster) cliArgs(args []string) []string {
+	return append(append([]string{"--coordinator", c.URLs()}, c.CLIFlags...), args...)
 }
 
 // RunCLI runs the cofactor CLI and returns its exit code and output.
@@ -509,6 +586,13 @@ func RunCLI(t testing.TB, args ...string) (int, string, string) {
 // than d (0: no bound).
 func RunCLIWithin(t testing.TB, d time.Duration, args ...string) (int, string, string) {
 	t.Helper()
+	return RunCLIEnv(t, d, nil, args...)
+}
+
+// RunCLIEnv is RunCLIWithin with env ("NAME=value") added to the
+// command's environment.
+func RunCLIEnv(t testing.TB, d time.Duration, env []string, args ...string) (int, string, string) {
+	t.Helper()
 	ctx := context.Background()
 	if d > 0 {
 		var cancel context.CancelFunc
@@ -518,6 +602,9 @@ func RunCLIWithin(t testing.TB, d time.Duration, args ...string) (int, string, s
 	cmd := exec.CommandContext(ctx, Bins.Cofactor, args...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	err := cmd.Run()
 	code := 0
 	if ctx.Err() != nil {
@@ -556,7 +643,7 @@ func (c *Cluster) Wait(id string) (int, *job.Result) {
 // within d (0: no bound).
 func (c *Cluster) WaitWithin(id string, d time.Duration) (int, *job.Result) {
 	c.T.Helper()
-	code, out, errs := RunCLIWithin(c.T, d, "--coordinator", c.URLs(), "job", "wait", id, "--json")
+	code, out, errs := RunCLIEnv(c.T, d, c.CLIEnv, c.cliArgs([]string{"job", "wait", id, "--json"})...)
 	var r job.Result
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		c.T.Fatalf("job wait: exit %d, stdout %q, stderr %q", code, out, errs)
