@@ -53,7 +53,7 @@ func TestKernelsGuardPages(t *testing.T) {
 	forEachKernel(t, func(t *testing.T) {
 		rng := rand.New(rand.NewPCG(21, 22))
 		for _, atEnd := range []bool{false, true} {
-			for _, k := range []int{1, 3, 7, 8, 9, 15, 16, 17, 31, 33, 61, 64, 100, 128, 255} {
+			for _, k := range []int{1, 2, 3, 5, 6, 7, 8, 9, 15, 16, 17, 31, 33, 34, 61, 64, 100, 128, 130, 255} {
 				kp := roundUp(k, gramPad)
 				for _, n := range []int{1, 7, 32} {
 					c, f1 := guarded[float64](t, kp*kp, atEnd)

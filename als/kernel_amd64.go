@@ -51,6 +51,15 @@ func cholMirrorAVX512(a *float64, k int)
 //go:noescape
 func symFillAVX512(dst, a, base *float64, k, kp, kb int, diag float64)
 
+//go:noescape
+func cholSolveUAVX2(a *float64, k int, b *float64)
+
+//go:noescape
+func cholMirrorAVX2(a *float64, k int)
+
+//go:noescape
+func symFillAVX2(dst, a, base *float64, k, kp, kb int, diag float64)
+
 var (
 	haveAVX2   = cpu.X86.HasAVX && cpu.X86.HasAVX2 && cpu.X86.HasFMA
 	haveAVX512 = haveAVX2 && cpu.X86.HasAVX512F
@@ -92,11 +101,11 @@ func setKernel(name string) bool {
 		syrkTiles = syrkTilesAVX2
 		gatherApply = gatherApplyAVX2Go
 		gatherRows = gatherRowsAVX2Go
-		symFill = symFillGo
+		symFill = symFillAVX2Go
 		cholUpdate = cholUpdateAVX2Go
 		cholPanel = cholPanelAVX2Go
-		cholSolveU = cholSolveUGo
-		cholMirror = cholMirrorGo
+		cholSolveU = cholSolveUAVX2Go
+		cholMirror = cholMirrorAVX2Go
 		gatherPanel = gatherPanelAVX2Go
 		syrk32 = syrk32AVX2Go
 		gemv32 = gemv32AVX2Go
@@ -316,6 +325,47 @@ func gatherRowsAVX2Go(x, wx, b []float64, kp int, other []float32, k int, cols [
 	if j := gatherRowsAVX2(&x[0], wxp, &b[0], kp, &other[0], k, &cols[0], n, len(cols), wp, &v[0], len(other)/k); j >= 0 {
 		gatherBad(other, k, cols[j])
 	}
+}
+
+func cholSolveUAVX2Go(a []float64, k int, b []float64) {
+	if k <= 0 {
+		return
+	}
+	_ = a[k*k-1]
+	_ = b[k-1]
+	cholSolveUAVX2(&a[0], k, &b[0])
+}
+
+// cholMirrorAVX2Go mirrors the whole 4×4 blocks in assembly and the rows
+// from k rounded down to 4 in Go.
+func cholMirrorAVX2Go(a []float64, k int) {
+	if k <= 0 {
+		return
+	}
+	_ = a[k*k-1]
+	if k >= 4 {
+		cholMirrorAVX2(&a[0], k)
+	}
+	cholMirrorRows(a, k, k&^3)
+}
+
+// symFillAVX2Go fills the whole 4×4 blocks in assembly and the columns
+// from k rounded down to 4 in Go.
+func symFillAVX2Go(dst, a, base []float64, k, kp int, diag float64) {
+	kb := k &^ 3
+	if kb == 0 || kp < k {
+		symFillGo(dst, a, base, k, kp, diag)
+		return
+	}
+	_ = dst[k*k-1]
+	_ = a[(k-1)*kp+k-1]
+	var bp *float64
+	if base != nil {
+		_ = base[k*k-1]
+		bp = &base[0]
+	}
+	symFillAVX2(&dst[0], &a[0], bp, k, kp, kb, diag)
+	symFillTail(dst, a, base, k, kp, diag, kb)
 }
 
 func cholSolveUAVX512Go(a []float64, k int, b []float64) {

@@ -2361,3 +2361,479 @@ sfnext:
 sfdone:
 	VZEROUPPER
 	RET
+
+// ---------------------------------------------------------------------------
+// AVX2 versions of cholSolveU, cholMirror and symFill: the AVX-512 ones
+// above with 4×4 blocks of doubles in ymm registers.
+
+// Transpose the 4×4 block of doubles in A, B, C, D (rows → columns) with
+// the scratch registers T0-T3.
+#define TRANSPOSE4(A, B, C, D, T0, T1, T2, T3) \
+	VUNPCKLPD B, A, T0; \
+	VUNPCKHPD B, A, T1; \
+	VUNPCKLPD D, C, T2; \
+	VUNPCKHPD D, C, T3; \
+	VPERM2F128 $0x20, T2, T0, A; \
+	VPERM2F128 $0x20, T3, T1, B; \
+	VPERM2F128 $0x31, T2, T0, C; \
+	VPERM2F128 $0x31, T3, T1, D
+
+// Load rows q < CX of the block (R11, stride R8, BX = 3 strides) into
+// Y0-Y3, lanes below CX (mask Y14), zeros elsewhere. A whole block (CX = 4)
+// takes plain loads.
+#define LOADBLOCK4(part, done) \
+	CMPQ CX, $4; \
+	JLT  part; \
+	VMOVUPD (R11), Y0; \
+	VMOVUPD (R11)(R8*1), Y1; \
+	VMOVUPD (R11)(R8*2), Y2; \
+	VMOVUPD (R11)(BX*1), Y3; \
+	JMP  done; \
+part: \
+	VXORPD Y1, Y1, Y1; \
+	VXORPD Y2, Y2, Y2; \
+	VXORPD Y3, Y3, Y3; \
+	VMASKMOVPD (R11), Y14, Y0; \
+	CMPQ CX, $1; \
+	JLE  done; \
+	VMASKMOVPD (R11)(R8*1), Y14, Y1; \
+	CMPQ CX, $2; \
+	JLE  done; \
+	VMASKMOVPD (R11)(R8*2), Y14, Y2
+
+// Y10 = 1 / (lane q of Yq for q = 0..3): the block's diagonal (lanes past
+// a partial block divide by zero and are never used).
+#define INVDIAG4 \
+	VBLENDPD $0x02, Y1, Y0, Y11; \
+	VBLENDPD $0x04, Y2, Y11, Y11; \
+	VBLENDPD $0x08, Y3, Y11, Y11; \
+	VBROADCASTSD ones64<>(SB), Y10; \
+	VDIVPD Y11, Y10, Y10
+
+// One step of a block solve: s = t_q · (1/U_qq) broadcast into YS (PERM
+// selects lane q in every lane), lane q of the result Y12 set to it, and
+// t -= s·VQ. Only lanes of t still to be solved matter afterwards, so the
+// others (where VQ may hold the other triangle's entries) are not masked.
+#define SOLVESTEP4(PERM, QBIT, VQ, YS) \
+	VPERMPD $PERM, Y8, YS; \
+	VPERMPD $PERM, Y10, Y11; \
+	VMULPD Y11, YS, YS; \
+	VBLENDPD $QBIT, YS, Y12, Y12; \
+	VFNMADD231PD VQ, YS, Y8
+
+// Y14 = mask64 lanes below CX (CX ≤ 4); clobbers AX, DX.
+#define LANEMASK4 \
+	MOVQ $8, AX; \
+	SUBQ CX, AX; \
+	LEAQ mask64<>(SB), DX; \
+	VMOVDQU (DX)(AX*8), Y14
+
+// func cholSolveUAVX2(a *float64, k int, b *float64)
+// Forward: block p0 (rows in Y0-Y3, t in Y8) is solved step by step, z_q
+// kept broadcast in Y4-Y7 for the rank-4 update of b[p0+4:]. Backward:
+// t = z_block − U[block][p0+4:]·x[p0+4:] with eight accumulators (Y0-Y7,
+// two vectors per step), reduced by horizontal adds; then the block's
+// columns (the transposed rows) solve its triangle bottom-up.
+//
+// Registers: SI a, R8 ld bytes, BX 3·ld, DI b, R9 k, R10 block start,
+// CX rows in the block, R11 &a[p0][p0], R13 row pointer, AX/DX/R12
+// scratch. Y8 t, Y10 1/diagonal, Y12 result, Y14 block lanes, Y15 tail
+// mask.
+TEXT ·cholSolveUAVX2(SB), NOSPLIT, $0-24
+	MOVQ a+0(FP), SI
+	MOVQ k+8(FP), R9
+	MOVQ b+16(FP), DI
+	MOVQ R9, R8
+	SHLQ $3, R8
+	LEAQ (R8)(R8*2), BX
+	XORQ R10, R10
+
+f2block:
+	CMPQ R10, R9
+	JGE  f2done
+	MOVQ R9, CX
+	SUBQ R10, CX
+	CMPQ CX, $4
+	JLE  f2nb
+	MOVQ $4, CX
+
+f2nb:
+	LANEMASK4
+	MOVQ R10, AX
+	IMULQ R8, AX
+	ADDQ SI, AX
+	LEAQ (AX)(R10*8), R11
+	// A whole block takes a plain load, which the last update's store
+	// can forward to.
+	CMPQ CX, $4
+	JLT  f2tmask
+	VMOVUPD (DI)(R10*8), Y8
+	JMP  f2t
+
+f2tmask:
+	VMASKMOVPD (DI)(R10*8), Y14, Y8
+
+f2t:
+	VXORPD Y12, Y12, Y12
+	LOADBLOCK4(f2part, f2loaded)
+
+f2loaded:
+	INVDIAG4
+	SOLVESTEP4(0x00, 0x01, Y0, Y4)
+	CMPQ CX, $1
+	JLE  f2store
+	SOLVESTEP4(0x55, 0x02, Y1, Y5)
+	CMPQ CX, $2
+	JLE  f2store
+	SOLVESTEP4(0xAA, 0x04, Y2, Y6)
+	CMPQ CX, $3
+	JLE  f2store
+	SOLVESTEP4(0xFF, 0x08, Y3, Y7)
+
+f2store:
+	VMASKMOVPD Y12, Y14, (DI)(R10*8)
+	// Rank-4 update of b[p0+4:] (only after a whole block).
+	MOVQ R9, CX
+	SUBQ R10, CX
+	SUBQ $4, CX
+	JLE  f2next
+	LEAQ 32(R11), R13
+	LEAQ 32(DI)(R10*8), DX
+
+f2upd:
+	CMPQ CX, $4
+	JLT  f2updtail
+	VMOVUPD (DX), Y13
+	VFNMADD231PD (R13), Y4, Y13
+	VFNMADD231PD (R13)(R8*1), Y5, Y13
+	VFNMADD231PD (R13)(R8*2), Y6, Y13
+	VFNMADD231PD (R13)(BX*1), Y7, Y13
+	VMOVUPD Y13, (DX)
+	ADDQ $32, DX
+	ADDQ $32, R13
+	SUBQ $4, CX
+	JMP  f2upd
+
+f2updtail:
+	TESTQ CX, CX
+	JLE  f2next
+	MOVQ $8, AX
+	SUBQ CX, AX
+	LEAQ mask64<>(SB), R12
+	VMOVDQU (R12)(AX*8), Y15
+	VMASKMOVPD (DX), Y15, Y13
+	VMASKMOVPD (R13), Y15, Y11
+	VFNMADD231PD Y11, Y4, Y13
+	VMASKMOVPD (R13)(R8*1), Y15, Y11
+	VFNMADD231PD Y11, Y5, Y13
+	VMASKMOVPD (R13)(R8*2), Y15, Y11
+	VFNMADD231PD Y11, Y6, Y13
+	VMASKMOVPD (R13)(BX*1), Y15, Y11
+	VFNMADD231PD Y11, Y7, Y13
+	VMASKMOVPD Y13, Y15, (DX)
+
+f2next:
+	ADDQ $4, R10
+	JMP  f2block
+
+f2done:
+	// Backward, from the last block (the only one that may be partial).
+	MOVQ R9, R10
+	DECQ R10
+	ANDQ $-4, R10
+
+b2block:
+	CMPQ R10, $0
+	JLT  b2done
+	MOVQ R9, CX
+	SUBQ R10, CX
+	CMPQ CX, $4
+	JLE  b2nb
+	MOVQ $4, CX
+
+b2nb:
+	LANEMASK4
+	MOVQ R10, AX
+	IMULQ R8, AX
+	ADDQ SI, AX
+	LEAQ (AX)(R10*8), R11
+	VMASKMOVPD (DI)(R10*8), Y14, Y8
+	VXORPD Y12, Y12, Y12
+	MOVQ R9, DX
+	SUBQ R10, DX
+	SUBQ $4, DX
+	JLE  b2diag
+	// t -= U[block][p0+4:] · x[p0+4:]
+	VXORPD Y0, Y0, Y0
+	VXORPD Y1, Y1, Y1
+	VXORPD Y2, Y2, Y2
+	VXORPD Y3, Y3, Y3
+	VXORPD Y4, Y4, Y4
+	VXORPD Y5, Y5, Y5
+	VXORPD Y6, Y6, Y6
+	VXORPD Y7, Y7, Y7
+	LEAQ 32(R11), R13
+	LEAQ 32(DI)(R10*8), AX
+
+b2dot8:
+	CMPQ DX, $8
+	JLT  b2dot4
+	VMOVUPD (AX), Y9
+	VMOVUPD 32(AX), Y13
+	VFMADD231PD (R13), Y9, Y0
+	VFMADD231PD (R13)(R8*1), Y9, Y1
+	VFMADD231PD (R13)(R8*2), Y9, Y2
+	VFMADD231PD (R13)(BX*1), Y9, Y3
+	VFMADD231PD 32(R13), Y13, Y4
+	VFMADD231PD 32(R13)(R8*1), Y13, Y5
+	VFMADD231PD 32(R13)(R8*2), Y13, Y6
+	VFMADD231PD 32(R13)(BX*1), Y13, Y7
+	ADDQ $64, AX
+	ADDQ $64, R13
+	SUBQ $8, DX
+	JMP  b2dot8
+
+b2dot4:
+	CMPQ DX, $4
+	JLT  b2dottail
+	VMOVUPD (AX), Y9
+	VFMADD231PD (R13), Y9, Y0
+	VFMADD231PD (R13)(R8*1), Y9, Y1
+	VFMADD231PD (R13)(R8*2), Y9, Y2
+	VFMADD231PD (R13)(BX*1), Y9, Y3
+	ADDQ $32, AX
+	ADDQ $32, R13
+	SUBQ $4, DX
+
+b2dottail:
+	TESTQ DX, DX
+	JLE  b2reduce
+	NEGQ DX
+	ADDQ $8, DX
+	LEAQ mask64<>(SB), R12
+	VMOVDQU (R12)(DX*8), Y15
+	VMASKMOVPD (AX), Y15, Y9
+	VMASKMOVPD (R13), Y15, Y13
+	VFMADD231PD Y13, Y9, Y4
+	VMASKMOVPD (R13)(R8*1), Y15, Y13
+	VFMADD231PD Y13, Y9, Y5
+	VMASKMOVPD (R13)(R8*2), Y15, Y13
+	VFMADD231PD Y13, Y9, Y6
+	VMASKMOVPD (R13)(BX*1), Y15, Y13
+	VFMADD231PD Y13, Y9, Y7
+
+b2reduce:
+	VADDPD Y4, Y0, Y0
+	VADDPD Y5, Y1, Y1
+	VADDPD Y6, Y2, Y2
+	VADDPD Y7, Y3, Y3
+	VHADDPD Y1, Y0, Y4
+	VHADDPD Y3, Y2, Y5
+	VPERM2F128 $0x21, Y5, Y4, Y6
+	VBLENDPD $0x0C, Y5, Y4, Y7
+	VADDPD Y6, Y7, Y7
+	VSUBPD Y7, Y8, Y8
+
+b2diag:
+	LOADBLOCK4(b2part, b2loaded)
+
+b2loaded:
+	TRANSPOSE4(Y0, Y1, Y2, Y3, Y4, Y5, Y6, Y7)
+	INVDIAG4
+	CMPQ CX, $4
+	JEQ  b2s3
+	CMPQ CX, $3
+	JEQ  b2s2
+	CMPQ CX, $2
+	JEQ  b2s1
+	JMP  b2s0
+
+b2s3:
+	SOLVESTEP4(0xFF, 0x08, Y3, Y13)
+
+b2s2:
+	SOLVESTEP4(0xAA, 0x04, Y2, Y13)
+
+b2s1:
+	SOLVESTEP4(0x55, 0x02, Y1, Y13)
+
+b2s0:
+	SOLVESTEP4(0x00, 0x01, Y0, Y13)
+	VMASKMOVPD Y12, Y14, (DI)(R10*8)
+	SUBQ $4, R10
+	JMP  b2block
+
+b2done:
+	VZEROUPPER
+	RET
+
+// func cholMirrorAVX2(a *float64, k int)
+// cholMirrorAVX512 with 4×4 blocks, for rows and columns below k rounded
+// down to 4.
+//
+// Registers: SI a, R8 ld bytes, BX 3·ld, R10 k rounded down to 4, R11 i0,
+// R12 j0, AX &a[i0][j0] (source), DX &a[j0][i0] (destination).
+TEXT ·cholMirrorAVX2(SB), NOSPLIT, $0-16
+	MOVQ a+0(FP), SI
+	MOVQ k+8(FP), R9
+	MOVQ R9, R8
+	SHLQ $3, R8
+	LEAQ (R8)(R8*2), BX
+	MOVQ R9, R10
+	ANDQ $-4, R10
+	XORQ R11, R11
+
+m2row:
+	CMPQ R11, R10
+	JGE  m2done
+	XORQ R12, R12
+	MOVQ R11, AX
+	IMULQ R8, AX
+	ADDQ SI, AX
+	LEAQ (SI)(R11*8), DX
+
+m2col:
+	CMPQ R12, R11
+	JG   m2next
+	VMOVUPD (AX), Y0
+	VMOVUPD (AX)(R8*1), Y1
+	VMOVUPD (AX)(R8*2), Y2
+	VMOVUPD (AX)(BX*1), Y3
+	TRANSPOSE4(Y0, Y1, Y2, Y3, Y4, Y5, Y6, Y7)
+	VMOVUPD Y0, (DX)
+	VMOVUPD Y1, (DX)(R8*1)
+	VMOVUPD Y2, (DX)(R8*2)
+	VMOVUPD Y3, (DX)(BX*1)
+	ADDQ $32, AX
+	LEAQ (DX)(R8*4), DX
+	ADDQ $4, R12
+	JMP  m2col
+
+m2next:
+	ADDQ $4, R11
+	JMP  m2row
+
+m2done:
+	VZEROUPPER
+	RET
+
+// func symFillAVX2(dst, a, base *float64, k, kp, kb int, diag float64)
+// symFillAVX512 with 4×4 blocks: kb is k rounded down to 4.
+//
+// Registers: DI dst, SI a, DX base, R8 k·8, R9 kp·8, R10 kb, R11 i0,
+// R12 j0, R13 &dst[i0][j0], BX &dst[j0][i0], AX row pointer. Y0-Y3 the
+// block, Y8-Y11 its copy, Y15 diag.
+TEXT ·symFillAVX2(SB), NOSPLIT, $0-56
+	MOVQ dst+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ base+16(FP), DX
+	MOVQ k+24(FP), R8
+	SHLQ $3, R8
+	MOVQ kp+32(FP), R9
+	SHLQ $3, R9
+	MOVQ kb+40(FP), R10
+	VBROADCASTSD diag+48(FP), Y15
+	XORQ R11, R11
+
+s2row:
+	CMPQ R11, R10
+	JGE  s2done
+	MOVQ R11, R12
+
+s2col:
+	CMPQ R12, R10
+	JGE  s2next
+	// Load a[i0+q][j0:j0+4] into Yq.
+	MOVQ R11, AX
+	IMULQ R9, AX
+	ADDQ SI, AX
+	LEAQ (AX)(R12*8), AX
+	VMOVUPD (AX), Y0
+	ADDQ R9, AX
+	VMOVUPD (AX), Y1
+	ADDQ R9, AX
+	VMOVUPD (AX), Y2
+	ADDQ R9, AX
+	VMOVUPD (AX), Y3
+	TESTQ DX, DX
+	JZ   s2nobase
+	MOVQ R11, AX
+	IMULQ R8, AX
+	ADDQ DX, AX
+	LEAQ (AX)(R12*8), AX
+	VADDPD (AX), Y0, Y0
+	ADDQ R8, AX
+	VADDPD (AX), Y1, Y1
+	ADDQ R8, AX
+	VADDPD (AX), Y2, Y2
+	ADDQ R8, AX
+	VADDPD (AX), Y3, Y3
+
+s2nobase:
+	MOVQ R11, R13
+	IMULQ R8, R13
+	ADDQ DI, R13
+	LEAQ (R13)(R12*8), R13
+	MOVQ R12, BX
+	IMULQ R8, BX
+	ADDQ DI, BX
+	LEAQ (BX)(R11*8), BX
+	CMPQ R11, R12
+	JEQ  s2diag
+	MOVQ R13, AX
+	VMOVUPD Y0, (AX)
+	ADDQ R8, AX
+	VMOVUPD Y1, (AX)
+	ADDQ R8, AX
+	VMOVUPD Y2, (AX)
+	ADDQ R8, AX
+	VMOVUPD Y3, (AX)
+	TRANSPOSE4(Y0, Y1, Y2, Y3, Y4, Y5, Y6, Y7)
+	MOVQ BX, AX
+	VMOVUPD Y0, (AX)
+	ADDQ R8, AX
+	VMOVUPD Y1, (AX)
+	ADDQ R8, AX
+	VMOVUPD Y2, (AX)
+	ADDQ R8, AX
+	VMOVUPD Y3, (AX)
+	ADDQ $4, R12
+	JMP  s2col
+
+s2diag:
+	VMOVAPD Y0, Y8
+	VMOVAPD Y1, Y9
+	VMOVAPD Y2, Y10
+	VMOVAPD Y3, Y11
+	TRANSPOSE4(Y0, Y1, Y2, Y3, Y4, Y5, Y6, Y7)
+	// Row q: lanes ≥ q from the block, lanes < q from its transpose, lane
+	// q plus diag.
+	VADDPD Y15, Y8, Y12
+	VBLENDPD $0x01, Y12, Y8, Y0
+	VBLENDPD $0x0e, Y9, Y1, Y1
+	VADDPD Y15, Y1, Y12
+	VBLENDPD $0x02, Y12, Y1, Y1
+	VBLENDPD $0x0c, Y10, Y2, Y2
+	VADDPD Y15, Y2, Y12
+	VBLENDPD $0x04, Y12, Y2, Y2
+	VBLENDPD $0x08, Y11, Y3, Y3
+	VADDPD Y15, Y3, Y12
+	VBLENDPD $0x08, Y12, Y3, Y3
+	MOVQ R13, AX
+	VMOVUPD Y0, (AX)
+	ADDQ R8, AX
+	VMOVUPD Y1, (AX)
+	ADDQ R8, AX
+	VMOVUPD Y2, (AX)
+	ADDQ R8, AX
+	VMOVUPD Y3, (AX)
+	ADDQ $4, R12
+	JMP  s2col
+
+s2next:
+	ADDQ $4, R11
+	JMP  s2row
+
+s2done:
+	VZEROUPPER
+	RET

@@ -734,3 +734,88 @@ func TestSymFill(t *testing.T) {
 		}
 	})
 }
+
+// TestCholKernelsRandomSizes checks cholSolveU, cholMirror and symFill of
+// every kernel set against the Go versions at random k up to 256 (most of
+// them not multiples of the 4- and 8-wide blocks of the vector kernels)
+// and, for symFill, random row strides kp ≥ k. The triangles the kernels
+// must not read hold NaN.
+func TestCholKernelsRandomSizes(t *testing.T) {
+	forEachKernel(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(25, 26))
+		for iter := 0; iter < 120; iter++ {
+			k := 1 + rng.IntN(256)
+
+			u := make([]float64, k*k)
+			for i := 0; i < k; i++ {
+				for j := 0; j < k; j++ {
+					switch {
+					case j < i:
+						u[i*k+j] = math.NaN()
+					case j == i:
+						u[i*k+j] = 1 + rng.Float64()
+					default:
+						u[i*k+j] = rng.NormFloat64() / float64(k)
+					}
+				}
+			}
+			b := make([]float64, k)
+			for i := range b {
+				b[i] = rng.NormFloat64()
+			}
+			want := append([]float64(nil), b...)
+			cholSolveUGo(u, k, want)
+			cholSolveU(u, k, b)
+			for i := range b {
+				if math.IsNaN(b[i]) || math.Abs(b[i]-want[i]) > 1e-12*(1+math.Abs(want[i])) {
+					t.Fatalf("cholSolveU k=%d: x[%d] = %g, want %g", k, i, b[i], want[i])
+				}
+			}
+
+			m := make([]float64, k*k)
+			for i := range m {
+				m[i] = rng.NormFloat64()
+			}
+			orig := append([]float64(nil), m...)
+			cholMirror(m, k)
+			for i := 0; i < k; i++ {
+				for j := 0; j <= i; j++ {
+					if m[j*k+i] != orig[i*k+j] {
+						t.Fatalf("cholMirror k=%d: a[%d][%d] = %g, want %g", k, j, i, m[j*k+i], orig[i*k+j])
+					}
+				}
+			}
+
+			kp := []int{k, k + rng.IntN(9), roundUp(k, gramPad)}[rng.IntN(3)]
+			a := make([]float64, (k-1)*kp+k) // exact: the last row ends at column k
+			for i := range a {
+				if i/kp > i%kp {
+					a[i] = math.NaN()
+				} else {
+					a[i] = rng.NormFloat64()
+				}
+			}
+			var base []float64
+			if rng.IntN(2) == 0 {
+				base = make([]float64, k*k)
+				for i := range base {
+					if i/k > i%k {
+						base[i] = math.NaN()
+					} else {
+						base[i] = rng.NormFloat64()
+					}
+				}
+			}
+			diag := rng.NormFloat64()
+			wantS := make([]float64, k*k)
+			symFillGo(wantS, a, base, k, kp, diag)
+			got := make([]float64, k*k)
+			symFill(got, a, base, k, kp, diag)
+			for i := range got {
+				if got[i] != wantS[i] {
+					t.Fatalf("symFill k=%d kp=%d base=%v: dst[%d][%d] = %g, want %g", k, kp, base != nil, i/k, i%k, got[i], wantS[i])
+				}
+			}
+		}
+	})
+}
