@@ -2669,10 +2669,16 @@ b2done:
 
 // func cholMirrorAVX2(a *float64, k int)
 // cholMirrorAVX512 with 4×4 blocks, for rows and columns below k rounded
-// down to 4.
+// down to 4. Rows go by strips of 8 while they last, two blocks at a time
+// one above the other, so that each transposed store fills 64 bytes of a
+// destination row (a whole cache line at the usual alignment): with
+// 32-byte stores at a power-of-two row stride, the line would be evicted
+// before the next strip wrote its other half. A last strip of 4 rows goes
+// block by block.
 //
 // Registers: SI a, R8 ld bytes, BX 3·ld, R10 k rounded down to 4, R11 i0,
-// R12 j0, AX &a[i0][j0] (source), DX &a[j0][i0] (destination).
+// R12 j0, AX &a[i0][j0] (source), R13 &a[i0+4][j0] (source), DX
+// &a[j0][i0] (destination).
 TEXT ·cholMirrorAVX2(SB), NOSPLIT, $0-16
 	MOVQ a+0(FP), SI
 	MOVQ k+8(FP), R9
@@ -2682,6 +2688,58 @@ TEXT ·cholMirrorAVX2(SB), NOSPLIT, $0-16
 	MOVQ R9, R10
 	ANDQ $-4, R10
 	XORQ R11, R11
+
+m2strip:
+	LEAQ 8(R11), AX
+	CMPQ AX, R10
+	JG   m2row
+	XORQ R12, R12
+	MOVQ R11, AX
+	IMULQ R8, AX
+	ADDQ SI, AX
+	LEAQ (AX)(R8*4), R13
+	LEAQ (SI)(R11*8), DX
+
+m2pair:
+	CMPQ R12, R11
+	JG   m2pdiag
+	VMOVUPD (AX), Y0
+	VMOVUPD (AX)(R8*1), Y1
+	VMOVUPD (AX)(R8*2), Y2
+	VMOVUPD (AX)(BX*1), Y3
+	VMOVUPD (R13), Y4
+	VMOVUPD (R13)(R8*1), Y5
+	VMOVUPD (R13)(R8*2), Y6
+	VMOVUPD (R13)(BX*1), Y7
+	TRANSPOSE4(Y0, Y1, Y2, Y3, Y8, Y9, Y10, Y11)
+	TRANSPOSE4(Y4, Y5, Y6, Y7, Y8, Y9, Y10, Y11)
+	VMOVUPD Y0, (DX)
+	VMOVUPD Y4, 32(DX)
+	VMOVUPD Y1, (DX)(R8*1)
+	VMOVUPD Y5, 32(DX)(R8*1)
+	VMOVUPD Y2, (DX)(R8*2)
+	VMOVUPD Y6, 32(DX)(R8*2)
+	VMOVUPD Y3, (DX)(BX*1)
+	VMOVUPD Y7, 32(DX)(BX*1)
+	ADDQ $32, AX
+	ADDQ $32, R13
+	LEAQ (DX)(R8*4), DX
+	ADDQ $4, R12
+	JMP  m2pair
+
+m2pdiag:
+	// The diagonal block of the strip's lower half: R13 = &a[i0+4][i0+4].
+	VMOVUPD (R13), Y4
+	VMOVUPD (R13)(R8*1), Y5
+	VMOVUPD (R13)(R8*2), Y6
+	VMOVUPD (R13)(BX*1), Y7
+	TRANSPOSE4(Y4, Y5, Y6, Y7, Y8, Y9, Y10, Y11)
+	VMOVUPD Y4, (R13)
+	VMOVUPD Y5, (R13)(R8*1)
+	VMOVUPD Y6, (R13)(R8*2)
+	VMOVUPD Y7, (R13)(BX*1)
+	ADDQ $8, R11
+	JMP  m2strip
 
 m2row:
 	CMPQ R11, R10
@@ -2717,12 +2775,73 @@ m2done:
 	VZEROUPPER
 	RET
 
+// symFill helpers. Registers as in symFillAVX2; AX is clobbered.
+
+// A..D = a[I+q][J:J+4] + base[I+q][J:J+4] (if base) for q = 0..3.
+#define SFLOAD(I, J, A, B, C, D, nobase) \
+	MOVQ I, AX; \
+	IMULQ R9, AX; \
+	ADDQ SI, AX; \
+	LEAQ (AX)(J*8), AX; \
+	VMOVUPD (AX), A; \
+	VMOVUPD (AX)(R9*1), B; \
+	VMOVUPD (AX)(R9*2), C; \
+	ADDQ R9, AX; \
+	VMOVUPD (AX)(R9*2), D; \
+	TESTQ DX, DX; \
+	JZ   nobase; \
+	MOVQ I, AX; \
+	IMULQ R8, AX; \
+	ADDQ DX, AX; \
+	LEAQ (AX)(J*8), AX; \
+	VADDPD (AX), A, A; \
+	VADDPD (AX)(R8*1), B, B; \
+	VADDPD (AX)(R8*2), C, C; \
+	ADDQ R8, AX; \
+	VADDPD (AX)(R8*2), D, D; \
+nobase:
+
+// dst[I+q][J:J+4] = A..D for q = 0..3.
+#define SFSTORE(I, J, A, B, C, D) \
+	MOVQ I, AX; \
+	IMULQ R8, AX; \
+	ADDQ DI, AX; \
+	LEAQ (AX)(J*8), AX; \
+	VMOVUPD A, (AX); \
+	VMOVUPD B, (AX)(R8*1); \
+	VMOVUPD C, (AX)(R8*2); \
+	ADDQ R8, AX; \
+	VMOVUPD D, (AX)(R8*2)
+
+// A diagonal block in Y0-Y3 made symmetric from its upper triangle, diag
+// (Y15) added to its diagonal: row q takes lanes ≥ q from the block and
+// lanes < q from its transpose. Clobbers Y4-Y12.
+#define SFDIAG \
+	VMOVAPD Y0, Y8; \
+	VMOVAPD Y1, Y9; \
+	VMOVAPD Y2, Y10; \
+	VMOVAPD Y3, Y11; \
+	TRANSPOSE4(Y0, Y1, Y2, Y3, Y4, Y5, Y6, Y7); \
+	VADDPD Y15, Y8, Y12; \
+	VBLENDPD $0x01, Y12, Y8, Y0; \
+	VBLENDPD $0x0e, Y9, Y1, Y1; \
+	VADDPD Y15, Y1, Y12; \
+	VBLENDPD $0x02, Y12, Y1, Y1; \
+	VBLENDPD $0x0c, Y10, Y2, Y2; \
+	VADDPD Y15, Y2, Y12; \
+	VBLENDPD $0x04, Y12, Y2, Y2; \
+	VBLENDPD $0x08, Y11, Y3, Y3; \
+	VADDPD Y15, Y3, Y12; \
+	VBLENDPD $0x08, Y12, Y3, Y3
+
 // func symFillAVX2(dst, a, base *float64, k, kp, kb int, diag float64)
-// symFillAVX512 with 4×4 blocks: kb is k rounded down to 4.
+// symFillAVX512 with 4×4 blocks: kb is k rounded down to 4. As in
+// cholMirrorAVX2, rows go by strips of 8 while they last, so that the
+// transposed stores of two blocks fill 64 bytes of a destination row; a
+// last strip of 4 rows goes block by block.
 //
 // Registers: DI dst, SI a, DX base, R8 k·8, R9 kp·8, R10 kb, R11 i0,
-// R12 j0, R13 &dst[i0][j0], BX &dst[j0][i0], AX row pointer. Y0-Y3 the
-// block, Y8-Y11 its copy, Y15 diag.
+// CX i0+4, R12 j0, AX row pointer; Y15 diag.
 TEXT ·symFillAVX2(SB), NOSPLIT, $0-56
 	MOVQ dst+0(FP), DI
 	MOVQ a+8(FP), SI
@@ -2735,98 +2854,70 @@ TEXT ·symFillAVX2(SB), NOSPLIT, $0-56
 	VBROADCASTSD diag+48(FP), Y15
 	XORQ R11, R11
 
+s2strip:
+	LEAQ 8(R11), CX
+	CMPQ CX, R10
+	JG   s2row
+	LEAQ 4(R11), CX
+	// Blocks (i0, i0) and (i0+4, i0+4) on the diagonal, (i0, i0+4) above.
+	SFLOAD(R11, R11, Y0, Y1, Y2, Y3, s2nb1)
+	SFDIAG
+	SFSTORE(R11, R11, Y0, Y1, Y2, Y3)
+	SFLOAD(R11, CX, Y0, Y1, Y2, Y3, s2nb2)
+	SFSTORE(R11, CX, Y0, Y1, Y2, Y3)
+	TRANSPOSE4(Y0, Y1, Y2, Y3, Y4, Y5, Y6, Y7)
+	SFSTORE(CX, R11, Y0, Y1, Y2, Y3)
+	SFLOAD(CX, CX, Y0, Y1, Y2, Y3, s2nb3)
+	SFDIAG
+	SFSTORE(CX, CX, Y0, Y1, Y2, Y3)
+	LEAQ 8(R11), R12
+
+s2pair:
+	// Blocks (i0, j0) and (i0+4, j0), both above the diagonal.
+	CMPQ R12, R10
+	JGE  s2pnext
+	SFLOAD(R11, R12, Y0, Y1, Y2, Y3, s2nb4)
+	SFLOAD(CX, R12, Y4, Y5, Y6, Y7, s2nb5)
+	SFSTORE(R11, R12, Y0, Y1, Y2, Y3)
+	SFSTORE(CX, R12, Y4, Y5, Y6, Y7)
+	TRANSPOSE4(Y0, Y1, Y2, Y3, Y8, Y9, Y10, Y11)
+	TRANSPOSE4(Y4, Y5, Y6, Y7, Y8, Y9, Y10, Y11)
+	MOVQ R12, AX
+	IMULQ R8, AX
+	ADDQ DI, AX
+	LEAQ (AX)(R11*8), AX
+	VMOVUPD Y0, (AX)
+	VMOVUPD Y4, 32(AX)
+	VMOVUPD Y1, (AX)(R8*1)
+	VMOVUPD Y5, 32(AX)(R8*1)
+	VMOVUPD Y2, (AX)(R8*2)
+	VMOVUPD Y6, 32(AX)(R8*2)
+	ADDQ R8, AX
+	VMOVUPD Y3, (AX)(R8*2)
+	VMOVUPD Y7, 32(AX)(R8*2)
+	ADDQ $4, R12
+	JMP  s2pair
+
+s2pnext:
+	ADDQ $8, R11
+	JMP  s2strip
+
 s2row:
 	CMPQ R11, R10
 	JGE  s2done
 	MOVQ R11, R12
+	SFLOAD(R11, R11, Y0, Y1, Y2, Y3, s2nb6)
+	SFDIAG
+	SFSTORE(R11, R11, Y0, Y1, Y2, Y3)
+	ADDQ $4, R12
 
 s2col:
 	CMPQ R12, R10
 	JGE  s2next
-	// Load a[i0+q][j0:j0+4] into Yq.
-	MOVQ R11, AX
-	IMULQ R9, AX
-	ADDQ SI, AX
-	LEAQ (AX)(R12*8), AX
-	VMOVUPD (AX), Y0
-	ADDQ R9, AX
-	VMOVUPD (AX), Y1
-	ADDQ R9, AX
-	VMOVUPD (AX), Y2
-	ADDQ R9, AX
-	VMOVUPD (AX), Y3
-	TESTQ DX, DX
-	JZ   s2nobase
-	MOVQ R11, AX
-	IMULQ R8, AX
-	ADDQ DX, AX
-	LEAQ (AX)(R12*8), AX
-	VADDPD (AX), Y0, Y0
-	ADDQ R8, AX
-	VADDPD (AX), Y1, Y1
-	ADDQ R8, AX
-	VADDPD (AX), Y2, Y2
-	ADDQ R8, AX
-	VADDPD (AX), Y3, Y3
-
-s2nobase:
-	MOVQ R11, R13
-	IMULQ R8, R13
-	ADDQ DI, R13
-	LEAQ (R13)(R12*8), R13
-	MOVQ R12, BX
-	IMULQ R8, BX
-	ADDQ DI, BX
-	LEAQ (BX)(R11*8), BX
-	CMPQ R11, R12
-	JEQ  s2diag
-	MOVQ R13, AX
-	VMOVUPD Y0, (AX)
-	ADDQ R8, AX
-	VMOVUPD Y1, (AX)
-	ADDQ R8, AX
-	VMOVUPD Y2, (AX)
-	ADDQ R8, AX
-	VMOVUPD Y3, (AX)
+	SFLOAD(R11, R12, Y0, Y1, Y2, Y3, s2nb7)
+	SFSTORE(R11, R12, Y0, Y1, Y2, Y3)
 	TRANSPOSE4(Y0, Y1, Y2, Y3, Y4, Y5, Y6, Y7)
-	MOVQ BX, AX
-	VMOVUPD Y0, (AX)
-	ADDQ R8, AX
-	VMOVUPD Y1, (AX)
-	ADDQ R8, AX
-	VMOVUPD Y2, (AX)
-	ADDQ R8, AX
-	VMOVUPD Y3, (AX)
-	ADDQ $4, R12
-	JMP  s2col
-
-s2diag:
-	VMOVAPD Y0, Y8
-	VMOVAPD Y1, Y9
-	VMOVAPD Y2, Y10
-	VMOVAPD Y3, Y11
-	TRANSPOSE4(Y0, Y1, Y2, Y3, Y4, Y5, Y6, Y7)
-	// Row q: lanes ≥ q from the block, lanes < q from its transpose, lane
-	// q plus diag.
-	VADDPD Y15, Y8, Y12
-	VBLENDPD $0x01, Y12, Y8, Y0
-	VBLENDPD $0x0e, Y9, Y1, Y1
-	VADDPD Y15, Y1, Y12
-	VBLENDPD $0x02, Y12, Y1, Y1
-	VBLENDPD $0x0c, Y10, Y2, Y2
-	VADDPD Y15, Y2, Y12
-	VBLENDPD $0x04, Y12, Y2, Y2
-	VBLENDPD $0x08, Y11, Y3, Y3
-	VADDPD Y15, Y3, Y12
-	VBLENDPD $0x08, Y12, Y3, Y3
-	MOVQ R13, AX
-	VMOVUPD Y0, (AX)
-	ADDQ R8, AX
-	VMOVUPD Y1, (AX)
-	ADDQ R8, AX
-	VMOVUPD Y2, (AX)
-	ADDQ R8, AX
-	VMOVUPD Y3, (AX)
+	SFSTORE(R12, R11, Y0, Y1, Y2, Y3)
 	ADDQ $4, R12
 	JMP  s2col
 
