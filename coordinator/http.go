@@ -121,9 +121,33 @@ func (n *Node) handler() http.Handler {
 	route("POST /v1/schedules/{name}/resume", httpauth.Admin, n.leaderOnly(n.scheduleCommand(cmdScheduleResume)))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Cofactor-Node", n.cfg.ID)
+		if _, pattern := mux.Handler(r); pattern == "" {
+			// No route (or not this method): the router's own answer is
+			// plain text; give it in JSON like every other error, with
+			// the router's status and Allow header.
+			rec := &statusOnly{header: w.Header(), status: http.StatusNotFound}
+			mux.ServeHTTP(rec, r)
+			msg := fmt.Sprintf("%s %s: %s", r.Method, r.URL.EscapedPath(), strings.ToLower(http.StatusText(rec.status)))
+			if allow := w.Header().Get("Allow"); allow != "" {
+				msg += " (allowed: " + allow + ")"
+			}
+			w.Header().Del("X-Content-Type-Options")
+			writeJSON(w, rec.status, &APIError{Message: msg})
+			return
+		}
 		mux.ServeHTTP(w, r)
 	})
 }
+
+// statusOnly is a ResponseWriter that keeps the status and drops the body.
+type statusOnly struct {
+	header http.Header
+	status int
+}
+
+func (s *statusOnly) Header() http.Header         { return s.header }
+func (s *statusOnly) Write(b []byte) (int, error) { return len(b), nil }
+func (s *statusOnly) WriteHeader(status int)      { s.status = status }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")

@@ -76,10 +76,7 @@ func FuzzHTTPBodies(f *testing.F) {
 		}
 		if res.StatusCode >= 400 {
 			var e APIError
-			// The router's own 404 (an empty path value matches no route)
-			// is plain text.
-			routed := res.StatusCode == 404 && param == "" && len(msg) > 0
-			if err := json.Unmarshal(msg, &e); !routed && (err != nil || e.Message == "") {
+			if err := json.Unmarshal(msg, &e); err != nil || e.Message == "" {
 				t.Fatalf("%s %s %q: %d without a message: %q", rt.method, path, body, res.StatusCode, msg)
 			}
 		}
@@ -88,7 +85,7 @@ func FuzzHTTPBodies(f *testing.F) {
 
 // fuzzNode starts a single-node coordinator (its own raft group on an
 // in-process NATS server) and waits until it leads.
-func fuzzNode(f *testing.F) *Node {
+func fuzzNode(f testing.TB) *Node {
 	f.Helper()
 	ns, err := transport.StartEmbedded(transport.EmbeddedOptions{JetStream: true, StoreDir: f.TempDir(), NoListen: true})
 	if err != nil {
@@ -124,4 +121,30 @@ func fuzzNode(f *testing.F) *Node {
 		time.Sleep(20 * time.Millisecond)
 	}
 	return n
+}
+
+// TestRouterErrorsAreJSON: a path no route takes, or a method a route does
+// not, is answered in JSON like every other error, with the router's
+// status.
+func TestRouterErrorsAreJSON(t *testing.T) {
+	h := fuzzNode(t).handler()
+	for _, tc := range []struct {
+		method, path string
+		status       int
+		msg          string
+	}{
+		{"POST", "/v1/schedules/%2F/pause", 404, "POST /v1/schedules/%2F/pause: not found"},
+		{"GET", "/v1/nothing", 404, "GET /v1/nothing: not found"},
+		{"DELETE", "/v1/jobs", 405, "DELETE /v1/jobs: method not allowed (allowed: GET, HEAD, POST)"},
+	} {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(tc.method, "http://coordinator"+tc.path, nil))
+		var e APIError
+		if err := json.Unmarshal(w.Body.Bytes(), &e); err != nil || w.Code != tc.status || e.Message != tc.msg {
+			t.Errorf("%s %s: %d %q (%v), want %d %q", tc.method, tc.path, w.Code, w.Body.String(), err, tc.status, tc.msg)
+		}
+		if ct := w.Header().Get("Content-Type"); ct != "application/json" {
+			t.Errorf("%s %s: Content-Type %q", tc.method, tc.path, ct)
+		}
+	}
 }
