@@ -3,7 +3,6 @@ package allinone
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -22,18 +21,14 @@ import (
 
 func TestMain(m *testing.M) {
 	// The benchmarks' generated inputs (hundreds of MB) go when the run
-	// ends; goleak's VerifyTestMain exits, so the check runs here first.
-	code := m.Run()
-	if benchDir != "" {
-		os.RemoveAll(benchDir)
-	}
-	if code == 0 {
-		if err := goleak.Find(leaktest.Ignored()...); err != nil {
-			fmt.Fprintf(os.Stderr, "goleak: errors on successful test run: %v\n", err)
-			code = 1
+	// ends. A cleanup replaces goleak's own exit, so it exits itself.
+	cleanup := goleak.Cleanup(func(code int) {
+		if benchDir != "" {
+			os.RemoveAll(benchDir)
 		}
-	}
-	os.Exit(code)
+		os.Exit(code)
+	})
+	goleak.VerifyTestMain(m, append(leaktest.Ignored(), cleanup)...)
 }
 
 // skipShort skips the accuracy runs under -short (the race-detector pass
