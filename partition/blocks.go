@@ -74,6 +74,9 @@ type Layout struct {
 	// the user count. Likewise ItemBounds.
 	UserBounds, ItemBounds []int32
 	UserBlocks, ItemBlocks []*Block
+	// testPtr is the row pointer of the test set over users (testByUser),
+	// built once for planning and kept for CutRows.
+	testPtr []int64
 }
 
 // Bounds returns the row ranges of side s's blocks.
@@ -124,7 +127,9 @@ func PlanLayout(ds *Dataset, p, q int) (*Layout, error) {
 		UserBounds: BalancedBounds(ds.ByUser.Ptr, p),
 		ItemBounds: BalancedBounds(ds.ByItem.Ptr, q),
 	}
-	l.UserBlocks = planBlocks(Users, ds.ByUser, testByUser(ds), ds.Users.IDs(), l.UserBounds, l.ItemBounds, ds.Items.Len())
+	test := testByUser(ds)
+	l.testPtr = test.Ptr
+	l.UserBlocks = planBlocks(Users, ds.ByUser, test, ds.Users.IDs(), l.UserBounds, l.ItemBounds, ds.Items.Len())
 	l.ItemBlocks = planBlocks(Items, ds.ByItem, CSR{}, ds.Items.IDs(), l.ItemBounds, l.UserBounds, ds.Users.Len())
 	fillSend(l.UserBlocks, l.ItemBlocks)
 	fillSend(l.ItemBlocks, l.UserBlocks)
@@ -137,8 +142,8 @@ func (l *Layout) CutRows(ds *Dataset, blk *Block) {
 	m, test, nOther := ds.ByUser, CSR{}, ds.Items.Len()
 	if blk.Side == Items {
 		m, nOther = ds.ByItem, ds.Users.Len()
-	} else if len(ds.Test.U) > 0 {
-		test = testByUser(ds)
+	} else {
+		test = CSR{Ptr: l.testPtr, Col: ds.Test.I, Val: ds.Test.R}
 	}
 	bounds := l.Bounds(blk.Side)
 	lo, hi := bounds[blk.Index], bounds[blk.Index+1]
