@@ -336,36 +336,9 @@ func cholSolveUAVX2Go(a []float64, k int, b []float64) {
 	cholSolveUAVX2(&a[0], k, &b[0])
 }
 
-// cholMirrorAVX2Go mirrors the whole 4×4 blocks in assembly and the rows
-// from k rounded down to 4 in Go.
-func cholMirrorAVX2Go(a []float64, k int) {
-	if k <= 0 {
-		return
-	}
-	_ = a[k*k-1]
-	if k >= 4 {
-		cholMirrorAVX2(&a[0], k)
-	}
-	cholMirrorRows(a, k, k&^3)
-}
-
-// symFillAVX2Go fills the whole 4×4 blocks in assembly and the columns
-// from k rounded down to 4 in Go.
+func cholMirrorAVX2Go(a []float64, k int) { cholMirrorVec(cholMirrorAVX2, 4, a, k) }
 func symFillAVX2Go(dst, a, base []float64, k, kp int, diag float64) {
-	kb := k &^ 3
-	if kb == 0 || kp < k {
-		symFillGo(dst, a, base, k, kp, diag)
-		return
-	}
-	_ = dst[k*k-1]
-	_ = a[(k-1)*kp+k-1]
-	var bp *float64
-	if base != nil {
-		_ = base[k*k-1]
-		bp = &base[0]
-	}
-	symFillAVX2(&dst[0], &a[0], bp, k, kp, kb, diag)
-	symFillTail(dst, a, base, k, kp, diag, kb)
+	symFillVec(symFillAVX2, 4, dst, a, base, k, kp, diag)
 }
 
 func cholSolveUAVX512Go(a []float64, k int, b []float64) {
@@ -377,19 +350,29 @@ func cholSolveUAVX512Go(a []float64, k int, b []float64) {
 	cholSolveUAVX512(&a[0], k, &b[0])
 }
 
-func cholMirrorAVX512Go(a []float64, k int) {
+func cholMirrorAVX512Go(a []float64, k int) { cholMirrorVec(cholMirrorAVX512, 8, a, k) }
+func symFillAVX512Go(dst, a, base []float64, k, kp int, diag float64) {
+	symFillVec(symFillAVX512, 8, dst, a, base, k, kp, diag)
+}
+
+// cholMirrorVec mirrors the whole lanes×lanes blocks with the vector
+// kernel mirror and the rows from k rounded down to lanes (a power of 2)
+// in Go.
+func cholMirrorVec(mirror func(a *float64, k int), lanes int, a []float64, k int) {
 	if k <= 0 {
 		return
 	}
 	_ = a[k*k-1]
-	if k >= 8 {
-		cholMirrorAVX512(&a[0], k)
+	if k >= lanes {
+		mirror(&a[0], k)
 	}
-	cholMirrorRows(a, k, k&^7)
+	cholMirrorRows(a, k, k&^(lanes-1))
 }
 
-func symFillAVX512Go(dst, a, base []float64, k, kp int, diag float64) {
-	kb := k &^ 7
+// symFillVec fills the whole lanes×lanes blocks with the vector kernel
+// fill and the columns from k rounded down to lanes (a power of 2) in Go.
+func symFillVec(fill func(dst, a, base *float64, k, kp, kb int, diag float64), lanes int, dst, a, base []float64, k, kp int, diag float64) {
+	kb := k &^ (lanes - 1)
 	if kb == 0 || kp < k {
 		symFillGo(dst, a, base, k, kp, diag)
 		return
@@ -401,7 +384,7 @@ func symFillAVX512Go(dst, a, base []float64, k, kp int, diag float64) {
 		_ = base[k*k-1]
 		bp = &base[0]
 	}
-	symFillAVX512(&dst[0], &a[0], bp, k, kp, kb, diag)
+	fill(&dst[0], &a[0], bp, k, kp, kb, diag)
 	symFillTail(dst, a, base, k, kp, diag, kb)
 }
 
