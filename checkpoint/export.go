@@ -3,7 +3,6 @@ package checkpoint
 import (
 	"bufio"
 	"encoding/csv"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -154,23 +153,7 @@ func replaceDir(tmp, dir, parent string) error {
 // (a directory holding only files an export writes), and its parent must
 // exist. Callers use it to fail before reading a model.
 func CheckExportTarget(dir string) error {
-	parent := filepath.Dir(filepath.Clean(dir))
-	if st, err := os.Stat(parent); err != nil {
-		return err
-	} else if !st.IsDir() {
-		return fmt.Errorf("%w: %s is not a directory", ErrExists, parent)
-	}
-	st, err := os.Lstat(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if !st.IsDir() {
-		return fmt.Errorf("%w: %s is not a directory", ErrExists, dir)
-	}
-	ents, err := os.ReadDir(dir)
+	ents, err := targetEntries(dir, os.Lstat, "is not a directory")
 	if err != nil {
 		return err
 	}

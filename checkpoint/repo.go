@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -373,33 +374,38 @@ func ReadDir(ctx context.Context, dir string) (*Model, error) {
 // must be absent, an empty directory or a snapshot directory, and its
 // parent must exist. Callers use it to fail before doing the work.
 func CheckTarget(dir string) error {
-	parent := filepath.Dir(filepath.Clean(dir))
-	if st, err := os.Stat(parent); err != nil {
+	ents, err := targetEntries(dir, os.Stat, "is a file")
+	if err != nil || len(ents) == 0 {
 		return err
-	} else if !st.IsDir() {
-		return fmt.Errorf("%w: %s is not a directory", ErrExists, parent)
-	}
-	st, err := os.Stat(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if !st.IsDir() {
-		return fmt.Errorf("%w: %s is a file", ErrExists, dir)
-	}
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return err
-	}
-	if len(ents) == 0 {
-		return nil
 	}
 	if _, err := os.Stat(filepath.Join(dir, ManifestName)); err != nil {
 		return fmt.Errorf("%w: %s holds other files", ErrExists, dir)
 	}
 	return nil
+}
+
+// targetEntries checks that the parent of dir, a directory to write into,
+// is a directory, and returns dir's entries (none when dir is absent).
+// stat is os.Stat, or os.Lstat to refuse a link; a dir that is not a
+// directory is refused with the words notDir.
+func targetEntries(dir string, stat func(string) (fs.FileInfo, error), notDir string) ([]os.DirEntry, error) {
+	parent := filepath.Dir(filepath.Clean(dir))
+	if st, err := os.Stat(parent); err != nil {
+		return nil, err
+	} else if !st.IsDir() {
+		return nil, fmt.Errorf("%w: %s is not a directory", ErrExists, parent)
+	}
+	st, err := stat(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("%w: %s %s", ErrExists, dir, notDir)
+	}
+	return os.ReadDir(dir)
 }
 
 // CopyToDir copies snapshot id of src, checking every file, into the
