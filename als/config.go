@@ -54,6 +54,26 @@ type Config struct {
 	// Threads is how many goroutines solve rows in parallel; 0 means
 	// runtime.GOMAXPROCS(0).
 	Threads int
+	// Biases adds a global mean and regularised user and item biases to
+	// the explicit model: r̂ = μ + b_u + c_i + x_u·y_i. Rows are then
+	// Width() = Rank+2 wide (see [Config.Width]); μ comes with each
+	// BlockUpdate.
+	Biases bool
+	// NonNegative constrains the factors (not the biases) to be ≥ 0: each
+	// row's least-squares problem is solved by non-negative least squares
+	// on its normal equations (Cholesky solver only).
+	NonNegative bool
+}
+
+// Width is the length of a stored factor row: Rank, or Rank+2 with Biases,
+// where a user row is [x_u, b_u, 1] and an item row [y_i, 1, c_i], so that
+// the dot product of the two is b_u + c_i + x_u·y_i and a prediction adds
+// the global mean μ.
+func (c Config) Width() int {
+	if c.Biases {
+		return c.Rank + 2
+	}
+	return c.Rank
 }
 
 // DefaultConfig returns the defaults: rank 10, explicit, λ 0.005, the
@@ -99,17 +119,22 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: cg steps %d outside 1..%d", ErrConfig, c.CGSteps, MaxCGSteps)
 	case c.Threads < 0:
 		return fmt.Errorf("%w: threads %d must be ≥ 0", ErrConfig, c.Threads)
+	case c.Biases && c.Implicit:
+		return fmt.Errorf("%w: biases belong to the explicit model (drop --biases or --implicit)", ErrConfig)
+	case (c.Biases || c.NonNegative) && c.SolverUsed() != SolverCholesky:
+		return fmt.Errorf("%w: biases and non-negative factors need the cholesky solver, not %q", ErrConfig, c.Solver)
 	}
 	return nil
 }
 
 // SolverUsed is the solver that runs: Solver, with SolverAuto resolved
-// for the model (SolverCG when Implicit, else SolverCholesky).
+// for the model (SolverCG when Implicit without NonNegative, else
+// SolverCholesky).
 func (c Config) SolverUsed() SolverKind {
 	if c.Solver != SolverAuto {
 		return c.Solver
 	}
-	if c.Implicit {
+	if c.Implicit && !c.NonNegative {
 		return SolverCG
 	}
 	return SolverCholesky

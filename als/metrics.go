@@ -2,14 +2,17 @@ package als
 
 import (
 	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
 
 // Errors returns the root-mean-square and mean absolute error of the
-// predictions x_u·y_i against ratings r over the triplets (u[j], i[j], r[j]).
-// x and y are row-major with k columns. It returns NaN for no triplets.
-func Errors(u, i []int32, r []float32, x, y []float32, k int) (rmse, mae float64) {
+// predictions mean + x_u·y_i against ratings r over the triplets (u[j],
+// i[j], r[j]). x and y are row-major with k columns (a model with biases:
+// its stored rows, k = Config.Width(), and its global mean; else mean 0).
+// It returns NaN for no triplets.
+func Errors(u, i []int32, r []float32, x, y []float32, k int, mean float32) (rmse, mae float64) {
 	if len(r) == 0 {
 		return math.NaN(), math.NaN()
 	}
@@ -21,7 +24,7 @@ func Errors(u, i []int32, r []float32, x, y []float32, k int) (rmse, mae float64
 		for c, a := range xu {
 			p += a * yi[c]
 		}
-		e := float64(rv) - float64(p)
+		e := float64(rv) - float64(mean) - float64(p)
 		sse += e * e
 		sae += math.Abs(e)
 	}
@@ -38,24 +41,62 @@ type RankingInput struct {
 	Train Rows
 	// Test lists each user's held-out items. Users without any are skipped.
 	Test Rows
-	// Cutoff is K in precision@K and NDCG@K.
-	Cutoff  int
+	// Cutoff is K of the @K metrics.
+	Cutoff int
+	// Popular ranks by popularity instead of the factors: an item's score
+	// is the number of users whose training items hold it (X, Y and Rank
+	// are then ignored, and NItems gives the catalogue's size). It is the
+	// most-popular baseline.
+	Popular bool
+	// NItems is the number of items when Popular is set.
+	NItems  int
 	Threads int
 }
 
-// RankingResult holds the ranking metrics, averaged over evaluated users.
+// RankingResult holds the ranking metrics, each averaged over the users
+// evaluated (docs/algorithms.md, "Evaluation").
 type RankingResult struct {
 	Precision float64 // precision@K: hits / K
-	NDCG      float64 // NDCG@K with binary relevance
-	Users     int     // users with at least one held-out item
+	Recall    float64 // recall@K: hits / |relevant|
+	MAP       float64 // MAP@K: Σ_{i≤K} precision@i·rel(i) / min(K, |relevant|)
+	NDCG      float64 // NDCG@K with binary gains, ideal over min(K, |relevant|)
+	// AUC is the fraction of (relevant, non-relevant candidate) pairs
+	// whose relevant item scores higher (ties count half), averaged over
+	// the AUCUsers users that have a non-relevant candidate.
+	AUC      float64
+	AUCUsers int
+	// Coverage is the fraction of the catalogue (all items) that appears
+	// in at least one evaluated user's top K.
+	Coverage float64
+	// Users is the number of users evaluated: those with at least one
+	// relevant item (a held-out item that is not among their training
+	// items).
+	Users int
 }
 
-// Ranking scores every item for each test user (x_u·y_i), drops the user's
-// training items, takes the top K (ties broken by lower item index) and
-// averages precision@K and NDCG@K over users. Per-user results are summed
-// in user order, so the figures do not depend on the thread count.
+// userMetrics are one user's figures.
+type userMetrics struct {
+	ok                       bool
+	prec, rec, ap, ndcg, auc float64
+	aucOK                    bool
+}
+
+// Ranking scores every item for each test user (x_u·y_i, or popularity),
+// drops the user's training items (the rest are the user's candidates),
+// takes the top K (ties broken by lower item index) and averages the
+// metrics of RankingResult over users. A user's relevant items are their
+// held-out items that are candidates; users without one are not
+// evaluated. Per-user results are summed in user order, so the figures do
+// not depend on the thread count.
 func Ranking(in RankingInput) RankingResult {
-	k, nItems, nUsers := in.Rank, len(in.Y)/in.Rank, in.Test.Len()
+	nUsers := in.Test.Len()
+	k, nItems := in.Rank, in.NItems
+	var pop []float32
+	if in.Popular {
+		pop = itemPopularity(in.Train, nItems)
+	} else if k > 0 {
+		nItems = len(in.Y) / k
+	}
 	cut := in.Cutoff
 	if cut <= 0 || nItems == 0 || nUsers == 0 {
 		return RankingResult{}
@@ -64,10 +105,9 @@ func Ranking(in RankingInput) RankingResult {
 	for p := range discount {
 		discount[p] = 1 / math.Log2(float64(p)+2)
 	}
-	prec := make([]float64, nUsers)
-	ndcg := make([]float64, nUsers)
-	has := make([]bool, nUsers)
+	per := make([]userMetrics, nUsers)
 	threads := max(in.Threads, 1)
+	covered := make([][]bool, threads)
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for t := 0; t < threads; t++ {
@@ -76,8 +116,11 @@ func Ranking(in RankingInput) RankingResult {
 			defer wg.Done()
 			scores := make([]float32, nItems)
 			stamp := make([]int32, nItems) // stamp[i] == u+1: item i is excluded for user u
-			held := make([]int32, nItems)  // held[i] == u+1: item i is held out for user u
+			held := make([]int32, nItems)  // held[i] == u+1: item i is relevant for user u
 			top := newTopK(cut)
+			cov := make([]bool, nItems)
+			covered[t] = cov
+			var rel []float32
 			for {
 				u := int(next.Add(1) - 1)
 				if u >= nUsers {
@@ -88,69 +131,151 @@ func Ranking(in RankingInput) RankingResult {
 					continue
 				}
 				mark := int32(u + 1)
-				for _, it := range in.Test.Col[tlo:thi] {
-					held[it] = mark
-				}
 				if u < in.Train.Len() {
 					for _, it := range in.Train.Col[in.Train.Ptr[u]:in.Train.Ptr[u+1]] {
 						stamp[it] = mark
 					}
 				}
-				xu := in.X[u*k : u*k+k]
-				for i := 0; i < nItems; i++ {
-					yi := in.Y[i*k : i*k+k]
-					var s float32
-					for c, a := range xu {
-						s += a * yi[c]
+				// A held-out item also in training is not a candidate, so
+				// it cannot be relevant.
+				nRel := 0
+				for _, it := range in.Test.Col[tlo:thi] {
+					if stamp[it] != mark && held[it] != mark {
+						held[it] = mark
+						nRel++
 					}
-					scores[i] = s
+				}
+				if nRel == 0 {
+					continue
+				}
+				if pop != nil {
+					copy(scores, pop)
+				} else {
+					xu := in.X[u*k : u*k+k]
+					for i := 0; i < nItems; i++ {
+						yi := in.Y[i*k : i*k+k]
+						var s float32
+						for c, a := range xu {
+							s += a * yi[c]
+						}
+						scores[i] = s
+					}
 				}
 				top.reset()
+				rel = rel[:0]
 				for i, s := range scores {
 					if stamp[i] != mark {
 						top.offer(int32(i), s)
+						if held[i] == mark {
+							rel = append(rel, s)
+						}
 					}
 				}
-				ranked := top.sorted()
-				nHeld := 0
-				for _, it := range in.Test.Col[tlo:thi] {
-					if stamp[it] != mark { // a held-out item also in training cannot be recommended
-						nHeld++
-					}
-				}
+				m := &per[u]
+				m.ok = true
+				m.auc, m.aucOK = userAUC(scores, stamp, held, mark, rel)
 				var hits int
-				var dcg, idcg float64
-				for p, it := range ranked {
+				var dcg, idcg, ap float64
+				for p, it := range top.sorted() {
+					cov[it] = true
 					if held[it] == mark {
 						hits++
 						dcg += discount[p]
+						ap += float64(hits) / float64(p+1)
 					}
 				}
-				for p := 0; p < min(nHeld, cut); p++ {
+				for p := 0; p < min(nRel, cut); p++ {
 					idcg += discount[p]
 				}
-				has[u] = true
-				prec[u] = float64(hits) / float64(cut)
-				if idcg > 0 {
-					ndcg[u] = dcg / idcg
-				}
+				m.prec = float64(hits) / float64(cut)
+				m.rec = float64(hits) / float64(nRel)
+				m.ap = ap / float64(min(nRel, cut))
+				m.ndcg = dcg / idcg
 			}
 		}()
 	}
 	wg.Wait()
 	var res RankingResult
-	for u := range has {
-		if has[u] {
-			res.Users++
-			res.Precision += prec[u]
-			res.NDCG += ndcg[u]
+	for _, m := range per {
+		if !m.ok {
+			continue
+		}
+		res.Users++
+		res.Precision += m.prec
+		res.Recall += m.rec
+		res.MAP += m.ap
+		res.NDCG += m.ndcg
+		if m.aucOK {
+			res.AUCUsers++
+			res.AUC += m.auc
 		}
 	}
 	if res.Users > 0 {
-		res.Precision /= float64(res.Users)
-		res.NDCG /= float64(res.Users)
+		n := float64(res.Users)
+		res.Precision /= n
+		res.Recall /= n
+		res.MAP /= n
+		res.NDCG /= n
 	}
+	if res.AUCUsers > 0 {
+		res.AUC /= float64(res.AUCUsers)
+	}
+	nCovered := 0
+	for i := 0; i < nItems; i++ {
+		for _, cov := range covered {
+			if cov[i] {
+				nCovered++
+				break
+			}
+		}
+	}
+	res.Coverage = float64(nCovered) / float64(nItems)
 	return res
+}
+
+// userAUC is the fraction of (relevant, non-relevant candidate) pairs in
+// the right order, ties counting half: rel holds the relevant items'
+// scores, candidates are the items not stamped with mark, relevant ones
+// are held with mark. It reports false when the user has no non-relevant
+// candidate. It sorts rel.
+func userAUC(scores []float32, stamp, held []int32, mark int32, rel []float32) (float64, bool) {
+	slices.Sort(rel)
+	m := len(rel)
+	var right float64
+	var others int64
+	for i, s := range scores {
+		if stamp[i] == mark || held[i] == mark {
+			continue
+		}
+		others++
+		// Relevant scores above s are pairs in the right order; equal
+		// ones count half.
+		lo, _ := slices.BinarySearch(rel, s)
+		hi := lo
+		for hi < m && rel[hi] == s {
+			hi++
+		}
+		right += float64(m-hi) + 0.5*float64(hi-lo)
+	}
+	if others == 0 {
+		return 0, false
+	}
+	return right / (float64(m) * float64(others)), true
+}
+
+// itemPopularity counts, for each of n items, the rows of train holding
+// it.
+func itemPopularity(train Rows, n int) []float32 {
+	pop := make([]float32, n)
+	if train.Len() == 0 {
+		return pop
+	}
+	for _, it := range train.Col[train.Ptr[0]:train.Ptr[train.Len()]] {
+		if int(it) < n {
+			pop[it]++
+		}
+	}
+	return pop
 }
 
 // topK keeps the K best (score, index) pairs seen: higher score first, lower

@@ -113,6 +113,11 @@ type BlockUpdate struct {
 	// Loss asks for BlockStats.SSE (explicit model): an extra pass over
 	// the ratings, wanted only on the side that finishes an iteration.
 	Loss bool
+	// Side and Mean are used by models with biases only: which side's
+	// rows are solved (their layout differs, see Config.Width) and the
+	// global mean μ of the training ratings.
+	Side Side
+	Mean float32
 }
 
 // UpdateBlock solves every row of u.Rows and writes the new factors into
@@ -120,7 +125,7 @@ type BlockUpdate struct {
 // overwritten some rows of u.X.
 func (s *Solver) UpdateBlock(ctx context.Context, u BlockUpdate) (BlockStats, error) {
 	rows, other, yty, x := u.Rows, u.Other, u.YtY, u.X
-	k := s.cfg.Rank
+	k := s.cfg.Width()
 	n := rows.Len()
 	if len(x) != n*k || len(other)%k != 0 || (s.cfg.Implicit && len(yty) != k*k) || int64(len(rows.Col)) < rows.NNZ() {
 		return BlockStats{}, fmt.Errorf("%w: %d rows, len(x)=%d, len(other)=%d, len(yty)=%d, rank %d",
@@ -143,6 +148,12 @@ func (s *Solver) UpdateBlock(ctx context.Context, u BlockUpdate) (BlockStats, er
 				base32[i*kp+j] = float32(v)
 			}
 		}
+	}
+	solve := func(sc *rowScratch, r int) (float64, error) {
+		return s.solveRow(sc, rows, r, other, base, base32, x[r*k:r*k+k], u.Loss)
+	}
+	if s.cfg.Biases || s.cfg.NonNegative {
+		solve = s.specialRows(&u, base) // bias.go
 	}
 	nChunks := len(order)
 	sse := make([]float64, nChunks) // per chunk, summed in order: deterministic
@@ -167,7 +178,7 @@ func (s *Solver) UpdateBlock(ctx context.Context, u BlockUpdate) (BlockStats, er
 				}
 				lo, hi := bounds[c], bounds[c+1]
 				for r := lo; r < hi; r++ {
-					e, err := s.solveRow(sc, rows, r, other, base, base32, x[r*k:r*k+k], u.Loss)
+					e, err := solve(sc, r)
 					if err != nil {
 						errOnce.Do(func() { firstErr = fmt.Errorf("row %d of block: %w", r, err) })
 						next.Store(int64(nChunks))
@@ -218,6 +229,7 @@ type rowScratch struct {
 	b     []float64 // k
 	x     []float32 // kp: the row's factors, zero padded
 	cg    cgScratch
+	sp    *specialScratch // biased and non-negative rows (bias.go)
 }
 
 func newRowScratch(k int) *rowScratch {

@@ -168,7 +168,7 @@ func benchEngine(b *testing.B, spec job.Spec, ds *partition.Dataset) {
 	b.ReportMetric(sec, "s/iteration")
 	b.ReportMetric(2*float64(ds.ByUser.NNZ())/sec, "ratings/s")
 	if !spec.Implicit && len(ds.Test.R) > 0 {
-		rmse, _ := als.Errors(ds.Test.U, ds.Test.I, ds.Test.R, f[partition.Users], f[partition.Items], k)
+		rmse, _ := als.Errors(ds.Test.U, ds.Test.I, ds.Test.R, f[partition.Users], f[partition.Items], k, 0)
 		b.ReportMetric(rmse, "test-RMSE")
 	}
 }
