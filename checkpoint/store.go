@@ -266,7 +266,15 @@ func OpenBlobStore(ctx context.Context, nc *nats.Conn) (*BlobStore, error) {
 	if err != nil {
 		return nil, err
 	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: LatestBucket, History: 1, Storage: jetstream.FileStorage})
+	// Look the bucket up before creating it: only coordinators may create
+	// or update a stream, and an update is never needed.
+	kv, err := js.KeyValue(ctx, LatestBucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: LatestBucket, History: 1, Storage: jetstream.FileStorage})
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			kv, err = js.KeyValue(ctx, LatestBucket) // another process created it first
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint: opening the %s bucket: %w", LatestBucket, err)
 	}

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -27,6 +26,9 @@ const MaxRequestBody = 1 << 20
 
 // errBadRequest marks a client error (400).
 var errBadRequest = errors.New("bad request")
+
+// errTooLarge marks a request body over MaxRequestBody (413).
+var errTooLarge = errors.New("request body too large")
 
 // SubmitRequest is the body of POST /v1/jobs.
 type SubmitRequest struct {
@@ -99,9 +101,14 @@ func (n *Node) handler() http.Handler {
 	route := func(pattern string, need httpauth.Role, h http.Handler) {
 		mux.Handle(pattern, n.tokens.Wrap(need, h))
 	}
+	// The status page is what a browser opens: it may send the token as
+	// a Basic password (docs/security.md); no other route takes Basic.
+	browserRoute := func(pattern string, need httpauth.Role, h http.Handler) {
+		mux.Handle(pattern, n.tokens.WrapBrowser(need, h))
+	}
 	route("GET /v1/status", httpauth.Public, http.HandlerFunc(n.getStatus))
 	route("GET /metrics", httpauth.Read, n.metricsHandler())
-	route("GET /ui", httpauth.Read, http.HandlerFunc(n.getUI))
+	browserRoute("GET /ui", httpauth.Read, http.HandlerFunc(n.getUI))
 	route("GET /v1/cluster", httpauth.Read, http.HandlerFunc(n.getCluster))
 	route("GET /v1/config", httpauth.Read, http.HandlerFunc(n.getConfig))
 	route("POST /v1/cluster/join", httpauth.Admin, n.leaderOnly(n.postJoin))
@@ -174,6 +181,8 @@ func writeError(w http.ResponseWriter, err error) {
 		status = http.StatusServiceUnavailable
 	case errors.Is(err, ErrStale):
 		status = http.StatusConflict
+	case errors.Is(err, errTooLarge):
+		status = http.StatusRequestEntityTooLarge
 	}
 	writeJSON(w, status, &APIError{Message: err.Error()})
 }
@@ -261,10 +270,18 @@ func (n *Node) leaderHTTP() string {
 	return addr
 }
 
-func decodeBody(r *http.Request, v any) error {
-	dec := json.NewDecoder(io.LimitReader(r.Body, MaxRequestBody))
+// decodeBody decodes r's JSON body into v; a body over MaxRequestBody is
+// errTooLarge (413), whether or not it announced its length.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
+	if r.ContentLength > MaxRequestBody {
+		return fmt.Errorf("%w: %d bytes, at most %d", errTooLarge, r.ContentLength, MaxRequestBody)
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxRequestBody))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return fmt.Errorf("%w: at most %d bytes", errTooLarge, MaxRequestBody)
+		}
 		return fmt.Errorf("%w: body: %v", errBadRequest, err)
 	}
 	return nil
@@ -345,7 +362,7 @@ func (n *Node) clusterStatus(ctx context.Context) (*ClusterStatus, error) {
 
 func (n *Node) postJoin(w http.ResponseWriter, r *http.Request) {
 	var s ServerInfo
-	if err := decodeBody(r, &s); err != nil {
+	if err := decodeBody(w, r, &s); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -398,7 +415,7 @@ func validJobID(id string) error {
 
 func (n *Node) postJob(w http.ResponseWriter, r *http.Request) {
 	var req SubmitRequest
-	if err := decodeBody(r, &req); err != nil {
+	if err := decodeBody(w, r, &req); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -590,7 +607,7 @@ type ScheduleRequest struct {
 
 func (n *Node) postSchedule(w http.ResponseWriter, r *http.Request) {
 	var req ScheduleRequest
-	if err := decodeBody(r, &req); err != nil {
+	if err := decodeBody(w, r, &req); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -623,7 +640,7 @@ type RemoveRequest struct {
 // leader removing itself steps down once the change is committed).
 func (n *Node) postRemove(w http.ResponseWriter, r *http.Request) {
 	var req RemoveRequest
-	if err := decodeBody(r, &req); err != nil {
+	if err := decodeBody(w, r, &req); err != nil {
 		writeError(w, err)
 		return
 	}

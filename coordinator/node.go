@@ -266,7 +266,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 			ln = tls.NewListener(ln, n.httpTLS)
 		}
 		n.httpLn = ln
-		n.httpSrv = &http.Server{Handler: n.handler(), ReadHeaderTimeout: 10 * time.Second}
+		n.httpSrv = &http.Server{Handler: n.handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: httpauth.ServerErrorLog(n.log)}
 		n.wg.Add(1)
 		go func() {
 			defer n.wg.Done()
@@ -291,6 +291,11 @@ func (n *Node) Start(ctx context.Context) (err error) {
 			n.join(ctx)
 		}()
 	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.ensureBuckets(ctx)
+	}()
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()

@@ -270,6 +270,45 @@ func TestHTTPRefusals(t *testing.T) {
 			}
 		}
 	}
+	// The bearer scheme in any case (RFC 7235); Basic credentials only on
+	// the status page; a body over the limit is 413 on every node (a
+	// follower forwards it and the leader refuses it).
+	big := `{"pad": "` + strings.Repeat("x", coordinator.MaxRequestBody) + `"}`
+	for i := range c.nodes {
+		for _, e := range []struct {
+			method, path, auth, body string
+			basic, chunked           bool
+			want                     int
+		}{
+			{"GET", "/v1/jobs", "bearer " + readToken, "", false, false, 200},
+			{"GET", "/v1/jobs", "BEARER " + readToken, "", false, false, 200},
+			{"GET", "/v1/jobs", "", "", true, false, 401},
+			{"POST", "/v1/jobs", "", "{}", true, false, 401},
+			{"POST", "/v1/jobs", "Bearer " + adminToken, big, false, false, 413},
+			{"POST", "/v1/schedules", "Bearer " + adminToken, big, false, false, 413},
+			{"POST", "/v1/jobs", "Bearer " + adminToken, big, false, true, 413}, // no length announced
+		} {
+			hr, _ := http.NewRequest(e.method, c.url(i)+e.path, strings.NewReader(e.body))
+			if e.chunked {
+				hr.ContentLength = -1
+			}
+			if e.auth != "" {
+				hr.Header.Set("Authorization", e.auth)
+			}
+			if e.basic {
+				hr.SetBasicAuth("me", adminToken)
+			}
+			resp, err := hc.Do(hr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != e.want {
+				t.Errorf("node %d %s %s (%q, basic %v, %d bytes): %d %s, want %d", i, e.method, e.path, e.auth, e.basic, len(e.body), resp.StatusCode, body, e.want)
+			}
+		}
+	}
 	// The status page takes the token as a Basic password (what a browser
 	// prompts for).
 	hr, _ := http.NewRequest("GET", c.url(0)+"/ui", nil)

@@ -92,13 +92,18 @@ func (e badRequest) Error() string { return e.msg }
 
 func badf(format string, a ...any) error { return badRequest{fmt.Sprintf(format, a...)} }
 
+// tooLarge is a 413: a body over MaxBodyBytes.
+type tooLarge struct{ msg string }
+
+func (e tooLarge) Error() string { return e.msg }
+
 // notFound is a 404 with its message.
 type notFound struct{ msg string }
 
 func (e notFound) Error() string { return e.msg }
 
 // endpoint answers a request from one snapshot with a value to encode as
-// JSON (status 200) or an error (badRequest, notFound, or 500).
+// JSON (status 200) or an error (badRequest, tooLarge, notFound, or 500).
 type endpoint func(r *http.Request, snap *snapshot) (any, error)
 
 func (s *Server) routes() http.Handler {
@@ -141,9 +146,12 @@ func (s *Server) instrument(name string, h endpoint) http.Handler {
 			v, err := h(r, snap)
 			var br badRequest
 			var nf notFound
+			var tl tooLarge
 			switch {
 			case err == nil:
 				code, body = http.StatusOK, v
+			case errors.As(err, &tl):
+				code, body = http.StatusRequestEntityTooLarge, errorAnswer{tl.msg}
 			case errors.As(err, &br):
 				code, body = http.StatusBadRequest, errorAnswer{br.msg}
 			case errors.As(err, &nf):
@@ -438,7 +446,7 @@ func decodeBody(r *http.Request, v any) error {
 	switch {
 	case err == nil:
 	case errors.As(err, &tooBig):
-		return badf("body: larger than %d bytes", MaxBodyBytes)
+		return tooLarge{fmt.Sprintf("body: larger than %d bytes", MaxBodyBytes)}
 	case errors.Is(err, io.EOF):
 		return badf("body: empty; want a JSON object")
 	case errors.As(err, &syn):

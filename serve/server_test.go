@@ -189,7 +189,7 @@ func TestHTTPInputErrors(t *testing.T) {
 		{"POST", "/v1/recommend", `{"ratings":[{"item":"","rating":1}]}`, 400, "ratings[0]: empty item ID"},
 		{"POST", "/v1/recommend", `{"ratings":[{"item":"i1","rating":1},{"item":"i2","rating":1e39}]}`, 400, "ratings[1]: rating 1e+39 is out of range"},
 		{"POST", "/v1/recommend", `{"ratings":[{"item":"i1","rating":1e999}]}`, 400, "body:"},
-		{"POST", "/v1/recommend", big, 400, "body: larger than 1048576 bytes"},
+		{"POST", "/v1/recommend", big, 413, "body: larger than 1048576 bytes"},
 		{"GET", "/v1/similar", "", 400, "item: missing"},
 		{"GET", "/v1/similar?item=i1&k=-3", "", 400, `k "-3"`},
 		{"GET", "/v1/similar?item=i1&user=u0", "", 400, `unknown parameter "user"`},

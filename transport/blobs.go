@@ -3,6 +3,8 @@ package transport
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -36,6 +38,9 @@ type BlobInfo struct {
 	Name string
 	Size int64
 }
+
+// OpenTimeout bounds looking up (and creating) a bucket.
+const OpenTimeout = 10 * time.Second
 
 // DefaultBlobTimeout bounds a [Blobs] operation whose context has no
 // deadline (the whole operation, reading or writing every chunk).
@@ -79,12 +84,18 @@ func OpenBlobs(ctx context.Context, nc *nats.Conn, bucket string, opts ...BlobsO
 	if err != nil {
 		return nil, fmt.Errorf("transport: blobs %s: %w", bucket, err)
 	}
-	os, err := js.ObjectStore(ctx, bucket)
+	// Opening is a lookup and at most one create: bounded, so that a
+	// role refused the create (only coordinators create buckets; NATS
+	// answers a refused request with silence) fails in seconds, not
+	// after the blob timeout.
+	octx, cancel := context.WithTimeout(ctx, OpenTimeout)
+	defer cancel()
+	os, err := js.ObjectStore(octx, bucket)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		os, err = js.CreateObjectStore(ctx, cfg.store)
+		os, err = js.CreateObjectStore(octx, cfg.store)
 		if errors.Is(err, jetstream.ErrBucketExists) {
 			// Another process created it first.
-			os, err = js.ObjectStore(ctx, bucket)
+			os, err = js.ObjectStore(octx, bucket)
 		}
 	}
 	if err != nil {
@@ -99,12 +110,21 @@ func OpenBlobs(ctx context.Context, nc *nats.Conn, bucket string, opts ...BlobsO
 	return &Blobs{os: os, bucket: bucket, chunk: chunk}, nil
 }
 
-// Put stores data under name, replacing any blob of that name (so
-// repeating a Put is harmless). A Get racing a Put of the same name
+// Put stores data under name, replacing any blob of that name. Repeating
+// a Put is harmless and cheap: when the bucket already holds these exact
+// bytes under name (same size and SHA-256), nothing is written, so a
+// role that may write but not purge (replacing an object purges the old
+// chunks) can retry its writes. A Get racing a Put of the same name
 // returns the old or the new blob whole, or fails; never a mix. Of two
 // racing Puts of one name, one version wins whole (the other's chunks may
 // stay behind as unreferenced data until the bucket is deleted).
 func (b *Blobs) Put(ctx context.Context, name string, data []byte) error {
+	if info, err := b.os.GetInfo(ctx, name); err == nil && !info.Deleted && info.Size == uint64(len(data)) {
+		sum := sha256.Sum256(data)
+		if info.Digest == "SHA-256="+base64.URLEncoding.EncodeToString(sum[:]) {
+			return nil
+		}
+	}
 	if _, err := b.os.Put(ctx, jetstream.ObjectMeta{Name: name, Opts: &jetstream.ObjectMetaOptions{ChunkSize: b.chunk}}, bytes.NewReader(data)); err != nil {
 		return fmt.Errorf("transport: blobs %s: put %q: %w", b.bucket, name, err)
 	}
@@ -197,4 +217,40 @@ func (b *Blobs) wrap(op, name string, err error) error {
 		return fmt.Errorf("%w: blobs %s: %s %q", ErrNotFound, b.bucket, op, name)
 	}
 	return fmt.Errorf("transport: blobs %s: %s %q: %w", b.bucket, op, name, err)
+}
+
+// ErrReplicas: a bucket cannot have the replicas asked for (the NATS
+// cluster has fewer JetStream servers, or the count is out of range).
+var ErrReplicas = errors.New("transport: replicas")
+
+// MaxReplicas is the most copies JetStream keeps of a stream.
+const MaxReplicas = 5
+
+// SetReplicas makes the JetStream stream keep n copies (1..MaxReplicas),
+// updating it when it keeps another number. A NATS cluster with fewer
+// than n JetStream servers refuses: the error wraps ErrReplicas and
+// carries the server's reason.
+func SetReplicas(ctx context.Context, nc *nats.Conn, stream string, n int) error {
+	if n < 1 || n > MaxReplicas {
+		return fmt.Errorf("%w: %d not in 1..%d", ErrReplicas, n, MaxReplicas)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("transport: stream %s: %w", stream, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, OpenTimeout)
+	defer cancel()
+	st, err := js.Stream(ctx, stream)
+	if err != nil {
+		return fmt.Errorf("transport: stream %s: %w", stream, err)
+	}
+	cfg := st.CachedInfo().Config
+	if cfg.Replicas == n {
+		return nil
+	}
+	cfg.Replicas = n
+	if _, err := js.UpdateStream(ctx, cfg); err != nil {
+		return fmt.Errorf("%w: stream %s: %d replicas: %w", ErrReplicas, stream, n, err)
+	}
+	return nil
 }

@@ -275,3 +275,45 @@ func TestBlobsDigestChecked(t *testing.T) {
 		t.Fatalf("Get of tampered blob = %d bytes, %v; want ErrDigestMismatch", len(got), err)
 	}
 }
+
+// TestBlobsPutSameBytesWritesNothing: repeating a Put of the bytes already
+// stored publishes nothing (so a role that may write but not purge can
+// retry), while different bytes replace the blob.
+func TestBlobsPutSameBytesWritesNothing(t *testing.T) {
+	e := startJetStream(t)
+	b := openTestBlobs(t, e, "repeat")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	js, err := jetstream.New(connect(t, e))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := func() uint64 {
+		st, err := js.Stream(ctx, "OBJ_repeat")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.CachedInfo().State.Msgs
+	}
+	data := randomBytes(300<<10, 7) // several chunks
+	if err := b.Put(ctx, "x", data); err != nil {
+		t.Fatal(err)
+	}
+	first := msgs()
+	for range 3 {
+		if err := b.Put(ctx, "x", data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := msgs(); got != first {
+		t.Fatalf("repeating a Put of the same bytes: %d messages, then %d", first, got)
+	}
+	other := slices.Clone(data)
+	other[0] ^= 1
+	if err := b.Put(ctx, "x", other); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := b.Get(ctx, "x", 1<<20); err != nil || !bytes.Equal(got, other) {
+		t.Fatalf("replacing with other bytes: %v", err)
+	}
+}

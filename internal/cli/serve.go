@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -452,7 +451,7 @@ func (o *serveOptions) run(ctx context.Context, s streams, ops *opsOptions) erro
 		return err
 	}
 	hs := &http.Server{Handler: serveAuth(tokens, srv.Handler()), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		ErrorLog: httpauth.ServerErrorLog(log)}
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
 	log.Info("serving", "addr", scheme+"://"+ln.Addr().String(), "tokens", tokens.Enabled())

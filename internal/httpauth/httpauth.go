@@ -2,17 +2,20 @@
 // cofactor serve's): bearer tokens with two roles, admin and read, and the
 // TLS configurations of servers and clients.
 //
-// A request carries its token as "Authorization: Bearer TOKEN", or as the
-// password of HTTP Basic authentication (any user name), which is what a
-// browser sends for the status page when it prompts. An admin token is
-// also a read token. Tokens are compared in constant time; they are never
-// logged or echoed in an error.
+// A request carries its token as "Authorization: Bearer TOKEN" (the
+// scheme in any case, RFC 7235). Routes a browser opens (the status page,
+// guarded by [Tokens.WrapBrowser]) also take it as the password of HTTP
+// Basic authentication (any user name), which is what a browser sends
+// when it prompts; every other route refuses Basic credentials. An admin
+// token is also a read token. Tokens are compared in constant time; they
+// are never logged or echoed in an error.
 //
 // With no tokens configured every route is open, as before security
 // existed: the all-in-one mode and tests need no setup.
 package httpauth
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"crypto/tls"
@@ -20,6 +23,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log"
+	"log/slog"
 	"net/http"
 	"os"
 	"strings"
@@ -115,11 +120,19 @@ func (t *Tokens) roleOf(token string) Role {
 	return role
 }
 
-// TokenOf returns the token a request carries ("" for none).
+// TokenOf returns the bearer token a request carries ("" for none).
 func TokenOf(r *http.Request) string {
-	h := r.Header.Get("Authorization")
-	if v, ok := strings.CutPrefix(h, "Bearer "); ok {
-		return strings.TrimSpace(v)
+	scheme, v, ok := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return ""
+	}
+	return strings.TrimSpace(v)
+}
+
+// browserTokenOf is TokenOf, or the password of Basic authentication.
+func browserTokenOf(r *http.Request) string {
+	if tok := TokenOf(r); tok != "" {
+		return tok
 	}
 	if _, pw, ok := r.BasicAuth(); ok {
 		return pw
@@ -128,14 +141,23 @@ func TokenOf(r *http.Request) string {
 }
 
 // Check decides a request needing role need: 0 when allowed, else the
-// HTTP status (401 or 403) and a message saying what to fix.
+// HTTP status (401 or 403) and a message saying what to fix. Only a
+// bearer token counts.
 func (t *Tokens) Check(r *http.Request, need Role) (int, string) {
+	return t.check(r, need, TokenOf)
+}
+
+func (t *Tokens) check(r *http.Request, need Role, tokenOf func(*http.Request) string) (int, string) {
 	if need == Public || !t.Enabled() {
 		return 0, ""
 	}
-	tok := TokenOf(r)
+	tok := tokenOf(r)
 	if tok == "" {
-		return http.StatusUnauthorized, fmt.Sprintf("%s %s needs a %s token: send \"Authorization: Bearer TOKEN\" (cofactor: --token-file FILE or $%s)", r.Method, r.URL.Path, need, EnvToken)
+		msg := fmt.Sprintf("%s %s needs a %s token: send \"Authorization: Bearer TOKEN\" (cofactor: --token-file FILE or $%s)", r.Method, r.URL.Path, need, EnvToken)
+		if _, _, basic := r.BasicAuth(); basic {
+			msg += "; Basic authentication is accepted only by the status page"
+		}
+		return http.StatusUnauthorized, msg
 	}
 	got := t.roleOf(tok)
 	switch {
@@ -147,22 +169,38 @@ func (t *Tokens) Check(r *http.Request, need Role) (int, string) {
 	return 0, ""
 }
 
-// Wrap serves h only to requests whose token has role need. Refusals are
-// JSON {"error": "..."}; a 401 carries WWW-Authenticate so that a browser
-// asks for the token (as the Basic password).
+// Wrap serves h only to requests whose bearer token has role need.
+// Refusals are JSON {"error": "..."}; a 401 carries WWW-Authenticate.
 func (t *Tokens) Wrap(need Role, h http.Handler) http.Handler {
+	return t.wrap(need, h, false)
+}
+
+// WrapBrowser is Wrap for a page a browser opens: the token may also come
+// as the password of Basic authentication, and a 401 offers Basic so
+// that the browser asks for it.
+func (t *Tokens) WrapBrowser(need Role, h http.Handler) http.Handler {
+	return t.wrap(need, h, true)
+}
+
+func (t *Tokens) wrap(need Role, h http.Handler, browser bool) http.Handler {
 	if need == Public || !t.Enabled() {
 		return h
 	}
+	tokenOf := TokenOf
+	if browser {
+		tokenOf = browserTokenOf
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		status, msg := t.Check(r, need)
+		status, msg := t.check(r, need, tokenOf)
 		if status == 0 {
 			h.ServeHTTP(w, r)
 			return
 		}
 		if status == http.StatusUnauthorized {
 			w.Header().Add("WWW-Authenticate", `Bearer realm="cofactor"`)
-			w.Header().Add("WWW-Authenticate", `Basic realm="cofactor (password: token)"`)
+			if browser {
+				w.Header().Add("WWW-Authenticate", `Basic realm="cofactor (password: token)"`)
+			}
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(status)
@@ -266,4 +304,24 @@ func ClientTLS(caFile string) (*tls.Config, error) {
 		return nil, err
 	}
 	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
+}
+
+// ServerErrorLog returns an http.Server ErrorLog writing to l: a failed
+// TLS handshake (a port scanner, a client without the CA, plain HTTP on
+// the HTTPS port) at debug level, since anyone who can reach the port can
+// cause one per connection; everything else at warn level.
+func ServerErrorLog(l *slog.Logger) *log.Logger {
+	return log.New(errorLogWriter{l}, "", 0)
+}
+
+type errorLogWriter struct{ l *slog.Logger }
+
+func (w errorLogWriter) Write(p []byte) (int, error) {
+	msg := strings.TrimSpace(string(p))
+	level := slog.LevelWarn
+	if strings.Contains(msg, "TLS handshake error") {
+		level = slog.LevelDebug
+	}
+	w.l.Log(context.Background(), level, msg)
+	return len(p), nil
 }

@@ -1,27 +1,35 @@
 // Package natsauth owns cofactor's NATS roles: which subjects a
 // coordinator, a worker and a client (cofactor serve, cofactor snapshot)
-// may publish and subscribe to, and the nats-server configuration that
-// grants them.
+// may publish and subscribe to, the JetStream buckets the cluster keeps,
+// and the nats-server configuration that grants them.
 //
-// The permissions are allow lists: a role may use only what it needs.
+// The permissions are exact allow lists: a role may use only what it
+// needs, and JetStream API subjects are granted one verb and one stream
+// at a time (never "$JS.API.*.*.<stream>", which also matches a stream's
+// UPDATE, PURGE and CREATE).
 //
-//   - worker: publishes heartbeats and reports, requests rows from other
-//     workers, answers the requests it receives (allow_responses), and uses
-//     the JetStream API of the block and snapshot buckets only (and the
-//     pointer bucket's API, without writing a pointer). It cannot
-//     publish a worker command (cofactor.w.*.cmd): only coordinators
-//     command workers. It cannot delete a stream.
 //   - coordinator: commands workers, answers reports, and uses all of
-//     JetStream (it creates, prunes and deletes buckets).
-//   - client: reads the snapshot bucket and the latest-snapshot pointers;
-//     it publishes nothing but JetStream API requests on those two
-//     buckets (never a stream deletion or purge) and cannot publish into
-//     them.
+//     JetStream: it creates the buckets ([EnsureBuckets]), prunes them
+//     and moves the latest-snapshot pointers.
+//   - worker: publishes heartbeats and reports, requests rows from other
+//     workers, answers the requests it receives (allow_responses); it
+//     writes (and purges) the block bucket, writes the snapshot bucket,
+//     and reads the pointer bucket ([Grant]). It cannot command workers,
+//     move a pointer, or create, update, purge or delete a stream of
+//     another's.
+//   - client: reads the snapshot and pointer buckets and publishes nothing
+//     else.
+//
+// A stream update is the dangerous verb: it can add a subject transform
+// or republish rule that routes a subject the role may publish into a
+// bucket it may not write (a forged model pointer). Only coordinators
+// may create or update streams.
 //
 // The same [Permissions] feed both the generated nats-server
 // configuration ([WriteServerConfig]) and the embedded server of tests
 // (transport.EmbeddedOptions.Users), so what tests prove is what a
-// deployed server enforces.
+// deployed server enforces; the tests check every JetStream API verb for
+// every role and bucket against a real server.
 package natsauth
 
 import (
@@ -66,58 +74,133 @@ func ParseRole(s string) (Role, error) {
 // inbox is where nats.go receives replies (its default inbox prefix).
 const inbox = "_INBOX.>"
 
-// streamAPI is the JetStream API subjects about one stream: info,
-// create, update, purge, message get, direct get, consumer create/delete.
-func streamAPI(stream string) []string {
-	return []string{
-		"$JS.API.*.*." + stream,
-		"$JS.API.*.*." + stream + ".>",
-		"$JS.API.*.*.*." + stream,
-		"$JS.API.*.*.*." + stream + ".>",
+// Access is what a role may do with one bucket.
+type Access int
+
+// The levels of access, weakest first; each includes the ones before it.
+const (
+	// NoAccess: no subject of the bucket.
+	NoAccess Access = iota
+	// Read: look the bucket up (STREAM.INFO), get entries (STREAM.MSG.GET,
+	// DIRECT.GET) and read or watch them through ephemeral consumers
+	// (CONSUMER.CREATE, CONSUMER.DELETE of the consumers it made).
+	Read
+	// Write: Read, and publish entries on the bucket's data subjects.
+	// Replacing an object with different bytes, or deleting one, also
+	// purges the old chunks: without Purge that step is refused (and the
+	// old chunks stay until the bucket is pruned).
+	Write
+	// Purge: Write, and purge the bucket's stream (object replacement and
+	// deletion in an Object Store).
+	Purge
+	// Admin: every JetStream API request about the bucket, creating,
+	// updating and deleting its stream included. Only coordinators.
+	Admin
+)
+
+func (a Access) String() string {
+	switch a {
+	case NoAccess:
+		return "none"
+	case Read:
+		return "read"
+	case Write:
+		return "write"
+	case Purge:
+		return "write+purge"
+	case Admin:
+		return "admin"
 	}
+	return fmt.Sprintf("Access(%d)", int(a))
 }
 
-func objStream(bucket string) string { return "OBJ_" + bucket }
-func kvStream(bucket string) string  { return "KV_" + bucket }
+// grants is the whole policy of the non-coordinator roles: what each may
+// do with each bucket (absent: NoAccess). A worker writes rating blocks
+// (and replaces them when a partition is redone, hence Purge) and its
+// blocks' checkpoint files, and looks the pointer bucket up when it opens
+// the snapshot store; it never purges snapshots or moves a pointer. A
+// client reads snapshots and pointers. Neither may create, update or
+// delete a stream: a stream update can add a subject transform that
+// routes a subject the role may publish into a bucket it may not write.
+var grants = map[Role]map[string]Access{
+	Worker: {
+		wire.BlockBucket:          Purge,
+		checkpoint.SnapshotBucket: Write,
+		checkpoint.LatestBucket:   Read,
+	},
+	Client: {
+		checkpoint.SnapshotBucket: Read,
+		checkpoint.LatestBucket:   Read,
+	},
+}
+
+// Grant returns what role r may do with bucket (NoAccess for an unknown
+// role or bucket).
+func Grant(r Role, bucket string) Access {
+	if r == Coordinator {
+		for _, b := range Buckets {
+			if b.Name == bucket {
+				return Admin
+			}
+		}
+		return NoAccess
+	}
+	return grants[r][bucket]
+}
+
+// apiSubjects returns the publish subjects that grant a on b: exact
+// JetStream API subjects, one verb each, never a wildcard in the verb.
+func apiSubjects(b Bucket, a Access) []string {
+	s := b.Stream()
+	var out []string
+	if a >= Read {
+		out = append(out,
+			"$JS.API.STREAM.INFO."+s,
+			"$JS.API.STREAM.MSG.GET."+s,
+			"$JS.API.DIRECT.GET."+s,
+			"$JS.API.DIRECT.GET."+s+".>",
+			"$JS.API.CONSUMER.CREATE."+s,
+			"$JS.API.CONSUMER.CREATE."+s+".>",
+			"$JS.API.CONSUMER.DELETE."+s+".*",
+		)
+	}
+	if a >= Write {
+		out = append(out, b.Data())
+	}
+	if a >= Purge {
+		out = append(out, "$JS.API.STREAM.PURGE."+s)
+	}
+	return out
+}
 
 // Permissions returns a role's permissions.
 func Permissions(r Role) (transport.Permissions, error) {
 	cmd := transport.WorkerCmdSubject("*")
 	rows := transport.WorkerRowsSubject("*")
+	var pub []string
 	switch r {
 	case Worker:
-		pub := []string{transport.SubjectHeartbeat, transport.SubjectReport, rows, "$JS.API.INFO"}
-		for _, b := range []string{wire.BlockBucket, checkpoint.SnapshotBucket} {
-			pub = append(pub, streamAPI(objStream(b))...)
-			pub = append(pub, "$O."+b+".>")
-		}
-		// Opening the snapshot store opens its pointer bucket too;
-		// moving a pointer ($KV.) stays the coordinators' job.
-		pub = append(pub, streamAPI(kvStream(checkpoint.LatestBucket))...)
-		return transport.Permissions{
-			PublishAllow:   pub,
-			PublishDeny:    []string{cmd, "$JS.API.STREAM.DELETE.>"},
-			SubscribeAllow: []string{cmd, rows, inbox},
-			Responses:      true,
-		}, nil
+		pub = []string{transport.SubjectHeartbeat, transport.SubjectReport, rows}
+	case Client:
 	case Coordinator:
+		// Coordinators own JetStream: they create, prune and delete the
+		// buckets and move the pointers.
 		return transport.Permissions{
 			PublishAllow:   []string{cmd, "$JS.API.>", "$O.>", "$KV.>"},
 			SubscribeAllow: []string{transport.SubjectHeartbeat, transport.SubjectReport, inbox},
 			Responses:      true,
 		}, nil
-	case Client:
-		pub := []string{"$JS.API.INFO"}
-		pub = append(pub, streamAPI(objStream(checkpoint.SnapshotBucket))...)
-		pub = append(pub, streamAPI(kvStream(checkpoint.LatestBucket))...)
-		return transport.Permissions{
-			PublishAllow:   pub,
-			PublishDeny:    []string{"$JS.API.STREAM.DELETE.>", "$JS.API.STREAM.PURGE.>", "$JS.API.STREAM.MSG.DELETE.>"},
-			SubscribeAllow: []string{inbox},
-			Responses:      true,
-		}, nil
+	default:
+		return transport.Permissions{}, fmt.Errorf("%w %q", ErrRole, r)
 	}
-	return transport.Permissions{}, fmt.Errorf("%w %q", ErrRole, r)
+	for _, b := range Buckets {
+		pub = append(pub, apiSubjects(b, Grant(r, b.Name))...)
+	}
+	p := transport.Permissions{PublishAllow: pub, SubscribeAllow: []string{inbox}, Responses: true}
+	if r == Worker {
+		p.SubscribeAllow = []string{cmd, rows, inbox}
+	}
+	return p, nil
 }
 
 // User is one NATS user of a role: a name whose password the server

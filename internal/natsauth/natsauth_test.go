@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
 	"go.uber.org/goleak"
 
@@ -209,6 +210,9 @@ func TestWorkerPermissions(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	coord, _ := s.connect(t, natsauth.Coordinator)
+	if err := natsauth.EnsureBuckets(ctx, coord, 1); err != nil {
+		t.Fatal(err)
+	}
 	w1, v1 := s.connect(t, natsauth.Worker)
 	w2, _ := s.connect(t, natsauth.Worker)
 
@@ -388,4 +392,45 @@ func TestEmbeddedUsers(t *testing.T) {
 	defer nc.Close()
 	nc.Publish(transport.WorkerCmdSubject("x"), nil)
 	v.expect(t, transport.WorkerCmdSubject("x"))
+}
+
+// TestEnsureBuckets: every bucket of Buckets exists afterwards (a bucket
+// added to the list must be created too), a second call changes nothing,
+// and three replicas on one server are refused with ErrReplicas.
+func TestEnsureBuckets(t *testing.T) {
+	srv, err := transport.StartEmbedded(transport.EmbeddedOptions{JetStream: true, StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown()
+	nc, err := srv.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for range 2 {
+		if err := natsauth.EnsureBuckets(ctx, nc, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	js, _ := jetstream.New(nc)
+	for _, b := range natsauth.Buckets {
+		st, err := js.Stream(ctx, b.Stream())
+		if err != nil {
+			t.Fatalf("%s: %v", b.Name, err)
+		}
+		if r := st.CachedInfo().Config.Replicas; r != 1 {
+			t.Errorf("%s: %d replicas", b.Name, r)
+		}
+	}
+	err = natsauth.EnsureBuckets(ctx, nc, 3)
+	if !errors.Is(err, transport.ErrReplicas) || !strings.Contains(err.Error(), "at least 3") {
+		t.Fatalf("3 replicas on one server: %v", err)
+	}
+	t.Log(err)
+	if err := natsauth.EnsureBuckets(ctx, nc, 0); !errors.Is(err, transport.ErrReplicas) {
+		t.Fatalf("0 replicas: %v", err)
+	}
 }

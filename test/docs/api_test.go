@@ -27,7 +27,7 @@ func sourceRoutes(t *testing.T, file string) []string {
 		t.Fatal(err)
 	}
 	var out []string
-	re := regexp.MustCompile(`(?:mux\.Handle(?:Func)?|route)\("([A-Z]+ /[^"]*)"`)
+	re := regexp.MustCompile(`(?:mux\.Handle(?:Func)?|[rR]oute)\("([A-Z]+ /[^"]*)"`)
 	for _, m := range re.FindAllStringSubmatch(string(data), -1) {
 		out = append(out, m[1])
 	}

@@ -340,6 +340,9 @@ func copyRepo(t *testing.T, src, dst string) {
 			return err
 		}
 		if skip[r] {
+			if !d.IsDir() {
+				return nil // .git is a file in a git worktree: SkipDir would skip its siblings
+			}
 			return filepath.SkipDir
 		}
 		target := filepath.Join(dst, r)
