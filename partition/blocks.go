@@ -123,17 +123,19 @@ func PlanLayout(ds *Dataset, p, q int) (*Layout, error) {
 	if p < 1 || q < 1 {
 		return nil, fmt.Errorf("partition: block counts %d×%d must be ≥ 1", p, q)
 	}
-	l := &Layout{
-		UserBounds: BalancedBounds(ds.ByUser.Ptr, p),
-		ItemBounds: BalancedBounds(ds.ByItem.Ptr, q),
-	}
+	return planWithBounds(ds, BalancedBounds(ds.ByUser.Ptr, p), BalancedBounds(ds.ByItem.Ptr, q)), nil
+}
+
+// planWithBounds is PlanLayout with the blocks' bounds given.
+func planWithBounds(ds *Dataset, userBounds, itemBounds []int32) *Layout {
+	l := &Layout{UserBounds: userBounds, ItemBounds: itemBounds}
 	test := testByUser(ds)
 	l.testPtr = test.Ptr
 	l.UserBlocks = planBlocks(Users, ds.ByUser, test, ds.Users.IDs(), l.UserBounds, l.ItemBounds, ds.Items.Len())
 	l.ItemBlocks = planBlocks(Items, ds.ByItem, CSR{}, ds.Items.IDs(), l.ItemBounds, l.UserBounds, ds.Users.Len())
 	fillSend(l.UserBlocks, l.ItemBlocks)
 	fillSend(l.ItemBlocks, l.UserBlocks)
-	return l, nil
+	return l
 }
 
 // CutRows fills blk's Rows (and, for a user block, Test) from ds, the
@@ -170,13 +172,23 @@ func BalancedBounds(ptr []int64, parts int) []int32 {
 	n := len(ptr) - 1
 	parts = max(min(parts, n), 1)
 	total := ptr[n]
+	return balancedFrom(n, parts, func(b int) int {
+		target := balanceTarget(total, b, parts)
+		return sort.Search(n, func(r int) bool { return ptr[r] >= target })
+	})
+}
+
+// balanceTarget is the rating count before block b of parts.
+func balanceTarget(total int64, b, parts int) int64 { return total * int64(b) / int64(parts) }
+
+// balancedFrom applies BalancedBounds's rules to first(b), the first row
+// whose start reaches block b's target (n when none does): each range
+// keeps at least one row, and so does each range still to come.
+func balancedFrom(n, parts int, first func(b int) int) []int32 {
 	bounds := make([]int32, 0, parts+1)
 	bounds = append(bounds, 0)
 	for b := 1; b < parts; b++ {
-		target := total * int64(b) / int64(parts)
-		// First row whose start reaches the target, but leave at least
-		// one row for this range and for each range still to come.
-		r := sort.Search(n, func(r int) bool { return ptr[r] >= target })
+		r := first(b)
 		r = max(r, int(bounds[b-1])+1)
 		r = min(r, n-(parts-b))
 		bounds = append(bounds, int32(r))

@@ -171,12 +171,12 @@ func NewDataset(train, test *Builder, opt SplitOptions) (*Dataset, error) {
 func splitByHash(b *Builder, opt SplitOptions) (*Builder, []int32, []int32, []float32) {
 	uh := idHashes(b.Users, opt.Seed, 'u')
 	ih := idHashes(b.Items, opt.Seed, 'i')
-	limit := uint64(opt.TestFraction * (1 << 53))
+	limit := opt.testLimit()
 	var tu, ti []int32
 	var tr []float32
 	keep := 0
 	for j := range b.R {
-		h := mix64(uh[b.U[j]] ^ (ih[b.I[j]]<<32 | ih[b.I[j]]>>32))
+		h := pairHash(uh[b.U[j]], ih[b.I[j]])
 		if h>>11 < limit {
 			tu = append(tu, b.U[j])
 			ti = append(ti, b.I[j])
@@ -193,14 +193,35 @@ func splitByHash(b *Builder, opt SplitOptions) (*Builder, []int32, []int32, []fl
 func idHashes(d *Dict, seed uint64, tag byte) []uint64 {
 	hs := make([]uint64, d.Len())
 	for i, s := range d.IDs() {
-		f := uint64(0xcbf29ce484222325) ^ uint64(tag)
-		for j := 0; j < len(s); j++ {
-			f ^= uint64(s[j])
-			f *= 0x100000001b3
-		}
-		hs[i] = mix64(f ^ mix64(seed))
+		hs[i] = idHash(s, seed, tag)
 	}
 	return hs
+}
+
+// idHash is the split's hash of one ID: FNV-1a over the tag and the bytes,
+// mixed with the seed.
+func idHash[T string | []byte](s T, seed uint64, tag byte) uint64 {
+	f := uint64(0xcbf29ce484222325) ^ uint64(tag)
+	for j := 0; j < len(s); j++ {
+		f ^= uint64(s[j])
+		f *= 0x100000001b3
+	}
+	return mix64(f ^ mix64(seed))
+}
+
+// pairHash combines the hashes of a user and an item into the pair's.
+func pairHash(uh, ih uint64) uint64 { return mix64(uh ^ (ih<<32 | ih>>32)) }
+
+// testLimit is the bound under which a pair's hash (>> 11) is a test pair.
+func (o SplitOptions) testLimit() uint64 { return uint64(o.TestFraction * (1 << 53)) }
+
+// InTest reports whether the pair (user, item) is held out as a test
+// pair: the rule NewDataset applies, decided from the pair alone.
+func (o SplitOptions) InTest(user, item []byte) bool {
+	if o.TestFraction <= 0 {
+		return false
+	}
+	return pairHash(idHash(user, o.Seed, 'u'), idHash(item, o.Seed, 'i'))>>11 < o.testLimit()
 }
 
 func mix64(z uint64) uint64 {

@@ -16,4 +16,15 @@
 //
 // [Scan] reads its input through a fixed-size buffer and hands each record
 // to a callback; no whole-file string is ever built.
+//
+// # Shards and the distributed ingest
+//
+// A file stored in the cluster is indexed once ([Indexer], [FileIndex]:
+// its format and the newlines of each chunk), cut into shards at line
+// starts ([CutShards]) and parsed shard by shard ([ScanShard]) with true
+// line numbers. An [Ingest] is one worker's part of an ingest spread over
+// W workers: IDs are counted by hash owners, sorted and numbered by range
+// owners, and every rating is sent to the builders of its blocks, so that
+// no worker holds more than its share; the dense numbering and the blocks
+// are those of [NewDataset] and [NewLayout] on the same input.
 package partition

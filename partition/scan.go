@@ -297,6 +297,10 @@ type scanner struct {
 	// might open a field that runs across the range's end, or a line too
 	// long to see whole, stops the scan with errSequential instead.
 	chunk bool
+	// unquoted is set when the input is known to hold no quote at all (a
+	// shard of a file indexed as such): a long CSV line is then a long
+	// line like any other, and a quote means the index was wrong.
+	unquoted bool
 
 	f  [3][]byte // user, item, rating of the current record
 	fl [3]int64  // line of each field, for records spanning lines
@@ -378,7 +382,7 @@ func (s *scanner) scanText(sep byte) error {
 		if state == lineEOF {
 			return s.readErr()
 		}
-		if sep == ',' && (state == lineLong || bytes.IndexByte(r.buf[r.pos:r.pos+n], '"') >= 0) {
+		if sep == ',' && (state == lineLong && !s.unquoted || bytes.IndexByte(r.buf[r.pos:r.pos+n], '"') >= 0) {
 			if s.chunk {
 				return errSequential
 			}

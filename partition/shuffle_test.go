@@ -1,0 +1,553 @@
+package partition
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"math/rand/v2"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// localPeers delivers ingest messages by calling the receivers' Handle
+// directly, retrying ErrNotReady as a transport would. Every other
+// message is delivered twice, as a retry after a lost reply would: the
+// result must not change.
+type localPeers struct {
+	nodes []*Ingest
+	mu    sync.Mutex
+	calls int
+	bytes int64
+	most  int // the largest message
+}
+
+func (p *localPeers) Call(ctx context.Context, to int, msg []byte) ([]byte, error) {
+	p.mu.Lock()
+	p.calls++
+	p.bytes += int64(len(msg))
+	p.most = max(p.most, len(msg))
+	twice := p.calls%2 == 0
+	p.mu.Unlock()
+	for {
+		reply, err := p.nodes[to].Handle(msg)
+		if errors.Is(err, ErrNotReady) {
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(time.Millisecond):
+			}
+			continue
+		}
+		if err == nil && twice {
+			reply, err = p.nodes[to].Handle(msg)
+		}
+		return reply, err
+	}
+}
+
+// ingestInput is one input of an ingest test: training files, test
+// files, options.
+type ingestInput struct {
+	train, test [][]byte
+	scan        ScanOptions
+	split       SplitOptions
+}
+
+func (in ingestInput) names(test bool) []string {
+	files := in.train
+	prefix := "train"
+	if test {
+		files, prefix = in.test, "test"
+	}
+	var out []string
+	for k := range files {
+		out = append(out, fmt.Sprintf("%s%d.csv", prefix, k))
+	}
+	return out
+}
+
+// ingestRun is the outcome of a distributed ingest.
+type ingestRun struct {
+	blocks  map[blockKey][]byte // encoded
+	layout  IngestLayout
+	summary IngestSummary
+	peers   *localPeers
+}
+
+// runIngest runs a distributed ingest of in on w in-process workers, with
+// the files indexed in chunks of chunk bytes and cut into about shards
+// shards, and p×q blocks requested. Shards are handed to the workers in an
+// order that depends on rot, as a coordinator might.
+func runIngest(t testing.TB, in ingestInput, w, shards int, chunk int64, p, q, rot int) (*ingestRun, error) {
+	t.Helper()
+	ctx := context.Background()
+	plan := IngestPlan{Workers: w, Scan: in.scan, Split: in.split, UserBlocks: p, ItemBlocks: q, BufferBytes: MinBufferBytes}
+	var data [][]byte
+	for k, test := range []bool{false, true} {
+		files := [][][]byte{in.train, in.test}[k]
+		var ixs []FileIndex
+		for j, f := range files {
+			ix, err := indexBytes(t, in.names(test)[j], f, chunk, 0, in.scan.Format)
+			if err != nil {
+				return nil, err
+			}
+			ixs = append(ixs, ix)
+			data = append(data, f)
+		}
+		for _, sh := range CutShards(ixs, in.scan.Format, shards, test) {
+			sh.File += len(plan.Files)
+			plan.Shards = append(plan.Shards, sh)
+		}
+		plan.Files = append(plan.Files, ixs...)
+	}
+	peers := &localPeers{}
+	for self := range w {
+		g, err := NewIngest(plan, self)
+		if err != nil {
+			t.Fatal(err)
+		}
+		peers.nodes = append(peers.nodes, g)
+	}
+	// each runs f on every worker at once and returns the first error.
+	each := func(f func(self int) error) error {
+		errs := make([]error, w)
+		var wg sync.WaitGroup
+		for self := range w {
+			wg.Go(func() { errs[self] = f(self) })
+		}
+		wg.Wait()
+		return errors.Join(errs...)
+	}
+	owner := func(shard int) int { return (shard + rot) % w }
+	reader := func(shard int) *bytes.Reader { return bytes.NewReader(data[plan.Shards[shard].File]) }
+
+	// Round 1. The job's error is the first failing shard's.
+	reps := make([]ShardReport, len(plan.Shards))
+	errs := make([]error, len(plan.Shards))
+	each(func(self int) error {
+		for k := range plan.Shards {
+			if owner(k) == self {
+				reps[k], errs[k] = peers.nodes[self].ScanIDs(ctx, k, reader(k), peers)
+			}
+		}
+		return nil
+	})
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	if err := CheckScan(&plan, reps); err != nil {
+		return nil, err
+	}
+	// Rounds 2 and 3.
+	var dicts []DictReport
+	for _, g := range peers.nodes {
+		dicts = append(dicts, g.DictReport())
+	}
+	ranges := PlanRanges(dicts, w)
+	if err := each(func(self int) error { return peers.nodes[self].SendRanges(ctx, ranges, peers) }); err != nil {
+		t.Fatal(err)
+	}
+	var rr []RangeReport
+	for _, g := range peers.nodes {
+		r, err := g.RangeReport()
+		if err != nil {
+			t.Fatal(err)
+		}
+		rr = append(rr, r)
+	}
+	off, err := PlanOffsets(rr, p, q)
+	if err != nil {
+		return nil, err
+	}
+	var br []BoundReport
+	for _, g := range peers.nodes {
+		b, err := g.BoundCandidates(off)
+		if err != nil {
+			t.Fatal(err)
+		}
+		br = append(br, b)
+	}
+	layout, err := PlanBounds(br, ranges, off)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Round 4: half the workers get the layout late, so that the others'
+	// messages meet ErrNotReady.
+	each(func(self int) error {
+		if self%2 == 1 {
+			time.Sleep(5 * time.Millisecond)
+		}
+		return peers.nodes[self].SetLayout(layout)
+	})
+	err = each(func(self int) error {
+		g := peers.nodes[self]
+		if err := g.SendBlockIDs(ctx, peers); err != nil {
+			return err
+		}
+		for k := range plan.Shards {
+			if owner(k) == self {
+				if err := g.Route(ctx, k, reader(k), peers); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Round 5.
+	run := &ingestRun{blocks: map[blockKey][]byte{}, layout: layout, peers: peers}
+	var mu sync.Mutex
+	builds := make([]BuildReport, w)
+	err = each(func(self int) error {
+		var err error
+		builds[self], err = peers.nodes[self].Build(ctx, peers, func(_ context.Context, blk *Block) (int64, error) {
+			data, err := blk.MarshalBinary()
+			if err != nil {
+				return 0, err
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			k := blockKey{blk.Side, blk.Index}
+			if run.blocks[k] != nil {
+				return 0, fmt.Errorf("%s block %d stored twice", blk.Side, blk.Index)
+			}
+			run.blocks[k] = data
+			return int64(len(data)), nil
+		})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run.summary, err = Summarize(&plan, &layout, reps, builds); err != nil {
+		t.Fatal(err)
+	}
+	if peers.most > plan.BufferBytes {
+		t.Fatalf("a message of %d bytes, over the %d-byte bound", peers.most, plan.BufferBytes)
+	}
+	return run, nil
+}
+
+// singleIngest is the single-process ingest of in, the reference: every
+// file scanned in order into one Builder, then NewDataset.
+func singleIngest(t testing.TB, in ingestInput) (*Dataset, int64, error) {
+	t.Helper()
+	var skipped int64
+	read := func(files [][]byte, names []string) (*Builder, error) {
+		b := NewBuilder()
+		for k, f := range files {
+			opts := in.scan
+			opts.Name = names[k]
+			st, err := Scan(context.Background(), bytes.NewReader(f), opts, b.Add)
+			skipped += st.Skipped
+			if err != nil {
+				return nil, err
+			}
+		}
+		return b, nil
+	}
+	train, err := read(in.train, in.names(false))
+	if err != nil {
+		return nil, 0, err
+	}
+	var test *Builder
+	if len(in.test) > 0 {
+		if test, err = read(in.test, in.names(true)); err != nil {
+			return nil, 0, err
+		}
+	}
+	ds, err := NewDataset(train, test, in.split)
+	return ds, skipped, err
+}
+
+// checkIngest compares a distributed ingest with the single-process one:
+// the same blocks (byte for byte, given the same bounds) and the same
+// counts.
+func checkIngest(t *testing.T, tag string, in ingestInput, run *ingestRun, ds *Dataset, skipped int64) {
+	t.Helper()
+	ref := planWithBounds(ds, run.layout.UserBounds, run.layout.ItemBounds)
+	for _, side := range []Side{Users, Items} {
+		for _, blk := range ref.Blocks(side) {
+			ref.CutRows(ds, blk)
+			want, err := blk.MarshalBinary()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := run.blocks[blockKey{side, blk.Index}]; !bytes.Equal(got, want) {
+				g, _ := UnmarshalBlock(got)
+				t.Fatalf("%s: %s block %d differs:\n got %+v\nwant %+v", tag, side, blk.Index, g, normalized(blk))
+			}
+		}
+	}
+	if len(run.blocks) != len(ref.UserBlocks)+len(ref.ItemBlocks) {
+		t.Fatalf("%s: %d blocks stored, want %d", tag, len(run.blocks), len(ref.UserBlocks)+len(ref.ItemBlocks))
+	}
+	s := run.summary
+	want := IngestSummary{
+		Users: ds.Users.Len(), Items: ds.Items.Len(), TrainRatings: ds.ByUser.NNZ(),
+		TestRatings: ds.Test.Total, TestSkipped: ds.Test.Skipped, SkippedLines: skipped, Duplicates: ds.Duplicates,
+		UserBlocks: len(ref.UserBlocks), ItemBlocks: len(ref.ItemBlocks),
+	}
+	got := s
+	got.UserNeeds, got.ItemNeeds, got.BlockBytes, got.BlockRows = nil, nil, nil, nil
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("%s: summary %+v\nwant %+v", tag, got, want)
+	}
+	for p, blk := range ref.UserBlocks {
+		for q := range ref.ItemBlocks {
+			if s.UserNeeds[p][q] != int64(len(blk.NeededFrom(q))) {
+				t.Fatalf("%s: user block %d needs %d rows of item block %d, want %d", tag, p, s.UserNeeds[p][q], q, len(blk.NeededFrom(q)))
+			}
+		}
+	}
+}
+
+// ratingsCSV writes n random ratings of nu users and ni items as CSV
+// lines (with repeated pairs when n is large against nu·ni).
+func ratingsCSV(rng *rand.Rand, n, nu, ni int, user func(int) string, item func(int) string) []byte {
+	var b strings.Builder
+	for range n {
+		fmt.Fprintf(&b, "%s,%s,%d.5\n", user(rng.IntN(nu)), item(rng.IntN(ni)), rng.IntN(5))
+	}
+	return []byte(b.String())
+}
+
+func num(k int) string { return fmt.Sprint(k) }
+
+// TestIngestMatchesSingleProcess is the invariance test of the
+// distributed ingest: for any worker count, shard count, chunk size,
+// block counts and order of shards over workers, the blocks are the
+// single-process ones and so are the counts.
+func TestIngestMatchesSingleProcess(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(11, 12))
+	word := func(k int) string { return fmt.Sprintf("u%03d", k) }
+	inputs := map[string]ingestInput{
+		"numeric, fraction, repeats": {
+			train: [][]byte{append([]byte("user,item,rating\n"), ratingsCSV(rng, 3000, 60, 40, num, num)...)},
+			split: SplitOptions{TestFraction: 0.2, Seed: 7},
+		},
+		"strings, two files, no split": {
+			train: [][]byte{ratingsCSV(rng, 900, 50, 30, word, num), ratingsCSV(rng, 700, 70, 35, word, num)},
+		},
+		"test files with unknown IDs": {
+			train: [][]byte{ratingsCSV(rng, 1500, 80, 50, num, num)},
+			test:  [][]byte{ratingsCSV(rng, 300, 100, 60, num, num), []byte("x1,1,2\nx1,1,3\n1,zz,1\n")},
+		},
+		"a non-numeric ID only in the test part": {
+			train: [][]byte{append(ratingsCSV(rng, 2000, 90, 50, num, num), "a7,3,1\na7,4,1\n"...)},
+			split: SplitOptions{TestFraction: 0.3, Seed: 1},
+		},
+		"tsv, skipped bad lines": {
+			train: [][]byte{[]byte(strings.ReplaceAll(string(ratingsCSV(rng, 1200, 40, 40, num, num)), ",", "\t") + "bad line\n1\t2\tx\n" + "3\t4\t5\n")},
+			scan:  ScanOptions{OnBadLine: SkipBadLine},
+			split: SplitOptions{TestFraction: 0.1, Seed: 3},
+		},
+	}
+	for name, in := range inputs {
+		ds, skipped, err := singleIngest(t, in)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		for k, c := range []struct {
+			w, shards int
+			chunk     int64
+			p, q      int
+		}{
+			{1, 1, 1 << 20, 1, 1},
+			{1, 5, 64, 3, 2},
+			{2, 7, 100, 4, 4},
+			{3, 3, 1000, 5, 3},
+			{4, 40, 32, 2, 7},
+			{5, 11, 256, 9, 9},
+			{7, 2, 50, 1, 3},
+		} {
+			tag := fmt.Sprintf("%s, %d workers, %d shards of chunks of %d, %d×%d blocks", name, c.w, c.shards, c.chunk, c.p, c.q)
+			run, err := runIngest(t, in, c.w, c.shards, c.chunk, c.p, c.q, k)
+			if err != nil {
+				t.Fatalf("%s: %v", tag, err)
+			}
+			checkIngest(t, tag, in, run, ds, skipped)
+		}
+	}
+}
+
+// TestIngestBoundsMatchLayout: without repeated pairs the distributed
+// bounds are NewLayout's, so the blocks are the single-process blocks.
+func TestIngestBoundsMatchLayout(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(13, 14))
+	var b strings.Builder
+	for u := range 200 {
+		for _, i := range rng.Perm(60)[:1+rng.IntN(20)] {
+			fmt.Fprintf(&b, "%d,%d,%d\n", u, i, 1+rng.IntN(5))
+		}
+	}
+	in := ingestInput{train: [][]byte{[]byte(b.String())}, split: SplitOptions{TestFraction: 0.25, Seed: 2}}
+	ds, _, err := singleIngest(t, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []int{1, 2, 3, 6} {
+		run, err := runIngest(t, in, w, 9, 128, 7, 5, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, _ := NewLayout(ds, 7, 5)
+		if !slices.Equal(run.layout.UserBounds, l.UserBounds) || !slices.Equal(run.layout.ItemBounds, l.ItemBounds) {
+			t.Errorf("%d workers: bounds %v %v, NewLayout's %v %v", w, run.layout.UserBounds, run.layout.ItemBounds, l.UserBounds, l.ItemBounds)
+		}
+	}
+}
+
+// TestIngestErrors: the distributed ingest fails as the single process
+// does, naming the file and line of the first bad line.
+func TestIngestErrors(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(15, 16))
+	good := ratingsCSV(rng, 500, 30, 30, num, num)
+	tests := map[string]ingestInput{
+		"bad line late":      {train: [][]byte{good, append(slices.Clone(good), "1,2,x\n"...)}},
+		"bad line early":     {train: [][]byte{append([]byte("1,2\n"), good...)}},
+		"two bad lines":      {train: [][]byte{append(append(slices.Clone(good), "1,,3\n"...), append(slices.Clone(good), "1,2,NaN\n"...)...)}},
+		"bad test line":      {train: [][]byte{good}, test: [][]byte{[]byte("1,2,3\n4,5\n")}},
+		"empty file":         {train: [][]byte{good, []byte("user,item,rating\n\n")}},
+		"all held out":       {train: [][]byte{[]byte("1,2,3\n")}, split: SplitOptions{TestFraction: 0.999999, Seed: 1}},
+		"undetectable":       {train: [][]byte{[]byte("abc\n1,2,3\n")}},
+		"negative, implicit": {train: [][]byte{append(slices.Clone(good), "1,2,-1\n"...)}, scan: ScanOptions{Implicit: true}},
+	}
+	for name, in := range tests {
+		_, _, werr := singleIngest(t, in)
+		if werr == nil {
+			t.Fatalf("%s: the single process accepted it", name)
+		}
+		for _, c := range []struct{ w, shards int }{{1, 1}, {3, 8}, {2, 30}} {
+			_, err := runIngest(t, in, c.w, c.shards, 64, 3, 3, 1)
+			if err == nil || err.Error() != werr.Error() && !strings.HasSuffix(werr.Error(), ": "+err.Error()) {
+				t.Errorf("%s, %d workers, %d shards: error %v, want %v", name, c.w, c.shards, err, werr)
+			}
+		}
+	}
+}
+
+// FuzzIngestMessage: no input makes the decoder panic or allocate beyond
+// what its bytes can hold, and what decodes encodes back to the same bytes
+// (for types without maps).
+func FuzzIngestMessage(f *testing.F) {
+	var w msgWriter
+	w.reset(msgLookup, Items, false, -1, 3, 4, 0)
+	w.id("abc")
+	w.id("7")
+	w.n = 2
+	f.Add(w.finish())
+	w.reset(msgRatings, Users, true, -1, 9, 1, 0)
+	w.rating(rating{1, 2, 3.5, 1<<40 | 7})
+	w.n = 1
+	f.Add(w.finish())
+	w.reset(msgPairs, Users, false, -1, 0, 0, 0)
+	w.id("u")
+	w.id("i")
+	w.u64(5)
+	w.n = 1
+	f.Add(w.finish())
+	w.reset(msgNeeds, Items, false, 2, 1, 0, 3)
+	for _, r := range []uint32{4, 5, 6} {
+		w.u32(r)
+	}
+	w.n = 3
+	f.Add(w.finish())
+	w.reset(msgRange, Items, false, -1, 0, 0, 0)
+	w.id("x")
+	w.u64(1 << 40)
+	w.n = 1
+	f.Add(w.finish())
+	f.Add(ack)
+	f.Add([]byte("CFIN"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, err := decodeMessage(data)
+		if err != nil {
+			if !errors.Is(err, ErrMessage) {
+				t.Fatalf("error %v does not wrap ErrMessage", err)
+			}
+			return
+		}
+		var w msgWriter
+		w.reset(m.typ, m.side, m.test, m.block, m.from, m.batch, m.aux)
+		switch m.typ {
+		case msgIDs, msgRange, msgLookup, msgBlockIDs:
+			for j, id := range m.ids {
+				w.id(id)
+				switch m.typ {
+				case msgIDs:
+					w.u32(uint32(m.counts[j]))
+				case msgRange:
+					w.u64(m.counts[j])
+				}
+			}
+			w.n = uint32(len(m.ids))
+		case msgIndices, msgNeeds:
+			for _, x := range m.ints {
+				w.u32(uint32(x))
+			}
+			w.n = uint32(len(m.ints))
+		case msgRatings:
+			for _, r := range m.rats {
+				w.rating(r)
+			}
+			w.n = uint32(len(m.rats))
+		case msgPairs:
+			for j := range m.ids {
+				w.id(m.ids[j])
+				w.id(m.items[j])
+				w.u64(m.seqs[j])
+			}
+			w.n = uint32(len(m.ids))
+		}
+		if got := w.finish(); !bytes.Equal(got, data) {
+			t.Fatalf("re-encoded %x, decoded from %x", got, data)
+		}
+	})
+}
+
+func TestDecodeMessageRefuses(t *testing.T) {
+	t.Parallel()
+	var w msgWriter
+	w.reset(msgLookup, Users, false, -1, 0, 0, 0)
+	w.id("abc")
+	w.n = 1
+	good := w.finish()
+	reseal := func(b []byte) []byte {
+		b = slices.Clone(b[:len(b)-4])
+		return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+	}
+	tests := map[string][]byte{
+		"short":    good[:10],
+		"checksum": append(slices.Clone(good[:len(good)-1]), good[len(good)-1]^1),
+		"magic":    reseal(append([]byte("XFIN"), good[4:]...)),
+		"version":  reseal(append(append([]byte("CFIN"), 9), good[5:]...)),
+		"type":     reseal(append(append([]byte("CFIN\x01"), 99), good[6:]...)),
+		"side":     reseal(append(append([]byte("CFIN\x01\x03"), 2), good[7:]...)),
+		"count":    reseal(append(slices.Clone(good[:28]), append([]byte{200, 0, 0, 0}, good[32:]...)...)),
+		"trailing": reseal(append(slices.Clone(good[:len(good)-4]), 0, 0, 0, 0, 0, 0, 0, 0)),
+		"empty ID": reseal(append(slices.Clone(good[:32]), 0, 0, 0)),
+	}
+	for name, data := range tests {
+		if _, err := decodeMessage(data); !errors.Is(err, ErrMessage) {
+			t.Errorf("%s: %v, want ErrMessage", name, err)
+		}
+	}
+	if m, err := decodeMessage(good); err != nil || m.ids[0] != "abc" {
+		t.Errorf("good message: %v %v", m, err)
+	}
+}
