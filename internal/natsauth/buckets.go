@@ -7,6 +7,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/cofactor-ml/cofactor/checkpoint"
+	"github.com/cofactor-ml/cofactor/dataset"
 	"github.com/cofactor-ml/cofactor/internal/wire"
 	"github.com/cofactor-ml/cofactor/transport"
 )
@@ -40,6 +41,7 @@ var Buckets = []Bucket{
 	{Name: wire.BlockBucket},
 	{Name: checkpoint.SnapshotBucket},
 	{Name: checkpoint.LatestBucket, KV: true},
+	{Name: dataset.Bucket},
 }
 
 // EnsureBuckets creates every bucket of [Buckets] that does not exist
@@ -56,6 +58,9 @@ func EnsureBuckets(ctx context.Context, nc *nats.Conn, replicas int) error {
 		return err
 	}
 	if _, err := checkpoint.OpenBlobStore(ctx, nc); err != nil {
+		return err
+	}
+	if _, err := dataset.Open(ctx, nc); err != nil {
 		return err
 	}
 	for _, b := range Buckets {

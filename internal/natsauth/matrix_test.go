@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cofactor-ml/cofactor/checkpoint"
+	"github.com/cofactor-ml/cofactor/dataset"
 	"github.com/cofactor-ml/cofactor/internal/natsauth"
 	"github.com/cofactor-ml/cofactor/internal/wire"
 )
@@ -91,13 +92,15 @@ func allowed(role natsauth.Role, bucket, verb string) bool {
 			return write || verb == "STREAM.PURGE"
 		case checkpoint.SnapshotBucket:
 			return write
-		case checkpoint.LatestBucket:
+		case checkpoint.LatestBucket, dataset.Bucket:
 			return read
 		}
 	case natsauth.Client:
 		switch bucket {
 		case checkpoint.SnapshotBucket, checkpoint.LatestBucket:
 			return read
+		case dataset.Bucket:
+			return write || verb == "STREAM.PURGE"
 		}
 	}
 	return false

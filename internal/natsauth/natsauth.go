@@ -14,11 +14,12 @@
 //   - worker: publishes heartbeats and reports, requests rows from other
 //     workers, answers the requests it receives (allow_responses); it
 //     writes (and purges) the block bucket, writes the snapshot bucket,
-//     and reads the pointer bucket ([Grant]). It cannot command workers,
+//     and reads the pointer and dataset buckets ([Grant]). It cannot command workers,
 //     move a pointer, or create, update, purge or delete a stream of
 //     another's.
-//   - client: reads the snapshot and pointer buckets and publishes nothing
-//     else.
+//   - client: reads the snapshot and pointer buckets, and stores, replaces
+//     and removes datasets (cofactor dataset put|rm: write and purge on the
+//     dataset bucket); it publishes nothing else.
 //
 // A stream update is the dangerous verb: it can add a subject transform
 // or republish rule that routes a subject the role may publish into a
@@ -41,6 +42,7 @@ import (
 	"strings"
 
 	"github.com/cofactor-ml/cofactor/checkpoint"
+	"github.com/cofactor-ml/cofactor/dataset"
 	"github.com/cofactor-ml/cofactor/internal/wire"
 	"github.com/cofactor-ml/cofactor/transport"
 )
@@ -127,10 +129,12 @@ var grants = map[Role]map[string]Access{
 		wire.BlockBucket:          Purge,
 		checkpoint.SnapshotBucket: Write,
 		checkpoint.LatestBucket:   Read,
+		dataset.Bucket:            Read,
 	},
 	Client: {
 		checkpoint.SnapshotBucket: Read,
 		checkpoint.LatestBucket:   Read,
+		dataset.Bucket:            Purge,
 	},
 }
 
