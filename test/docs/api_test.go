@@ -14,6 +14,7 @@ import (
 
 	"github.com/cofactor-ml/cofactor/checkpoint"
 	"github.com/cofactor-ml/cofactor/coordinator"
+	"github.com/cofactor-ml/cofactor/dataset"
 	"github.com/cofactor-ml/cofactor/internal/job"
 	"github.com/cofactor-ml/cofactor/serve"
 )
@@ -96,6 +97,7 @@ var jsonTypes = map[string]func() any{
 	"serve.FoldInAnswer":          func() any { return &serve.FoldInAnswer{} },
 	"serve.SimilarAnswer":         func() any { return &serve.SimilarAnswer{} },
 	"checkpoint.Manifest":         func() any { return &checkpoint.Manifest{} },
+	"dataset.Manifest":            func() any { return &dataset.Manifest{} },
 	"coordinator.ScheduleStatus":  func() any { return &coordinator.ScheduleStatus{} },
 	"coordinator.WorkerStatus":    func() any { return &coordinator.WorkerStatus{} },
 	"coordinator.ServerStatus":    func() any { return &coordinator.ServerStatus{} },
