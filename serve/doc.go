@@ -52,8 +52,10 @@
 //	                      → {"items":[...],"unknown_items":0,"snapshot":"ID"}
 //	GET  /v1/similar?item=I&k=10 → {"item":"I","items":[...],"snapshot":"ID"}
 //	GET  /healthz   200 once a snapshot is in service, 503 before
-//	GET  /metrics   Prometheus: requests and latency by endpoint, swaps,
-//	                the snapshot in service, its row counts
+//	GET  /metrics   Prometheus: requests, latency and popular fallbacks by
+//	                endpoint, swaps, the snapshot in service, its row counts
+//	GET  /ui        an HTML page to try recommendations and similar items
+//	                (GET / redirects to it)
 //
 // POST filters are "exclude" and "restrict" (lists of item IDs) and
 // "exclude_seen" (for a fold-in, the rated items count as seen). Item IDs

@@ -112,12 +112,18 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("POST /v1/recommend", s.instrument("recommend_post", s.postRecommend))
 	mux.Handle("GET /v1/similar", s.instrument("similar", s.getSimilar))
 	mux.Handle("GET /healthz", s.instrument("healthz", nil))
+	mux.HandleFunc("GET /ui", s.getUI)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{Registry: s.metrics.reg}))
 	// Everything else: a JSON error like the endpoints' own.
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		allow := map[string]string{"/v1/recommend": "GET, POST", "/v1/similar": "GET", "/healthz": "GET", "/metrics": "GET"}[r.URL.Path]
+		if r.URL.Path == "/" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+			// A browser pointed at the server finds the try-it page.
+			http.Redirect(w, r, "/ui", http.StatusFound)
+			return
+		}
+		allow := map[string]string{"/v1/recommend": "GET, POST", "/v1/similar": "GET", "/healthz": "GET", "/metrics": "GET", "/ui": "GET"}[r.URL.Path]
 		if allow == "" {
-			writeJSON(w, http.StatusNotFound, errorAnswer{fmt.Sprintf("no endpoint %s (see /v1/recommend, /v1/similar, /healthz, /metrics)", r.URL.Path)})
+			writeJSON(w, http.StatusNotFound, errorAnswer{fmt.Sprintf("no endpoint %s (see /v1/recommend, /v1/similar, /healthz, /metrics, /ui)", r.URL.Path)})
 			return
 		}
 		w.Header().Set("Allow", allow)
@@ -130,6 +136,7 @@ func (s *Server) routes() http.Handler {
 // answer and records the request's metrics. A nil h is the health check.
 func (s *Server) instrument(name string, h endpoint) http.Handler {
 	latency := s.metrics.latency.WithLabelValues(name)
+	fallbacks := s.metrics.fallbacks.WithLabelValues(name)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
@@ -150,6 +157,9 @@ func (s *Server) instrument(name string, h endpoint) http.Handler {
 			switch {
 			case err == nil:
 				code, body = http.StatusOK, v
+				if n := countFallbacks(v); n > 0 {
+					fallbacks.Add(float64(n))
+				}
 			case errors.As(err, &tl):
 				code, body = http.StatusRequestEntityTooLarge, errorAnswer{tl.msg}
 			case errors.As(err, &br):
@@ -165,6 +175,29 @@ func (s *Server) instrument(name string, h endpoint) http.Handler {
 		s.metrics.requests.WithLabelValues(name, strconv.Itoa(code)).Inc()
 		latency.Observe(time.Since(start).Seconds())
 	})
+}
+
+// countFallbacks counts the users of an answer who got the popular items
+// instead of personal ones.
+func countFallbacks(v any) int {
+	n := 0
+	switch a := v.(type) {
+	case Recommendation:
+		if a.Fallback != "" {
+			n++
+		}
+	case BatchAnswer:
+		for _, r := range a.Results {
+			if r.Fallback != "" {
+				n++
+			}
+		}
+	case FoldInAnswer:
+		if a.Fallback != "" {
+			n++
+		}
+	}
+	return n
 }
 
 func writeJSON(w http.ResponseWriter, code int, body any) {

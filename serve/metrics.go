@@ -9,6 +9,7 @@ import (
 type metrics struct {
 	reg          *prometheus.Registry
 	requests     *prometheus.CounterVec
+	fallbacks    *prometheus.CounterVec
 	latency      *prometheus.HistogramVec
 	swaps        prometheus.Counter
 	loadFailures prometheus.Counter
@@ -22,6 +23,10 @@ func newMetrics() *metrics {
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cofactor_serve_requests_total", Help: "HTTP requests answered, by endpoint and status code.",
 		}, []string{"endpoint", "code"}),
+		fallbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cofactor_serve_fallback_total",
+			Help: "Answers that fell back to the most popular items (a user the snapshot lacks, or a fold-in with no known item), by endpoint.",
+		}, []string{"endpoint"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "cofactor_serve_request_seconds", Help: "Time to answer a request, by endpoint.",
 			Buckets: prometheus.ExponentialBuckets(25e-6, 2, 16),
@@ -39,7 +44,7 @@ func newMetrics() *metrics {
 			Name: "cofactor_serve_model_rows", Help: "Rows of the snapshot in service, by side (users, items).",
 		}, []string{"side"}),
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.swaps, m.loadFailures, m.info, m.rows,
+	m.reg.MustRegister(m.requests, m.fallbacks, m.latency, m.swaps, m.loadFailures, m.info, m.rows,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }

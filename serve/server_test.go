@@ -241,6 +241,11 @@ func TestMetrics(t *testing.T) {
 	_, ts, _ := testServer(t)
 	call(t, ts, "GET", "/v1/recommend?user=u0", "")
 	call(t, ts, "GET", "/v1/recommend?k=x", "")
+	// Fallbacks: one user the snapshot lacks, two of a batch, one fold-in
+	// of unknown items.
+	call(t, ts, "GET", "/v1/recommend?user=stranger", "")
+	call(t, ts, "POST", "/v1/recommend", `{"users":["u0","x","y"]}`)
+	call(t, ts, "POST", "/v1/recommend", `{"ratings":[{"item":"nope","rating":1}]}`)
 	resp, err := ts.Client().Get(ts.URL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
@@ -248,9 +253,11 @@ func TestMetrics(t *testing.T) {
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	for _, want := range []string{
-		`cofactor_serve_requests_total{code="200",endpoint="recommend"} 1`,
+		`cofactor_serve_requests_total{code="200",endpoint="recommend"} 2`,
 		`cofactor_serve_requests_total{code="400",endpoint="recommend"} 1`,
-		`cofactor_serve_request_seconds_count{endpoint="recommend"} 2`,
+		`cofactor_serve_request_seconds_count{endpoint="recommend"} 3`,
+		`cofactor_serve_fallback_total{endpoint="recommend"} 1`,
+		`cofactor_serve_fallback_total{endpoint="recommend_post"} 3`,
 		`cofactor_serve_snapshot_swaps_total 1`,
 		`cofactor_serve_snapshot_info{model="default",snapshot="s1"} 1`,
 		`cofactor_serve_model_rows{side="items"} 6`,
