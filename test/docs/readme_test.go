@@ -1,6 +1,7 @@
 package docs
 
 import (
+	"archive/zip"
 	"context"
 	"errors"
 	"fmt"
@@ -132,11 +133,12 @@ func TestDocCommands(t *testing.T) {
 			os.Remove(filepath.Join(logs, "session.env"))
 			for _, b := range runnable {
 				name := fmt.Sprintf("%s:%d", b.file, b.line)
-				if strings.Contains(b.body, "../shared/data") && shared == "" {
-					t.Logf("%s (%s): skipped: it reads ../shared/data, which is absent", name, b.heading)
+				if (strings.Contains(b.body, "../shared/data") || hasDownload(b.body)) && shared == "" {
+					t.Logf("%s (%s): skipped: it reads ../shared/data or downloads what the test takes from there, which is absent", name, b.heading)
 					continue
 				}
 				script := dropCovered(t, name, b.body)
+				script = provideDownloads(t, name, repo, shared, script)
 				start := time.Now()
 				if !s.run(ctx, name, script) {
 					return // later blocks build on this one
@@ -146,6 +148,100 @@ func TestDocCommands(t *testing.T) {
 			}
 		})
 	}
+}
+
+// downloads are the files the docs tell users to download, and how the
+// test makes the same file from the shared data instead (CI has no
+// network beyond package registries).
+var downloads = map[string]func(shared, dst string) error{
+	// GroupLens' zip: a folder ml-latest-small/ with the CSV files and the
+	// licence.
+	"https://files.grouplens.org/datasets/movielens/ml-latest-small.zip": func(shared, dst string) error {
+		return zipFiles(dst, filepath.Join(shared, "ml-latest-small"), "ml-latest-small/", "ratings.csv", "movies.csv", "README.txt")
+	},
+}
+
+// hasDownload reports whether a script downloads one of downloads.
+func hasDownload(script string) bool {
+	for url := range downloads {
+		if strings.Contains(script, url) {
+			return true
+		}
+	}
+	return false
+}
+
+// provideDownloads replaces each `curl … -o FILE URL` of a known URL by
+// the file made from the shared data, written where curl would write it
+// (relative to dir).
+func provideDownloads(t *testing.T, name, dir, shared, script string) string {
+	t.Helper()
+	lines := strings.Split(script, "\n")
+	for i, line := range lines {
+		cmds := splitShell(name, 1, line)
+		if len(cmds) != 1 || cmds[0].words[0] != "curl" {
+			continue
+		}
+		w := cmds[0].words
+		var out, url string
+		for j := 1; j < len(w); j++ {
+			switch {
+			case w[j] == "-o" && j+1 < len(w):
+				out = w[j+1]
+				j++
+			case strings.HasPrefix(w[j], "https://"):
+				url = w[j]
+			}
+		}
+		provide := downloads[url]
+		if provide == nil {
+			continue
+		}
+		if out == "" {
+			t.Fatalf("%s: %s: the doc test supplies the file only when curl names it with -o", name, line)
+		}
+		dst := filepath.Join(dir, out)
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := provide(shared, dst); err != nil {
+			t.Fatalf("%s: making %s from the shared data: %v", name, out, err)
+		}
+		t.Logf("%s: not run here: %s (the file is made from the shared data)", name, strings.TrimSpace(line))
+		lines[i] = ": " + strconv.Quote(line)
+	}
+	return strings.Join(lines, "\n")
+}
+
+// zipFiles writes a zip archive at dst holding the named files of dir
+// under prefix.
+func zipFiles(dst, dir, prefix string, names ...string) error {
+	f, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	zw := zip.NewWriter(f)
+	for _, n := range names {
+		data, err := os.ReadFile(filepath.Join(dir, n))
+		if err != nil {
+			f.Close()
+			return err
+		}
+		w, err := zw.Create(prefix + n)
+		if err != nil {
+			f.Close()
+			return err
+		}
+		if _, err := w.Write(data); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	if err := zw.Close(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // dropCovered comments out the lines of coveredElsewhere.
