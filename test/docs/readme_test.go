@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -469,5 +470,37 @@ func copyRepo(t *testing.T, src, dst string) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestReadmeForNewUsers: the README's commands work from a clone alone.
+// No runnable block reads ../shared (what this project's tests use, which
+// users do not have); the real-data example downloads its data and a
+// synthetic one needs none; the cluster's workers show --metrics-addr.
+func TestReadmeForNewUsers(t *testing.T) {
+	var realData, synthetic bool
+	workers := 0
+	for _, b := range markdownBlocks(t, filepath.Join(repoRoot(t), "README.md"), "README.md") {
+		if !b.runnable() {
+			continue
+		}
+		if strings.Contains(b.body, "../shared") {
+			t.Errorf("README.md:%d (%s): reads ../shared, which a user's clone lacks", b.line, b.heading)
+		}
+		realData = realData || hasDownload(b.body)
+		for _, c := range ourCommands(splitShell(b.file, b.line+1, b.body)) {
+			switch {
+			case c.argv[0] == "cofactor" && len(c.argv) > 1 && c.argv[1] == "gen":
+				synthetic = true
+			case c.argv[0] == "worker":
+				workers++
+				if !slices.Contains(c.argv, "--metrics-addr") {
+					t.Errorf("%s: %s: no --metrics-addr (how is it monitored?)", c.where, strings.Join(c.argv, " "))
+				}
+			}
+		}
+	}
+	if !realData || !synthetic || workers == 0 {
+		t.Errorf("README: real-data download %v, synthetic example %v, %d worker commands", realData, synthetic, workers)
 	}
 }
