@@ -236,8 +236,8 @@ type building struct {
 	lo, hi int32
 	ids    []string
 	nIDs   int // IDs received
-	train  []rating
-	test   []rating
+	train  ratingList
+	test   ratingList
 	// needs[p] lists the rows block p of the other side needs from this
 	// one, filled as its messages arrive; needsGot[p] counts them.
 	needs    [][]int32
@@ -928,9 +928,9 @@ func (g *Ingest) applyRoute(m *message) error {
 				return msgErrorf("%s block %d is not built by worker %d", m.side, b, g.self)
 			}
 			if m.test {
-				bk.test = append(bk.test, r)
+				bk.test.add(r)
 			} else {
-				bk.train = append(bk.train, r)
+				bk.train.add(r)
 			}
 		}
 	case msgPairs:
@@ -1269,7 +1269,7 @@ func (g *Ingest) Build(ctx context.Context, peers Peers, store StoreFunc) (Build
 	for k, bk := range mine {
 		g.mu.Lock()
 		train, test := bk.train, bk.test
-		bk.train, bk.test = nil, nil
+		bk.train, bk.test = ratingList{}, ratingList{}
 		g.mu.Unlock()
 		nOther := int(l.Offsets.side(bk.side.Other()).IDs)
 		blk, dups, testDups, err := assemble(bk, train, test, l.bounds(bk.side.Other()), nOther)
@@ -1389,7 +1389,7 @@ func (g *Ingest) sendNeeds(ctx context.Context, peers Peers, blk *Block, q int) 
 // of a repeated pair the copy latest in the input is kept), and finds the
 // rows it needs from each block of the other side. It counts the repeats
 // of training and of test pairs.
-func assemble(bk *building, train, test []rating, otherBounds []int32, nOther int) (*Block, int64, int64, error) {
+func assemble(bk *building, train, test ratingList, otherBounds []int32, nOther int) (*Block, int64, int64, error) {
 	n := int(bk.hi - bk.lo)
 	blk := &Block{Side: bk.side, Index: bk.index, Start: bk.lo}
 	rows, dups := sortRows(train, bk.lo, n)
@@ -1421,10 +1421,12 @@ func assemble(bk *building, train, test []rating, otherBounds []int32, nOther in
 // global columns, ascending within a row; of the copies of one (row,
 // column) the one of largest seq is kept and the others counted (copies
 // of one seq are one rating delivered twice, dropped without counting).
-func sortRows(rs []rating, lo int32, n int) (CSR, int64) {
+func sortRows(rs ratingList, lo int32, n int) (CSR, int64) {
 	ptr := make([]int64, n+1)
-	for _, r := range rs {
-		ptr[r.row-lo+1]++
+	for _, c := range rs.chunks {
+		for _, r := range c {
+			ptr[r.row-lo+1]++
+		}
 	}
 	for j := range n {
 		ptr[j+1] += ptr[j]
@@ -1434,15 +1436,18 @@ func sortRows(rs []rating, lo int32, n int) (CSR, int64) {
 		val float32
 		seq uint64
 	}
-	sorted := make([]entry, len(rs))
+	sorted := make([]entry, rs.n)
 	fill := slices.Clone(ptr[:n])
-	for _, r := range rs {
-		p := &fill[r.row-lo]
-		sorted[*p] = entry{r.col, r.val, r.seq}
-		*p++
+	for k, c := range rs.chunks {
+		for _, r := range c {
+			p := &fill[r.row-lo]
+			sorted[*p] = entry{r.col, r.val, r.seq}
+			*p++
+		}
+		rs.chunks[k] = nil // the sorted copy holds them now
 	}
-	col := make([]int32, 0, len(rs))
-	val := make([]float32, 0, len(rs))
+	col := make([]int32, 0, rs.n)
+	val := make([]float32, 0, rs.n)
 	var dups int64
 	out := make([]int64, n+1)
 	for j := range n {
@@ -1461,6 +1466,24 @@ func sortRows(rs []rating, lo int32, n int) (CSR, int64) {
 		out[j+1] = int64(len(col))
 	}
 	return CSR{Ptr: out, Col: slices.Clip(col), Val: slices.Clip(val)}, dups
+}
+
+// ratingList collects ratings in chunks of fixed size: it never copies
+// what it holds to grow, so it takes its ratings' size and little more.
+type ratingList struct {
+	chunks [][]rating
+	n      int
+}
+
+const ratingChunk = 1 << 14
+
+func (l *ratingList) add(r rating) {
+	if k := len(l.chunks); k == 0 || len(l.chunks[k-1]) == ratingChunk {
+		l.chunks = append(l.chunks, make([]rating, 0, ratingChunk))
+	}
+	c := &l.chunks[len(l.chunks)-1]
+	*c = append(*c, r)
+	l.n++
 }
 
 // rankSet is a set of indices below n with rank queries: rank(x) is the
