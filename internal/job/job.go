@@ -14,14 +14,21 @@ import (
 
 	"github.com/cofactor-ml/cofactor/als"
 	"github.com/cofactor-ml/cofactor/checkpoint"
+	"github.com/cofactor-ml/cofactor/dataset"
 	"github.com/cofactor-ml/cofactor/partition"
 )
 
 // Spec is a training job. Its JSON form travels through the HTTP API and
 // the raft log, so field names are stable.
 type Spec struct {
+	// Input and Test are files every worker can read (a shared
+	// filesystem); Dataset and TestDataset name datasets in the cluster's
+	// store instead (cofactor dataset put), which the workers ingest
+	// shard by shard. A job has Input or Dataset, not both.
 	Input        string  `json:"input"`
 	Test         string  `json:"test,omitempty"`
+	Dataset      string  `json:"dataset,omitempty"`
+	TestDataset  string  `json:"test_dataset,omitempty"`
 	TestFraction float64 `json:"test_fraction"`
 	Format       string  `json:"format"`
 	OnBadLine    string  `json:"on_bad_line"`
@@ -120,10 +127,18 @@ func (s Spec) Validate() error {
 		return fmt.Errorf("%w: %w", ErrSpec, err)
 	}
 	switch {
-	case s.Input == "":
+	case s.Input == "" && s.Dataset == "":
 		return fmt.Errorf("%w: no input file (--input)", ErrSpec)
+	case s.Input != "" && s.Dataset != "":
+		return fmt.Errorf("%w: --input and --dataset cannot be combined", ErrSpec)
+	case s.Dataset != "" && s.Test != "":
+		return fmt.Errorf("%w: a --dataset job takes its test set as --test-dataset NAME, not --test FILE", ErrSpec)
+	case s.Input != "" && s.TestDataset != "":
+		return fmt.Errorf("%w: --test-dataset goes with --dataset; an --input job takes --test FILE", ErrSpec)
 	case s.Test != "" && s.TestFraction > 0:
 		return fmt.Errorf("%w: --test and --test-fraction cannot be combined (set --test-fraction 0 with --test)", ErrSpec)
+	case s.TestDataset != "" && s.TestFraction > 0:
+		return fmt.Errorf("%w: --test-dataset and --test-fraction cannot be combined (set --test-fraction 0 with --test-dataset)", ErrSpec)
 	case !(s.TestFraction >= 0 && s.TestFraction < 1):
 		return fmt.Errorf("%w: test fraction %g outside [0, 1)", ErrSpec, s.TestFraction)
 	case s.Iterations < 1 || s.Iterations > MaxIterations:
@@ -138,6 +153,14 @@ func (s Spec) Validate() error {
 		return fmt.Errorf("%w: checkpoint interval %d must be ≥ 0", ErrSpec, s.CheckpointEvery)
 	case s.Keep < 1:
 		return fmt.Errorf("%w: keep %d must be ≥ 1", ErrSpec, s.Keep)
+	}
+	for _, name := range []string{s.Dataset, s.TestDataset} {
+		if name == "" {
+			continue
+		}
+		if err := dataset.ValidName(name); err != nil {
+			return fmt.Errorf("%w: %w", ErrSpec, err)
+		}
 	}
 	if err := checkpoint.ValidID(s.Model); err != nil {
 		return fmt.Errorf("%w: model: %w", ErrSpec, err)
@@ -162,6 +185,9 @@ func LoadDataset(ctx context.Context, s Spec) (*partition.Dataset, int64, error)
 	opts, err := s.ScanOptions()
 	if err != nil {
 		return nil, 0, fmt.Errorf("%w: %w", ErrSpec, err)
+	}
+	if s.Input == "" {
+		return nil, 0, fmt.Errorf("%w: no input file to load (a --dataset job is ingested by the workers)", ErrSpec)
 	}
 	threads := runtime.GOMAXPROCS(0)
 	train, st, err := partition.ReadFileParallel(ctx, s.Input, opts, threads)
