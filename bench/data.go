@@ -66,7 +66,7 @@ func datasets() map[string]*dataset {
 			Rank:  10, Lambda: 0.1, Iterations: 15, Target: 0.89, NpalsIterations: 15,
 			Implicit: true, ImplicitRank: 32, ImplicitLambda: 50, ImplicitAlpha: 1,
 		},
-		// The shape of internal/allinone's BenchmarkEngine (same generator,
+		// The shape of allinone's BenchmarkEngine (same generator,
 		// flags and seed), split 80/20 by the harness.
 		"20m": {
 			Name: "20m", Desc: "20M-shaped synthetic, 138,493 × 26,744, 20,000,263 ratings, 20% test",

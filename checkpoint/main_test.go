@@ -13,7 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/cofactor-ml/cofactor/internal/leaktest"
-	"github.com/cofactor-ml/cofactor/transport"
+	"github.com/cofactor-ml/cofactor/transport/embedded"
 )
 
 // TestMain fails the package's tests if any goroutine outlives them.
@@ -140,7 +140,7 @@ func writeSnapshot(t testing.TB, r *Repo, id, model string, created time.Time, f
 // a BlobStore on it; both end with the test.
 func startBlobStore(t testing.TB) *BlobStore {
 	t.Helper()
-	e, err := transport.StartEmbedded(transport.EmbeddedOptions{JetStream: true, StoreDir: t.TempDir(), NoListen: true})
+	e, err := embedded.Start(embedded.Options{JetStream: true, StoreDir: t.TempDir(), NoListen: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,12 +12,7 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
-
-	"github.com/nats-io/nats.go"
-
-	"github.com/cofactor-ml/cofactor/transport"
 )
 
 // Repo is a snapshot repository: a Store of files and the Pointers to each
@@ -32,47 +27,6 @@ type Repo struct {
 
 // NewRepo combines a store and its pointers.
 func NewRepo(s Store, p Pointers) *Repo { return &Repo{Store: s, Pointers: p} }
-
-// ErrURI: a store URI that cannot be opened.
-var ErrURI = errors.New("checkpoint: bad store URI")
-
-// OpenURI opens the repository a URI names:
-//
-//	nats               the JetStream buckets on nc (the cluster's NATS)
-//	nats://host:port   the JetStream buckets on that server
-//	dir:PATH or PATH   a directory (local or shared filesystem)
-func OpenURI(ctx context.Context, uri string, nc *nats.Conn) (*Repo, error) {
-	switch {
-	case uri == "" || uri == "nats":
-		if nc == nil {
-			return nil, fmt.Errorf("%w: %q needs a NATS connection", ErrURI, uri)
-		}
-		s, err := OpenBlobStore(ctx, nc)
-		if err != nil {
-			return nil, err
-		}
-		return NewRepo(s, s), nil
-	case strings.HasPrefix(uri, "nats://") || strings.HasPrefix(uri, "tls://"):
-		own, err := transport.Dial(uri, "cofactor-checkpoint")
-		if err != nil {
-			return nil, err
-		}
-		s, err := OpenBlobStore(ctx, own)
-		if err != nil {
-			own.Close()
-			return nil, err
-		}
-		r := NewRepo(s, s)
-		r.close = own.Close
-		return r, nil
-	}
-	dir := strings.TrimPrefix(uri, "dir:")
-	if dir == "" {
-		return nil, fmt.Errorf("%w: %q names no directory", ErrURI, uri)
-	}
-	d := DirStore{Root: dir}
-	return NewRepo(d, d), nil
-}
 
 // Close releases a connection the repository opened itself.
 func (r *Repo) Close() {

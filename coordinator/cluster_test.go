@@ -3,7 +3,7 @@ package coordinator_test
 // An in-process cluster: one embedded NATS server, three coordinator
 // nodes with real raft TCP transports and HTTP APIs on 127.0.0.1, and two
 // workers, all in this test process. The tests are an external package so
-// that they can compare with internal/allinone, which imports coordinator.
+// that they can compare with allinone, which imports coordinator.
 
 import (
 	"bytes"
@@ -23,13 +23,14 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/cofactor-ml/cofactor/allinone"
 	"github.com/cofactor-ml/cofactor/checkpoint"
 	"github.com/cofactor-ml/cofactor/coordinator"
-	"github.com/cofactor-ml/cofactor/internal/allinone"
 	"github.com/cofactor-ml/cofactor/internal/job"
 	"github.com/cofactor-ml/cofactor/internal/synth"
 	"github.com/cofactor-ml/cofactor/internal/testutil"
 	"github.com/cofactor-ml/cofactor/transport"
+	"github.com/cofactor-ml/cofactor/transport/embedded"
 	"github.com/cofactor-ml/cofactor/worker"
 )
 
@@ -57,7 +58,7 @@ func (s *syncBuffer) String() string {
 
 type cluster struct {
 	t      *testing.T
-	ns     *transport.Embedded
+	ns     *embedded.Server
 	log    *slog.Logger
 	cfgs   []coordinator.Config
 	nodes  []*coordinator.Node // nil while stopped
@@ -90,7 +91,7 @@ func startCluster(t *testing.T) *cluster {
 			t.Logf("cluster logs:\n%s", logs.String())
 		}
 	})
-	ns, err := transport.StartEmbedded(transport.EmbeddedOptions{JetStream: true, StoreDir: t.TempDir(), NoListen: true})
+	ns, err := embedded.Start(embedded.Options{JetStream: true, StoreDir: t.TempDir(), NoListen: true})
 	if err != nil {
 		t.Fatal(err)
 	}

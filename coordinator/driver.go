@@ -672,7 +672,11 @@ func (d *driver) finish(ctx context.Context, j *Job, final string) error {
 			repo.Delete(ctx, c.ID) // a finished job needs no resume points
 		}
 	}
-	snapshot := d.n.storeRef(j.Spec.Store, final)
+	u, err := checkpoint.ParseStoreURI(j.Spec.Store)
+	if err != nil {
+		return &stepFailure{kind: job.KindInput, msg: err.Error()}
+	}
+	snapshot := u.Ref(final)
 	if j.Spec.Out != "" {
 		c := d.command(j, wire.CmdExport)
 		c.Snapshot = final

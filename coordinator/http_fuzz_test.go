@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cofactor-ml/cofactor/transport"
+	"github.com/cofactor-ml/cofactor/transport/embedded"
 )
 
 // fuzzRoutes are the API's routes that take input: each POST and DELETE.
@@ -87,7 +87,7 @@ func FuzzHTTPBodies(f *testing.F) {
 // in-process NATS server) and waits until it leads.
 func fuzzNode(f testing.TB) *Node {
 	f.Helper()
-	ns, err := transport.StartEmbedded(transport.EmbeddedOptions{JetStream: true, StoreDir: f.TempDir(), NoListen: true})
+	ns, err := embedded.Start(embedded.Options{JetStream: true, StoreDir: f.TempDir(), NoListen: true})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -181,14 +181,19 @@ type Node struct {
 	wg     sync.WaitGroup
 }
 
-// repo opens (once) the snapshot store a job's spec names.
+// repo opens (once) the snapshot store a job's spec names, dialling
+// another NATS server with the node's own credentials.
 func (n *Node) repo(ctx context.Context, uri string) (*checkpoint.Repo, error) {
 	n.reposMu.Lock()
 	defer n.reposMu.Unlock()
 	if r, ok := n.repos[uri]; ok {
 		return r, nil
 	}
-	r, err := checkpoint.OpenURI(ctx, uri, n.nc)
+	u, err := checkpoint.ParseStoreURI(uri)
+	if err != nil {
+		return nil, err
+	}
+	r, err := checkpoint.OpenStore(ctx, u, checkpoint.OpenOptions{Conn: n.nc, Security: n.cfg.NATSSecurity, Name: "cofactor-coordinator-" + n.cfg.ID})
 	if err != nil {
 		return nil, fmt.Errorf("opening the snapshot store %q: %w", uri, err)
 	}
@@ -197,17 +202,6 @@ func (n *Node) repo(ctx context.Context, uri string) (*checkpoint.Repo, error) {
 	}
 	n.repos[uri] = r
 	return r, nil
-}
-
-// storeRef is how a job's result names a snapshot in its store.
-func (n *Node) storeRef(uri, id string) string {
-	switch {
-	case uri == "" || uri == "nats":
-		return "nats:" + id
-	case strings.HasPrefix(uri, "dir:"):
-		return uri + "/" + id
-	}
-	return uri + "#" + id
 }
 
 // New checks cfg and builds a node; Start runs it.

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/cofactor-ml/cofactor/internal/job"
-	"github.com/cofactor-ml/cofactor/transport"
+	"github.com/cofactor-ml/cofactor/transport/embedded"
 )
 
 func TestDueSlots(t *testing.T) {
@@ -74,7 +74,7 @@ func (c *fakeClock) Add(d time.Duration) {
 // fake clock. It has no workers, so fired jobs stay pending.
 func scheduleNode(t *testing.T, clock *fakeClock) *Node {
 	t.Helper()
-	e, err := transport.StartEmbedded(transport.EmbeddedOptions{NoListen: true})
+	e, err := embedded.Start(embedded.Options{NoListen: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/cofactor-ml/cofactor/internal/natsauth"
 	"github.com/cofactor-ml/cofactor/internal/testcerts"
 	"github.com/cofactor-ml/cofactor/transport"
+	"github.com/cofactor-ml/cofactor/transport/embedded"
 	"github.com/cofactor-ml/cofactor/worker"
 )
 
@@ -91,7 +92,7 @@ func startSecureCluster(t *testing.T) *secureCluster {
 	}))
 	confFile := filepath.Join(dir, "nats.conf")
 	must(t, os.WriteFile(confFile, conf.Bytes(), 0o600))
-	ns, err := transport.StartEmbedded(transport.EmbeddedOptions{ConfigFile: confFile, JetStream: true, StoreDir: filepath.Join(dir, "js")})
+	ns, err := embedded.Start(embedded.Options{ConfigFile: confFile, JetStream: true, StoreDir: filepath.Join(dir, "js")})
 	must(t, err)
 	c.stop = append(c.stop, ns.Shutdown)
 	c.natsURL = ns.ClientURL()

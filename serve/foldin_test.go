@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cofactor-ml/cofactor/allinone"
 	"github.com/cofactor-ml/cofactor/als"
 	"github.com/cofactor-ml/cofactor/checkpoint"
-	"github.com/cofactor-ml/cofactor/internal/allinone"
 	"github.com/cofactor-ml/cofactor/internal/job"
 	"github.com/cofactor-ml/cofactor/internal/synth"
 	"github.com/cofactor-ml/cofactor/internal/testutil"

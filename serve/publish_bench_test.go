@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/cofactor-ml/cofactor/checkpoint"
-	"github.com/cofactor-ml/cofactor/transport"
+	"github.com/cofactor-ml/cofactor/transport/embedded"
 )
 
 // BenchmarkPublishToAnswer measures, for each store, the time from the
@@ -28,7 +28,7 @@ func BenchmarkPublishToAnswer(b *testing.B) {
 				d := checkpoint.DirStore{Root: b.TempDir()}
 				repo = checkpoint.NewRepo(d, d)
 			} else {
-				e, err := transport.StartEmbedded(transport.EmbeddedOptions{JetStream: true, StoreDir: b.TempDir(), NoListen: true})
+				e, err := embedded.Start(embedded.Options{JetStream: true, StoreDir: b.TempDir(), NoListen: true})
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -1,13 +1,16 @@
-package transport
+package transport_test
 
 import (
 	"context"
 	"testing"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/cofactor-ml/cofactor/transport"
+	"github.com/cofactor-ml/cofactor/transport/embedded"
 )
 
-// BenchmarkRowsExchange measures request/reply of one FrameRows chunk of
+// BenchmarkRowsExchange measures request/reply of one transport.FrameRows chunk of
 // about 1 MiB (rank 64, as many rows as fit the server's default 1 MiB
 // max_payload): the responder encodes the rows and the frame, the
 // requester decodes and checks the frame and copies the rows out. MB/s
@@ -23,12 +26,12 @@ func BenchmarkRowsExchange(b *testing.B) {
 
 func benchRowsExchange(b *testing.B, mode string, parallel bool) {
 	const k = 64
-	e := startServer(b, EmbeddedOptions{})
+	e := startServer(b, embedded.Options{})
 	dial := func() *nats.Conn {
 		if mode == "inproc" {
 			return connect(b, e)
 		}
-		nc, err := Dial(e.ClientURL(), "bench")
+		nc, err := transport.Dial(e.ClientURL(), "bench")
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -36,9 +39,9 @@ func benchRowsExchange(b *testing.B, mode string, parallel bool) {
 		return nc
 	}
 	srv, cli := dial(), dial()
-	perChunk := RowsPerChunk(int(cli.MaxPayload()), k)
-	factors := seqFloat32s(perChunk * k)
-	subject := WorkerRowsSubject("bench")
+	perChunk := transport.RowsPerChunk(int(cli.MaxPayload()), k)
+	factors := seqRows(perChunk * k)
+	subject := transport.WorkerRowsSubject("bench")
 
 	responders := 1
 	if parallel {
@@ -47,14 +50,14 @@ func benchRowsExchange(b *testing.B, mode string, parallel bool) {
 	for range responders {
 		var payload, frame []byte // reused: one handler call at a time per subscription
 		_, err := srv.QueueSubscribe(subject, "rows", func(m *nats.Msg) {
-			h, _, err := DecodeFrame(m.Data)
+			h, _, err := transport.DecodeFrame(m.Data)
 			if err != nil {
-				_ = m.Respond(ErrorFrame(Header{}, err.Error()))
+				_ = m.Respond(transport.ErrorFrame(transport.Header{}, err.Error()))
 				return
 			}
-			h.Type, h.Chunks, h.Rows, h.Cols = FrameRows, 1, uint32(perChunk), k
-			payload = AppendFloat32s(payload[:0], factors)
-			frame = AppendFrame(frame[:0], h, payload)
+			h.Type, h.Chunks, h.Rows, h.Cols = transport.FrameRows, 1, uint32(perChunk), k
+			payload = transport.AppendFloat32s(payload[:0], factors)
+			frame = transport.AppendFrame(frame[:0], h, payload)
 			_ = m.Respond(frame)
 		})
 		if err != nil {
@@ -64,20 +67,20 @@ func benchRowsExchange(b *testing.B, mode string, parallel bool) {
 	if err := srv.Flush(); err != nil {
 		b.Fatal(err)
 	}
-	req := AppendFrame(nil, Header{Type: FrameRowsRequest, Job: "bench", Iteration: 1, Cols: k}, nil)
+	req := transport.AppendFrame(nil, transport.Header{Type: transport.FrameRowsRequest, Job: "bench", Iteration: 1, Cols: k}, nil)
 
 	fetch := func(dst []float32) {
-		msg, err := Request(context.Background(), cli, subject, req, DefaultRetry())
+		msg, err := transport.Request(context.Background(), cli, subject, req, transport.DefaultRetry())
 		if err != nil {
 			b.Error(err)
 			return
 		}
-		h, p, err := DecodeFrame(msg.Data)
-		if err != nil || h.Type != FrameRows || int(h.Rows)*k != len(dst) {
+		h, p, err := transport.DecodeFrame(msg.Data)
+		if err != nil || h.Type != transport.FrameRows || int(h.Rows)*k != len(dst) {
 			b.Errorf("bad answer %+v: %v", h, err)
 			return
 		}
-		DecodeFloat32s(dst, p)
+		transport.DecodeFloat32s(dst, p)
 	}
 	b.SetBytes(int64(4 * len(factors)))
 	b.ReportAllocs()

@@ -1,4 +1,4 @@
-package transport
+package transport_test
 
 import (
 	"bytes"
@@ -11,13 +11,16 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cofactor-ml/cofactor/transport"
+	"github.com/cofactor-ml/cofactor/transport/embedded"
 )
 
-func openTestBlobs(t *testing.T, e *Embedded, bucket string) *Blobs {
+func openTestBlobs(t *testing.T, e *embedded.Server, bucket string) *transport.Blobs {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	b, err := OpenBlobs(ctx, connect(t, e), bucket)
+	b, err := transport.OpenBlobs(ctx, connect(t, e), bucket)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,9 +92,9 @@ func TestBlobsErrors(t *testing.T) {
 		want     error
 		wantMsg  string
 	}{
-		{"missing", "nope", 1 << 20, ErrNotFound, `"nope"`},
-		{"over limit", "a", 999, ErrTooLarge, "1000 bytes, limit 999"},
-		{"negative limit", "a", -1, ErrTooLarge, "limit -1"},
+		{"missing", "nope", 1 << 20, transport.ErrNotFound, `"nope"`},
+		{"over limit", "a", 999, transport.ErrTooLarge, "1000 bytes, limit 999"},
+		{"negative limit", "a", -1, transport.ErrTooLarge, "limit -1"},
 		{"at limit", "a", 1000, nil, ""},
 	}
 	for _, tt := range tests {
@@ -112,13 +115,13 @@ func TestBlobsErrors(t *testing.T) {
 	if err := b.Delete(ctx, "a"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.Get(ctx, "a", 1<<20); !errors.Is(err, ErrNotFound) {
+	if _, err := b.Get(ctx, "a", 1<<20); !errors.Is(err, transport.ErrNotFound) {
 		t.Errorf("get after delete: %v", err)
 	}
-	if err := b.Delete(ctx, "a"); !errors.Is(err, ErrNotFound) {
+	if err := b.Delete(ctx, "a"); !errors.Is(err, transport.ErrNotFound) {
 		t.Errorf("second delete: %v", err)
 	}
-	if err := b.Delete(ctx, "never"); !errors.Is(err, ErrNotFound) {
+	if err := b.Delete(ctx, "never"); !errors.Is(err, transport.ErrNotFound) {
 		t.Errorf("delete of a missing name: %v", err)
 	}
 	// Put after delete brings the name back.
@@ -149,11 +152,11 @@ func TestBlobsList(t *testing.T) {
 	}
 	tests := []struct {
 		prefix string
-		want   []BlobInfo
+		want   []transport.BlobInfo
 	}{
-		{"job1/u/", []BlobInfo{{"job1/u/0", 10}, {"job1/u/1", 20}}},
-		{"job1/", []BlobInfo{{"job1/i/0", 30}, {"job1/u/0", 10}, {"job1/u/1", 20}}},
-		{"", []BlobInfo{{"job1/i/0", 30}, {"job1/u/0", 10}, {"job1/u/1", 20}, {"job2/u/0", 40}}},
+		{"job1/u/", []transport.BlobInfo{{"job1/u/0", 10}, {"job1/u/1", 20}}},
+		{"job1/", []transport.BlobInfo{{"job1/i/0", 30}, {"job1/u/0", 10}, {"job1/u/1", 20}}},
+		{"", []transport.BlobInfo{{"job1/i/0", 30}, {"job1/u/0", 10}, {"job1/u/1", 20}, {"job2/u/0", 40}}},
 		{"job3", nil},
 	}
 	for _, tt := range tests {
@@ -161,7 +164,7 @@ func TestBlobsList(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		slices.SortFunc(got, func(a, b BlobInfo) int { return strings.Compare(a.Name, b.Name) })
+		slices.SortFunc(got, func(a, b transport.BlobInfo) int { return strings.Compare(a.Name, b.Name) })
 		if !slices.Equal(got, tt.want) {
 			t.Errorf("List(%q) = %v, want %v", tt.prefix, got, tt.want)
 		}
@@ -170,7 +173,7 @@ func TestBlobsList(t *testing.T) {
 
 func TestBlobsOpenExistingAndPersist(t *testing.T) {
 	dir := t.TempDir()
-	e, err := StartEmbedded(EmbeddedOptions{JetStream: true, StoreDir: dir})
+	e, err := embedded.Start(embedded.Options{JetStream: true, StoreDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,14 +183,14 @@ func TestBlobsOpenExistingAndPersist(t *testing.T) {
 		e.Shutdown()
 		t.Fatal(err)
 	}
-	b1, err := OpenBlobs(ctx, nc, "keep")
+	b1, err := transport.OpenBlobs(ctx, nc, "keep")
 	if err == nil {
 		err = b1.Put(ctx, "x", []byte("persisted"))
 	}
 	if err == nil {
 		// A second open finds the bucket and sees the blob.
-		var b2 *Blobs
-		b2, err = OpenBlobs(ctx, nc, "keep")
+		var b2 *transport.Blobs
+		b2, err = transport.OpenBlobs(ctx, nc, "keep")
 		if err == nil {
 			var got []byte
 			got, err = b2.Get(ctx, "x", 100)
@@ -203,7 +206,7 @@ func TestBlobsOpenExistingAndPersist(t *testing.T) {
 	}
 
 	// A new server on the same directory still has it (file storage).
-	e2 := startServer(t, EmbeddedOptions{JetStream: true, StoreDir: dir})
+	e2 := startServer(t, embedded.Options{JetStream: true, StoreDir: dir})
 	b3 := openTestBlobs(t, e2, "keep")
 	got, err := b3.Get(ctx, "x", 100)
 	if err != nil || string(got) != "persisted" {
@@ -215,17 +218,17 @@ func TestBlobsBadBucketAndOptions(t *testing.T) {
 	e := startJetStream(t)
 	nc := connect(t, e)
 	ctx := context.Background()
-	if _, err := OpenBlobs(ctx, nc, "bad.name"); !errors.Is(err, jetstream.ErrInvalidStoreName) {
+	if _, err := transport.OpenBlobs(ctx, nc, "bad.name"); !errors.Is(err, jetstream.ErrInvalidStoreName) {
 		t.Errorf("bad bucket name: %v", err)
 	}
-	if _, err := OpenBlobs(ctx, nc, "t", WithBlobTimeout(0)); err == nil {
+	if _, err := transport.OpenBlobs(ctx, nc, "t", transport.WithBlobTimeout(0)); err == nil {
 		t.Error("zero timeout accepted")
 	}
 	// A single server cannot hold three replicas.
-	if _, err := OpenBlobs(ctx, nc, "r3", WithReplicas(3)); err == nil {
+	if _, err := transport.OpenBlobs(ctx, nc, "r3", transport.WithReplicas(3)); err == nil {
 		t.Error("3 replicas on one server accepted")
 	}
-	if _, err := OpenBlobs(ctx, nc, "r1", WithReplicas(1), WithBlobTimeout(time.Second)); err != nil {
+	if _, err := transport.OpenBlobs(ctx, nc, "r1", transport.WithReplicas(1), transport.WithBlobTimeout(time.Second)); err != nil {
 		t.Error(err)
 	}
 }
@@ -237,7 +240,7 @@ func TestBlobsDigestChecked(t *testing.T) {
 	nc := connect(t, e)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	b, err := OpenBlobs(ctx, nc, "tamper")
+	b, err := transport.OpenBlobs(ctx, nc, "tamper")
 	if err != nil {
 		t.Fatal(err)
 	}

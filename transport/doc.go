@@ -1,8 +1,9 @@
 // Package transport owns cofactor's use of NATS: subject names, the binary
 // frame that carries factor rows, chunking under the server's max_payload,
-// request/reply with timeouts and retries, blob storage in the JetStream
-// Object Store, and an embedded nats-server for the all-in-one mode and
-// tests.
+// request/reply with timeouts and retries, dialling with credentials and
+// TLS, and blob storage in the JetStream Object Store. The embedded
+// nats-server of the all-in-one mode and tests is package
+// transport/embedded, so that importing transport links no server.
 //
 // # Subjects
 //
@@ -38,7 +39,5 @@
 // The frame and subject functions are pure and safe for concurrent use.
 // [Request] may be called from many goroutines on one connection, as
 // nats.Conn allows. A [Blobs] is safe for concurrent use; a Get never returns a
-// mix of two versions of a blob (see [Blobs.Put]). An [Embedded] server's
-// methods are safe for concurrent use; Shutdown may be called more than
-// once.
+// mix of two versions of a blob (see [Blobs.Put]).
 package transport

@@ -1,4 +1,4 @@
-package transport
+package transport_test
 
 import (
 	"context"
@@ -8,15 +8,18 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/cofactor-ml/cofactor/transport"
+	"github.com/cofactor-ml/cofactor/transport/embedded"
 )
 
 // fastRetry keeps retry tests short.
-func fastRetry(attempts int) RetryPolicy {
-	return RetryPolicy{Timeout: 150 * time.Millisecond, Attempts: attempts, Backoff: 5 * time.Millisecond}
+func fastRetry(attempts int) transport.RetryPolicy {
+	return transport.RetryPolicy{Timeout: 150 * time.Millisecond, Attempts: attempts, Backoff: 5 * time.Millisecond}
 }
 
 func TestRequestRetriesUntilAnswered(t *testing.T) {
-	e := startServer(t, EmbeddedOptions{})
+	e := startServer(t, embedded.Options{})
 	srv, cli := connect(t, e), connect(t, e)
 	var seen atomic.Int32
 	sub, err := srv.Subscribe("svc", func(m *nats.Msg) {
@@ -32,7 +35,7 @@ func TestRequestRetriesUntilAnswered(t *testing.T) {
 	if err := srv.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	msg, err := Request(context.Background(), cli, "svc", []byte("x"), fastRetry(5))
+	msg, err := transport.Request(context.Background(), cli, "svc", []byte("x"), fastRetry(5))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,12 +48,12 @@ func TestRequestRetriesUntilAnswered(t *testing.T) {
 }
 
 func TestRequestNoResponders(t *testing.T) {
-	e := startServer(t, EmbeddedOptions{})
+	e := startServer(t, embedded.Options{})
 	nc := connect(t, e)
 	start := time.Now()
-	_, err := Request(context.Background(), nc, "nobody.home", nil, RetryPolicy{Timeout: 5 * time.Second, Attempts: 3, Backoff: 10 * time.Millisecond})
-	if !errors.Is(err, ErrUnreachable) || !errors.Is(err, nats.ErrNoResponders) {
-		t.Fatalf("err = %v, want ErrUnreachable wrapping ErrNoResponders", err)
+	_, err := transport.Request(context.Background(), nc, "nobody.home", nil, transport.RetryPolicy{Timeout: 5 * time.Second, Attempts: 3, Backoff: 10 * time.Millisecond})
+	if !errors.Is(err, transport.ErrUnreachable) || !errors.Is(err, nats.ErrNoResponders) {
+		t.Fatalf("err = %v, want transport.ErrUnreachable wrapping ErrNoResponders", err)
 	}
 	// Three attempts answered at once by the server, pauses 10 + 20 ms.
 	if d := time.Since(start); d > time.Second {
@@ -59,7 +62,7 @@ func TestRequestNoResponders(t *testing.T) {
 }
 
 func TestRequestTimeoutsRunOut(t *testing.T) {
-	e := startServer(t, EmbeddedOptions{})
+	e := startServer(t, embedded.Options{})
 	srv, cli := connect(t, e), connect(t, e)
 	var seen atomic.Int32
 	sub, err := srv.Subscribe("silent", func(*nats.Msg) { seen.Add(1) })
@@ -70,10 +73,10 @@ func TestRequestTimeoutsRunOut(t *testing.T) {
 	if err := srv.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	p := RetryPolicy{Timeout: 50 * time.Millisecond, Attempts: 3, Backoff: time.Millisecond}
-	_, err = Request(context.Background(), cli, "silent", nil, p)
-	if !errors.Is(err, ErrUnreachable) || !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("err = %v, want ErrUnreachable wrapping a timeout", err)
+	p := transport.RetryPolicy{Timeout: 50 * time.Millisecond, Attempts: 3, Backoff: time.Millisecond}
+	_, err = transport.Request(context.Background(), cli, "silent", nil, p)
+	if !errors.Is(err, transport.ErrUnreachable) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want transport.ErrUnreachable wrapping a timeout", err)
 	}
 	if n := seen.Load(); n != 3 {
 		t.Errorf("responder saw %d requests, want 3", n)
@@ -81,7 +84,7 @@ func TestRequestTimeoutsRunOut(t *testing.T) {
 }
 
 func TestRequestContextEnds(t *testing.T) {
-	e := startServer(t, EmbeddedOptions{})
+	e := startServer(t, embedded.Options{})
 	nc := connect(t, e)
 	tests := []struct {
 		name string
@@ -108,8 +111,8 @@ func TestRequestContextEnds(t *testing.T) {
 			defer cancel()
 			start := time.Now()
 			// Attempts 0: retry until the context ends.
-			_, err := Request(ctx, nc, "nobody.home", nil, RetryPolicy{Timeout: 5 * time.Second, Backoff: 20 * time.Millisecond})
-			if !errors.Is(err, tt.want) || errors.Is(err, ErrUnreachable) {
+			_, err := transport.Request(ctx, nc, "nobody.home", nil, transport.RetryPolicy{Timeout: 5 * time.Second, Backoff: 20 * time.Millisecond})
+			if !errors.Is(err, tt.want) || errors.Is(err, transport.ErrUnreachable) {
 				t.Fatalf("err = %v, want %v", err, tt.want)
 			}
 			if d := time.Since(start); d > 2*time.Second {
@@ -120,51 +123,51 @@ func TestRequestContextEnds(t *testing.T) {
 }
 
 func TestRequestNonRetryableError(t *testing.T) {
-	e := startServer(t, EmbeddedOptions{})
+	e := startServer(t, embedded.Options{})
 	nc, err := e.Connect()
 	if err != nil {
 		t.Fatal(err)
 	}
 	nc.Close()
-	_, err = Request(context.Background(), nc, "svc", nil, fastRetry(0))
-	if !errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, ErrUnreachable) {
+	_, err = transport.Request(context.Background(), nc, "svc", nil, fastRetry(0))
+	if !errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, transport.ErrUnreachable) {
 		t.Fatalf("err = %v, want ErrConnectionClosed at once", err)
 	}
 }
 
 func TestRetryDefaults(t *testing.T) {
-	p := DefaultRetry()
+	p := transport.DefaultRetry()
 	if p.Timeout != 5*time.Second || p.Attempts != 5 || p.Backoff != 50*time.Millisecond {
-		t.Errorf("DefaultRetry() = %+v", p)
+		t.Errorf("transport.DefaultRetry() = %+v", p)
 	}
 }
 
 // TestRequestFramesEndToEnd serves a block's rows in chunks the way workers
-// do, with a responder that answers errors in FrameError, and reassembles
+// do, with a responder that answers errors in transport.FrameError, and reassembles
 // them on the other side.
 func TestRequestFramesEndToEnd(t *testing.T) {
 	const k, rows = 8, 1000
-	e := startServer(t, EmbeddedOptions{MaxPayload: 4096})
+	e := startServer(t, embedded.Options{MaxPayload: 4096})
 	srv, cli := connect(t, e), connect(t, e)
-	perChunk := RowsPerChunk(int(cli.MaxPayload()), k)
+	perChunk := transport.RowsPerChunk(int(cli.MaxPayload()), k)
 	if perChunk < 1 {
-		t.Fatalf("RowsPerChunk = %d", perChunk)
+		t.Fatalf("transport.RowsPerChunk = %d", perChunk)
 	}
-	factors := seqFloat32s(rows * k)
-	sub, err := srv.Subscribe(WorkerRowsSubject("w1"), func(m *nats.Msg) {
-		h, _, err := DecodeFrame(m.Data)
+	factors := seqRows(rows * k)
+	sub, err := srv.Subscribe(transport.WorkerRowsSubject("w1"), func(m *nats.Msg) {
+		h, _, err := transport.DecodeFrame(m.Data)
 		if err != nil {
-			_ = m.Respond(ErrorFrame(Header{}, err.Error()))
+			_ = m.Respond(transport.ErrorFrame(transport.Header{}, err.Error()))
 			return
 		}
-		lo, hi, ok := ChunkBounds(rows, perChunk, int(h.Chunk))
-		if h.Type != FrameRowsRequest || h.Block != 3 || !ok {
-			_ = m.Respond(ErrorFrame(h, "bad request"))
+		lo, hi, ok := transport.ChunkBounds(rows, perChunk, int(h.Chunk))
+		if h.Type != transport.FrameRowsRequest || h.Block != 3 || !ok {
+			_ = m.Respond(transport.ErrorFrame(h, "bad request"))
 			return
 		}
 		out := h
-		out.Type, out.Chunks, out.Rows, out.Cols = FrameRows, uint32(ChunkCount(rows, perChunk)), uint32(hi-lo), k
-		_ = m.Respond(AppendFrame(nil, out, AppendFloat32s(nil, factors[lo*k:hi*k])))
+		out.Type, out.Chunks, out.Rows, out.Cols = transport.FrameRows, uint32(transport.ChunkCount(rows, perChunk)), uint32(hi-lo), k
+		_ = m.Respond(transport.AppendFrame(nil, out, transport.AppendFloat32s(nil, factors[lo*k:hi*k])))
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -175,19 +178,19 @@ func TestRequestFramesEndToEnd(t *testing.T) {
 	}
 
 	got := make([]float32, rows*k)
-	req := Header{Type: FrameRowsRequest, Side: 1, Job: "job", Iteration: 2, Block: 3, Peer: 0, Cols: k}
+	req := transport.Header{Type: transport.FrameRowsRequest, Side: 1, Job: "job", Iteration: 2, Block: 3, Peer: 0, Cols: k}
 	chunks := 1
 	for c := 0; c < chunks; c++ {
 		req.Chunk = uint32(c)
-		msg, err := Request(context.Background(), cli, WorkerRowsSubject("w1"), AppendFrame(nil, req, nil), fastRetry(3))
+		msg, err := transport.Request(context.Background(), cli, transport.WorkerRowsSubject("w1"), transport.AppendFrame(nil, req, nil), fastRetry(3))
 		if err != nil {
 			t.Fatal(err)
 		}
-		h, p, err := DecodeFrame(msg.Data)
+		h, p, err := transport.DecodeFrame(msg.Data)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := FrameErr(h, p); err != nil {
+		if err := transport.FrameErr(h, p); err != nil {
 			t.Fatal(err)
 		}
 		if h.Chunk != req.Chunk || h.Job != req.Job || h.Iteration != req.Iteration {
@@ -195,9 +198,9 @@ func TestRequestFramesEndToEnd(t *testing.T) {
 		}
 		chunks = int(h.Chunks)
 		lo := c * perChunk * k
-		DecodeFloat32s(got[lo:lo+int(h.Rows)*k], p)
+		transport.DecodeFloat32s(got[lo:lo+int(h.Rows)*k], p)
 	}
-	if chunks != ChunkCount(rows, perChunk) || chunks < 2 {
+	if chunks != transport.ChunkCount(rows, perChunk) || chunks < 2 {
 		t.Fatalf("%d chunks", chunks)
 	}
 	for i := range got {
@@ -206,15 +209,15 @@ func TestRequestFramesEndToEnd(t *testing.T) {
 		}
 	}
 
-	// A request the responder refuses comes back as a RemoteError.
+	// A request the responder refuses comes back as a transport.RemoteError.
 	req.Block, req.Chunk = 4, 0
-	msg, err := Request(context.Background(), cli, WorkerRowsSubject("w1"), AppendFrame(nil, req, nil), fastRetry(3))
+	msg, err := transport.Request(context.Background(), cli, transport.WorkerRowsSubject("w1"), transport.AppendFrame(nil, req, nil), fastRetry(3))
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, p, err := DecodeFrame(msg.Data)
-	var re *RemoteError
-	if err != nil || !errors.As(FrameErr(h, p), &re) || re.Msg != "bad request" {
-		t.Fatalf("got %+v %q %v, want a RemoteError", h, p, err)
+	h, p, err := transport.DecodeFrame(msg.Data)
+	var re *transport.RemoteError
+	if err != nil || !errors.As(transport.FrameErr(h, p), &re) || re.Msg != "bad request" {
+		t.Fatalf("got %+v %q %v, want a transport.RemoteError", h, p, err)
 	}
 }

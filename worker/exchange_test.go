@@ -15,6 +15,7 @@ import (
 	"github.com/cofactor-ml/cofactor/internal/wire"
 	"github.com/cofactor-ml/cofactor/partition"
 	"github.com/cofactor-ml/cofactor/transport"
+	"github.com/cofactor-ml/cofactor/transport/embedded"
 )
 
 // smallPayload is a max_payload under which a block's rows take several
@@ -273,7 +274,7 @@ type requestLog struct {
 	changed chan struct{}
 }
 
-func watchRequests(t *testing.T, e *transport.Embedded, owner string) *requestLog {
+func watchRequests(t *testing.T, e *embedded.Server, owner string) *requestLog {
 	t.Helper()
 	rl := &requestLog{seen: map[transport.Header]int{}, changed: make(chan struct{})}
 	nc := connect(t, e)

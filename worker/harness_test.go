@@ -19,6 +19,7 @@ import (
 	"github.com/cofactor-ml/cofactor/internal/wire"
 	"github.com/cofactor-ml/cofactor/partition"
 	"github.com/cofactor-ml/cofactor/transport"
+	"github.com/cofactor-ml/cofactor/transport/embedded"
 )
 
 // This file holds what the package's tests share: an embedded NATS
@@ -32,9 +33,9 @@ const testTimeout = 60 * time.Second
 // startNATS starts an embedded server (JetStream, in-process connections
 // only) that is shut down when the test ends. maxPayload 0 keeps the
 // server's default.
-func startNATS(t testing.TB, maxPayload int32) *transport.Embedded {
+func startNATS(t testing.TB, maxPayload int32) *embedded.Server {
 	t.Helper()
-	e, err := transport.StartEmbedded(transport.EmbeddedOptions{
+	e, err := embedded.Start(embedded.Options{
 		JetStream: true, StoreDir: t.TempDir(), NoListen: true, MaxPayload: maxPayload,
 	})
 	if err != nil {
@@ -45,7 +46,7 @@ func startNATS(t testing.TB, maxPayload int32) *transport.Embedded {
 }
 
 // connect opens an in-process connection closed when the test ends.
-func connect(t testing.TB, e *transport.Embedded) *nats.Conn {
+func connect(t testing.TB, e *embedded.Server) *nats.Conn {
 	t.Helper()
 	nc, err := e.Connect()
 	if err != nil {
@@ -75,7 +76,7 @@ func testConfig(id string) Config {
 }
 
 // newWorker builds a worker on its own connection without running it.
-func newWorker(t testing.TB, e *transport.Embedded, cfg Config) *Worker {
+func newWorker(t testing.TB, e *embedded.Server, cfg Config) *Worker {
 	t.Helper()
 	w, err := New(cfg, WithConn(connect(t, e)), WithLogger(quietLogger()))
 	if err != nil {
@@ -121,7 +122,7 @@ func runWorker(t testing.TB, w *Worker) {
 }
 
 // startWorker builds and runs a worker.
-func startWorker(t testing.TB, e *transport.Embedded, cfg Config) *Worker {
+func startWorker(t testing.TB, e *embedded.Server, cfg Config) *Worker {
 	t.Helper()
 	w := newWorker(t, e, cfg)
 	runWorker(t, w)
@@ -136,7 +137,7 @@ type leader struct {
 	changed chan struct{} // closed and replaced at each report
 }
 
-func startLeader(t testing.TB, e *transport.Embedded) *leader {
+func startLeader(t testing.TB, e *embedded.Server) *leader {
 	t.Helper()
 	l := &leader{changed: make(chan struct{})}
 	nc := connect(t, e)

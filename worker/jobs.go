@@ -463,7 +463,11 @@ func (w *Worker) repo(ctx context.Context, js *jobState) (*checkpoint.Repo, erro
 	js.mu.Lock()
 	defer js.mu.Unlock()
 	if js.repo == nil {
-		r, err := checkpoint.OpenURI(ctx, js.spec.Store, w.nc)
+		u, err := checkpoint.ParseStoreURI(js.spec.Store)
+		if err != nil {
+			return nil, err
+		}
+		r, err := checkpoint.OpenStore(ctx, u, checkpoint.OpenOptions{Conn: w.nc, Security: w.cfg.NATSSecurity, Name: "cofactor-worker-" + w.cfg.ID})
 		if err != nil {
 			return nil, fmt.Errorf("opening the snapshot store %q: %w", js.spec.Store, err)
 		}

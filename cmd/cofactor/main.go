@@ -4,11 +4,11 @@ package main
 import (
 	"os"
 
-	"github.com/cofactor-ml/cofactor/internal/cli"
+	"github.com/cofactor-ml/cofactor/cmd/cofactor/app"
 	"github.com/cofactor-ml/cofactor/internal/memtune"
 )
 
 func main() {
 	memtune.Apply()
-	os.Exit(cli.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	os.Exit(app.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }

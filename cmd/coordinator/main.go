@@ -5,11 +5,11 @@ package main
 import (
 	"os"
 
-	"github.com/cofactor-ml/cofactor/internal/cli"
+	"github.com/cofactor-ml/cofactor/cmd/coordinator/app"
 	"github.com/cofactor-ml/cofactor/internal/memtune"
 )
 
 func main() {
 	memtune.Apply()
-	os.Exit(cli.CoordinatorMain(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(app.Main(os.Args[1:], os.Stdout, os.Stderr))
 }

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io/fs"
 	"runtime"
-	"strings"
 
 	"github.com/cofactor-ml/cofactor/als"
 	"github.com/cofactor-ml/cofactor/checkpoint"
@@ -51,9 +50,10 @@ type Spec struct {
 	Cutoff int `json:"cutoff"`
 	// Model names the model whose "latest" snapshot the job publishes.
 	Model string `json:"model"`
-	// Store is where checkpoints and the final snapshot go: "" or "nats"
-	// for the cluster's JetStream buckets, "dir:PATH" for a directory every
-	// worker and coordinator can reach.
+	// Store is where checkpoints and the final snapshot go, a store URI
+	// (checkpoint.ParseStoreURI): "" or "nats" for the cluster's JetStream
+	// buckets, "nats://HOST:PORT" for another server's, "dir:PATH" for a
+	// directory every worker and coordinator can reach.
 	Store string `json:"store,omitempty"`
 	// CheckpointEvery writes a checkpoint every this many iterations (0:
 	// only the final snapshot). A lost worker resumes from the newest.
@@ -170,7 +170,10 @@ func (s Spec) Validate() error {
 			return fmt.Errorf("%w: warm start: %w", ErrSpec, err)
 		}
 	}
-	if s.Store != "" && s.Store != "nats" && !strings.HasPrefix(s.Store, "dir:") && !strings.HasPrefix(s.Store, "nats://") {
+	switch u, err := checkpoint.ParseStoreURI(s.Store); {
+	case err != nil:
+		return fmt.Errorf("%w: store: %w", ErrSpec, err)
+	case u.Bare:
 		return fmt.Errorf("%w: store %q (want nats, nats://HOST:PORT or dir:PATH)", ErrSpec, s.Store)
 	}
 	return nil

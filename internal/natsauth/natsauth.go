@@ -28,7 +28,7 @@
 //
 // The same [Permissions] feed both the generated nats-server
 // configuration ([WriteServerConfig]) and the embedded server of tests
-// (transport.EmbeddedOptions.Users), so what tests prove is what a
+// (embedded.Options.Users), so what tests prove is what a
 // deployed server enforces; the tests check every JetStream API verb for
 // every role and bucket against a real server.
 package natsauth
@@ -45,6 +45,7 @@ import (
 	"github.com/cofactor-ml/cofactor/dataset"
 	"github.com/cofactor-ml/cofactor/internal/wire"
 	"github.com/cofactor-ml/cofactor/transport"
+	"github.com/cofactor-ml/cofactor/transport/embedded"
 )
 
 // Role is a kind of NATS user.
@@ -368,14 +369,14 @@ func list(subjects []string) string {
 
 // EmbeddedUsers converts users with their passwords (by PasswordEnv name)
 // into an embedded server's users, with the roles' permissions.
-func EmbeddedUsers(users []User, passwords map[string]string) ([]transport.EmbeddedUser, error) {
-	out := make([]transport.EmbeddedUser, 0, len(users))
+func EmbeddedUsers(users []User, passwords map[string]string) ([]embedded.User, error) {
+	out := make([]embedded.User, 0, len(users))
 	for _, u := range users {
 		p, err := Permissions(u.Role)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, transport.EmbeddedUser{User: u.Name, Password: passwords[u.PasswordEnv], NKey: u.NKey, Permissions: &p})
+		out = append(out, embedded.User{User: u.Name, Password: passwords[u.PasswordEnv], NKey: u.NKey, Permissions: &p})
 	}
 	return out, nil
 }

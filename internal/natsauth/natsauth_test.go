@@ -22,6 +22,7 @@ import (
 	"github.com/cofactor-ml/cofactor/internal/testcerts"
 	"github.com/cofactor-ml/cofactor/internal/wire"
 	"github.com/cofactor-ml/cofactor/transport"
+	"github.com/cofactor-ml/cofactor/transport/embedded"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m, leaktest.Ignored()...) }
@@ -30,7 +31,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m, leaktest.Ignored()...) }
 // WriteServerConfig generates: TLS with client certificates, a
 // coordinator and a client user with passwords, a worker with an NKey.
 type secureServer struct {
-	srv       *transport.Embedded
+	srv       *embedded.Server
 	ca        *testcerts.CA
 	client    *testcerts.Pair // a certificate any role presents
 	dir       string
@@ -78,7 +79,7 @@ func startSecure(t *testing.T) *secureServer {
 	if err := os.WriteFile(confFile, conf.Bytes(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := transport.StartEmbedded(transport.EmbeddedOptions{ConfigFile: confFile, JetStream: true, StoreDir: filepath.Join(dir, "js")})
+	srv, err := embedded.Start(embedded.Options{ConfigFile: confFile, JetStream: true, StoreDir: filepath.Join(dir, "js")})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, conf.String())
 	}
@@ -376,7 +377,7 @@ func TestEmbeddedUsers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := transport.StartEmbedded(transport.EmbeddedOptions{Users: users, TLS: nil})
+	srv, err := embedded.Start(embedded.Options{Users: users, TLS: nil})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,9 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/spf13/cobra"
 
-	"github.com/cofactor-ml/cofactor/internal/cli"
+	cofactorapp "github.com/cofactor-ml/cofactor/cmd/cofactor/app"
+	coordinatorapp "github.com/cofactor-ml/cofactor/cmd/coordinator/app"
+	workerapp "github.com/cofactor-ml/cofactor/cmd/worker/app"
 	"github.com/cofactor-ml/cofactor/internal/docgen"
 )
 
@@ -58,9 +60,9 @@ func repoRoot(t testing.TB) string {
 // a command line sets flags on them).
 func commandTrees() map[string]*cobra.Command {
 	return map[string]*cobra.Command{
-		"cofactor":    cli.NewCofactorCommand(strings.NewReader(""), io.Discard, io.Discard),
-		"coordinator": cli.NewCoordinatorCommand(io.Discard, io.Discard),
-		"worker":      cli.NewWorkerCommand(io.Discard, io.Discard),
+		"cofactor":    cofactorapp.NewCommand(strings.NewReader(""), io.Discard, io.Discard),
+		"coordinator": coordinatorapp.NewCommand(io.Discard, io.Discard),
+		"worker":      workerapp.NewCommand(io.Discard, io.Discard),
 	}
 }
 

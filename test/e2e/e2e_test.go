@@ -15,8 +15,8 @@ import (
 
 	"github.com/cofactor-ml/cofactor/coordinator"
 	"github.com/cofactor-ml/cofactor/internal/job"
-	"github.com/cofactor-ml/cofactor/internal/testcluster"
 	"github.com/cofactor-ml/cofactor/internal/testutil"
+	"github.com/cofactor-ml/cofactor/test/testcluster"
 )
 
 func skipShort(t *testing.T) {

@@ -1,14 +1,14 @@
 // Package e2e runs cofactor as real processes — a nats-server, coordinators
 // and workers built from this repository — on 127.0.0.1 with free ports,
 // and drives them with the cofactor CLI, as an operator would. The
-// processes are started by internal/testcluster.
+// processes are started by test/testcluster.
 package e2e
 
 import (
 	"os"
 	"testing"
 
-	"github.com/cofactor-ml/cofactor/internal/testcluster"
+	"github.com/cofactor-ml/cofactor/test/testcluster"
 )
 
 func TestMain(m *testing.M) { os.Exit(testcluster.Main(m)) }

@@ -18,8 +18,8 @@ import (
 	"github.com/cofactor-ml/cofactor/internal/httpauth"
 	"github.com/cofactor-ml/cofactor/internal/job"
 	"github.com/cofactor-ml/cofactor/internal/testcerts"
-	"github.com/cofactor-ml/cofactor/internal/testcluster"
 	"github.com/cofactor-ml/cofactor/internal/testutil"
+	"github.com/cofactor-ml/cofactor/test/testcluster"
 )
 
 // writeSecret writes a secret file the way an operator should: mode 0600.

@@ -1,7 +1,7 @@
 //go:build fault
 
 // Package fault is the fault suite: real jobs on real processes (a
-// nats-server, coordinators and workers started by internal/testcluster)
+// nats-server, coordinators and workers started by test/testcluster)
 // with faults injected — processes SIGKILLed at chosen moments, NATS
 // restarted, quorum lost, checkpoints damaged, store writes failing,
 // messages duplicated and delayed, a worker slowed down — each compared to
@@ -24,8 +24,8 @@ import (
 	"time"
 
 	"github.com/cofactor-ml/cofactor/internal/job"
-	"github.com/cofactor-ml/cofactor/internal/testcluster"
 	"github.com/cofactor-ml/cofactor/internal/testutil"
+	"github.com/cofactor-ml/cofactor/test/testcluster"
 )
 
 func TestMain(m *testing.M) {

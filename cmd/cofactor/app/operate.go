@@ -1,4 +1,4 @@
-package cli
+package app
 
 import (
 	"context"
@@ -18,6 +18,7 @@ import (
 	"gonum.org/v1/plot/vg/vgimg"
 
 	"github.com/cofactor-ml/cofactor/coordinator"
+	"github.com/cofactor-ml/cofactor/internal/cli"
 	"github.com/cofactor-ml/cofactor/internal/job"
 )
 
@@ -31,10 +32,10 @@ func addMembershipCmds(cmd *cobra.Command, s streams, o *opsOptions) {
 		Long: `add-coordinator asks the leader to add a voter. The new coordinator is usually
 started with --join, which does this itself; add-coordinator is for one started
 without it (or to re-add a removed member).`,
-		Args: exactlyOneArg("ID"),
+		Args: cli.ExactlyOneArg("ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if raftAddr == "" || httpAddr == "" {
-				return usagef("--raft-addr and --http-addr are required")
+				return cli.Usagef("--raft-addr and --http-addr are required")
 			}
 			c, err := o.client()
 			if err != nil {
@@ -57,7 +58,7 @@ without it (or to re-add a removed member).`,
 		Long: `remove-coordinator removes a voter. Keep a majority: removing members of a
 three-member group leaves two, which still tolerate no further loss; add a
 replacement first when replacing a machine.`,
-		Args: exactlyOneArg("ID"),
+		Args: cli.ExactlyOneArg("ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := o.client()
 			if err != nil {
@@ -76,7 +77,7 @@ replacement first when replacing a machine.`,
 		c := &cobra.Command{
 			Use:   action + "-worker ID",
 			Short: short,
-			Args:  exactlyOneArg("ID"),
+			Args:  cli.ExactlyOneArg("ID"),
 			RunE: func(cmd *cobra.Command, args []string) error {
 				c, err := o.client()
 				if err != nil {
@@ -99,7 +100,7 @@ replacement first when replacing a machine.`,
 // done prints a command's outcome: v as JSON, or a line.
 func done(w io.Writer, asJSON bool, v any, format string, a ...any) error {
 	if asJSON {
-		return writeJSON(w, v)
+		return cli.WriteJSON(w, v)
 	}
 	_, err := fmt.Fprintf(w, format, a...)
 	return err
@@ -111,7 +112,7 @@ func addJobViewCmds(cmd *cobra.Command, s streams, o *opsOptions) {
 	logs := &cobra.Command{
 		Use:   "logs JOB_ID",
 		Short: "A job's log: every committed step, with times",
-		Args:  exactlyOneArg("JOB_ID"),
+		Args:  cli.ExactlyOneArg("JOB_ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := o.client()
 			if err != nil {
@@ -122,7 +123,7 @@ func addJobViewCmds(cmd *cobra.Command, s streams, o *opsOptions) {
 				return apiErr(err)
 			}
 			if logsJSON {
-				return writeJSON(s.out, l)
+				return cli.WriteJSON(s.out, l)
 			}
 			for _, e := range l.Events {
 				fmt.Fprintf(s.out, "%s  %s\n", e.Time.UTC().Format("2006-01-02T15:04:05.000Z"), e.Text)
@@ -140,7 +141,7 @@ func addJobViewCmds(cmd *cobra.Command, s streams, o *opsOptions) {
 rows/s, ETA, RMSE); otherwise it prints one line whenever the job's progress
 changes. It exits like job wait: 0 succeeded, 1 failed, 2 bad input. With --json
 the final result is printed as one JSON object and progress goes to stderr.`,
-		Args: exactlyOneArg("JOB_ID"),
+		Args: cli.ExactlyOneArg("JOB_ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := o.client()
 			if err != nil {
@@ -155,7 +156,7 @@ the final result is printed as one JSON object and progress goes to stderr.`,
 				return apiErr(err)
 			}
 			if watchJSON {
-				if err := writeJSON(s.out, res); err != nil {
+				if err := cli.WriteJSON(s.out, res); err != nil {
 					return err
 				}
 			} else {
@@ -172,13 +173,13 @@ the final result is printed as one JSON object and progress goes to stderr.`,
 	plotCmd := &cobra.Command{
 		Use:   "plot JOB_ID --out curve.png",
 		Short: "Draw a job's train and test RMSE per iteration (or, implicit, its seconds per iteration) as a PNG",
-		Args:  exactlyOneArg("JOB_ID"),
+		Args:  cli.ExactlyOneArg("JOB_ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if out == "" {
-				return usagef("--out is required")
+				return cli.Usagef("--out is required")
 			}
 			if width < 100 || height < 100 || width > 10000 || height > 10000 {
-				return usagef("--width and --height must be 100..10000 pixels")
+				return cli.Usagef("--width and --height must be 100..10000 pixels")
 			}
 			c, err := o.client()
 			if err != nil {
@@ -326,7 +327,7 @@ func plotJob(r *job.Result, out string, width, height int) error {
 	const dpi = 96
 	canvas := vgimg.NewWith(vgimg.UseWH(vg.Length(width)*vg.Inch/dpi, vg.Length(height)*vg.Inch/dpi), vgimg.UseDPI(dpi))
 	p.Draw(draw.New(canvas))
-	return writeFileAtomic(out, func(w io.Writer) error {
+	return cli.WriteFileAtomic(out, func(w io.Writer) error {
 		_, err := vgimg.PngCanvas{Canvas: canvas}.WriteTo(w)
 		return err
 	})

@@ -1,4 +1,4 @@
-package cli
+package app
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 
 	"github.com/cofactor-ml/cofactor/checkpoint"
 	"github.com/cofactor-ml/cofactor/coordinator"
+	"github.com/cofactor-ml/cofactor/internal/cli"
 	"github.com/cofactor-ml/cofactor/internal/httpauth"
 	"github.com/cofactor-ml/cofactor/serve"
 )
@@ -29,22 +30,36 @@ type snapshotOptions struct {
 func (o *snapshotOptions) addFlags(cmd *cobra.Command, snapshotHelp string) {
 	f := cmd.Flags()
 	f.StringVar(&o.snapshot, "snapshot", "", snapshotHelp)
-	f.StringVar(&o.store, "store", "", "snapshot store: dir:PATH, nats://HOST:PORT, or nats (the cluster's, found through --coordinator)")
+	f.StringVar(&o.store, "store", "", "snapshot store: dir:PATH, nats://HOST:PORT[/MODEL], or nats (the cluster's, found through --coordinator)")
 	f.StringVar(&o.model, "model", "default", "model whose latest snapshot \"latest\" names (with --store)")
+}
+
+// storeModel takes the model a nats://HOST:PORT/MODEL store URI names as
+// --model's value, refusing a --model given that names another.
+func (o *snapshotOptions) storeModel(cmd *cobra.Command) error {
+	u, err := checkpoint.ParseStoreURI(o.store)
+	if err != nil || u.Model == "" {
+		return nil // open reports a bad URI
+	}
+	if cmd.Flags().Changed("model") && o.model != u.Model {
+		return cli.Usagef("--model %s and --store %s name different models", o.model, o.store)
+	}
+	o.model = u.Model
+	return nil
 }
 
 // open reads the named snapshot and returns it with its ID.
 func (o *snapshotOptions) open(ctx context.Context, ops *opsOptions) (*checkpoint.Model, string, error) {
 	if o.snapshot == "" {
-		return nil, "", usagef("no snapshot: pass --snapshot DIR, or --snapshot ID|latest with --store URI")
+		return nil, "", cli.Usagef("no snapshot: pass --snapshot DIR, or --snapshot ID|latest with --store URI")
 	}
 	if o.store == "" {
 		if st, err := os.Stat(o.snapshot); err != nil || !st.IsDir() {
-			return nil, "", usagef("--snapshot %s: not a snapshot directory (to name a snapshot in a store, add --store URI)", o.snapshot)
+			return nil, "", cli.Usagef("--snapshot %s: not a snapshot directory (to name a snapshot in a store, add --store URI)", o.snapshot)
 		}
 		m, err := checkpoint.ReadDir(ctx, o.snapshot)
 		if errors.Is(err, checkpoint.ErrNotFound) {
-			return nil, "", usageError{fmt.Errorf("--snapshot %s: %w", o.snapshot, err)}
+			return nil, "", cli.Usage(fmt.Errorf("--snapshot %s: %w", o.snapshot, err))
 		}
 		if err != nil {
 			return nil, "", err
@@ -59,20 +74,20 @@ func (o *snapshotOptions) open(ctx context.Context, ops *opsOptions) (*checkpoin
 	id := o.snapshot
 	if id == "latest" {
 		if err := checkpoint.ValidID(o.model); err != nil {
-			return nil, "", usageError{fmt.Errorf("--model: %w", err)}
+			return nil, "", cli.Usage(fmt.Errorf("--model: %w", err))
 		}
 		if id, err = repo.Latest(ctx, o.model); err != nil {
 			if errors.Is(err, checkpoint.ErrNotFound) {
-				return nil, "", usagef("--snapshot latest: no snapshot of model %s is published in %s", o.model, o.store)
+				return nil, "", cli.Usagef("--snapshot latest: no snapshot of model %s is published in %s", o.model, o.store)
 			}
 			return nil, "", err
 		}
 	} else if err := checkpoint.ValidID(id); err != nil {
-		return nil, "", usageError{fmt.Errorf("--snapshot: %w", err)}
+		return nil, "", cli.Usage(fmt.Errorf("--snapshot: %w", err))
 	}
 	m, err := repo.Open(ctx, id)
 	if errors.Is(err, checkpoint.ErrNotFound) {
-		return nil, "", usageError{fmt.Errorf("--snapshot %s in %s: %w", id, o.store, err)}
+		return nil, "", cli.Usage(fmt.Errorf("--snapshot %s in %s: %w", id, o.store, err))
 	}
 	if err != nil {
 		return nil, "", err
@@ -84,40 +99,25 @@ func (o *snapshotOptions) open(ctx context.Context, ops *opsOptions) (*checkpoin
 // NATS server is found through the coordinators (GET /v1/config). done
 // closes what was opened.
 func openRepo(ctx context.Context, store string, ops *opsOptions) (repo *checkpoint.Repo, done func(), err error) {
-	if store != "" && store != "nats" {
-		repo, done, err := ops.nats.openStore(ctx, store, "cofactor-serve")
-		if errors.Is(err, checkpoint.ErrURI) {
-			return nil, nil, usageError{fmt.Errorf("--store: %w", err)}
-		}
-		if err != nil {
-			return nil, nil, err
-		}
-		return repo, done, nil
+	u, err := checkpoint.ParseStoreURI(store)
+	if err != nil {
+		return nil, nil, cli.Usage(fmt.Errorf("--store: %w", err))
+	}
+	if u.Kind != checkpoint.StoreCluster {
+		return ops.nats.OpenStore(ctx, u, "", "cofactor-serve")
 	}
 	cfg, err := clusterConfig(ctx, ops)
 	if err != nil {
 		return nil, nil, err
 	}
-	if store == "" {
-		store = cfg.Store
-	}
-	if store != "nats" && store != "" {
+	if cu, err := checkpoint.ParseStoreURI(cfg.Store); err == nil && cu.Kind != checkpoint.StoreCluster {
 		// The cluster keeps its snapshots somewhere other than its NATS.
-		return openRepo(ctx, store, ops)
+		return ops.nats.OpenStore(ctx, cu, "", "cofactor-serve")
 	}
 	if cfg.NATSURL == "" {
 		return nil, nil, errors.New("the coordinator's /v1/config names no NATS server")
 	}
-	nc, err := ops.nats.dial(cfg.NATSURL, "cofactor-serve")
-	if err != nil {
-		return nil, nil, err
-	}
-	repo, err = checkpoint.OpenURI(ctx, store, nc)
-	if err != nil {
-		nc.Close()
-		return nil, nil, err
-	}
-	return repo, func() { repo.Close(); nc.Close() }, nil
+	return ops.nats.OpenStore(ctx, u, cfg.NATSURL, "cofactor-serve")
 }
 
 // clusterConfig asks the coordinators where the cluster's snapshots are
@@ -126,7 +126,7 @@ func openRepo(ctx context.Context, store string, ops *opsOptions) (repo *checkpo
 func clusterConfig(ctx context.Context, ops *opsOptions) (coordinator.ClientConfig, error) {
 	c, err := ops.client()
 	if err != nil {
-		return coordinator.ClientConfig{}, usagef("the cluster's store needs a coordinator: pass --coordinator URL (or set %s), or --store dir:PATH|nats://HOST:PORT", EnvCoordinator)
+		return coordinator.ClientConfig{}, cli.Usagef("the cluster's store needs a coordinator: pass --coordinator URL (or set %s), or --store dir:PATH|nats://HOST:PORT", EnvCoordinator)
 	}
 	cfg, err := c.Config(ctx)
 	if err != nil {
@@ -170,24 +170,24 @@ type recommendOptions struct {
 func (o *recommendOptions) check() error {
 	switch {
 	case o.k < 1:
-		return usagef("--k %d must be ≥ 1", o.k)
+		return cli.Usagef("--k %d must be ≥ 1", o.k)
 	case o.threads < 0:
-		return usagef("--threads %d must be ≥ 0", o.threads)
+		return cli.Usagef("--threads %d must be ≥ 0", o.threads)
 	case o.all && o.user != "":
-		return usagef("--user and --all cannot be combined")
+		return cli.Usagef("--user and --all cannot be combined")
 	case o.all && o.out == "":
-		return usagef("--all needs --out FILE")
+		return cli.Usagef("--all needs --out FILE")
 	case !o.all && o.out != "":
-		return usagef("--out goes with --all")
+		return cli.Usagef("--out goes with --all")
 	case !o.all && o.user == "":
-		return usagef("no user: pass --user ID, or --all with --out FILE")
+		return cli.Usagef("no user: pass --user ID, or --all with --out FILE")
 	}
 	if o.all {
 		if st, err := os.Stat(o.out); err == nil && st.IsDir() {
-			return usagef("--out %s is a directory", o.out)
+			return cli.Usagef("--out %s is a directory", o.out)
 		}
 		if st, err := os.Stat(filepath.Dir(o.out)); err != nil || !st.IsDir() {
-			return usagef("--out %s: directory %s does not exist", o.out, filepath.Dir(o.out))
+			return cli.Usagef("--out %s: directory %s does not exist", o.out, filepath.Dir(o.out))
 		}
 	}
 	return nil
@@ -204,9 +204,12 @@ items the user trained on (a job's final snapshot holds them).
 
 --all ranks every user and writes user,rank,item,score rows (with a header)
 to --out, through a temporary file renamed into place.`,
-		Args: noArgs,
+		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.check(); err != nil {
+				return err
+			}
+			if err := o.snap.storeModel(cmd); err != nil {
 				return err
 			}
 			m, id, err := o.snap.open(cmd.Context(), ops)
@@ -214,18 +217,18 @@ to --out, through a temporary file renamed into place.`,
 				return err
 			}
 			if o.excludeSeen && !m.HasSeen() {
-				return usagef("--exclude-seen: snapshot %s holds no training items (it is not a job's final snapshot)", id)
+				return cli.Usagef("--exclude-seen: snapshot %s holds no training items (it is not a job's final snapshot)", id)
 			}
 			if o.all {
 				return o.writeAll(cmd.Context(), s, m)
 			}
 			u, ok := m.User(o.user)
 			if !ok {
-				return usagef("user %q is not in the snapshot", o.user)
+				return cli.Usagef("user %q is not in the snapshot", o.user)
 			}
 			recs := serve.RecommendUser(m, u, o.k, serve.Filter{ExcludeSeen: o.excludeSeen})
 			if o.json {
-				return writeJSON(s.out, struct {
+				return cli.WriteJSON(s.out, struct {
 					User  string       `json:"user"`
 					Items []scoredJSON `json:"items"`
 				}{o.user, scoredItems(m, recs)})
@@ -236,7 +239,7 @@ to --out, through a temporary file renamed into place.`,
 		},
 	}
 	o.snap.addFlags(cmd, "snapshot directory, or with --store a snapshot ID or \"latest\"")
-	ops.nats.addFlags(cmd)
+	ops.nats.AddFlags(cmd)
 	f := cmd.Flags()
 	f.StringVar(&o.user, "user", "", "user ID")
 	f.IntVar(&o.k, "k", 10, "number of items")
@@ -252,7 +255,7 @@ to --out, through a temporary file renamed into place.`,
 func (o *recommendOptions) writeAll(ctx context.Context, s streams, m *checkpoint.Model) error {
 	start := time.Now()
 	var rows int64
-	err := writeFileAtomic(o.out, func(w io.Writer) error {
+	err := cli.WriteFileAtomic(o.out, func(w io.Writer) error {
 		cw := csv.NewWriter(w)
 		if err := cw.Write([]string{"user", "rank", "item", "score"}); err != nil {
 			return err
@@ -281,7 +284,7 @@ func (o *recommendOptions) writeAll(ctx context.Context, s streams, m *checkpoin
 	}
 	secs := time.Since(start).Seconds()
 	if o.json {
-		return writeJSON(s.out, map[string]any{"out": o.out, "users": len(m.UserIDs), "k": o.k, "rows": rows, "seconds": secs})
+		return cli.WriteJSON(s.out, map[string]any{"out": o.out, "users": len(m.UserIDs), "k": o.k, "rows": rows, "seconds": secs})
 	}
 	fmt.Fprintf(s.out, "wrote %d rows (top %d of %d users) to %s in %.2f s\n", rows, o.k, len(m.UserIDs), o.out, secs)
 	return nil
@@ -302,13 +305,16 @@ func newSimilarCmd(s streams, ops *opsOptions) *cobra.Command {
 		Short: "Print the items most similar to an item",
 		Long: `similar ranks items by the cosine similarity of their factor rows to the
 given item's, highest first, leaving the item itself out.`,
-		Args: noArgs,
+		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			switch {
 			case o.item == "":
-				return usagef("no item: pass --item ID")
+				return cli.Usagef("no item: pass --item ID")
 			case o.k < 1:
-				return usagef("--k %d must be ≥ 1", o.k)
+				return cli.Usagef("--k %d must be ≥ 1", o.k)
+			}
+			if err := o.snap.storeModel(cmd); err != nil {
+				return err
 			}
 			m, id, err := o.snap.open(cmd.Context(), ops)
 			if err != nil {
@@ -316,11 +322,11 @@ given item's, highest first, leaving the item itself out.`,
 			}
 			i, ok := m.Item(o.item)
 			if !ok {
-				return usagef("item %q is not in the snapshot", o.item)
+				return cli.Usagef("item %q is not in the snapshot", o.item)
 			}
 			sims := serve.Similar(m, i, o.k)
 			if o.json {
-				return writeJSON(s.out, struct {
+				return cli.WriteJSON(s.out, struct {
 					Item  string       `json:"item"`
 					Items []scoredJSON `json:"items"`
 				}{o.item, scoredItems(m, sims)})
@@ -331,7 +337,7 @@ given item's, highest first, leaving the item itself out.`,
 		},
 	}
 	o.snap.addFlags(cmd, "snapshot directory, or with --store a snapshot ID or \"latest\"")
-	ops.nats.addFlags(cmd)
+	ops.nats.AddFlags(cmd)
 	f := cmd.Flags()
 	f.StringVar(&o.item, "item", "", "item ID")
 	f.IntVar(&o.k, "k", 10, "number of items")
@@ -345,8 +351,8 @@ type serveOptions struct {
 	httpAddr string
 	threads  int
 	maxK     int
-	logs     logOptions
-	http     httpServerFlags
+	logs     cli.LogFlags
+	http     cli.HTTPServerFlags
 }
 
 // serveAuth guards the serving API with read tokens: every route but
@@ -381,33 +387,38 @@ failing a request; one that fails its checks is logged and skipped. With
 --coordinator alone it asks the coordinators where the cluster's snapshots
 are (GET /v1/config) and follows the model there. It serves until SIGTERM or
 SIGINT.`,
-		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd.Context(), s, ops) },
+		Args: cli.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.snap.storeModel(cmd); err != nil {
+				return err
+			}
+			return o.run(cmd.Context(), s, ops)
+		},
 	}
 	o.snap.addFlags(cmd, "serve this snapshot directory (with --store: this snapshot ID, or \"latest\" once) instead of following the model")
 	f := cmd.Flags()
 	f.StringVar(&o.httpAddr, "http-addr", "127.0.0.1:8080", "host:port to serve HTTP on")
 	f.IntVar(&o.threads, "threads", 0, "goroutines indexing a new snapshot (default: all CPUs)")
 	f.IntVar(&o.maxK, "max-k", serve.DefaultMaxK, "largest k a request may ask for")
-	o.logs.addFlags(cmd)
-	o.http.addFlags(cmd, false)
-	ops.nats.addFlags(cmd)
+	o.logs.AddFlags(cmd)
+	o.http.AddFlags(cmd, false)
+	ops.nats.AddFlags(cmd)
 	return cmd
 }
 
 func (o *serveOptions) run(ctx context.Context, s streams, ops *opsOptions) error {
-	log, err := o.logs.logger(s.err)
+	log, err := o.logs.Logger(s.err)
 	if err != nil {
 		return err
 	}
 	if o.threads < 0 {
-		return usagef("--threads %d must be ≥ 0", o.threads)
+		return cli.Usagef("--threads %d must be ≥ 0", o.threads)
 	}
 	if err := checkpoint.ValidID(o.snap.model); err != nil {
-		return usageError{fmt.Errorf("--model: %w", err)}
+		return cli.Usage(fmt.Errorf("--model: %w", err))
 	}
 	if o.maxK < 1 {
-		return usagef("--max-k %d must be ≥ 1", o.maxK)
+		return cli.Usagef("--max-k %d must be ≥ 1", o.maxK)
 	}
 	opts := []serve.Option{serve.WithLogger(log), serve.WithMaxK(o.maxK)}
 	if o.threads > 0 {
@@ -415,7 +426,7 @@ func (o *serveOptions) run(ctx context.Context, s streams, ops *opsOptions) erro
 	}
 	srv, err := serve.New(opts...)
 	if err != nil {
-		return usageError{err}
+		return cli.Usage(err)
 	}
 	// What to serve: a fixed snapshot, or the model's latest in a store.
 	var follow *checkpoint.Repo
@@ -436,17 +447,17 @@ func (o *serveOptions) run(ctx context.Context, s streams, ops *opsOptions) erro
 		defer done()
 		follow = repo
 	default:
-		return usagef("nothing to serve: pass --snapshot DIR, --store URI or --coordinator URL")
+		return cli.Usagef("nothing to serve: pass --snapshot DIR, --store URI or --coordinator URL")
 	}
 
-	if err := o.http.load(); err != nil {
+	if err := o.http.Load(); err != nil {
 		return err
 	}
-	tokens, err := httpauth.NewTokens(o.http.adminTokens, o.http.readTok)
+	tokens, err := httpauth.NewTokens(o.http.AdminTokens, o.http.ReadTokens)
 	if err != nil {
-		return usageError{err}
+		return cli.Usage(err)
 	}
-	ln, scheme, err := o.http.listen(o.httpAddr)
+	ln, scheme, err := o.http.Listen(o.httpAddr)
 	if err != nil {
 		return err
 	}

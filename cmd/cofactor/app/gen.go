@@ -1,14 +1,11 @@
-package cli
+package app
 
 import (
-	"bufio"
-	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
+	"github.com/cofactor-ml/cofactor/internal/cli"
 	"github.com/cofactor-ml/cofactor/internal/synth"
 )
 
@@ -27,7 +24,7 @@ x_u·y_i (unit variance) plus Gaussian noise SIGMA, over log-normal user
 activity and Zipf-skewed item popularity. With --implicit the rating column is
 an interaction count and interactions favour items the user's truth likes.
 The same flags always give the same bytes. --out - writes to stdout.`,
-		Args: noArgs,
+		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd, s) },
 	}
 	f := cmd.Flags()
@@ -45,7 +42,7 @@ The same flags always give the same bytes. --out - writes to stdout.`,
 
 func (o *genOptions) run(cmd *cobra.Command, s streams) error {
 	if o.Out == "" {
-		return usagef("--out is required (a file name, or - for stdout)")
+		return cli.Usagef("--out is required (a file name, or - for stdout)")
 	}
 	set, err := synth.New(o.Config)
 	if err != nil {
@@ -54,38 +51,5 @@ func (o *genOptions) run(cmd *cobra.Command, s streams) error {
 	if o.Out == "-" {
 		return set.WriteCSV(cmd.Context(), s.out)
 	}
-	return writeFileAtomic(o.Out, func(w io.Writer) error { return set.WriteCSV(cmd.Context(), w) })
-}
-
-// writeFileAtomic writes path through a temporary file in the same
-// directory that is synced and renamed into place: after a failure nothing
-// is left at path.
-func writeFileAtomic(path string, write func(io.Writer) error) (err error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	bw := bufio.NewWriterSize(tmp, 1<<20)
-	if err = write(bw); err != nil {
-		return err
-	}
-	if err = bw.Flush(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err = tmp.Sync(); err != nil {
-		return err
-	}
-	if err = tmp.Close(); err != nil {
-		return err
-	}
-	if err = os.Chmod(tmp.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return cli.WriteFileAtomic(o.Out, func(w io.Writer) error { return set.WriteCSV(cmd.Context(), w) })
 }

@@ -1,4 +1,4 @@
-package cli
+package app
 
 import (
 	"bytes"
@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nkeys"
 	"github.com/spf13/cobra"
 
+	"github.com/cofactor-ml/cofactor/internal/cli"
 	"github.com/cofactor-ml/cofactor/internal/natsauth"
 )
 
@@ -38,7 +39,7 @@ func (o *natsConfigOptions) build() error {
 		}
 	}
 	if err := o.cfg.Validate(); err != nil {
-		return usageError{err}
+		return cli.Usage(err)
 	}
 	return nil
 }
@@ -60,20 +61,20 @@ A role logs in with a user name and a password the server reads from its
 environment when it starts ($COFACTOR_NATS_<ROLE>_PASSWORD; the file holds
 no secret), or with an NKey (--ROLE-nkey, a public key from
 'cofactor nats-config nkey'). --ROLE-user "" leaves a role out.`,
-		Args: noArgs,
+		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.build(); err != nil {
 				return err
 			}
 			var b bytes.Buffer
 			if err := natsauth.WriteServerConfig(&b, o.cfg); err != nil {
-				return usageError{err}
+				return cli.Usage(err)
 			}
 			if o.out == "" {
 				_, err := s.out.Write(b.Bytes())
 				return err
 			}
-			if err := writeFileAtomic(o.out, func(w io.Writer) error { _, err := w.Write(b.Bytes()); return err }); err != nil {
+			if err := cli.WriteFileAtomic(o.out, func(w io.Writer) error { _, err := w.Write(b.Bytes()); return err }); err != nil {
 				return err
 			}
 			return os.Chmod(o.out, 0o600)
@@ -107,10 +108,10 @@ func newNKeyCmd(s streams) *cobra.Command {
 not exist yet; the public key (U...), which the server's configuration names,
 is printed on stdout. Give the seed file to the process (--nats-nkey FILE) and
 the public key to 'cofactor nats-config --ROLE-nkey'.`,
-		Args: noArgs,
+		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if out == "" {
-				return usagef("--out SEED_FILE is required")
+				return cli.Usagef("--out SEED_FILE is required")
 			}
 			kp, err := nkeys.CreateUser()
 			if err != nil {
@@ -126,7 +127,7 @@ the public key to 'cofactor nats-config --ROLE-nkey'.`,
 			}
 			f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 			if err != nil {
-				return usageError{fmt.Errorf("--out: %w", err)}
+				return cli.Usage(fmt.Errorf("--out: %w", err))
 			}
 			if _, err := f.Write(append(seed, '\n')); err != nil {
 				f.Close()

@@ -1,4 +1,4 @@
-package transport
+package embedded
 
 import (
 	"context"
@@ -13,15 +13,46 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"go.uber.org/goleak"
+
+	"github.com/cofactor-ml/cofactor/internal/leaktest"
+	"github.com/cofactor-ml/cofactor/transport"
 )
 
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, leaktest.Ignored()...)
+}
+
+// startServer starts a server for one test and shuts it down when the
+// test ends.
+func startServer(t testing.TB, opts Options) *Server {
+	t.Helper()
+	e, err := Start(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Shutdown)
+	return e
+}
+
+// connect opens an in-process connection closed when the test ends.
+func connect(t testing.TB, e *Server) *nats.Conn {
+	t.Helper()
+	nc, err := e.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
 func TestEmbeddedTCPAndInProcess(t *testing.T) {
-	e := startServer(t, EmbeddedOptions{ServerName: "emb-1", MaxPayload: 2 << 20})
+	e := startServer(t, Options{ServerName: "emb-1", MaxPayload: 2 << 20})
 	url := e.ClientURL()
 	if !strings.HasPrefix(url, "nats://127.0.0.1:") || strings.HasSuffix(url, ":-1") {
 		t.Fatalf("ClientURL = %q", url)
 	}
-	tcp, err := Dial(url, "test-tcp")
+	tcp, err := transport.Dial(url, "test-tcp")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +82,7 @@ func TestEmbeddedTCPAndInProcess(t *testing.T) {
 }
 
 func TestEmbeddedNoListen(t *testing.T) {
-	e := startServer(t, EmbeddedOptions{NoListen: true, JetStream: true, StoreDir: t.TempDir()})
+	e := startServer(t, Options{NoListen: true, JetStream: true, StoreDir: t.TempDir()})
 	if url := e.ClientURL(); url != "" {
 		t.Errorf("ClientURL = %q, want empty", url)
 	}
@@ -60,7 +91,7 @@ func TestEmbeddedNoListen(t *testing.T) {
 		t.Fatal("not connected")
 	}
 	// JetStream works over the in-process connection.
-	b, err := OpenBlobs(context.Background(), nc, "nolisten")
+	b, err := transport.OpenBlobs(context.Background(), nc, "nolisten")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,16 +103,16 @@ func TestEmbeddedNoListen(t *testing.T) {
 func TestEmbeddedOptionErrors(t *testing.T) {
 	tests := []struct {
 		name string
-		opts EmbeddedOptions
+		opts Options
 		want string
 	}{
-		{"jetstream without dir", EmbeddedOptions{JetStream: true}, "StoreDir"},
-		{"max payload", EmbeddedOptions{MaxPayload: MaxFramePayload + 1}, "max payload"},
-		{"negative max payload", EmbeddedOptions{MaxPayload: -1}, "max payload"},
+		{"jetstream without dir", Options{JetStream: true}, "StoreDir"},
+		{"max payload", Options{MaxPayload: transport.MaxFramePayload + 1}, "max payload"},
+		{"negative max payload", Options{MaxPayload: -1}, "max payload"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e, err := StartEmbedded(tt.opts)
+			e, err := Start(tt.opts)
 			if err == nil {
 				e.Shutdown()
 				t.Fatal("started")
@@ -100,7 +131,7 @@ func TestEmbeddedPortInUse(t *testing.T) {
 	}
 	defer l.Close()
 	port := l.Addr().(*net.TCPAddr).Port
-	e, err := StartEmbedded(EmbeddedOptions{Port: port})
+	e, err := Start(Options{Port: port})
 	if err == nil {
 		e.Shutdown()
 		t.Fatal("started on a port in use")
@@ -111,7 +142,7 @@ func TestEmbeddedPortInUse(t *testing.T) {
 }
 
 func TestEmbeddedShutdownTwice(t *testing.T) {
-	e, err := StartEmbedded(EmbeddedOptions{})
+	e, err := Start(Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +171,7 @@ func (h *recordingHandler) WithGroup(string) slog.Handler      { return h }
 
 func TestEmbeddedLogger(t *testing.T) {
 	rec := &recordingHandler{}
-	e := startServer(t, EmbeddedOptions{Logger: slog.New(rec)})
+	e := startServer(t, Options{Logger: slog.New(rec)})
 	e.Shutdown()
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
@@ -150,37 +181,37 @@ func TestEmbeddedLogger(t *testing.T) {
 	}
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
+func TestEmbeddedBadStoreDirFailsFast(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "not-a-dir")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	e, err := Start(Options{JetStream: true, StoreDir: file})
+	if err == nil {
+		e.Shutdown()
+		t.Fatal("started with a file as the store directory")
+	}
+	if !strings.Contains(err.Error(), "JetStream") {
+		t.Errorf("err = %v, want it to name JetStream", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("failed after %v, want at once", d)
+	}
+}
+
+// TestDialWaitsForLateServer: transport.Dial keeps trying while the
+// server is not up yet.
+func TestDialWaitsForLateServer(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-func TestDialGivesUp(t *testing.T) {
-	url := "nats://127.0.0.1:" + strconv.Itoa(freePort(t))
-	start := time.Now()
-	nc, err := dial(url, "test", 600*time.Millisecond, nil)
-	if err == nil {
-		nc.Close()
-		t.Fatal("connected to nothing")
-	}
-	if d := time.Since(start); d < 300*time.Millisecond || d > 3*time.Second {
-		t.Errorf("gave up after %v, want about 600ms", d)
-	}
-	if !strings.Contains(err.Error(), url) {
-		t.Errorf("err = %v, want it to name %s", err, url)
-	}
-}
-
-func TestDialWaitsForLateServer(t *testing.T) {
-	port := freePort(t)
-	started := make(chan *Embedded, 1)
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	started := make(chan *Server, 1)
 	time.AfterFunc(400*time.Millisecond, func() {
-		e, err := StartEmbedded(EmbeddedOptions{Port: port})
+		e, err := Start(Options{Port: port})
 		if err != nil {
 			t.Error(err)
 		}
@@ -191,42 +222,12 @@ func TestDialWaitsForLateServer(t *testing.T) {
 			e.Shutdown()
 		}
 	}()
-	nc, err := dial("nats://127.0.0.1:"+strconv.Itoa(port), "late", 5*time.Second, nil)
+	nc, err := transport.Dial("nats://127.0.0.1:"+strconv.Itoa(port), "late")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer nc.Close()
 	if !nc.IsConnected() {
 		t.Error("not connected")
-	}
-}
-
-func TestDialNonRetryable(t *testing.T) {
-	start := time.Now()
-	_, err := dial("nats://127.0.0.1:1", "bad", 5*time.Second, []nats.Option{nats.Timeout(-1)})
-	if err == nil {
-		t.Fatal("connected")
-	}
-	if d := time.Since(start); d > time.Second {
-		t.Errorf("retried a bad option for %v", d)
-	}
-}
-
-func TestEmbeddedBadStoreDirFailsFast(t *testing.T) {
-	file := filepath.Join(t.TempDir(), "not-a-dir")
-	if err := os.WriteFile(file, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	start := time.Now()
-	e, err := StartEmbedded(EmbeddedOptions{JetStream: true, StoreDir: file})
-	if err == nil {
-		e.Shutdown()
-		t.Fatal("started with a file as the store directory")
-	}
-	if !strings.Contains(err.Error(), "JetStream") {
-		t.Errorf("err = %v, want it to name JetStream", err)
-	}
-	if d := time.Since(start); d > 5*time.Second {
-		t.Errorf("failed after %v, want at once", d)
 	}
 }

@@ -1,4 +1,4 @@
-package cli
+package app
 
 import (
 	"bytes"
@@ -21,8 +21,9 @@ import (
 
 	"github.com/cofactor-ml/cofactor/checkpoint"
 	"github.com/cofactor-ml/cofactor/coordinator"
+	"github.com/cofactor-ml/cofactor/internal/cli"
 	"github.com/cofactor-ml/cofactor/serve"
-	"github.com/cofactor-ml/cofactor/transport"
+	"github.com/cofactor-ml/cofactor/transport/embedded"
 )
 
 // testSnapshot is a hand-made model of rank 2:
@@ -296,10 +297,10 @@ func startServe(t *testing.T, args ...string) (base string, stop func() int) {
 	root.SetArgs(append([]string{"serve", "--http-addr", "127.0.0.1:0"}, args...))
 	done := make(chan int, 1)
 	go func() {
-		code := ExitOK
+		code := cli.ExitOK
 		if err := root.ExecuteContext(ctx); err != nil {
 			t.Logf("serve: %v", err)
-			code = exitCode(err)
+			code = cli.ExitCode(err)
 		}
 		done <- code
 	}()
@@ -325,7 +326,7 @@ func startServe(t *testing.T, args ...string) (base string, stop func() int) {
 	stopped := false
 	stop = func() int {
 		if stopped {
-			return ExitOK
+			return cli.ExitOK
 		}
 		stopped = true
 		cancel()
@@ -424,7 +425,7 @@ func TestServeFollowsStore(t *testing.T) {
 // follows the model in the cluster's NATS store.
 func TestServeThroughCoordinator(t *testing.T) {
 	t.Parallel()
-	ns, err := transport.StartEmbedded(transport.EmbeddedOptions{JetStream: true, StoreDir: t.TempDir()})
+	ns, err := embedded.Start(embedded.Options{JetStream: true, StoreDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

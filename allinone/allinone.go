@@ -19,7 +19,7 @@ import (
 
 	"github.com/cofactor-ml/cofactor/coordinator"
 	"github.com/cofactor-ml/cofactor/internal/job"
-	"github.com/cofactor-ml/cofactor/transport"
+	"github.com/cofactor-ml/cofactor/transport/embedded"
 	"github.com/cofactor-ml/cofactor/worker"
 )
 
@@ -36,7 +36,7 @@ type Options struct {
 
 // Cluster is a running in-process cluster.
 type Cluster struct {
-	ns      *transport.Embedded
+	ns      *embedded.Server
 	dir     string
 	node    *coordinator.Node
 	workers []*worker.Worker
@@ -66,7 +66,7 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 	if c.dir, err = os.MkdirTemp("", "cofactor-allinone-"); err != nil {
 		return nil, err
 	}
-	if c.ns, err = transport.StartEmbedded(transport.EmbeddedOptions{JetStream: true, StoreDir: c.dir, NoListen: true, ServerName: "cofactor-allinone"}); err != nil {
+	if c.ns, err = embedded.Start(embedded.Options{JetStream: true, StoreDir: c.dir, NoListen: true, ServerName: "cofactor-allinone"}); err != nil {
 		return nil, err
 	}
 	connect := func() (*nats.Conn, error) {

@@ -1,4 +1,4 @@
-package cli
+package app
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cofactor-ml/cofactor/checkpoint"
+	"github.com/cofactor-ml/cofactor/internal/cli"
 )
 
 // storeOptions name the snapshot store of `snapshot list` and `pull`.
@@ -27,71 +28,49 @@ import (
 type storeOptions struct {
 	store string
 	nats  string
-	auth  natsFlags
+	auth  cli.NATSFlags
 }
 
 func (o *storeOptions) addFlags(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&o.store, "store", "", "snapshot store: nats://HOST:PORT, dir:PATH or PATH (or nats with --nats)")
 	cmd.Flags().StringVar(&o.nats, "nats", "", "NATS server URL for --store nats (alone, it implies --store nats)")
-	o.auth.addFlags(cmd)
+	o.auth.AddFlags(cmd)
 }
 
 // open opens the store and returns it, its name for messages and the
 // function that releases it.
 func (o *storeOptions) open(ctx context.Context) (*checkpoint.Repo, string, func(), error) {
-	r, name, closeNC, err := o.openRepo(ctx)
+	switch {
+	case o.store == "" && o.nats == "":
+		return nil, "", nil, cli.Usagef("no store: pass --store nats://HOST:PORT, --store dir:PATH or --nats URL")
+	case o.store == "nats" && o.nats == "":
+		return nil, "", nil, cli.Usagef("--store nats needs --nats URL (or pass --store nats://HOST:PORT)")
+	case o.store != "" && o.store != "nats" && o.nats != "":
+		return nil, "", nil, cli.Usagef("--nats goes with --store nats only, not with --store %s", o.store)
+	}
+	u, err := checkpoint.ParseStoreURI(o.store)
+	if err != nil {
+		return nil, "", nil, cli.StoreFlagError("--store", err)
+	}
+	name := o.store
+	switch u.Kind {
+	case checkpoint.StoreCluster:
+		name = "nats " + o.nats
+	case checkpoint.StoreDir:
+		st, err := os.Stat(u.Dir)
+		switch {
+		case err != nil:
+			return nil, "", nil, cli.Usage(fmt.Errorf("--store: %w", err))
+		case !st.IsDir():
+			return nil, "", nil, cli.Usagef("--store %s is not a directory", u.Dir)
+		}
+		name = u.Dir
+	}
+	r, done, err := o.auth.OpenStore(ctx, u, o.nats, "cofactor-snapshot")
 	if err != nil {
 		return nil, "", nil, err
 	}
-	return r, name, func() {
-		r.Close()
-		if closeNC != nil {
-			closeNC()
-		}
-	}, nil
-}
-
-func (o *storeOptions) openRepo(ctx context.Context) (*checkpoint.Repo, string, func(), error) {
-	uri := o.store
-	switch {
-	case uri == "" && o.nats == "":
-		return nil, "", nil, usagef("no store: pass --store nats://HOST:PORT, --store dir:PATH or --nats URL")
-	case uri == "nats" && o.nats == "":
-		return nil, "", nil, usagef("--store nats needs --nats URL (or pass --store nats://HOST:PORT)")
-	case uri != "" && uri != "nats" && o.nats != "":
-		return nil, "", nil, usagef("--nats goes with --store nats only, not with --store %s", uri)
-	case o.nats != "":
-		nc, err := o.auth.dial(o.nats, "cofactor-snapshot")
-		if err != nil {
-			return nil, "", nil, err
-		}
-		r, err := checkpoint.OpenURI(ctx, "nats", nc)
-		if err != nil {
-			nc.Close()
-			return nil, "", nil, err
-		}
-		return r, "nats " + o.nats, nc.Close, nil
-	case strings.HasPrefix(uri, "nats://") || strings.HasPrefix(uri, "tls://"):
-		r, done, err := o.auth.openStore(ctx, uri, "cofactor-snapshot")
-		if err != nil {
-			return nil, "", nil, err
-		}
-		// done closes the repository and the connection; the caller
-		// closes the repository again, which is harmless.
-		return r, uri, done, nil
-	}
-	dir := strings.TrimPrefix(uri, "dir:")
-	st, err := os.Stat(dir)
-	switch {
-	case dir == "":
-		return nil, "", nil, usagef("--store %q names no directory", uri)
-	case err != nil:
-		return nil, "", nil, usageError{fmt.Errorf("--store: %w", err)}
-	case !st.IsDir():
-		return nil, "", nil, usagef("--store %s is not a directory", dir)
-	}
-	r, err := checkpoint.OpenURI(ctx, uri, nil)
-	return r, dir, nil, err
+	return r, name, done, nil
 }
 
 func newSnapshotCmd(s streams) *cobra.Command {
@@ -144,11 +123,11 @@ func newSnapshotListCmd(s streams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list [--store URI] [--model M] [--json]",
 		Short: "List the snapshots in a store, oldest first, marking each model's latest",
-		Args:  noArgs,
+		Args:  cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if model != "" {
 				if err := checkpoint.ValidID(model); err != nil {
-					return usageError{fmt.Errorf("--model: %w", err)}
+					return cli.Usage(fmt.Errorf("--model: %w", err))
 				}
 			}
 			ctx := cmd.Context()
@@ -159,7 +138,7 @@ func newSnapshotListCmd(s streams) *cobra.Command {
 			defer done()
 			if ds, ok := repo.Store.(checkpoint.DirStore); ok {
 				if _, err := os.Stat(filepath.Join(ds.Root, checkpoint.ManifestName)); err == nil {
-					return usagef("%s is a snapshot directory, not a store (try: cofactor snapshot verify %s)", ds.Root, ds.Root)
+					return cli.Usagef("%s is a snapshot directory, not a store (try: cofactor snapshot verify %s)", ds.Root, ds.Root)
 				}
 			}
 			list, err := repo.List(ctx, model)
@@ -190,7 +169,7 @@ func newSnapshotListCmd(s streams) *cobra.Command {
 				sums = append(sums, summarize(&list[i], latest))
 			}
 			if asJSON {
-				return writeJSON(s.out, struct {
+				return cli.WriteJSON(s.out, struct {
 					Snapshots []snapshotSummary `json:"snapshots"`
 					Latest    map[string]string `json:"latest"`
 				}{sums, latest})
@@ -240,26 +219,26 @@ complete new one. --out may be absent, empty or a snapshot directory.`,
 			var id string
 			switch {
 			case len(args) > 1:
-				return usagef("unexpected argument %q", args[1])
+				return cli.Usagef("unexpected argument %q", args[1])
 			case len(args) == 1 && latestOf != "":
-				return usagef("give a snapshot ID or --latest MODEL, not both")
+				return cli.Usagef("give a snapshot ID or --latest MODEL, not both")
 			case len(args) == 1:
 				id = args[0]
 				if err := checkpoint.ValidID(id); err != nil {
-					return usageError{err}
+					return cli.Usage(err)
 				}
 			case latestOf == "":
-				return usagef("which snapshot? give its ID or --latest MODEL")
+				return cli.Usagef("which snapshot? give its ID or --latest MODEL")
 			default:
 				if err := checkpoint.ValidID(latestOf); err != nil {
-					return usageError{fmt.Errorf("--latest: %w", err)}
+					return cli.Usage(fmt.Errorf("--latest: %w", err))
 				}
 			}
 			if out == "" {
-				return usagef("--out DIR is required")
+				return cli.Usagef("--out DIR is required")
 			}
 			if err := checkpoint.CheckTarget(out); err != nil {
-				return usageError{fmt.Errorf("--out: %w", err)}
+				return cli.Usage(fmt.Errorf("--out: %w", err))
 			}
 			ctx := cmd.Context()
 			repo, name, done, err := o.open(ctx)
@@ -269,14 +248,14 @@ complete new one. --out may be absent, empty or a snapshot directory.`,
 			defer done()
 			if latestOf != "" {
 				if id, err = repo.Latest(ctx, latestOf); errors.Is(err, checkpoint.ErrNotFound) {
-					return usagef("model %s has no published snapshot in %s", latestOf, name)
+					return cli.Usagef("model %s has no published snapshot in %s", latestOf, name)
 				} else if err != nil {
 					return err
 				}
 			}
 			m, err := repo.Manifest(ctx, id)
 			if errors.Is(err, checkpoint.ErrNotFound) {
-				return usagef("no snapshot %s in %s", id, name)
+				return cli.Usagef("no snapshot %s in %s", id, name)
 			}
 			if err != nil {
 				return err
@@ -286,7 +265,7 @@ complete new one. --out may be absent, empty or a snapshot directory.`,
 			}
 			sum := summarize(m, nil)
 			if asJSON {
-				return writeJSON(s.out, map[string]any{"id": id, "model": m.Model, "out": out, "files": sum.Files + 1, "bytes": sum.Bytes})
+				return cli.WriteJSON(s.out, map[string]any{"id": id, "model": m.Model, "out": out, "files": sum.Files + 1, "bytes": sum.Bytes})
 			}
 			fmt.Fprintf(s.out, "pulled %s (model %s, %d users × %d items, rank %d) to %s\n", id, m.Model, m.Users, m.Items, m.Rank, out)
 			return nil
@@ -304,20 +283,20 @@ complete new one. --out may be absent, empty or a snapshot directory.`,
 func snapshotDir(args []string) (string, *checkpoint.Repo, error) {
 	switch {
 	case len(args) == 0:
-		return "", nil, usagef("which snapshot? give a snapshot directory")
+		return "", nil, cli.Usagef("which snapshot? give a snapshot directory")
 	case len(args) > 1:
-		return "", nil, usagef("unexpected argument %q", args[1])
+		return "", nil, cli.Usagef("unexpected argument %q", args[1])
 	}
 	path := args[0]
 	st, err := os.Stat(path)
 	if err != nil {
-		return "", nil, usageError{err}
+		return "", nil, cli.Usage(err)
 	}
 	if !st.IsDir() {
-		return "", nil, usagef("%s is not a snapshot directory (it is a file)", path)
+		return "", nil, cli.Usagef("%s is not a snapshot directory (it is a file)", path)
 	}
 	if _, err := os.Stat(filepath.Join(path, checkpoint.ManifestName)); err != nil {
-		return "", nil, usagef("%s is not a snapshot directory (no %s)", path, checkpoint.ManifestName)
+		return "", nil, cli.Usagef("%s is not a snapshot directory (no %s)", path, checkpoint.ManifestName)
 	}
 	r, _ := checkpoint.OpenDir(path)
 	return path, r, nil
@@ -388,7 +367,7 @@ exits 2.`,
 			}
 			if len(problems) > 0 {
 				if asJSON {
-					if err := writeJSON(s.out, map[string]any{"ok": false, "path": path, "problems": problems}); err != nil {
+					if err := cli.WriteJSON(s.out, map[string]any{"ok": false, "path": path, "problems": problems}); err != nil {
 						return err
 					}
 				}
@@ -396,7 +375,7 @@ exits 2.`,
 			}
 			sum := summarize(m, nil)
 			if asJSON {
-				return writeJSON(s.out, struct {
+				return cli.WriteJSON(s.out, struct {
 					OK   bool   `json:"ok"`
 					Path string `json:"path"`
 					snapshotSummary
@@ -449,7 +428,7 @@ whole); nothing partial is left there after a failure.`,
 			case "csv":
 				export, files = checkpoint.ExportCSV, []string{checkpoint.UserFactorsCSV, checkpoint.ItemFactorsCSV}
 			default:
-				return usagef("--format %q: want npy or csv", format)
+				return cli.Usagef("--format %q: want npy or csv", format)
 			}
 			files = append(files, checkpoint.UserIDsFile, checkpoint.ItemIDsFile)
 			path, repo, err := snapshotDir(args)
@@ -457,10 +436,10 @@ whole); nothing partial is left there after a failure.`,
 				return err
 			}
 			if out == "" {
-				return usagef("--out DIR is required")
+				return cli.Usagef("--out DIR is required")
 			}
 			if err := checkpoint.CheckExportTarget(out); err != nil {
-				return usageError{fmt.Errorf("--out: %w", err)}
+				return cli.Usage(fmt.Errorf("--out: %w", err))
 			}
 			md, err := repo.Open(cmd.Context(), "")
 			if err != nil {
@@ -470,7 +449,7 @@ whole); nothing partial is left there after a failure.`,
 				return fmt.Errorf("exporting %s: %w", path, err)
 			}
 			if asJSON {
-				return writeJSON(s.out, map[string]any{"snapshot": md.Manifest.ID, "format": format, "out": out,
+				return cli.WriteJSON(s.out, map[string]any{"snapshot": md.Manifest.ID, "format": format, "out": out,
 					"users": len(md.UserIDs), "items": len(md.ItemIDs), "rank": md.Rank, "files": files})
 			}
 			fmt.Fprintf(s.out, "exported %s (%d users × %d items, rank %d) to %s: %s\n",

@@ -1,8 +1,7 @@
-package cli
+package app
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,8 +12,9 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/cofactor-ml/cofactor/allinone"
 	"github.com/cofactor-ml/cofactor/checkpoint"
-	"github.com/cofactor-ml/cofactor/internal/allinone"
+	"github.com/cofactor-ml/cofactor/internal/cli"
 	"github.com/cofactor-ml/cofactor/internal/job"
 )
 
@@ -62,7 +62,7 @@ func (o *trainOptions) resolve(cmd *cobra.Command) (job.Spec, error) {
 	if o.blocks != "" {
 		var err error
 		if sp.UserBlocks, sp.ItemBlocks, err = parseBlocks(o.blocks); err != nil {
-			return sp, usageError{err}
+			return sp, cli.Usage(err)
 		}
 	}
 	if sp.Test != "" && !cmd.Flags().Changed("test-fraction") {
@@ -100,7 +100,7 @@ func newTrainCmd(s streams) *cobra.Command {
 		Long: `train runs a whole cluster in this process — an embedded NATS server, a
 single-node raft coordinator and --workers workers — and trains one job on it:
 the same engine, messages and phases as a multi-machine cluster.`,
-		Args: noArgs,
+		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			spec, err := o.resolve(cmd)
 			if err != nil {
@@ -108,7 +108,7 @@ the same engine, messages and phases as a multi-machine cluster.`,
 			}
 			if spec.Out != "" {
 				if err := checkpoint.CheckTarget(spec.Out); err != nil {
-					return usageError{fmt.Errorf("--out: %w", err)}
+					return cli.Usage(fmt.Errorf("--out: %w", err))
 				}
 			}
 			res, err := runLocal(cmd.Context(), spec, workers, progressPrinter(s.err))
@@ -116,7 +116,7 @@ the same engine, messages and phases as a multi-machine cluster.`,
 				return err
 			}
 			if o.json {
-				return writeJSON(s.out, res)
+				return cli.WriteJSON(s.out, res)
 			}
 			printResult(s.out, res)
 			return nil
@@ -131,7 +131,7 @@ the same engine, messages and phases as a multi-machine cluster.`,
 // that fails on its input is a usage error (exit 2).
 func runLocal(ctx context.Context, spec job.Spec, workers int, progress func(job.Iteration, int)) (*job.Result, error) {
 	if workers < 0 {
-		return nil, usagef("--workers %d must be ≥ 0", workers)
+		return nil, cli.Usagef("--workers %d must be ≥ 0", workers)
 	}
 	c, err := allinone.Start(ctx, allinone.Options{Workers: workers})
 	if err != nil {
@@ -147,17 +147,12 @@ func runLocal(ctx context.Context, spec job.Spec, workers int, progress func(job
 	})
 	var je *allinone.JobError
 	if errors.As(err, &je) && je.IsInput() {
-		return nil, usageError{err}
+		return nil, cli.Usage(err)
 	}
 	if err != nil {
 		return nil, err
 	}
 	return &res, nil
-}
-
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	return enc.Encode(v)
 }
 
 // progressPrinter returns a per-iteration progress line writer when w is a

@@ -1,31 +1,30 @@
-package transport
+package embedded
 
 import (
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
-	"syscall"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+
+	"github.com/cofactor-ml/cofactor/transport"
 )
 
-// EmbeddedReadyTimeout bounds how long [StartEmbedded] waits for the
+// ReadyTimeout bounds how long [Start] waits for the
 // server to accept connections.
-const EmbeddedReadyTimeout = 10 * time.Second
+const ReadyTimeout = 10 * time.Second
 
-// EmbeddedOptions configures an embedded nats-server.
-type EmbeddedOptions struct {
+// Options configures an embedded nats-server.
+type Options struct {
 	// Host to listen on; "" means 127.0.0.1.
 	Host string
 	// Port to listen on; 0 means a random free port (the server's -1).
 	Port int
-	// JetStream enables JetStream (needed by [Blobs]).
+	// JetStream enables JetStream (needed by [transport.Blobs]).
 	JetStream bool
 	// StoreDir is the JetStream storage directory, required with
 	// JetStream. Tests use t.TempDir().
@@ -34,7 +33,7 @@ type EmbeddedOptions struct {
 	// server's default (1 MiB). At most 64 MiB.
 	MaxPayload int32
 	// NoListen runs the server in-process only (no TCP listener): clients
-	// must use [Embedded.Connect].
+	// must use [Server.Connect].
 	NoListen bool
 	// ServerName names the server; "" lets the server pick its ID.
 	ServerName string
@@ -45,7 +44,7 @@ type EmbeddedOptions struct {
 	Logger *slog.Logger
 	// Users, when not empty, turns authorization on: only these users may
 	// connect, each with its permissions.
-	Users []EmbeddedUser
+	Users []User
 	// TLS, when set, makes the server require TLS with this configuration
 	// (its Certificates); with ClientAuth set to
 	// tls.RequireAndVerifyClientCert (and ClientCAs) clients must present
@@ -57,17 +56,17 @@ type EmbeddedOptions struct {
 	ConfigFile string
 }
 
-// EmbeddedUser is one user of an embedded server: a name and password, or
+// User is one user of an embedded server: a name and password, or
 // an NKey public key ("U...") instead.
-type EmbeddedUser struct {
+type User struct {
 	User, Password string
 	NKey           string
 	// Permissions restricts the user; nil allows everything.
-	Permissions *Permissions
+	Permissions *transport.Permissions
 }
 
 // serverPermissions converts p into nats-server's form.
-func serverPermissions(p *Permissions) *server.Permissions {
+func serverPermissions(p *transport.Permissions) *server.Permissions {
 	if p == nil {
 		return nil
 	}
@@ -82,22 +81,21 @@ func serverPermissions(p *Permissions) *server.Permissions {
 	return sp
 }
 
-// Embedded is a nats-server running inside this process, for the
-// all-in-one mode and tests.
-type Embedded struct {
+// Server is a nats-server running inside this process.
+type Server struct {
 	srv      *server.Server
 	noListen bool
 }
 
-// StartEmbedded starts a nats-server and waits until it accepts
-// connections (at most EmbeddedReadyTimeout; a fatal start-up error such as
+// Start starts a nats-server and waits until it accepts
+// connections (at most ReadyTimeout; a fatal start-up error such as
 // a port in use fails at once). The caller must call Shutdown.
-func StartEmbedded(opts EmbeddedOptions) (*Embedded, error) {
+func Start(opts Options) (*Server, error) {
 	if opts.JetStream && opts.StoreDir == "" {
-		return nil, errors.New("transport: embedded server: JetStream needs a StoreDir")
+		return nil, errors.New("embedded nats-server: JetStream needs a StoreDir")
 	}
-	if opts.MaxPayload < 0 || opts.MaxPayload > MaxFramePayload {
-		return nil, fmt.Errorf("transport: embedded server: max payload %d not in 0..%d", opts.MaxPayload, MaxFramePayload)
+	if opts.MaxPayload < 0 || opts.MaxPayload > transport.MaxFramePayload {
+		return nil, fmt.Errorf("embedded nats-server: max payload %d not in 0..%d", opts.MaxPayload, transport.MaxFramePayload)
 	}
 	host := opts.Host
 	if host == "" {
@@ -111,7 +109,7 @@ func StartEmbedded(opts EmbeddedOptions) (*Embedded, error) {
 	if opts.ConfigFile != "" {
 		var err error
 		if sopts, err = server.ProcessConfigFile(opts.ConfigFile); err != nil {
-			return nil, fmt.Errorf("transport: embedded server: %w", err)
+			return nil, fmt.Errorf("embedded nats-server: %w", err)
 		}
 	}
 	sopts.Host, sopts.Port = host, port
@@ -140,37 +138,37 @@ func StartEmbedded(opts EmbeddedOptions) (*Embedded, error) {
 	}
 	srv, err := server.NewServer(sopts)
 	if err != nil {
-		return nil, fmt.Errorf("transport: embedded server: %w", err)
+		return nil, fmt.Errorf("embedded nats-server: %w", err)
 	}
 	// The logger is installed even without opts.Logger: it is how a fatal
 	// start-up error (port in use, bad store directory) is noticed at once
-	// instead of after EmbeddedReadyTimeout.
+	// instead of after ReadyTimeout.
 	logger := &serverLog{l: opts.Logger, fatal: make(chan string, 1)}
 	debug := opts.Logger != nil && opts.Logger.Enabled(context.Background(), slog.LevelDebug)
 	srv.SetLoggerV2(logger, debug, false, false)
 	srv.Start()
-	deadline := time.Now().Add(EmbeddedReadyTimeout)
+	deadline := time.Now().Add(ReadyTimeout)
 	for !srv.ReadyForConnections(50 * time.Millisecond) {
 		var why string
 		select {
 		case why = <-logger.fatal:
 		default:
 			if time.Now().After(deadline) {
-				why = fmt.Sprintf("not ready for connections within %v", EmbeddedReadyTimeout)
+				why = fmt.Sprintf("not ready for connections within %v", ReadyTimeout)
 			}
 		}
 		if why != "" {
 			srv.Shutdown()
 			srv.WaitForShutdown()
-			return nil, fmt.Errorf("transport: embedded server on %s:%d: %s", host, opts.Port, why)
+			return nil, fmt.Errorf("embedded nats-server on %s:%d: %s", host, opts.Port, why)
 		}
 	}
-	return &Embedded{srv: srv, noListen: opts.NoListen}, nil
+	return &Server{srv: srv, noListen: opts.NoListen}, nil
 }
 
 // ClientURL returns the URL TCP clients connect to, or "" when the server
 // does not listen (NoListen).
-func (e *Embedded) ClientURL() string {
+func (e *Server) ClientURL() string {
 	if e.noListen {
 		return ""
 	}
@@ -179,77 +177,26 @@ func (e *Embedded) ClientURL() string {
 
 // Server returns the underlying nats-server, for what this package does
 // not wrap (monitoring, JetStream account info).
-func (e *Embedded) Server() *server.Server { return e.srv }
+func (e *Server) Server() *server.Server { return e.srv }
 
 // Connect opens an in-process client connection to the server (no TCP:
 // lower latency and no port needed), with or without NoListen. opts are
 // applied after the in-process option. Such a connection cannot reconnect
 // once the server has shut down.
-func (e *Embedded) Connect(opts ...nats.Option) (*nats.Conn, error) {
+func (e *Server) Connect(opts ...nats.Option) (*nats.Conn, error) {
 	all := append([]nats.Option{nats.InProcessServer(e.srv)}, opts...)
 	nc, err := nats.Connect("", all...)
 	if err != nil {
-		return nil, fmt.Errorf("transport: in-process connect: %w", err)
+		return nil, fmt.Errorf("embedded nats-server: in-process connect: %w", err)
 	}
 	return nc, nil
 }
 
 // Shutdown stops the server and waits until it has stopped. Calling it
 // again does nothing.
-func (e *Embedded) Shutdown() {
+func (e *Server) Shutdown() {
 	e.srv.Shutdown()
 	e.srv.WaitForShutdown()
-}
-
-// DialRetryFor is how long [Dial] keeps retrying the first connection.
-const DialRetryFor = 10 * time.Second
-
-// dialRetryWait is the pause between first-connection attempts and the
-// reconnect wait Dial sets.
-const dialRetryWait = 250 * time.Millisecond
-
-// Dial connects to the NATS server(s) at url (a comma-separated list is
-// allowed) as client name, with defaults fit for long-running processes:
-// reconnect forever (MaxReconnects(-1)) every 250 ms, and ping every 10 s
-// so that a dead server is noticed within about 30 s. opts are applied
-// after these defaults and override them.
-//
-// Dial returns only once connected: while the server refuses connections
-// or cannot be reached it retries for up to DialRetryFor (10 s), then
-// fails with the last error. Errors that retrying cannot fix
-// (authorization, TLS, bad options) are returned at once.
-func Dial(url, name string, opts ...nats.Option) (*nats.Conn, error) {
-	return dial(url, name, DialRetryFor, opts)
-}
-
-func dial(url, name string, retryFor time.Duration, opts []nats.Option) (*nats.Conn, error) {
-	all := append([]nats.Option{
-		nats.Name(name),
-		nats.MaxReconnects(-1),
-		nats.ReconnectWait(dialRetryWait),
-		nats.PingInterval(10 * time.Second),
-	}, opts...)
-	deadline := time.Now().Add(retryFor)
-	for {
-		nc, err := nats.Connect(url, all...)
-		if err == nil {
-			return nc, nil
-		}
-		if !dialRetryable(err) || time.Now().Add(dialRetryWait).After(deadline) {
-			return nil, fmt.Errorf("transport: connect to %s: %w", url, err)
-		}
-		time.Sleep(dialRetryWait)
-	}
-}
-
-func dialRetryable(err error) bool {
-	var ne net.Error
-	return errors.Is(err, nats.ErrNoServers) ||
-		errors.As(err, &ne) ||
-		errors.Is(err, io.EOF) ||
-		errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, syscall.ECONNREFUSED) ||
-		errors.Is(err, syscall.ECONNRESET)
 }
 
 // serverLog routes nats-server log lines to an optional slog.Logger and

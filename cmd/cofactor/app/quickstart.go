@@ -1,4 +1,4 @@
-package cli
+package app
 
 import (
 	"fmt"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/cofactor-ml/cofactor/als"
 	"github.com/cofactor-ml/cofactor/checkpoint"
+	"github.com/cofactor-ml/cofactor/internal/cli"
 	"github.com/cofactor-ml/cofactor/internal/job"
 	"github.com/cofactor-ml/cofactor/internal/synth"
 )
@@ -31,7 +32,7 @@ synthetic rating set (1,000 users, 1,700 items, 100,000 ratings with a rank-10
 truth and noise 0.5), trains an explicit model on 90% of it on an all-in-one cluster in this
 process (embedded NATS, a raft coordinator, one worker per CPU), reports the
 held-out RMSE against the noise floor, and prints recommendations.`,
-		Args: noArgs,
+		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			dir, err := os.MkdirTemp("", "cofactor-quickstart-")
 			if err != nil {
@@ -48,7 +49,7 @@ held-out RMSE against the noise floor, and prints recommendations.`,
 			if err != nil {
 				return err
 			}
-			if err := writeFileAtomic(input, func(w io.Writer) error { return set.WriteCSV(cmd.Context(), w) }); err != nil {
+			if err := cli.WriteFileAtomic(input, func(w io.Writer) error { return set.WriteCSV(cmd.Context(), w) }); err != nil {
 				return err
 			}
 			spec := job.DefaultSpec()

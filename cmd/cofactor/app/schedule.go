@@ -1,4 +1,4 @@
-package cli
+package app
 
 import (
 	"fmt"
@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cofactor-ml/cofactor/coordinator"
+	"github.com/cofactor-ml/cofactor/internal/cli"
 )
 
 func newScheduleCmd(s streams, o *opsOptions) *cobra.Command {
@@ -27,10 +28,10 @@ even across a leader change. Slots that pass while no leader exists: --missed
 run (default) starts one job for them, --missed skip starts none.
 --warm-start starts every job from the newest published snapshot of its --model
 (rows it knows keep their factors): a daily refresh needs fewer iterations.`,
-		Args: exactlyOneArg("NAME"),
+		Args: cli.ExactlyOneArg("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if cronExpr == "" {
-				return usagef("--cron is required")
+				return cli.Usagef("--cron is required")
 			}
 			spec, err := to.resolve(cmd)
 			if err != nil {
@@ -45,7 +46,7 @@ run (default) starts one job for them, --missed skip starts none.
 				return apiErr(err)
 			}
 			if to.json {
-				return writeJSON(s.out, map[string]string{"schedule": args[0]})
+				return cli.WriteJSON(s.out, map[string]string{"schedule": args[0]})
 			}
 			fmt.Fprintf(s.out, "schedule %s added\n", args[0])
 			return nil
@@ -60,7 +61,7 @@ run (default) starts one job for them, --missed skip starts none.
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List schedules with their next slot",
-		Args:  noArgs,
+		Args:  cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := o.client()
 			if err != nil {
@@ -71,7 +72,7 @@ run (default) starts one job for them, --missed skip starts none.
 				return apiErr(err)
 			}
 			if listJSON {
-				return writeJSON(s.out, l)
+				return cli.WriteJSON(s.out, l)
 			}
 			tw := tabwriter.NewWriter(s.out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "SCHEDULE\tCRON\tSTATE\tMISSED\tWARM\tJOBS\tLAST SLOT\tNEXT")
@@ -98,7 +99,7 @@ run (default) starts one job for them, --missed skip starts none.
 		c := &cobra.Command{
 			Use:   name + " NAME",
 			Short: short,
-			Args:  exactlyOneArg("NAME"),
+			Args:  cli.ExactlyOneArg("NAME"),
 			RunE: func(cmd *cobra.Command, args []string) error {
 				c, err := o.client()
 				if err != nil {
@@ -108,7 +109,7 @@ run (default) starts one job for them, --missed skip starts none.
 					return apiErr(err)
 				}
 				if asJSON {
-					return writeJSON(s.out, map[string]string{"schedule": args[0], "done": name})
+					return cli.WriteJSON(s.out, map[string]string{"schedule": args[0], "done": name})
 				}
 				fmt.Fprintf(s.out, "schedule %s: %s done\n", args[0], name)
 				return nil

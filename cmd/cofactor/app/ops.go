@@ -1,4 +1,4 @@
-package cli
+package app
 
 import (
 	"fmt"
@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cofactor-ml/cofactor/coordinator"
+	"github.com/cofactor-ml/cofactor/internal/cli"
 	"github.com/cofactor-ml/cofactor/internal/httpauth"
 	"github.com/cofactor-ml/cofactor/internal/job"
 )
@@ -26,7 +27,7 @@ type opsOptions struct {
 	tokenFile, caFile string
 	// nats secures the NATS connections of the commands that open the
 	// cluster's snapshot store.
-	nats natsFlags
+	nats cli.NATSFlags
 }
 
 func (o *opsOptions) client() (*coordinator.Client, error) {
@@ -35,17 +36,17 @@ func (o *opsOptions) client() (*coordinator.Client, error) {
 		urls = os.Getenv(EnvCoordinator)
 	}
 	if urls == "" {
-		return nil, usagef("no coordinator: pass --coordinator URL[,URL...] or set %s", EnvCoordinator)
+		return nil, cli.Usagef("no coordinator: pass --coordinator URL[,URL...] or set %s", EnvCoordinator)
 	}
 	c := coordinator.NewClient(urls)
 	tok, err := httpauth.ClientToken(o.tokenFile)
 	if err != nil {
-		return nil, usageError{fmt.Errorf("--token-file: %w", err)}
+		return nil, cli.Usage(fmt.Errorf("--token-file: %w", err))
 	}
 	c.Token = tok
 	tcfg, err := httpauth.ClientTLS(o.caFile)
 	if err != nil {
-		return nil, usageError{fmt.Errorf("--ca-file: %w", err)}
+		return nil, cli.Usage(fmt.Errorf("--ca-file: %w", err))
 	}
 	c.UseTLS(tcfg)
 	return c, nil
@@ -68,7 +69,7 @@ func finalErr(res *job.Result) error {
 	case res.State == job.StateSucceeded:
 		return nil
 	case res.ErrorKind == job.KindInput:
-		return usageError{jobFailed{res}}
+		return cli.Usage(jobFailed{res})
 	}
 	return jobFailed{res}
 }
@@ -79,7 +80,7 @@ func newClusterCmd(s streams, o *opsOptions) *cobra.Command {
 	status := &cobra.Command{
 		Use:   "status",
 		Short: "Coordinators (with the leader) and workers",
-		Args:  noArgs,
+		Args:  cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := o.client()
 			if err != nil {
@@ -90,7 +91,7 @@ func newClusterCmd(s streams, o *opsOptions) *cobra.Command {
 				return err
 			}
 			if asJSON {
-				return writeJSON(s.out, st)
+				return cli.WriteJSON(s.out, st)
 			}
 			fmt.Fprintf(s.out, "leader: %s (answered by %s)\n\n", orNone(st.Leader), st.AnsweredBy)
 			tw := tabwriter.NewWriter(s.out, 0, 4, 2, ' ', 0)
@@ -129,7 +130,7 @@ func newJobCmd(s streams, o *opsOptions) *cobra.Command {
 	submit := &cobra.Command{
 		Use:   "submit --input FILE [training flags]",
 		Short: "Submit a training job (paths are read and written by the workers)",
-		Args:  noArgs,
+		Args:  cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			spec, err := to.resolve(cmd)
 			if err != nil {
@@ -144,7 +145,7 @@ func newJobCmd(s streams, o *opsOptions) *cobra.Command {
 				return apiErr(err)
 			}
 			if to.json {
-				return writeJSON(s.out, coordinator.SubmitResponse{JobID: id})
+				return cli.WriteJSON(s.out, coordinator.SubmitResponse{JobID: id})
 			}
 			fmt.Fprintln(s.out, id)
 			return nil
@@ -159,7 +160,7 @@ func newJobCmd(s streams, o *opsOptions) *cobra.Command {
 		sub := &cobra.Command{
 			Use:   use + " JOB_ID",
 			Short: short,
-			Args:  exactlyOneArg("JOB_ID"),
+			Args:  cli.ExactlyOneArg("JOB_ID"),
 			RunE: func(cmd *cobra.Command, args []string) error {
 				c, err := o.client()
 				if err != nil {
@@ -170,7 +171,7 @@ func newJobCmd(s streams, o *opsOptions) *cobra.Command {
 					return apiErr(err)
 				}
 				if asJSON {
-					if err := writeJSON(s.out, res); err != nil {
+					if err := cli.WriteJSON(s.out, res); err != nil {
 						return err
 					}
 				} else {
@@ -204,7 +205,7 @@ func newJobCmd(s streams, o *opsOptions) *cobra.Command {
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List jobs",
-		Args:  noArgs,
+		Args:  cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := o.client()
 			if err != nil {
@@ -215,7 +216,7 @@ func newJobCmd(s streams, o *opsOptions) *cobra.Command {
 				return apiErr(err)
 			}
 			if listJSON {
-				return writeJSON(s.out, l)
+				return cli.WriteJSON(s.out, l)
 			}
 			tw := tabwriter.NewWriter(s.out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "JOB\tSTATE\tSCHEDULE\tCREATED\tFINISHED")
@@ -253,18 +254,9 @@ func apiErr(err error) error {
 		return err
 	}
 	if ae.Status >= 400 && ae.Status < 500 {
-		return usageError{err}
+		return cli.Usage(err)
 	}
 	return err
-}
-
-func exactlyOneArg(name string) cobra.PositionalArgs {
-	return func(_ *cobra.Command, args []string) error {
-		if len(args) != 1 {
-			return usagef("want exactly one argument, %s; got %d", name, len(args))
-		}
-		return nil
-	}
 }
 
 // printJob is the human form of a job.

@@ -1,4 +1,4 @@
-package cli
+package app
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/cofactor-ml/cofactor/checkpoint"
-	"github.com/cofactor-ml/cofactor/transport"
+	"github.com/cofactor-ml/cofactor/transport/embedded"
 )
 
 // writeTestSnapshot writes snapshot id of model into the repository: 2
@@ -434,7 +434,7 @@ func TestSnapshotListPullDirStore(t *testing.T) {
 
 func TestSnapshotListPullNATS(t *testing.T) {
 	t.Parallel()
-	e, err := transport.StartEmbedded(transport.EmbeddedOptions{JetStream: true, StoreDir: t.TempDir()})
+	e, err := embedded.Start(embedded.Options{JetStream: true, StoreDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

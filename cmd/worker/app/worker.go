@@ -1,0 +1,102 @@
+// Package app is the worker binary's command: flags → a worker.Config →
+// a running worker.Worker until SIGTERM. It links no raft.
+package app
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cofactor-ml/cofactor/internal/cli"
+	"github.com/cofactor-ml/cofactor/worker"
+)
+
+// Main runs the worker binary with args and returns its exit code.
+func Main(args []string, stdout, stderr io.Writer) int {
+	return cli.Run(NewCommand(stdout, stderr), args, stderr)
+}
+
+// NewCommand returns the worker binary's command with its flags, writing
+// to stdout and stderr. Main runs it.
+func NewCommand(stdout, stderr io.Writer) *cobra.Command {
+	cfg := worker.DefaultConfig()
+	var logs cli.LogFlags
+	var natsAuth cli.NATSFlags
+	var dataDir, metricsAddr string
+	cmd := &cobra.Command{
+		Use:   "worker --id ID --nats URL",
+		Short: "Run a cofactor worker",
+		Long: `worker connects to NATS, announces itself to the coordinators, and runs the
+leader's commands: partitioning inputs into the block store, solving its
+blocks' rows each phase, and serving its factor rows to the other workers.
+Input files and --out directories of jobs are read and written by workers, so
+they must be reachable from every worker (a shared filesystem).`,
+		Args: cli.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := logs.Logger(stderr)
+			if err != nil {
+				return err
+			}
+			if dataDir != "" {
+				if err := os.MkdirAll(dataDir, 0o750); err != nil {
+					return err
+				}
+			}
+			if cfg.NATSSecurity, err = natsAuth.Security(); err != nil {
+				return err
+			}
+			w, err := worker.New(cfg, worker.WithLogger(log))
+			if err != nil {
+				return cli.Usage(err)
+			}
+			if metricsAddr != "" {
+				stop, err := cli.ServeMetrics(metricsAddr, w.Registry(), log)
+				if err != nil {
+					return err
+				}
+				defer stop()
+			}
+			return w.Run(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.ID, "id", "", "this worker's ID")
+	f.StringVar(&cfg.NATSURL, "nats", "nats://127.0.0.1:4222", "NATS server URL")
+	f.StringVar(&dataDir, "data-dir", "", "scratch directory (created if missing)")
+	f.IntVar(&cfg.Threads, "threads", 0, "goroutines solving rows (default: all CPUs)")
+	f.Int64Var(&cfg.Memory, "memory", 0, "bytes of memory offered for blocks (advertised)")
+	f.DurationVar(&cfg.HeartbeatInterval, "heartbeat", cfg.HeartbeatInterval, "heartbeat interval")
+	f.StringVar(&metricsAddr, "metrics-addr", "", "host:port to serve Prometheus /metrics on (default: none)")
+	natsAuth.AddFlags(cmd)
+	f.DurationVar(&cfg.InjectDelay, "inject-delay", 0, "fault injection for tests: slow every block solve by this much")
+	f.MarkHidden("inject-delay")
+	f.Var(faultsFlag{&cfg.Faults}, "inject-faults", "fault injection for tests: dup=P,delay=D,store-fail-every=N,store-full-after=N,seed=S")
+	f.MarkHidden("inject-faults")
+	logs.AddFlags(cmd)
+	cmd.SetOut(stdout)
+	cmd.SetErr(stderr)
+	return cmd
+}
+
+// faultsFlag parses --inject-faults into a worker.Faults.
+type faultsFlag struct{ f *worker.Faults }
+
+func (v faultsFlag) String() string {
+	if v.f == nil || *v.f == (worker.Faults{}) {
+		return ""
+	}
+	return fmt.Sprintf("%+v", *v.f)
+}
+
+func (v faultsFlag) Set(s string) error {
+	f, err := worker.ParseFaults(s)
+	if err != nil {
+		return err
+	}
+	*v.f = f
+	return nil
+}
+
+func (faultsFlag) Type() string { return "spec" }
