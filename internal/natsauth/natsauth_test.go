@@ -399,7 +399,7 @@ func TestEmbeddedUsers(t *testing.T) {
 // added to the list must be created too), a second call changes nothing,
 // and three replicas on one server are refused with ErrReplicas.
 func TestEnsureBuckets(t *testing.T) {
-	srv, err := transport.StartEmbedded(transport.EmbeddedOptions{JetStream: true, StoreDir: t.TempDir()})
+	srv, err := embedded.Start(embedded.Options{JetStream: true, StoreDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
