@@ -16,6 +16,7 @@ import (
 	"github.com/cofactor-ml/cofactor/internal/leaktest"
 	"github.com/cofactor-ml/cofactor/partition"
 	"github.com/cofactor-ml/cofactor/transport"
+	"github.com/cofactor-ml/cofactor/transport/embedded"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m, leaktest.Ignored()...) }
@@ -25,7 +26,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m, leaktest.Ignored()...) }
 // bucket, to damage it.
 func testStore(t *testing.T, chunk int64) (*Store, *transport.Blobs, context.Context) {
 	t.Helper()
-	e, err := transport.StartEmbedded(transport.EmbeddedOptions{JetStream: true, StoreDir: t.TempDir(), NoListen: true})
+	e, err := embedded.Start(embedded.Options{JetStream: true, StoreDir: t.TempDir(), NoListen: true})
 	if err != nil {
 		t.Fatal(err)
 	}
