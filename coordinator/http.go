@@ -383,6 +383,9 @@ func (n *Node) submit(ctx context.Context, req SubmitRequest) (string, uint64, e
 	if err := req.Spec.Validate(); err != nil {
 		return "", 0, err
 	}
+	if err := n.checkDatasets(ctx, req.Spec); err != nil {
+		return "", 0, err
+	}
 	id := req.JobID
 	if id == "" {
 		id = NewJobID()

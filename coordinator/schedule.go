@@ -182,6 +182,9 @@ func (n *Node) AddSchedule(ctx context.Context, s Schedule) error {
 	if err := s.Validate(); err != nil {
 		return err
 	}
+	if err := n.checkDatasets(ctx, s.Spec); err != nil {
+		return err
+	}
 	s.Created, s.LastSlot, s.Paused = n.clock(), time.Time{}, false
 	return n.propose(ctx, Command{Type: cmdScheduleAdd, ScheduleDef: &s})
 }

@@ -128,7 +128,7 @@ func newJobCmd(s streams, o *opsOptions) *cobra.Command {
 	to := newTrainOptions()
 	var jobID string
 	submit := &cobra.Command{
-		Use:   "submit --input FILE [training flags]",
+		Use:   "submit --input FILE|--dataset NAME [training flags]",
 		Short: "Submit a training job (paths are read and written by the workers)",
 		Args:  cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -152,6 +152,7 @@ func newJobCmd(s streams, o *opsOptions) *cobra.Command {
 		},
 	}
 	to.addFlags(submit)
+	to.addDatasetFlags(submit)
 	submit.Flags().StringVar(&jobID, "job-id", "", "name the job (default: chosen by the leader)")
 	cmd.AddCommand(submit)
 

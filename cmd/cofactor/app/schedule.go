@@ -53,6 +53,7 @@ run (default) starts one job for them, --missed skip starts none.
 		},
 	}
 	to.addFlags(add)
+	to.addDatasetFlags(add)
 	add.Flags().StringVar(&cronExpr, "cron", "", `cron expression, e.g. "0 3 * * *", @daily or "@every 20s"`)
 	add.Flags().StringVar(&missed, "missed", coordinator.MissedRun, "slots missed while no leader existed: run (one job) or skip")
 	add.Flags().BoolVar(&warm, "warm-start", false, "start each job from the model's newest published snapshot")

@@ -56,6 +56,14 @@ func (o *trainOptions) addFlags(cmd *cobra.Command) {
 	f.BoolVar(&o.json, "json", false, "print the result as one JSON object")
 }
 
+// addDatasetFlags registers the flags of a cluster job's input in the
+// cluster's store (job submit, schedule add; train reads local files).
+func (o *trainOptions) addDatasetFlags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&o.spec.Dataset, "dataset", "", "dataset to train on, stored with `cofactor dataset put` (instead of --input)")
+	f.StringVar(&o.spec.TestDataset, "test-dataset", "", "dataset of test ratings (with --dataset; then --test-fraction defaults to 0)")
+}
+
 // resolve completes the spec from the flags and checks it.
 func (o *trainOptions) resolve(cmd *cobra.Command) (job.Spec, error) {
 	sp := o.spec
@@ -65,7 +73,7 @@ func (o *trainOptions) resolve(cmd *cobra.Command) (job.Spec, error) {
 			return sp, cli.Usage(err)
 		}
 	}
-	if sp.Test != "" && !cmd.Flags().Changed("test-fraction") {
+	if (sp.Test != "" || sp.TestDataset != "") && !cmd.Flags().Changed("test-fraction") {
 		sp.TestFraction = 0
 	}
 	if err := sp.Validate(); err != nil {
