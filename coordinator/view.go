@@ -66,6 +66,18 @@ func (j *Job) Result(now time.Time) job.Result {
 	}
 	if j.State == job.StateRunning || j.State == job.StatePending {
 		r.Progress = j.progress()
+		r.Progress.ElapsedSeconds = r.Seconds
+		if t := j.Spec.Iterations; t > 0 {
+			done := float64(j.DoneIteration)
+			if j.DoneSide == sideUsers {
+				done -= 0.5 // DoneIteration names the iteration whose users phase is done
+			}
+			r.Progress.Done = min(max(done/float64(t), 0), 1)
+			if n := len(j.History); n > 0 {
+				left := max(float64(t)-done, 0) * r.SecondsPerIteration
+				r.Progress.RemainingSeconds = &left
+			}
+		}
 	}
 	return r
 }

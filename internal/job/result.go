@@ -70,6 +70,15 @@ type CheckpointRef struct {
 type Progress struct {
 	Iteration int    `json:"iteration"` // the iteration under way (1-based)
 	Phase     string `json:"phase"`     // partition, assign, load, users, items, checkpoint, evaluate, snapshot, export
+	// Done is the share of the job's iterations completed, 0 to 1 (an
+	// iteration whose users phase is committed counts half).
+	Done float64 `json:"done"`
+	// ElapsedSeconds is the time since the job was submitted.
+	ElapsedSeconds float64 `json:"elapsed_seconds"`
+	// RemainingSeconds estimates the time to the last iteration: the
+	// iterations left at the mean time of the completed ones. Null until
+	// an iteration has completed.
+	RemainingSeconds *float64 `json:"remaining_seconds"`
 }
 
 // Job states.
