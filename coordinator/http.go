@@ -109,6 +109,14 @@ func (n *Node) handler() http.Handler {
 	route("GET /v1/status", httpauth.Public, http.HandlerFunc(n.getStatus))
 	route("GET /metrics", httpauth.Read, n.metricsHandler())
 	browserRoute("GET /ui", httpauth.Read, http.HandlerFunc(n.getUI))
+	browserRoute("GET /ui/jobs/{id}", httpauth.Read, http.HandlerFunc(n.getUIJob))
+	browserRoute("GET /ui/schedules", httpauth.Read, http.HandlerFunc(n.getUISchedules))
+	browserRoute("GET /ui/snapshots", httpauth.Read, http.HandlerFunc(n.getUISnapshots))
+	// The cancel button of a job's page. A browser sends the token it was
+	// asked for with any request to this host, so posts that another site
+	// makes it send are refused (Sec-Fetch-Site, Origin) before anything
+	// is forwarded to the leader.
+	browserRoute("POST /ui/jobs/{id}/cancel", httpauth.Admin, http.NewCrossOriginProtection().Handler(n.leaderOnly(n.postUICancel)))
 	route("GET /v1/cluster", httpauth.Read, http.HandlerFunc(n.getCluster))
 	route("GET /v1/config", httpauth.Read, http.HandlerFunc(n.getConfig))
 	route("POST /v1/cluster/join", httpauth.Admin, n.leaderOnly(n.postJoin))
@@ -128,6 +136,11 @@ func (n *Node) handler() http.Handler {
 	route("POST /v1/schedules/{name}/resume", httpauth.Admin, n.leaderOnly(n.scheduleCommand(cmdScheduleResume)))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Cofactor-Node", n.cfg.ID)
+		if r.URL.Path == "/" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+			// A browser pointed at a coordinator finds the web UI.
+			http.Redirect(w, r, "/ui", http.StatusFound)
+			return
+		}
 		if _, pattern := mux.Handler(r); pattern == "" {
 			// No route (or not this method): the router's own answer is
 			// plain text; give it in JSON like every other error, with

@@ -250,10 +250,11 @@ func jsString(s string) string {
 
 // Texts returns the rendered text (innerText: what a reader sees) of every
 // element matching the CSS selector sel, in document order; "" for an
-// element that is not rendered (display: none, or inside one).
+// element that is not rendered (display: none, or inside one). SVG
+// elements, which have no innerText, give their text content.
 func (p *Page) Texts(sel string) []string {
 	p.t.Helper()
-	return eval[[]string](p, `Array.from(document.querySelectorAll(`+jsString(sel)+`), e => e.getClientRects().length ? e.innerText.trim() : "")`)
+	return eval[[]string](p, `Array.from(document.querySelectorAll(`+jsString(sel)+`), e => e.getClientRects().length ? (e.innerText ?? e.textContent).trim() : "")`)
 }
 
 // Text returns the rendered text of the first element matching sel,

@@ -147,6 +147,13 @@ func (t *Tokens) Check(r *http.Request, need Role) (int, string) {
 	return t.check(r, need, TokenOf)
 }
 
+// CheckBrowser is Check for a page a browser opened (WrapBrowser's
+// rule: a Basic password counts too), e.g. to show a button only to
+// those who may press it.
+func (t *Tokens) CheckBrowser(r *http.Request, need Role) (int, string) {
+	return t.check(r, need, browserTokenOf)
+}
+
 func (t *Tokens) check(r *http.Request, need Role, tokenOf func(*http.Request) string) (int, string) {
 	if need == Public || !t.Enabled() {
 		return 0, ""
