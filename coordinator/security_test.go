@@ -202,6 +202,44 @@ func TestSecureClusterRunsJob(t *testing.T) {
 	}
 	t.Logf("job %s succeeded with everything secured: train RMSE %.4f", id, *res.TrainRMSE)
 
+	// A running job's page has a cancel button for an admin token only
+	// (sent as a browser sends it, the Basic password); the form refuses
+	// a read token.
+	long := smallSpec(t, job.MaxIterations)
+	running, err := admin.Submit(ctx, coordinator.SubmitRequest{Spec: long})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: c.tlsCfg}}
+	for _, tc := range []struct {
+		method, token string
+		want          int
+		button        bool
+	}{
+		{"GET", readToken, 200, false},
+		{"GET", adminToken, 200, true},
+		{"POST", readToken, 403, false},
+	} {
+		path := "/ui/jobs/" + running
+		if tc.method == "POST" {
+			path += "/cancel"
+		}
+		hr, _ := http.NewRequest(tc.method, c.url(follower)+path, nil)
+		hr.SetBasicAuth("me", tc.token)
+		resp, err := hc.Do(hr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.want || strings.Contains(string(body), `id="cancel"`) != tc.button {
+			t.Errorf("%s %s as %s: %d, cancel button %v; want %d, %v", tc.method, path, tc.token, resp.StatusCode, !tc.button, tc.want, tc.button)
+		}
+	}
+	if _, err := admin.Cancel(ctx, running); err != nil {
+		t.Fatal(err)
+	}
+
 	// The read token reads and cannot write.
 	reader := c.client(readToken)
 	if _, err := reader.Jobs(ctx); err != nil {
