@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"math"
 	"regexp"
 	"slices"
 	"time"
@@ -15,9 +16,14 @@ import (
 
 // Format constants.
 const (
-	factorMagic   = "CFCF"
-	seenMagic     = "CFSN"
-	fileVersion   = 2
+	factorMagic = "CFCF"
+	seenMagic   = "CFSN"
+	fileVersion = 2
+	// biasVersion is the manifest version of a model with biases (older
+	// readers must refuse it: their scores would miss the global mean),
+	// and the seen-items file version that carries the ratings.
+	biasVersion   = 3
+	seenVersion   = 3
 	formatName    = FormatName
 	ManifestName  = "manifest.json"
 	maxIDBytes    = 4096
@@ -43,7 +49,8 @@ var (
 	ErrExists = errors.New("checkpoint: target exists and is not a snapshot")
 )
 
-// FormatName and FormatVersion identify a manifest's format.
+// FormatName and FormatVersion identify a manifest's format. A model with
+// biases is written as version 3 (Repo.Commit chooses); readers take 2 and 3.
 const (
 	FormatName    = "cofactor-snapshot"
 	FormatVersion = fileVersion
@@ -86,6 +93,31 @@ type Manifest struct {
 	Created    time.Time          `json:"created"`
 	Metrics    map[string]float64 `json:"metrics,omitempty"`
 	Files      []FileInfo         `json:"files"`
+	// Biases marks a model with biases (version 3): each stored row holds
+	// Rank−2 factors and two bias columns — a user [x_u, b_u, 1], an item
+	// [y_i, 1, c_i] — so that the dot product of a user's and an item's
+	// rows plus GlobalMean is the prediction μ + b_u + c_i + x_u·y_i.
+	Biases     bool    `json:"biases,omitempty"`
+	GlobalMean float64 `json:"global_mean,omitempty"`
+	// NonNegative marks factors trained under x ≥ 0.
+	NonNegative bool `json:"nonnegative,omitempty"`
+}
+
+// FactorRank is the number of latent factors: Rank, less the two bias
+// columns of a model with biases.
+func (m *Manifest) FactorRank() int {
+	if m.Biases {
+		return m.Rank - 2
+	}
+	return m.Rank
+}
+
+// version is the manifest version m is written with.
+func (m *Manifest) version() int {
+	if m.Biases {
+		return biasVersion
+	}
+	return fileVersion
 }
 
 // FactorFileName is the name of side's block b in a snapshot.
@@ -116,8 +148,12 @@ func (m *Manifest) Check() error {
 		return fmt.Errorf("%w: %s: %s", ErrCorrupt, ManifestName, fmt.Sprintf(format, a...))
 	}
 	switch {
-	case m.Format != formatName || m.Version != fileVersion:
-		return bad("format %q version %d, want %s version %d", m.Format, m.Version, formatName, fileVersion)
+	case m.Format != formatName || m.Version < fileVersion || m.Version > biasVersion:
+		return bad("format %q version %d, want %s version %d or %d", m.Format, m.Version, formatName, fileVersion, biasVersion)
+	case m.Biases && (m.Version < biasVersion || m.Rank < 3):
+		return bad("biases in a version %d manifest of rank %d", m.Version, m.Rank)
+	case m.Biases && (math.IsNaN(m.GlobalMean) || math.IsInf(m.GlobalMean, 0)):
+		return bad("global mean %g", m.GlobalMean)
 	case ValidID(m.ID) != nil || ValidID(m.Model) != nil:
 		return bad("bad id %q or model %q", m.ID, m.Model)
 	case m.Rank < 1 || m.Rank > maxRank || m.Users < 0 || m.Items < 0 || m.Iteration < 0:
@@ -298,11 +334,13 @@ func decodeBlock(name string, data []byte, verified bool) (*Block, error) {
 }
 
 // Seen is the training items of one user block: row r's items are
-// Items[Ptr[r]:Ptr[r+1]], global item indices ascending.
+// Items[Ptr[r]:Ptr[r+1]], global item indices ascending, and Values (when
+// not nil) their ratings, which explanations need.
 type Seen struct {
-	Index int
-	Ptr   []int64
-	Items []int32
+	Index  int
+	Ptr    []int64
+	Items  []int32
+	Values []float32
 }
 
 // EncodeSeen returns the seen-items file of s. Items are stored as
@@ -317,9 +355,16 @@ func EncodeSeen(s *Seen) ([]byte, error) {
 			return nil, fmt.Errorf("checkpoint: seen block %d: inconsistent pointers", s.Index)
 		}
 	}
-	out := make([]byte, 0, seenHeader+2*len(s.Items)+rows+crcBytes)
+	if s.Values != nil && len(s.Values) != len(s.Items) {
+		return nil, fmt.Errorf("checkpoint: seen block %d: %d values for %d items", s.Index, len(s.Values), len(s.Items))
+	}
+	version := uint32(fileVersion)
+	if s.Values != nil {
+		version = seenVersion
+	}
+	out := make([]byte, 0, seenHeader+2*len(s.Items)+4*len(s.Values)+rows+crcBytes)
 	out = append(out, seenMagic...)
-	out = binary.LittleEndian.AppendUint32(out, fileVersion)
+	out = binary.LittleEndian.AppendUint32(out, version)
 	out = binary.LittleEndian.AppendUint32(out, uint32(s.Index))
 	out = binary.LittleEndian.AppendUint64(out, uint64(rows))
 	out = binary.LittleEndian.AppendUint64(out, uint64(len(s.Items)))
@@ -335,6 +380,8 @@ func EncodeSeen(s *Seen) ([]byte, error) {
 			prev = int64(it)
 		}
 	}
+	// Version 3: the ratings follow the items, float32 in item order.
+	out = transport.AppendFloat32s(out, s.Values)
 	return binary.LittleEndian.AppendUint32(out, crc32.Checksum(out, castagnoli)), nil
 }
 
@@ -351,8 +398,9 @@ func DecodeSeen(name string, data []byte, nItems int) (*Seen, error) {
 	if got, want := crc32.Checksum(body, castagnoli), binary.LittleEndian.Uint32(data[len(body):]); got != want {
 		return nil, bad("CRC-32C %08x, the file says %08x", got, want)
 	}
-	if string(body[:4]) != seenMagic || binary.LittleEndian.Uint32(body[4:]) != fileVersion {
-		return nil, bad("not a version-%d seen-items file", fileVersion)
+	version := binary.LittleEndian.Uint32(body[4:])
+	if string(body[:4]) != seenMagic || (version != fileVersion && version != seenVersion) {
+		return nil, bad("not a version-%d or %d seen-items file", fileVersion, seenVersion)
 	}
 	s := &Seen{Index: int(binary.LittleEndian.Uint32(body[8:]))}
 	rows, total := binary.LittleEndian.Uint64(body[12:]), binary.LittleEndian.Uint64(body[20:])
@@ -385,6 +433,14 @@ func DecodeSeen(name string, data []byte, nItems int) (*Seen, error) {
 			prev = it
 		}
 		s.Ptr = append(s.Ptr, int64(len(s.Items)))
+	}
+	if version == seenVersion {
+		if uint64(len(p)) != 4*total {
+			return nil, bad("%d bytes of ratings for %d items", len(p), total)
+		}
+		s.Values = make([]float32, total)
+		transport.DecodeFloat32s(s.Values, p)
+		p = nil
 	}
 	if len(p) != 0 || uint64(len(s.Items)) != total {
 		return nil, bad("%d trailing bytes, %d of %d items", len(p), len(s.Items), total)

@@ -2,11 +2,13 @@ package checkpoint
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"math"
 	"math/rand/v2"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -80,10 +82,17 @@ func TestSeenRoundTrip(t *testing.T) {
 	for _, rows := range []int{0, 1, 2, 50, 1000} {
 		for _, nItems := range []int{1, 2, 130, 100000} {
 			s := &Seen{Index: rng.IntN(100), Ptr: []int64{0}}
+			withValues := rng.IntN(2) == 0 || rows == 2
+			if withValues {
+				s.Values = []float32{}
+			}
 			for range rows {
 				for it := range nItems {
 					if rng.IntN(nItems) < 40 {
 						s.Items = append(s.Items, int32(it))
+						if withValues {
+							s.Values = append(s.Values, float32(rng.IntN(10))/2)
+						}
 					}
 				}
 				s.Ptr = append(s.Ptr, int64(len(s.Items)))
@@ -96,8 +105,9 @@ func TestSeenRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatalf("rows %d items %d: %v", rows, nItems, err)
 			}
-			if got.Index != s.Index || !slices.Equal(got.Ptr, s.Ptr) || !slices.Equal(got.Items, s.Items) {
-				t.Fatalf("rows %d items %d: decoded differs", rows, nItems)
+			if got.Index != s.Index || !slices.Equal(got.Ptr, s.Ptr) || !slices.Equal(got.Items, s.Items) ||
+				!slices.Equal(got.Values, s.Values) || (got.Values == nil) != !withValues {
+				t.Fatalf("rows %d items %d (values %v): decoded differs", rows, nItems, withValues)
 			}
 			again, err := EncodeSeen(got)
 			if err != nil || !bytes.Equal(again, data) {
@@ -325,7 +335,8 @@ func TestManifestCheck(t *testing.T) {
 	}{
 		{"format", func(m *Manifest) { m.Format = "other" }, "format"},
 		{"version 1", func(m *Manifest) { m.Version = 1 }, "version 1"},
-		{"version 3", func(m *Manifest) { m.Version = 3 }, "version 3"},
+		{"version 4", func(m *Manifest) { m.Version = 4 }, "version 4"},
+		{"biases in version 2", func(m *Manifest) { m.Biases = true }, "biases in a version 2"},
 		{"bad id", func(m *Manifest) { m.ID = "../x" }, "bad id"},
 		{"empty id", func(m *Manifest) { m.ID = "" }, "bad id"},
 		{"bad model", func(m *Manifest) { m.Model = "a b" }, "model"},
@@ -416,5 +427,53 @@ func TestValidID(t *testing.T) {
 	}
 	if got := SnapshotID("job-7", 12); got != "job-7-it0012" || ValidID(got) != nil {
 		t.Errorf("SnapshotID = %q", got)
+	}
+}
+
+// TestBiasedSnapshotRoundTrip writes a model with biases and seen ratings
+// through a Repo and opens it: version 3, its mean and factor rank, the
+// ratings beside the seen items. The version-2 snapshot of testdata/store
+// (written before either existed) still opens, without them.
+func TestBiasedSnapshotRoundTrip(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	d := DirStore{Root: t.TempDir()}
+	r := NewRepo(d, d)
+	id := "job-b-it0002"
+	m := &Manifest{ID: id, Model: "default", Job: "job-b", Iteration: 2, Rank: 3, Lambda: 0.1, Users: 1, Items: 2,
+		UserBlocks: 1, ItemBlocks: 1, Final: true, Biases: true, GlobalMean: 3.5, Created: time.Now().UTC()}
+	for _, b := range []*Block{
+		{Side: SideUsers, Rank: 3, IDs: []string{"u"}, Counts: []int32{2}, Factors: []float32{0.5, -0.25, 1}},
+		{Side: SideItems, Rank: 3, IDs: []string{"a", "b"}, Counts: []int32{1, 1}, Factors: []float32{2, 1, 0.25, 1, 1, -0.5}},
+	} {
+		fi, err := r.WriteBlock(ctx, id, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.Files = append(m.Files, fi)
+	}
+	fi, err := r.WriteSeen(ctx, id, &Seen{Ptr: []int64{0, 2}, Items: []int32{0, 1}, Values: []float32{4, 2.5}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Files = append(m.Files, fi)
+	if err := r.Commit(ctx, id, m); err != nil {
+		t.Fatal(err)
+	}
+	md, err := r.Open(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if md.Manifest.Version != 3 || md.Mean() != 3.5 || md.Manifest.FactorRank() != 1 || !md.HasSeenValues() ||
+		!slices.Equal(md.SeenValues(0), []float32{4, 2.5}) {
+		t.Errorf("version %d, mean %g, factor rank %d, seen values %v", md.Manifest.Version, md.Mean(), md.Manifest.FactorRank(), md.SeenValues(0))
+	}
+	old := NewRepo(DirStore{Root: filepath.Join("testdata", "store")}, DirStore{Root: filepath.Join("testdata", "store")})
+	om, err := old.Open(ctx, "job-20240601-it0010")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if om.Manifest.Version != 2 || om.Mean() != 0 || om.HasSeenValues() || om.SeenValues(1) != nil || !slices.Equal(om.Seen(1), []int32{0, 1}) {
+		t.Errorf("the version-2 store: version %d, mean %g, seen values %v", om.Manifest.Version, om.Mean(), om.HasSeenValues())
 	}
 }

@@ -56,6 +56,7 @@ func FuzzDecodeSeen(f *testing.F) {
 		{Index: 2, Ptr: []int64{0, 0, 0}},
 		{Index: 1, Ptr: []int64{0, 3}, Items: []int32{0, 127, 128}},
 		{Index: 9, Ptr: []int64{0, 1, 4}, Items: []int32{70000, 0, 1, 99999}},
+		{Index: 3, Ptr: []int64{0, 2}, Items: []int32{5, 6}, Values: []float32{4.5, 1}},
 	} {
 		data, err := EncodeSeen(s)
 		if err != nil {

@@ -20,6 +20,7 @@ type Model struct {
 
 	seenPtr   []int64
 	seenItems []int32
+	seenVals  []float32 // nil unless every seen file holds ratings
 	users     map[string]int32
 	items     map[string]int32
 }
@@ -50,6 +51,13 @@ func assemble(m *Manifest, users, items []*Block, seen []*Seen) (*Model, error) 
 	}
 	if seen[0] != nil {
 		md.seenPtr = []int64{0}
+		withValues := true
+		for _, s := range seen {
+			withValues = withValues && s != nil && s.Values != nil
+		}
+		if withValues {
+			md.seenVals = make([]float32, 0, len(md.seenItems))
+		}
 		for b, s := range seen {
 			if s == nil {
 				return nil, fmt.Errorf("%w: seen items of user block %d missing", ErrCorrupt, b)
@@ -59,6 +67,9 @@ func assemble(m *Manifest, users, items []*Block, seen []*Seen) (*Model, error) 
 				md.seenPtr = append(md.seenPtr, base+p)
 			}
 			md.seenItems = append(md.seenItems, s.Items...)
+			if withValues {
+				md.seenVals = append(md.seenVals, s.Values...)
+			}
 		}
 		if len(md.seenPtr) != len(md.UserIDs)+1 {
 			return nil, fmt.Errorf("%w: seen items cover %d users of %d", ErrCorrupt, len(md.seenPtr)-1, len(md.UserIDs))
@@ -92,6 +103,28 @@ func (m *Model) ItemRow(i int32) []float32 { return m.Y[int(i)*m.Rank : int(i+1)
 
 // HasSeen reports whether the snapshot holds each user's training items.
 func (m *Model) HasSeen() bool { return m.seenPtr != nil }
+
+// HasSeenValues reports whether the snapshot also holds each training
+// item's rating (snapshots written before ratings were kept do not).
+func (m *Model) HasSeenValues() bool { return m.seenVals != nil }
+
+// SeenValues returns the ratings of user u's training items, in the order
+// of Seen (nil without HasSeenValues).
+func (m *Model) SeenValues(u int32) []float32 {
+	if m.seenVals == nil {
+		return nil
+	}
+	return m.seenVals[m.seenPtr[u]:m.seenPtr[u+1]]
+}
+
+// Mean is the global mean a model with biases adds to every score (0
+// without biases).
+func (m *Model) Mean() float32 {
+	if !m.Manifest.Biases {
+		return 0
+	}
+	return float32(m.Manifest.GlobalMean)
+}
 
 // Seen returns user u's training items, ascending (nil without HasSeen).
 func (m *Model) Seen(u int32) []int32 {

@@ -115,6 +115,7 @@ func BatchTopK(ctx context.Context, m *checkpoint.Model, k int, excludeSeen bool
 	excludeSeen = excludeSeen && m.HasSeen()
 
 	packed := packAll(m.Y, rank, nItems, threads)
+	mean := m.Mean() // a model with biases: scores are μ + the dot product
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -191,7 +192,7 @@ func BatchTopK(ctx context.Context, m *checkpoint.Model, k int, excludeSeen bool
 				}
 				n := c.n[i]
 				for j, key := range c.keys[i*k : i*k+n] {
-					items[j], scores[j] = keyItem(key), keyScore(key)
+					items[j], scores[j] = keyItem(key), keyScore(key)+mean
 				}
 				if err = emit(int32(c.u0+i), items[:n:n], scores[:n:n]); err != nil {
 					break

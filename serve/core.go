@@ -67,6 +67,7 @@ type source struct {
 	norms  []float32 // item norms (byCosine)
 	qnorm  float32   // the query item's norm (byCosine)
 	counts []int32   // item rating counts (byCount)
+	offset float32   // added to every dot product (byDot): a model's global mean
 }
 
 type sourceKind int
@@ -86,6 +87,11 @@ func (s *source) fill(dst []float32, lo int) {
 		return
 	}
 	dotRows(dst, s.x, s.y[lo*s.k:(lo+len(dst))*s.k])
+	if s.offset != 0 {
+		for j := range dst {
+			dst[j] += s.offset
+		}
+	}
 	if s.kind == byCosine {
 		for j, n := range s.norms[lo : lo+len(dst)] {
 			if d := n * s.qnorm; d > 0 {
@@ -159,14 +165,14 @@ func rank(src *source, n, k int, f Filter, extra []int32) []Scored {
 // folded-in user's rated items in f.Exclude). Recommend allocates only
 // its result.
 func Recommend(m *checkpoint.Model, userRow []float32, k int, f Filter) []Scored {
-	src := source{kind: byDot, x: userRow[:m.Rank], y: m.Y, k: m.Rank}
+	src := source{kind: byDot, x: userRow[:m.Rank], y: m.Y, k: m.Rank, offset: m.Mean()}
 	return rank(&src, len(m.ItemIDs), k, f, nil)
 }
 
 // RecommendUser is Recommend for user row u of the snapshot; with
 // f.ExcludeSeen it drops the user's training items. u must be a row of m.
 func RecommendUser(m *checkpoint.Model, u int32, k int, f Filter) []Scored {
-	src := source{kind: byDot, x: m.UserRow(u), y: m.Y, k: m.Rank}
+	src := source{kind: byDot, x: m.UserRow(u), y: m.Y, k: m.Rank, offset: m.Mean()}
 	var seen []int32
 	if f.ExcludeSeen {
 		seen = m.Seen(u)
@@ -184,30 +190,52 @@ func Popular(m *checkpoint.Model, k int, f Filter) []Scored {
 }
 
 // Similar returns the k items most similar to item row i by the cosine of
-// their factor rows, best first, ties to the lower index, never i itself.
-// An item whose row is zero has similarity 0 to every item. Similar
-// computes every item's norm; an Index computes them once.
+// their factor rows (a model with biases: of their factors, without the
+// bias columns), best first, ties to the lower index, never i itself. An
+// item whose row is zero has similarity 0 to every item. Similar computes
+// every item's norm; an Index computes them once.
 func Similar(m *checkpoint.Model, i int32, k int) []Scored {
-	return similar(m, itemNorms(m), i, k)
+	return newLatent(m.Y, m.Rank, m.Manifest.FactorRank()).similar(i, k)
 }
 
-func similar(m *checkpoint.Model, norms []float32, i int32, k int) []Scored {
-	src := source{kind: byCosine, x: m.ItemRow(i), y: m.Y, k: m.Rank, norms: norms, qnorm: norms[i]}
-	self := [1]int32{i}
-	return rank(&src, len(m.ItemIDs), k, Filter{}, self[:])
+// SimilarUsers is Similar for users: the k users whose factor rows have
+// the highest cosine with user row u's, never u itself.
+func SimilarUsers(m *checkpoint.Model, u int32, k int) []Scored {
+	return newLatent(m.X, m.Rank, m.Manifest.FactorRank()).similar(u, k)
 }
 
-// itemNorms returns the Euclidean norm of every item row.
-func itemNorms(m *checkpoint.Model) []float32 {
-	k := m.Rank
-	norms := make([]float32, len(m.ItemIDs))
-	for i := range norms {
-		row := m.Y[i*k : i*k+k]
+// latent is one side's factors without bias columns, with their norms:
+// what cosine similarity reads.
+type latent struct {
+	f     []float32 // rows × k, row-major
+	k     int
+	norms []float32
+}
+
+// newLatent keeps the first k of every row of f (stride width): f itself
+// when k = width, else a compact copy.
+func newLatent(f []float32, width, k int) *latent {
+	l := &latent{f: f, k: k}
+	if k != width {
+		n := len(f) / width
+		l.f = make([]float32, 0, n*k)
+		for r := 0; r < n; r++ {
+			l.f = append(l.f, f[r*width:r*width+k]...)
+		}
+	}
+	l.norms = make([]float32, len(l.f)/k)
+	for r := range l.norms {
 		var s float64
-		for _, v := range row {
+		for _, v := range l.f[r*k : r*k+k] {
 			s += float64(v) * float64(v)
 		}
-		norms[i] = float32(math.Sqrt(s))
+		l.norms[r] = float32(math.Sqrt(s))
 	}
-	return norms
+	return l
+}
+
+func (l *latent) similar(r int32, k int) []Scored {
+	src := source{kind: byCosine, x: l.f[int(r)*l.k : int(r+1)*l.k], y: l.f, k: l.k, norms: l.norms, qnorm: l.norms[r]}
+	self := [1]int32{r}
+	return rank(&src, len(l.norms), k, Filter{}, self[:])
 }

@@ -8,13 +8,18 @@
 // The core works on a *checkpoint.Model, read-only and shared by any number
 // of goroutines:
 //
-//   - [Recommend] and [RecommendUser] rank every item by x·y_i and return
-//     the K best, higher score first and, among equal scores, the lower
+//   - [Recommend] and [RecommendUser] rank every item by x·y_i (plus the
+//     global mean of a model with biases) and return the K best, higher score first and, among equal scores, the lower
 //     item row first. A [Filter] excludes items, restricts the answer to a
 //     list of items, and (for a user of the snapshot) drops the user's
 //     training items.
 //   - [Similar] ranks items by the cosine of their factor rows, never
-//     returning the query item.
+//     returning the query item; [SimilarUsers] does the same for users.
+//     A model with biases is compared on its factors without the bias
+//     columns.
+//   - [Explain] recommends from the user's row recomputed from the final
+//     item factors and splits each score into the contributions of the
+//     user's training ratings and a remainder (als.Explainer).
 //   - [FoldIn] computes a new user's factors from their ratings: one
 //     user-side ALS solve against the item factors by the training code
 //     (als.Solver.UpdateBlock on a one-row block), with the snapshot's λ,
@@ -50,7 +55,10 @@
 //	                    {"users":["U1","U2"],"k":10,...}      → {"results":[...],"snapshot":"ID"}
 //	                    {"ratings":[{"item":"I","rating":4.5}],"k":10,...}
 //	                      → {"items":[...],"unknown_items":0,"snapshot":"ID"}
+//	GET  /v1/recommend?user=U&k=10&explain=true[&explain_top=5]
+//	     → items carry "contributions":[{"item","contribution"}] and "remainder"
 //	GET  /v1/similar?item=I&k=10 → {"item":"I","items":[...],"snapshot":"ID"}
+//	GET  /v1/similar_users?user=U&k=10 → {"user":"U","users":[{"user","score"}],"snapshot":"ID"}
 //	GET  /healthz   200 once a snapshot is in service, 503 before
 //	GET  /metrics   Prometheus: requests, latency and popular fallbacks by
 //	                endpoint, swaps, the snapshot in service, its row counts

@@ -30,11 +30,12 @@ var (
 )
 
 // ModelConfig returns the solver configuration of a snapshot: its rank,
-// λ, implicit flag and α from the manifest, the Cholesky solver, one
-// thread (a fold-in solves one row).
+// λ, model (implicit flag and α, biases, non-negative factors) from the
+// manifest, the Cholesky solver, one thread (a fold-in solves one row).
 func ModelConfig(m *checkpoint.Model) als.Config {
 	c := als.DefaultConfig()
-	c.Rank, c.Lambda, c.Implicit, c.Alpha = m.Rank, m.Manifest.Lambda, m.Manifest.Implicit, m.Manifest.Alpha
+	c.Rank, c.Lambda, c.Implicit, c.Alpha = m.Manifest.FactorRank(), m.Manifest.Lambda, m.Manifest.Implicit, m.Manifest.Alpha
+	c.Biases, c.NonNegative = m.Manifest.Biases, m.Manifest.NonNegative
 	c.Solver, c.Threads = als.SolverCholesky, 1
 	return c
 }
@@ -43,7 +44,8 @@ func ModelConfig(m *checkpoint.Model) als.Config {
 // their ratings: exactly one user-side ALS solve against the snapshot's
 // item factors, by the training code (als.Solver.UpdateBlock on a one-row
 // block), so folding in a trained user's own ratings gives the row one
-// more user half-iteration would. cfg is normally ModelConfig(m). Ratings
+// more user half-iteration would. The row has the snapshot's layout (with
+// biases: [x, b, 1]). cfg is normally ModelConfig(m). Ratings
 // of the same item more than once: the last one counts. No ratings give
 // the zero row (the regularised optimum without data); callers answer such
 // users with Popular instead.
@@ -51,8 +53,8 @@ func ModelConfig(m *checkpoint.Model) als.Config {
 // For an implicit model FoldIn computes YᵀY over all items (O(items·k²));
 // an Index computes it once per snapshot.
 func FoldIn(m *checkpoint.Model, ratings []Rating, cfg als.Config) ([]float32, error) {
-	if cfg.Rank != m.Rank {
-		return nil, fmt.Errorf("%w: rank %d, the snapshot's is %d", ErrConfig, cfg.Rank, m.Rank)
+	if cfg.Width() != m.Rank {
+		return nil, fmt.Errorf("%w: rows of %d values, the snapshot's have %d", ErrConfig, cfg.Width(), m.Rank)
 	}
 	solver, err := als.NewSolver(cfg)
 	if err != nil {
@@ -105,6 +107,8 @@ func foldIn(m *checkpoint.Model, ratings []Rating, solver *als.Solver, yty []flo
 		Other: other,
 		YtY:   yty,
 		X:     x,
+		Side:  als.UserSide,
+		Mean:  m.Mean(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrRatings, err)

@@ -16,9 +16,12 @@ type spec struct {
 	users, items           []string
 	userCounts, itemCounts []int32 // nil: all 1
 	x, y                   []float32
-	seen                   [][]int32 // each user's training items, ascending; nil: no seen files
+	seen                   [][]int32   // each user's training items, ascending; nil: no seen files
+	seenValues             [][]float32 // their ratings; nil: none kept
 	implicit               bool
 	lambda, alpha          float64
+	biases, nonnegative    bool
+	mean                   float64
 }
 
 // ids returns prefix0, prefix1, ….
@@ -87,9 +90,12 @@ func (sp spec) write(t testing.TB, repo *checkpoint.Repo, id string) {
 	}
 	if sp.seen != nil {
 		s := &checkpoint.Seen{Ptr: []int64{0}}
-		for _, items := range sp.seen {
+		for u, items := range sp.seen {
 			s.Items = append(s.Items, items...)
 			s.Ptr = append(s.Ptr, int64(len(s.Items)))
+			if sp.seenValues != nil {
+				s.Values = append(s.Values, sp.seenValues[u]...)
+			}
 		}
 		fi, err := repo.WriteSeen(ctx, id, s)
 		if err != nil {
@@ -106,6 +112,7 @@ func (sp spec) write(t testing.TB, repo *checkpoint.Repo, id string) {
 		Implicit: sp.implicit, Lambda: sp.lambda, Alpha: sp.alpha,
 		Users: len(sp.users), Items: len(sp.items), UserBlocks: 1, ItemBlocks: 1,
 		Final: true, Created: time.Now().UTC(), Files: files,
+		Biases: sp.biases, GlobalMean: sp.mean, NonNegative: sp.nonnegative,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -23,10 +23,33 @@ import (
 // holds.
 const FallbackPopular = "popular"
 
-// ScoredItem is one item of an answer.
+// ScoredItem is one item of an answer. An explained answer
+// (explain=true) adds the training items that contributed most to the
+// score and the remainder, which add up to Score.
 type ScoredItem struct {
-	Item  string  `json:"item"`
+	Item          string             `json:"item"`
+	Score         float32            `json:"score"`
+	Contributions []ContributionItem `json:"contributions,omitempty"`
+	Remainder     *float32           `json:"remainder,omitempty"`
+}
+
+// ContributionItem is one training item's share of a score.
+type ContributionItem struct {
+	Item         string  `json:"item"`
+	Contribution float32 `json:"contribution"`
+}
+
+// ScoredUser is one user of a similar-users answer.
+type ScoredUser struct {
+	User  string  `json:"user"`
 	Score float32 `json:"score"`
+}
+
+// SimilarUsersAnswer is the answer of GET /v1/similar_users.
+type SimilarUsersAnswer struct {
+	User     string       `json:"user"`
+	Users    []ScoredUser `json:"users"`
+	Snapshot string       `json:"snapshot"`
 }
 
 // Recommendation is the answer for one user (GET /v1/recommend, one entry
@@ -111,6 +134,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /v1/recommend", s.instrument("recommend", s.getRecommend))
 	mux.Handle("POST /v1/recommend", s.instrument("recommend_post", s.postRecommend))
 	mux.Handle("GET /v1/similar", s.instrument("similar", s.getSimilar))
+	mux.Handle("GET /v1/similar_users", s.instrument("similar_users", s.getSimilarUsers))
 	mux.Handle("GET /healthz", s.instrument("healthz", nil))
 	mux.HandleFunc("GET /ui", s.getUI)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{Registry: s.metrics.reg}))
@@ -121,9 +145,9 @@ func (s *Server) routes() http.Handler {
 			http.Redirect(w, r, "/ui", http.StatusFound)
 			return
 		}
-		allow := map[string]string{"/v1/recommend": "GET, POST", "/v1/similar": "GET", "/healthz": "GET", "/metrics": "GET", "/ui": "GET"}[r.URL.Path]
+		allow := map[string]string{"/v1/recommend": "GET, POST", "/v1/similar": "GET", "/v1/similar_users": "GET", "/healthz": "GET", "/metrics": "GET", "/ui": "GET"}[r.URL.Path]
 		if allow == "" {
-			writeJSON(w, http.StatusNotFound, errorAnswer{fmt.Sprintf("no endpoint %s (see /v1/recommend, /v1/similar, /healthz, /metrics, /ui)", r.URL.Path)})
+			writeJSON(w, http.StatusNotFound, errorAnswer{fmt.Sprintf("no endpoint %s (see /v1/recommend, /v1/similar, /v1/similar_users, /healthz, /metrics, /ui)", r.URL.Path)})
 			return
 		}
 		w.Header().Set("Allow", allow)
@@ -292,6 +316,24 @@ type filters struct {
 	k           int
 	excludeSeen bool
 	f           Filter
+	explain     int // explain with this many top contributions (0: do not explain)
+}
+
+// DefaultExplainTop is how many contributions an explained item lists
+// when the request does not say.
+const DefaultExplainTop = 5
+
+// explained turns explanations into answer items.
+func explained(m *checkpoint.Model, ex []Explained) []ScoredItem {
+	out := make([]ScoredItem, len(ex))
+	for j, e := range ex {
+		rem := e.Remainder
+		out[j] = ScoredItem{Item: m.ItemIDs[e.Item], Score: e.Score, Remainder: &rem, Contributions: make([]ContributionItem, len(e.Contributions))}
+		for c, con := range e.Contributions {
+			out[j].Contributions[c] = ContributionItem{Item: m.ItemIDs[con.Item], Contribution: con.Contribution}
+		}
+	}
+	return out
 }
 
 // recommendUser answers one user ID from the snapshot: the user's
@@ -307,12 +349,22 @@ func recommendUser(snap *snapshot, user string, fl filters) (Recommendation, err
 	}
 	f := fl.f
 	f.ExcludeSeen = fl.excludeSeen
+	if fl.explain > 0 {
+		ex, err := snap.ix.Explain(u, fl.k, fl.explain, f)
+		if errors.Is(err, ErrNoRatings) {
+			return Recommendation{}, badf("explain: snapshot %s holds no training ratings (it is not a job's final snapshot, or predates them)", snap.id)
+		}
+		if err != nil {
+			return Recommendation{}, err
+		}
+		return Recommendation{User: user, Items: explained(m, ex)}, nil
+	}
 	return Recommendation{User: user, Items: items(m, snap.ix.RecommendUser(u, fl.k, f))}, nil
 }
 
 // GET /v1/recommend?user=U&k=10[&exclude_seen=true][&exclude=I1,I2][&restrict=I3,I4]
 func (s *Server) getRecommend(r *http.Request, snap *snapshot) (any, error) {
-	q, err := query(r, "user", "k", "exclude_seen", "exclude", "restrict")
+	q, err := query(r, "user", "k", "exclude_seen", "exclude", "restrict", "explain", "explain_top")
 	if err != nil {
 		return nil, err
 	}
@@ -328,6 +380,25 @@ func (s *Server) getRecommend(r *http.Request, snap *snapshot) (any, error) {
 		if fl.excludeSeen, err = strconv.ParseBool(v); err != nil {
 			return nil, badf("exclude_seen %q: want true or false", v)
 		}
+	}
+	if v := q.Get("explain"); v != "" {
+		on, err := strconv.ParseBool(v)
+		if err != nil {
+			return nil, badf("explain %q: want true or false (or 1, 0)", v)
+		}
+		if on {
+			fl.explain = DefaultExplainTop
+		}
+	}
+	if v := q.Get("explain_top"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > s.maxK {
+			return nil, badf("explain_top %q: want an integer from 1 to %d", v, s.maxK)
+		}
+		if fl.explain == 0 {
+			return nil, badf("explain_top goes with explain=true")
+		}
+		fl.explain = n
 	}
 	m := snap.ix.model
 	fl.f.Exclude = itemRows(m, splitIDs(q.Get("exclude")))
@@ -490,6 +561,33 @@ func decodeBody(r *http.Request, v any) error {
 		return badf("body: %v", strings.TrimPrefix(err.Error(), "json: "))
 	}
 	return nil
+}
+
+// GET /v1/similar_users?user=U&k=10
+func (s *Server) getSimilarUsers(r *http.Request, snap *snapshot) (any, error) {
+	q, err := query(r, "user", "k")
+	if err != nil {
+		return nil, err
+	}
+	id := q.Get("user")
+	if id == "" {
+		return nil, badf("user: missing (GET /v1/similar_users?user=ID&k=10)")
+	}
+	k, err := s.parseK(q.Get("k"))
+	if err != nil {
+		return nil, err
+	}
+	m := snap.ix.model
+	u, ok := m.User(id)
+	if !ok {
+		return nil, notFound{fmt.Sprintf("user %q is not in snapshot %s", id, snap.id)}
+	}
+	sim := snap.ix.SimilarUsers(u, k)
+	ans := SimilarUsersAnswer{User: id, Users: make([]ScoredUser, len(sim)), Snapshot: snap.id}
+	for j, e := range sim {
+		ans.Users[j] = ScoredUser{User: m.UserIDs[e.Item], Score: e.Score}
+	}
+	return ans, nil
 }
 
 // GET /v1/similar?item=I&k=10

@@ -9,13 +9,15 @@ import (
 )
 
 // Index is a snapshot ready for queries: the model and what is derived
-// from it once when it is loaded — every item's norm (Similar) and, for an
-// implicit model, the items' Gram matrix YᵀY (FoldIn). It is read-only and
+// from it once when it is loaded — every item's and user's norm (Similar,
+// SimilarUsers) and, for an implicit model, the items' Gram matrix YᵀY
+// (FoldIn, Explain). It is read-only and
 // safe for concurrent use.
 type Index struct {
 	model   *checkpoint.Model
 	cfg     als.Config
-	norms   []float32
+	items   *latent // item factors and norms (Similar)
+	users   *latent // user factors and norms (SimilarUsers)
 	yty     []float64
 	solvers sync.Pool // *als.Solver for cfg: one per concurrent fold-in
 }
@@ -32,7 +34,8 @@ func NewIndex(m *checkpoint.Model, threads int) (*Index, error) {
 		return nil, fmt.Errorf("%w: %d×%d user and %d×%d item factors at rank %d", ErrConfig,
 			len(m.UserIDs), m.Rank, len(m.ItemIDs), m.Rank, m.Rank)
 	}
-	ix := &Index{model: m, cfg: cfg, norms: itemNorms(m)}
+	kf := m.Manifest.FactorRank()
+	ix := &Index{model: m, cfg: cfg, items: newLatent(m.Y, m.Rank, kf), users: newLatent(m.X, m.Rank, kf)}
 	if cfg.Implicit {
 		ix.yty = make([]float64, m.Rank*m.Rank)
 		als.Gram(m.Y, m.Rank, max(threads, 1), ix.yty)
@@ -67,7 +70,10 @@ func (ix *Index) RecommendUser(u int32, k int, f Filter) []Scored {
 func (ix *Index) Popular(k int, f Filter) []Scored { return Popular(ix.model, k, f) }
 
 // Similar is Similar with the precomputed norms.
-func (ix *Index) Similar(i int32, k int) []Scored { return similar(ix.model, ix.norms, i, k) }
+func (ix *Index) Similar(i int32, k int) []Scored { return ix.items.similar(i, k) }
+
+// SimilarUsers is SimilarUsers with the precomputed norms.
+func (ix *Index) SimilarUsers(u int32, k int) []Scored { return ix.users.similar(u, k) }
 
 // FoldIn is FoldIn with the model's configuration and the precomputed
 // YᵀY.

@@ -9,7 +9,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
-	"slices"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -185,7 +185,7 @@ func TestServingUnderSwaps(t *testing.T) {
 						}
 					}
 				}
-				if !slices.Equal(got.Items, want) {
+				if !reflect.DeepEqual(got.Items, want) {
 					mismatches.Add(1)
 					t.Errorf("%s: answer %v, snapshot %s gives %v", path, got.Items, got.Snapshot, want)
 					continue

@@ -511,7 +511,7 @@ func (w *Worker) checkpoint(ctx context.Context, js *jobState, c *wire.Command) 
 			files := []checkpoint.FileInfo{fi}
 			if c.Final && side == partition.Users {
 				g := globalRows(h.blk.Rows, h.blk.Needed)
-				fs, err := repo.WriteSeen(ctx, c.Snapshot, &checkpoint.Seen{Index: b, Ptr: g.Ptr, Items: g.Col})
+				fs, err := repo.WriteSeen(ctx, c.Snapshot, &checkpoint.Seen{Index: b, Ptr: g.Ptr, Items: g.Col, Values: g.Val})
 				if err != nil {
 					return nil, err
 				}

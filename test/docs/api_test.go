@@ -96,6 +96,7 @@ var jsonTypes = map[string]func() any{
 	"serve.BatchAnswer":           func() any { return &serve.BatchAnswer{} },
 	"serve.FoldInAnswer":          func() any { return &serve.FoldInAnswer{} },
 	"serve.SimilarAnswer":         func() any { return &serve.SimilarAnswer{} },
+	"serve.SimilarUsersAnswer":    func() any { return &serve.SimilarUsersAnswer{} },
 	"checkpoint.Manifest":         func() any { return &checkpoint.Manifest{} },
 	"dataset.Manifest":            func() any { return &dataset.Manifest{} },
 	"coordinator.ScheduleStatus":  func() any { return &coordinator.ScheduleStatus{} },
