@@ -20,9 +20,40 @@ const (
 	ItemFactorsCSV = "item_factors.csv"
 	UserIDsFile    = "user_ids.txt"
 	ItemIDsFile    = "item_ids.txt"
+	// The Parquet export's files (written by package interop, which
+	// keeps the Parquet library out of this package).
+	UserFactorsParquet = "user_factors.parquet"
+	ItemFactorsParquet = "item_factors.parquet"
 )
 
-var exportNames = []string{UserFactorsNPY, ItemFactorsNPY, UserFactorsCSV, ItemFactorsCSV, UserIDsFile, ItemIDsFile}
+var exportNames = []string{UserFactorsNPY, ItemFactorsNPY, UserFactorsCSV, ItemFactorsCSV, UserIDsFile, ItemIDsFile,
+	UserFactorsParquet, ItemFactorsParquet}
+
+// ExportFile is one file of an export: its name (one of the names above)
+// and what writes its content.
+type ExportFile struct {
+	Name  string
+	Write func(w io.Writer) error
+}
+
+// Export writes files and the ID lists (user_ids.txt, item_ids.txt) into
+// the directory dir, atomically and refusing an existing path as
+// ExportNPY does. ExportNPY and ExportCSV are Export with their files.
+func Export(m *Model, dir string, files ...ExportFile) error {
+	for _, f := range files {
+		if !slices.Contains(exportNames, f.Name) {
+			return fmt.Errorf("checkpoint: export: %q is not an export file name", f.Name)
+		}
+	}
+	return export(m, dir, func(tmp string) error {
+		for _, f := range files {
+			if err := writeFileSync(filepath.Join(tmp, f.Name), f.Write); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
 
 // ExportNPY writes the model's factors for NumPy into the directory dir:
 // user_factors.npy and item_factors.npy (float32 '<f4', C order, shape
@@ -34,16 +65,9 @@ var exportNames = []string{UserFactorsNPY, ItemFactorsNPY, UserFactorsCSV, ItemF
 // be absent, empty or a previous export (which is replaced); any other
 // existing path is refused with ErrExists.
 func ExportNPY(m *Model, dir string) error {
-	return export(m, dir, func(tmp string) error {
-		if err := writeFileSync(filepath.Join(tmp, UserFactorsNPY), func(w io.Writer) error {
-			return WriteNPY(w, []int{len(m.UserIDs), m.Rank}, m.X)
-		}); err != nil {
-			return err
-		}
-		return writeFileSync(filepath.Join(tmp, ItemFactorsNPY), func(w io.Writer) error {
-			return WriteNPY(w, []int{len(m.ItemIDs), m.Rank}, m.Y)
-		})
-	})
+	return Export(m, dir,
+		ExportFile{UserFactorsNPY, func(w io.Writer) error { return WriteNPY(w, []int{len(m.UserIDs), m.Rank}, m.X) }},
+		ExportFile{ItemFactorsNPY, func(w io.Writer) error { return WriteNPY(w, []int{len(m.ItemIDs), m.Rank}, m.Y) }})
 }
 
 // ExportCSV writes the model's factors as CSV into the directory dir:
@@ -53,16 +77,9 @@ func ExportNPY(m *Model, dir string) error {
 // item_ids.txt as ExportNPY does. It is atomic and refuses an existing
 // path as ExportNPY does.
 func ExportCSV(m *Model, dir string) error {
-	return export(m, dir, func(tmp string) error {
-		if err := writeFileSync(filepath.Join(tmp, UserFactorsCSV), func(w io.Writer) error {
-			return writeFactorsCSV(w, m.Rank, m.UserIDs, m.X)
-		}); err != nil {
-			return err
-		}
-		return writeFileSync(filepath.Join(tmp, ItemFactorsCSV), func(w io.Writer) error {
-			return writeFactorsCSV(w, m.Rank, m.ItemIDs, m.Y)
-		})
-	})
+	return Export(m, dir,
+		ExportFile{UserFactorsCSV, func(w io.Writer) error { return writeFactorsCSV(w, m.Rank, m.UserIDs, m.X) }},
+		ExportFile{ItemFactorsCSV, func(w io.Writer) error { return writeFactorsCSV(w, m.Rank, m.ItemIDs, m.Y) }})
 }
 
 // export checks the model and the target, lets write fill a temporary

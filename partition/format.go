@@ -16,15 +16,16 @@ const (
 	FormatTSV       Format = "tsv"       // MovieLens 100K u.data: user \t item \t rating \t timestamp
 	FormatMovieLens Format = "movielens" // MovieLens 1M/10M ratings.dat: user::item::rating::timestamp
 	FormatMM        Format = "mm"        // Matrix Market coordinate (real, integer or pattern; general)
+	FormatParquet   Format = "parquet"   // Apache Parquet: flat columns user, item[, rating] (scan_parquet.go)
 )
 
 // ParseFormat checks a --format value.
 func ParseFormat(s string) (Format, error) {
 	switch f := Format(s); f {
-	case FormatAuto, FormatCSV, FormatTSV, FormatMovieLens, FormatMM:
+	case FormatAuto, FormatCSV, FormatTSV, FormatMovieLens, FormatMM, FormatParquet:
 		return f, nil
 	}
-	return "", fmt.Errorf("unknown format %q (want auto, csv, tsv, movielens or mm)", s)
+	return "", fmt.Errorf("unknown format %q (want auto, csv, tsv, movielens, mm or parquet)", s)
 }
 
 // BadLinePolicy says what to do with a line that cannot be parsed.
@@ -59,6 +60,10 @@ type ScanOptions struct {
 	// Implicit allows records without a rating column; their rating is 1.
 	// Without it a missing rating is a bad line.
 	Implicit bool
+	// Columns names the Parquet columns of the user, item and rating (the
+	// rating may be left out for implicit data); nil takes the first
+	// three. Text formats ignore it.
+	Columns []string
 }
 
 // ScanStats describe a finished scan.

@@ -19,7 +19,8 @@ import (
 // the few inputs where a range cannot be parsed on its own, ReadFile's
 // sequential scan is used instead:
 //
-//   - Matrix Market (its header and entry count span the whole file);
+//   - Matrix Market (its header and entry count span the whole file) and
+//     Parquet (not line-oriented);
 //   - a CSV line holding a quote (a quoted field may hold a newline, so a
 //     cut at a '\n' may fall inside a record) or a line too long to buffer;
 //   - a first range made only of blank lines (the header rule applies to
@@ -135,7 +136,7 @@ func detectFile(ctx context.Context, f *os.File, opts ScanOptions) (Format, bool
 		}
 		format = d
 	}
-	return format, format != FormatMM
+	return format, format != FormatMM && format != FormatParquet
 }
 
 // cutRanges returns the starts of about n byte ranges of a file of size

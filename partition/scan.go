@@ -64,7 +64,8 @@ func (e *formatError) Unwrap() error { return ErrFormat }
 
 const detectMsg = "cannot detect the input format from its first line; pass --format csv|tsv|movielens|mm"
 
-// DetectFormat guesses the format from the first bytes of an input. It
+// DetectFormat guesses the format from the first bytes of an input. Input
+// starting with Parquet's magic "PAR1" is FormatParquet. Otherwise it
 // skips a UTF-8 byte order mark and blank lines and looks at the first
 // other line (which may be cut short by the end of head): a line starting
 // with %%MatrixMarket is FormatMM; otherwise "::" means FormatMovieLens, a
@@ -72,6 +73,9 @@ const detectMsg = "cannot detect the input format from its first line; pass --fo
 // ErrFormat when the line fits none of them, or ErrEmpty when head holds no
 // non-blank line.
 func DetectFormat(head []byte) (Format, error) {
+	if bytes.HasPrefix(head, parquetMagic) {
+		return FormatParquet, nil
+	}
 	head = bytes.TrimPrefix(head, utf8BOM)
 	for len(head) > 0 {
 		line := head
@@ -162,6 +166,8 @@ func (s *scanner) scanFormat(format Format, header bool) error {
 		return s.scanText(':')
 	case FormatMM:
 		return s.scanMM()
+	case FormatParquet:
+		return s.scanParquet()
 	}
 	return fmt.Errorf("partition: format %q cannot be scanned", format)
 }
