@@ -334,7 +334,7 @@ func TestScanStructuralErrors(t *testing.T) {
 	}{
 		{"undetectable", FormatAuto, "\n1 2 3\n", "m.mtx: cannot detect the input format from its first line; pass --format csv|tsv|movielens|mm", ErrFormat},
 		{"undetectable one word", FormatAuto, "hello", "m.mtx: cannot detect the input format from its first line; pass --format csv|tsv|movielens|mm", ErrFormat},
-		{"unknown format", Format("xml"), "1,2,3\n", `m.mtx: unknown format "xml" (want auto, csv, tsv, movielens or mm)`, ErrFormat},
+		{"unknown format", Format("xml"), "1,2,3\n", `m.mtx: unknown format "xml" (want auto, csv, tsv, movielens, mm or parquet)`, ErrFormat},
 		{"mm array", FormatAuto, "%%MatrixMarket matrix array real general\n2 2\n1\n2\n3\n4\n",
 			`m.mtx:1: Matrix Market format "array" is not supported; want coordinate`, ErrFormat},
 		{"mm symmetric", FormatMM, "%%MatrixMarket matrix coordinate real symmetric\n1 1 1\n1 1 1\n",

@@ -117,7 +117,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"train", "--no-such-flag"}, "error: unknown flag: --no-such-flag\n"},
 		{[]string{"train", "--rank", "2"}, "error: invalid training spec: no input file (--input)\n"},
 		{[]string{"train", "--input", "x.csv", "--rank", "0"}, "error: invalid training spec: als: invalid configuration: rank 0 outside 1..1024\n"},
-		{[]string{"train", "--input", "x.csv", "--format", "xml"}, "error: invalid training spec: unknown format \"xml\" (want auto, csv, tsv, movielens or mm)\n"},
+		{[]string{"train", "--input", "x.csv", "--format", "xml"}, "error: invalid training spec: unknown format \"xml\" (want auto, csv, tsv, movielens, mm or parquet)\n"},
 		{[]string{"train", "--input", "x.csv", "--blocks", "3y"}, "error: --blocks \"3y\": want P or PxQ with positive integers\n"},
 		{[]string{"train", "--input", "x.csv", "--solver", "lu"}, "error: invalid training spec: als: invalid configuration: solver \"lu\" (want \"cholesky\", \"cg\" or \"auto\")\n"},
 		{[]string{"train", "--input", "x.csv", "--test", "y.csv", "--test-fraction", "0.2"}, "error: invalid training spec: --test and --test-fraction cannot be combined (set --test-fraction 0 with --test)\n"},
