@@ -28,9 +28,10 @@ var (
 // chunks under max_payload and records its size and SHA-256 digest; Get
 // verifies the digest. Safe for concurrent use.
 type Blobs struct {
-	os     jetstream.ObjectStore
-	bucket string
-	chunk  uint32 // the Object Store chunk size: under the server's max_payload
+	os      jetstream.ObjectStore
+	bucket  string
+	chunk   uint32        // the Object Store chunk size: under the server's max_payload
+	timeout time.Duration // bounds every read (the caller's context aborts it sooner)
 }
 
 // BlobInfo describes a stored blob.
@@ -107,7 +108,7 @@ func OpenBlobs(ctx context.Context, nc *nats.Conn, bucket string, opts ...BlobsO
 	if mp := nc.MaxPayload() - 1024; mp > 0 && mp < int64(chunk) {
 		chunk = uint32(mp)
 	}
-	return &Blobs{os: os, bucket: bucket, chunk: chunk}, nil
+	return &Blobs{os: os, bucket: bucket, chunk: chunk, timeout: cfg.timeout}, nil
 }
 
 // Put stores data under name, replacing any blob of that name. Repeating
@@ -143,11 +144,25 @@ func (b *Blobs) Get(ctx context.Context, name string, maxBytes int64) ([]byte, e
 	if err := b.checkSize(name, info, maxBytes); err != nil {
 		return nil, err
 	}
-	res, err := b.os.Get(ctx, name)
+	// The Object Store reads an object through a consumer that it creates
+	// under the context it is given: when that context ends while the
+	// consumer is being created, the consumer may still deliver a chunk to
+	// a callback whose reader was never returned, and that callback blocks
+	// for good (nats.go v1.55.0, jetstream/object.go). So the read runs
+	// under a context that only the blob timeout ends, and the caller's
+	// ctx aborts it by closing the reader once it has one.
+	gctx, gcancel := context.WithTimeout(context.WithoutCancel(ctx), b.timeout)
+	defer gcancel()
+	res, err := b.os.Get(gctx, name)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		return nil, b.wrap("get", name, err)
 	}
 	defer res.Close()
+	stop := context.AfterFunc(ctx, func() { res.Close() })
+	defer stop()
 	// The blob may have been replaced since GetInfo: check the version
 	// being read, and never read more than the limit either way.
 	info, err = res.Info()
@@ -159,6 +174,9 @@ func (b *Blobs) Get(ctx context.Context, name string, maxBytes int64) ([]byte, e
 	}
 	data := make([]byte, info.Size)
 	if _, err := io.ReadFull(res, data); err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		return nil, b.wrap("get", name, err)
 	}
 	// The end of the stream is where the Object Store checks the digest.

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -318,5 +320,40 @@ func TestBlobsPutSameBytesWritesNothing(t *testing.T) {
 	}
 	if got, err := b.Get(ctx, "x", 1<<20); err != nil || !bytes.Equal(got, other) {
 		t.Fatalf("replacing with other bytes: %v", err)
+	}
+}
+
+// TestBlobsGetCancelledLeavesNothing: Gets whose contexts end at any
+// moment leave no goroutine behind (the Object Store's read callback
+// blocked on a reader nobody holds, when the context ended while its
+// consumer was being created).
+func TestBlobsGetCancelledLeavesNothing(t *testing.T) {
+	e := startJetStream(t)
+	b := openTestBlobs(t, e, "cancel")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i := range 20 {
+		if err := b.Put(ctx, fmt.Sprint(i), randomBytes(4096, uint64(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range 300 {
+		cctx, ccancel := context.WithTimeout(ctx, time.Duration(rng.IntN(3000))*time.Microsecond)
+		data, err := b.Get(cctx, fmt.Sprint(i%20), 1<<20)
+		ccancel()
+		if err == nil && !bytes.Equal(data, randomBytes(4096, uint64(i%20))) {
+			t.Fatalf("get %d: wrong bytes", i)
+		}
+	}
+	stuck := func() bool {
+		buf := make([]byte, 4<<20)
+		return strings.Contains(string(buf[:runtime.Stack(buf, true)]), "jetstream.(*obs).Get.func")
+	}
+	for deadline := time.Now().Add(5 * time.Second); stuck(); {
+		if time.Now().After(deadline) {
+			t.Fatal("an Object Store read callback is still blocked after its Get returned")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
