@@ -42,6 +42,10 @@ func (s *scanner) scanParquet() (err error) {
 			ra, size = f, fi.Size()
 		}
 	}
+	if sr, ok := s.r.src.(*io.SectionReader); ok && ra == nil {
+		// A file read in place (a dataset's file in the cluster's store).
+		ra, size = sr, sr.Size()
+	}
 	if ra == nil {
 		// What the scanner buffered starts at the magic (detection
 		// consumes nothing but blank lines, which a Parquet file does not

@@ -23,8 +23,9 @@ import (
 // pos only, so no shard reads the bytes of the chunk before its own.
 //
 // Files that cannot be cut are one shard: Matrix Market (its header and
-// entry count cover the whole file) and CSV that holds a quote anywhere
-// (a quoted field may hold a newline, so a '\n' need not end a record).
+// entry count cover the whole file), Parquet (not made of lines) and CSV
+// that holds a quote anywhere (a quoted field may hold a newline, so a
+// '\n' need not end a record).
 
 // ErrIndex marks data that does not match its file index (a quote in a
 // file indexed as holding none): the index or the data is damaged.
@@ -253,7 +254,7 @@ func scanFormat(f *FileIndex, job Format) Format {
 
 // whole reports whether a file must be parsed as one shard.
 func whole(f *FileIndex, format Format) bool {
-	return format == FormatMM || (format == FormatCSV && f.Quoted)
+	return format == FormatMM || format == FormatParquet || (format == FormatCSV && f.Quoted)
 }
 
 // CutShards cuts files into about n shards of similar size, in file order

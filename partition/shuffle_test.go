@@ -354,6 +354,10 @@ func TestIngestMatchesSingleProcess(t *testing.T) {
 			train: [][]byte{append(ratingsCSV(rng, 2000, 90, 50, num, num), "a7,3,1\na7,4,1\n"...)},
 			split: SplitOptions{TestFraction: 0.3, Seed: 1},
 		},
+		"parquet beside csv": {
+			train: [][]byte{writeParquet(t, parquetRows(rng, 1500), 400), ratingsCSV(rng, 600, 40, 30, num, num)},
+			split: SplitOptions{TestFraction: 0.2, Seed: 5},
+		},
 		"tsv, skipped bad lines": {
 			train: [][]byte{[]byte(strings.ReplaceAll(string(ratingsCSV(rng, 1200, 40, 40, num, num)), ",", "\t") + "bad line\n1\t2\tx\n" + "3\t4\t5\n")},
 			scan:  ScanOptions{OnBadLine: SkipBadLine},
@@ -604,4 +608,13 @@ func BenchmarkIngest(b *testing.B) {
 			b.ReportMetric(float64(moved)/float64(b.N)/n, "msgbytes/rating")
 		})
 	}
+}
+
+// parquetRows returns n random ratings as Parquet rows.
+func parquetRows(rng *rand.Rand, n int) []intRatings {
+	rows := make([]intRatings, n)
+	for j := range rows {
+		rows[j] = intRatings{User: int64(rng.IntN(70)), Item: int32(rng.IntN(45)), Rating: float64(rng.IntN(10)+1) / 2, Time: int64(j)}
+	}
+	return rows
 }
