@@ -70,10 +70,14 @@
 // the snapshot lacks are ignored in filters (catalogues run ahead of and
 // behind snapshots) and in fold-in ratings, where they are counted in
 // "unknown_items"; ratings that name no known item give the popular
-// fallback. Bodies are limited to 1 MiB (MaxBodyBytes) and unknown fields
-// are refused; k is 1..1000 (WithMaxK), 10 when not given. Every input
-// error is a 400 with {"error":"what to fix"}; an item unknown to
-// /v1/similar is a 404; every error status has a JSON body.
+// fallback. Bodies are limited to 1 MiB (MaxBodyBytes, 413 beyond) and
+// unknown fields are refused; k is 1..1000 (WithMaxK), 10 when not given;
+// a batch holds at most MaxBatchUsers users and MaxBatchResults users × k.
+// Every input error is a 400 with {"error":"what to fix"}; an item
+// unknown to /v1/similar is a 404; every error status has a JSON body.
+// [NewHTTPServer] bounds each connection's time ([HTTPConfig]: headers,
+// whole request, answer, idle), so a slow or stalled client holds one
+// goroutine for a bounded time and never delays the others.
 //
 // # Concurrency and snapshot swaps
 //

@@ -469,6 +469,9 @@ func (s *Server) postRecommend(r *http.Request, snap *snapshot) (any, error) {
 		if len(users) == 0 || len(users) > MaxBatchUsers {
 			return nil, badf("users: %d IDs; give 1 to %d", len(users), MaxBatchUsers)
 		}
+		if len(users)*fl.k > MaxBatchResults {
+			return nil, badf("users × k: %d × %d = %d items; at most %d in one answer (ask for fewer users or a smaller k)", len(users), fl.k, len(users)*fl.k, MaxBatchResults)
+		}
 		ans := BatchAnswer{Results: make([]Recommendation, len(users)), Snapshot: snap.id}
 		for j, u := range users {
 			if u == "" {

@@ -27,6 +27,9 @@ const (
 	MaxBodyBytes = 1 << 20
 	// MaxBatchUsers bounds the users of one batch request.
 	MaxBatchUsers = 1000
+	// MaxBatchResults bounds users × k of one batch request: the answer's
+	// size (about 40 bytes an item) and the time it takes.
+	MaxBatchResults = 100_000
 )
 
 // rewatchPause is how long Follow waits before watching again when a

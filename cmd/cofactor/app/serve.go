@@ -457,12 +457,14 @@ func (o *serveOptions) run(ctx context.Context, s streams, ops *opsOptions) erro
 	if err != nil {
 		return cli.Usage(err)
 	}
+	hs, err := serve.NewHTTPServer(serveAuth(tokens, srv.Handler()), serve.DefaultHTTPConfig(), log)
+	if err != nil {
+		return err
+	}
 	ln, scheme, err := o.http.Listen(o.httpAddr)
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{Handler: serveAuth(tokens, srv.Handler()), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
-		ErrorLog: httpauth.ServerErrorLog(log)}
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
 	log.Info("serving", "addr", scheme+"://"+ln.Addr().String(), "tokens", tokens.Enabled())
