@@ -125,11 +125,11 @@ func (n *Node) handler() http.Handler {
 	route("POST /v1/workers/{id}/undrain", httpauth.Admin, n.leaderOnly(n.workerCommand(cmdWorkerUndrain)))
 	route("GET /v1/jobs/{id}/logs", httpauth.Read, http.HandlerFunc(n.getJobLogs))
 	route("POST /v1/jobs", httpauth.Admin, n.leaderOnly(n.postJob))
-	route("GET /v1/jobs", httpauth.Read, http.HandlerFunc(n.getJobs))
-	route("GET /v1/jobs/{id}", httpauth.Read, http.HandlerFunc(n.getJob))
+	route("GET /v1/jobs", httpauth.Read, n.consistentRead(n.getJobs))
+	route("GET /v1/jobs/{id}", httpauth.Read, n.consistentRead(n.getJob))
 	route("GET /v1/jobs/{id}/wait", httpauth.Read, http.HandlerFunc(n.waitJob))
 	route("POST /v1/jobs/{id}/cancel", httpauth.Admin, n.leaderOnly(n.cancelJob))
-	route("GET /v1/schedules", httpauth.Read, http.HandlerFunc(n.getSchedules))
+	route("GET /v1/schedules", httpauth.Read, n.consistentRead(n.getSchedules))
 	route("POST /v1/schedules", httpauth.Admin, n.leaderOnly(n.postSchedule))
 	route("DELETE /v1/schedules/{name}", httpauth.Admin, n.leaderOnly(n.scheduleCommand(cmdScheduleRm)))
 	route("POST /v1/schedules/{name}/pause", httpauth.Admin, n.leaderOnly(n.scheduleCommand(cmdSchedulePause)))
@@ -241,6 +241,32 @@ func (n *Node) leaderOnly(h http.HandlerFunc) http.HandlerFunc {
 			},
 		}
 		proxy.ServeHTTP(w, r)
+	}
+}
+
+// consistentRead serves h from this node's copy of the state, or, for a
+// request with ?consistent=true, on the leader after a raft barrier: the
+// answer then reflects every write acknowledged before the request was
+// sent, whichever coordinator acknowledged it (a linearizable read), at
+// the cost of one round of raft. A node that has lost its leadership
+// cannot pass the barrier and answers 503.
+func (n *Node) consistentRead(h http.HandlerFunc) http.HandlerFunc {
+	onLeader := n.leaderOnly(func(w http.ResponseWriter, r *http.Request) {
+		if err := n.raft.Barrier(5 * time.Second).Error(); err != nil {
+			writeError(w, fmt.Errorf("%w: %w", errNoLeader, err))
+			return
+		}
+		h(w, r)
+	})
+	return func(w http.ResponseWriter, r *http.Request) {
+		switch v := r.URL.Query().Get("consistent"); v {
+		case "", "false":
+			h(w, r)
+		case "true":
+			onLeader(w, r)
+		default:
+			writeError(w, fmt.Errorf("%w: consistent=%q: want true or false", errBadRequest, v))
+		}
 	}
 }
 

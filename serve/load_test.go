@@ -16,6 +16,7 @@ import (
 
 	"github.com/cofactor-ml/cofactor/checkpoint"
 	"github.com/cofactor-ml/cofactor/transport"
+	"github.com/cofactor-ml/cofactor/transport/embedded"
 )
 
 // loadRig is a server following the latest snapshot of a JetStream store
@@ -33,7 +34,7 @@ type loadRig struct {
 // one every period until stop.
 func startLoadRig(t testing.TB, users, items, rank int, period time.Duration) *loadRig {
 	t.Helper()
-	e, err := transport.StartEmbedded(transport.EmbeddedOptions{JetStream: true, StoreDir: t.TempDir()})
+	e, err := embedded.Start(embedded.Options{JetStream: true, StoreDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
