@@ -692,4 +692,3 @@ func TestHistoryLinearizable(t *testing.T) {
 	}
 	t.Logf("RESULT %d runs, %d failed", runs, failed)
 }
-
