@@ -3,6 +3,7 @@ package coordinator
 import (
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/cofactor-ml/cofactor/internal/httpauth"
 )
@@ -19,11 +20,19 @@ func (n *Node) initSecurity() error {
 	if n.peerTLS, err = httpauth.ClientTLS(n.cfg.HTTPTLS.CA); err != nil {
 		return err
 	}
+	// One transport for every call to other members (cluster status,
+	// forwarded writes, --join, address refreshes): its connections are
+	// kept alive and reused, and closed after a minute idle or when the
+	// node closes. A transport per call would leave each call's
+	// connection open for good.
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.IdleConnTimeout = time.Minute
+	t.MaxIdleConnsPerHost = 8
 	if n.peerTLS != nil {
-		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.TLSClientConfig = n.peerTLS.Clone() // transports write to theirs
-		n.peerTransport = t
 	}
+	n.peerTransport = t
+	n.peerHTTP = &http.Client{Transport: t, Timeout: 2 * MaxWait}
 	return nil
 }
 
@@ -47,6 +56,6 @@ func (n *Node) peerClient(addr string) *Client {
 	if len(n.cfg.AdminTokens) > 0 {
 		c.Token = n.cfg.AdminTokens[0]
 	}
-	c.UseTLS(n.peerTLS)
+	c.HTTP = n.peerHTTP
 	return c
 }

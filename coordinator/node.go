@@ -172,7 +172,8 @@ type Node struct {
 	tokens        *httpauth.Tokens // nil or empty: the API is open
 	httpTLS       *tls.Config      // the API's server side (nil: plain HTTP)
 	peerTLS       *tls.Config      // trust for calls to other members
-	peerTransport http.RoundTripper
+	peerTransport *http.Transport // shared by every call to other members
+	peerHTTP      *http.Client    // uses peerTransport
 
 	reposMu sync.Mutex
 	repos   map[string]*checkpoint.Repo // snapshot stores by URI
@@ -260,7 +261,17 @@ func (n *Node) Start(ctx context.Context) (err error) {
 			ln = tls.NewListener(ln, n.httpTLS)
 		}
 		n.httpLn = ln
-		n.httpSrv = &http.Server{Handler: n.handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: httpauth.ServerErrorLog(n.log)}
+		n.httpSrv = &http.Server{
+			Handler:           n.handler(),
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       30 * time.Second, // bodies are at most MaxRequestBody
+			// A job wait long-polls for up to MaxWait before it answers.
+			WriteTimeout: MaxWait + 30*time.Second,
+			// Clients and members keep connections alive; one left idle
+			// is closed, so a client that opens many holds none for long.
+			IdleTimeout: 2 * time.Minute,
+			ErrorLog:    httpauth.ServerErrorLog(n.log),
+		}
 		n.wg.Add(1)
 		go func() {
 			defer n.wg.Done()
@@ -441,6 +452,9 @@ func (n *Node) Close() error {
 	n.reposMu.Unlock()
 	if n.ownConn && n.nc != nil {
 		n.nc.Close()
+	}
+	if n.peerTransport != nil {
+		n.peerTransport.CloseIdleConnections()
 	}
 	return errors.Join(errs...)
 }
