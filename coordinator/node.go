@@ -172,8 +172,8 @@ type Node struct {
 	tokens        *httpauth.Tokens // nil or empty: the API is open
 	httpTLS       *tls.Config      // the API's server side (nil: plain HTTP)
 	peerTLS       *tls.Config      // trust for calls to other members
-	peerTransport *http.Transport // shared by every call to other members
-	peerHTTP      *http.Client    // uses peerTransport
+	peerTransport *http.Transport  // shared by every call to other members
+	peerHTTP      *http.Client     // uses peerTransport
 
 	reposMu sync.Mutex
 	repos   map[string]*checkpoint.Repo // snapshot stores by URI
