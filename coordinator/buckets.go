@@ -14,7 +14,7 @@ import (
 func (n *Node) ensureBuckets(ctx context.Context) {
 	wait := time.Second
 	for {
-		err := natsauth.EnsureBuckets(ctx, n.nc, 1)
+		err := natsauth.EnsureBuckets(ctx, n.nc, n.cfg.Replicas)
 		if err == nil {
 			return
 		}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/cofactor-ml/cofactor/checkpoint"
 	"github.com/cofactor-ml/cofactor/internal/httpauth"
+	"github.com/cofactor-ml/cofactor/internal/natsauth"
 	"github.com/cofactor-ml/cofactor/internal/wire"
 	"github.com/cofactor-ml/cofactor/transport"
 )
@@ -70,6 +71,13 @@ type Config struct {
 	// Clock tells the time for schedules (nil: time.Now); tests use a fake.
 	Clock func() time.Time
 
+	// Replicas is how many copies a clustered JetStream keeps of every
+	// bucket the cluster creates (blocks, snapshots, pointers, datasets):
+	// 1 (the default) on a single NATS server, 3 on a NATS cluster of 3
+	// or more (docs/runbook.md). The node refuses to start when the NATS
+	// cluster has fewer JetStream servers.
+	Replicas int
+
 	// NATSSecurity is how the node authenticates to NATS (zero: a plain
 	// connection). Ignored with WithConn.
 	NATSSecurity transport.Security
@@ -96,6 +104,7 @@ func DefaultConfig() Config {
 		SnapshotThreshold: 1024,
 		ScheduleTick:      200 * time.Millisecond,
 		PhaseTimeout:      10 * time.Minute,
+		Replicas:          1,
 	}
 }
 
@@ -118,6 +127,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: timeouts must be positive", ErrConfig)
 	case c.ScheduleTick <= 0:
 		return fmt.Errorf("%w: schedule tick must be positive", ErrConfig)
+	case c.Replicas < 1 || c.Replicas > transport.MaxReplicas:
+		return fmt.Errorf("%w: replicas %d not in 1..%d", ErrConfig, c.Replicas, transport.MaxReplicas)
 	case c.MaxStepFailures < 1:
 		return fmt.Errorf("%w: max step failures %d must be ≥ 1", ErrConfig, c.MaxStepFailures)
 	case c.InMemory && c.RaftTLS.Set():
@@ -247,6 +258,13 @@ func (n *Node) Start(ctx context.Context) (err error) {
 			return err
 		}
 		n.nc, n.ownConn = nc, true
+	}
+	if n.cfg.Replicas > 1 {
+		// Refuse at once a NATS cluster too small for the copies asked
+		// for, rather than warn forever in the background.
+		if err := natsauth.EnsureBuckets(ctx, n.nc, n.cfg.Replicas); errors.Is(err, transport.ErrReplicas) {
+			return fmt.Errorf("coordinator %s: %w", n.cfg.ID, err)
+		}
 	}
 	hasState, err := n.openRaft()
 	if err != nil {
