@@ -118,6 +118,48 @@ func TestMovieLensExplicit(t *testing.T) {
 	}
 }
 
+// The model variants on MovieLens: biases lower the test error of the
+// plain explicit model, and their snapshot carries μ (the training mean)
+// and rows [x, b, 1] / [y, 1, c]; non-negative factors are ≥ 0.
+func TestMovieLensBiasesAndNonNegative(t *testing.T) {
+	t.Parallel()
+	skipShort(t)
+	spec := movieLensSpec(t)
+	spec.Rank, spec.Lambda = 10, 0.1
+	plain := train(t, 2, spec)
+	spec.Biases = true
+	biased := snapshotFactors(t, 2, spec)
+	rmse := biased.Manifest.Metrics["test_rmse"]
+	t.Logf("test RMSE: plain %.4f, biases %.4f", *plain.TestRMSE, rmse)
+	if !(rmse < *plain.TestRMSE-0.005) {
+		t.Errorf("biases: test RMSE %.4f, not below the plain model's %.4f", rmse, *plain.TestRMSE)
+	}
+	m := biased.Manifest
+	if !m.Biases || m.Rank != 12 || m.FactorRank() != 10 || math.Abs(m.GlobalMean-3.5016) > 1e-3 {
+		t.Errorf("manifest: biases %v, rank %d, global mean %g", m.Biases, m.Rank, m.GlobalMean)
+	}
+	for u := range biased.UserIDs {
+		if biased.UserRow(int32(u))[11] != 1 {
+			t.Fatalf("user %d row %v does not end in 1", u, biased.UserRow(int32(u)))
+		}
+	}
+	for i := range biased.ItemIDs {
+		if biased.ItemRow(int32(i))[10] != 1 {
+			t.Fatalf("item %d row %v lacks the constant column", i, biased.ItemRow(int32(i)))
+		}
+	}
+	spec.Biases, spec.NonNegative = false, true
+	nn := snapshotFactors(t, 2, spec)
+	for _, f := range [][]float32{nn.X, nn.Y} {
+		for _, v := range f {
+			if v < 0 {
+				t.Fatalf("non-negative model holds %g", v)
+			}
+		}
+	}
+	t.Logf("non-negative: test RMSE %.4f", nn.Manifest.Metrics["test_rmse"])
+}
+
 // Must show 2 of the engine issue, implicit: rank 32, α 1, λ 50 (not
 // count-scaled); reference precision@10 0.292, NDCG@10 0.344.
 func TestMovieLensImplicit(t *testing.T) {
@@ -162,14 +204,18 @@ func TestPartitionIndependence(t *testing.T) {
 		true:  testutil.WriteRatings(t, synth.Config{Users: 900, Items: 400, Ratings: 40_000, Rank: 6, Noise: 0.3, Seed: 2, ZipfExponent: 0.8, Implicit: true}),
 	}
 	for _, tc := range []struct {
-		name     string
-		implicit bool
-		solver   string
+		name                string
+		implicit            bool
+		solver              string
+		biases, nonnegative bool
 	}{
-		{"explicit cholesky", false, "cholesky"},
-		{"explicit cg", false, "cg"},
-		{"implicit cholesky", true, "cholesky"},
-		{"implicit cg", true, "cg"},
+		{"explicit cholesky", false, "cholesky", false, false},
+		{"explicit cg", false, "cg", false, false},
+		{"implicit cholesky", true, "cholesky", false, false},
+		{"implicit cg", true, "cg", false, false},
+		{"explicit biases", false, "auto", true, false},
+		{"explicit non-negative", false, "auto", false, true},
+		{"implicit non-negative", true, "auto", false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var base *checkpoint.Model
@@ -177,6 +223,7 @@ func TestPartitionIndependence(t *testing.T) {
 				spec := job.DefaultSpec()
 				spec.Input, spec.Rank, spec.Solver, spec.Iterations = inputs[tc.implicit], 8, tc.solver, 5
 				spec.Implicit, spec.Lambda = tc.implicit, 0.05
+				spec.Biases, spec.NonNegative = tc.biases, tc.nonnegative
 				spec.UserBlocks, spec.ItemBlocks = run.p, run.q
 				s := snapshotFactors(t, run.workers, spec)
 				if base == nil {

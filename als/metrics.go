@@ -385,10 +385,11 @@ func Recommend(x, y []float32, exclude []int32, n int) (items []int32, scores []
 }
 
 // BlockErrors sums the squared and absolute errors of the ratings in rows
-// (Col indexing other, like UpdateBlock's) against the rows' factors x and
-// the other side's rows, and counts them. Blocks' sums add up to Errors
-// over the union of their ratings.
-func BlockErrors(rows Rows, x, other []float32, k int) (sse, sae float64, n int64) {
+// (Col indexing other, like UpdateBlock's) against the predictions mean +
+// x_r·other_c of the rows' factors x and the other side's rows (k values
+// each: Config.Width), and counts them. Blocks' sums add up to Errors over
+// the union of their ratings.
+func BlockErrors(rows Rows, x, other []float32, k int, mean float32) (sse, sae float64, n int64) {
 	for r := 0; r < rows.Len(); r++ {
 		xr := x[r*k : r*k+k]
 		for p := rows.Ptr[r]; p < rows.Ptr[r+1]; p++ {
@@ -398,7 +399,7 @@ func BlockErrors(rows Rows, x, other []float32, k int) (sse, sae float64, n int6
 			for i, a := range xr {
 				d += a * y[i]
 			}
-			e := float64(rows.Val[p]) - float64(d)
+			e := float64(rows.Val[p]) - float64(mean) - float64(d)
 			sse += e * e
 			sae += math.Abs(e)
 			n++

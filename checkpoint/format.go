@@ -112,12 +112,13 @@ func (m *Manifest) FactorRank() int {
 	return m.Rank
 }
 
-// version is the manifest version m is written with.
-func (m *Manifest) version() int {
+// SetFormat sets the format name and the version m is written with: 3
+// for a model with biases, else 2.
+func (m *Manifest) SetFormat() {
+	m.Format, m.Version = formatName, fileVersion
 	if m.Biases {
-		return biasVersion
+		m.Version = biasVersion
 	}
-	return fileVersion
 }
 
 // FactorFileName is the name of side's block b in a snapshot.

@@ -78,7 +78,7 @@ func (r *Repo) WriteSeen(ctx context.Context, id string, s *Seen) (FileInfo, err
 // Commit writes the manifest of a snapshot whose files are stored: from
 // then on the snapshot exists. Writing the same manifest again is harmless.
 func (r *Repo) Commit(ctx context.Context, id string, m *Manifest) error {
-	m.Format, m.Version = formatName, m.version()
+	m.SetFormat()
 	if err := m.Check(); err != nil {
 		return err
 	}

@@ -394,7 +394,7 @@ func (d *driver) assign(ctx context.Context, j *Job, alive []string, boots map[s
 			offered[id] = w.Memory
 		}
 	})
-	if err := checkMemory(j.Partition, a, j.Spec.Rank, offered); err != nil {
+	if err := checkMemory(j.Partition, a, j.Spec.Width(), offered); err != nil {
 		return &stepFailure{kind: job.KindInput, msg: err.Error()}
 	}
 	if j.Assign != nil {
@@ -441,7 +441,11 @@ func (d *driver) load(ctx context.Context, j *Job) error {
 }
 
 func (d *driver) command(j *Job, typ string) wire.Command {
-	return wire.Command{Type: typ, Job: j.ID, Spec: j.Spec, Epoch: j.Assign.Epoch, Users: j.Assign.Users, Items: j.Assign.Items}
+	c := wire.Command{Type: typ, Job: j.ID, Spec: j.Spec, Epoch: j.Assign.Epoch, Users: j.Assign.Users, Items: j.Assign.Items}
+	if j.Spec.Biases {
+		c.Mean = j.Partition.Mean
+	}
+	return c
 }
 
 // phase runs one phase: every block of side solved for iteration t.
@@ -569,7 +573,8 @@ func (d *driver) checkpoint(ctx context.Context, j *Job, t int, final bool) erro
 	res := j.Result(time.Now())
 	m := &checkpoint.Manifest{
 		Format: checkpoint.FormatName, Version: checkpoint.FormatVersion,
-		ID: c.Snapshot, Model: j.Spec.Model, Job: j.ID, Iteration: t, Rank: j.Spec.Rank,
+		ID: c.Snapshot, Model: j.Spec.Model, Job: j.ID, Iteration: t, Rank: j.Spec.Width(),
+		Biases: j.Spec.Biases, NonNegative: j.Spec.NonNegative,
 		Implicit: j.Spec.Implicit, Lambda: j.Spec.Lambda, Users: j.Partition.Users, Items: j.Partition.Items,
 		UserBlocks: j.Partition.UserBlocks, ItemBlocks: j.Partition.ItemBlocks, Final: final, Created: time.Now().UTC(),
 		Metrics: map[string]float64{},
@@ -577,6 +582,10 @@ func (d *driver) checkpoint(ctx context.Context, j *Job, t int, final bool) erro
 	if j.Spec.Implicit {
 		m.Alpha = j.Spec.Alpha
 	}
+	if j.Spec.Biases {
+		m.GlobalMean = j.Partition.Mean
+	}
+	m.SetFormat()
 	if n := len(res.History); n > 0 && res.History[n-1].Iteration == t {
 		if v := res.History[n-1].TrainRMSE; v != nil {
 			m.Metrics["train_rmse"] = *v

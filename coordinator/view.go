@@ -15,6 +15,7 @@ func (j *Job) Result(now time.Time) job.Result {
 	r := job.Result{
 		JobID: j.ID, State: j.State, Error: j.Error, ErrorKind: j.Kind,
 		Rank: s.Rank, Lambda: s.Lambda, Iterations: s.Iterations, Implicit: s.Implicit, Solver: string(s.ALS(0).SolverUsed()),
+		Biases: s.Biases, NonNegative: s.NonNegative,
 		Restarts: j.Restarts, Snapshot: j.Snapshot, SnapshotID: j.SnapshotID, BytesExchanged: j.Bytes,
 		ResumedFrom: append([]int(nil), j.ResumedFrom...),
 		// Copies: the state machine goes on appending and filling in.
@@ -35,6 +36,10 @@ func (j *Job) Result(now time.Time) job.Result {
 		r.UserBlocks, r.ItemBlocks = p.UserBlocks, p.ItemBlocks
 		r.TrainRatings, r.TestRatings, r.TestSkipped = p.TrainRatings, p.TestRatings, p.TestSkipped
 		r.SkippedLines, r.Duplicates = p.SkippedLines, p.Duplicates
+		if s.Biases {
+			mean := p.Mean
+			r.GlobalMean = &mean
+		}
 		r.LoadSeconds = p.Seconds + j.LoadSeconds
 		if j.Assign != nil {
 			r.Workers = len(distinct(j.Assign.Users, j.Assign.Items))
@@ -87,7 +92,7 @@ func (j *Job) Result(now time.Time) job.Result {
 // blocks on other workers, k float32 each.
 func (j *Job) lowerBoundPerIteration() int64 {
 	p, a := j.Partition, j.Assign
-	rowBytes := int64(j.Spec.Rank) * 4
+	rowBytes := int64(j.Spec.Width()) * 4
 	var rows int64
 	for u, needs := range p.UserNeeds {
 		for i, n := range needs {

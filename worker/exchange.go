@@ -37,7 +37,7 @@ type gathered struct {
 // v, and in the implicit model the other side's YᵀY, summing the blocks'
 // partial sums in block order.
 func (w *Worker) gather(ctx context.Context, js *jobState, h *heldBlock, v int) (gathered, error) {
-	k := js.spec.Rank
+	k := js.spec.Width()
 	blk := h.blk
 	otherSide := blk.Side.Other()
 	owners := js.owners(otherSide)
@@ -188,7 +188,7 @@ func (w *Worker) header(js *jobState, typ transport.FrameType, side partition.Si
 	js.mu.Unlock()
 	return transport.Header{
 		Type: typ, Side: uint8(side), Job: js.id, Epoch: uint32(epoch), Iteration: uint32(v),
-		Block: uint32(block), Peer: uint32(peer), Cols: uint32(js.spec.Rank),
+		Block: uint32(block), Peer: uint32(peer), Cols: uint32(js.spec.Width()),
 	}
 }
 
@@ -204,7 +204,7 @@ func (w *Worker) perChunk(k int) (int, error) {
 // fetchRows fills dst with the rows that block `peer` needs from the other
 // side's block `block`, owned by owner, chunk by chunk in parallel.
 func (w *Worker) fetchRows(ctx context.Context, js *jobState, owner string, side partition.Side, block, peer, v int, dst []float32) (int64, error) {
-	k := js.spec.Rank
+	k := js.spec.Width()
 	per, err := w.perChunk(k)
 	if err != nil {
 		return 0, err
@@ -235,7 +235,7 @@ func (w *Worker) fetchRows(ctx context.Context, js *jobState, owner string, side
 
 // fetchGram asks owner for YᵀY of the other side's block at version v.
 func (w *Worker) fetchGram(ctx context.Context, js *jobState, owner string, side partition.Side, block, v int) ([]float64, int64, error) {
-	k := js.spec.Rank
+	k := js.spec.Width()
 	if !transport.GramFits(int(w.nc.MaxPayload()), k) {
 		return nil, 0, fmt.Errorf("a rank-%d Gram matrix does not fit the NATS server's max_payload of %d bytes", k, w.nc.MaxPayload())
 	}
@@ -295,7 +295,7 @@ func (w *Worker) fetchSide(ctx context.Context, js *jobState, s partition.Side, 
 // fetchAll fetches every row of a block: the first chunk says how many
 // chunks there are.
 func (w *Worker) fetchAll(ctx context.Context, js *jobState, owner string, s partition.Side, block, v int) ([]float32, int64, error) {
-	k := js.spec.Rank
+	k := js.spec.Width()
 	get := func(ctx context.Context, c int) ([]float32, transport.Header, int64, error) {
 		h := w.header(js, transport.FrameRowsRequest, s, block, allRows, v)
 		h.Chunk = uint32(c)

@@ -367,7 +367,7 @@ func (w *Worker) adopt(ctx context.Context, js *jobState, c *wire.Command) error
 		if blk.Side != k.side || blk.Index != k.index {
 			return fmt.Errorf("block store holds %s block %d under the name of %s block %d", blk.Side, blk.Index, k.side, k.index)
 		}
-		rank := js.spec.Rank
+		rank := js.spec.Width()
 		version := 0
 		var x []float32
 		if resume != nil {
@@ -377,12 +377,9 @@ func (w *Worker) adopt(ctx context.Context, js *jobState, c *wire.Command) error
 			version = resume.Iteration
 		} else {
 			x = make([]float32, blk.Len()*rank)
-			side := als.UserSide
-			if k.side == partition.Items {
-				side = als.ItemSide
-			}
+			cfg, side := js.spec.ALS(0), alsSide(k.side)
 			for r, id := range blk.IDs {
-				als.InitRow(x[r*rank:(r+1)*rank], js.spec.Seed, side, id)
+				cfg.InitRow(x[r*rank:(r+1)*rank], js.spec.Seed, side, id)
 			}
 			if js.spec.WarmStart != "" {
 				if err := w.warmStart(ctx, js, blk, x); err != nil {
@@ -414,7 +411,7 @@ func (w *Worker) resumeRows(ctx context.Context, js *jobState, m *checkpoint.Man
 	if err != nil {
 		return nil, fmt.Errorf("resuming from checkpoint %s: %w", id, err)
 	}
-	if cb.Rank != js.spec.Rank || len(cb.IDs) != blk.Len() || !slices.Equal(cb.IDs, blk.IDs) {
+	if cb.Rank != js.spec.Width() || len(cb.IDs) != blk.Len() || !slices.Equal(cb.IDs, blk.IDs) {
 		return nil, fmt.Errorf("%w: checkpoint %s: %s block %d does not match the job's partition", checkpoint.ErrCorrupt, id, blk.Side, blk.Index)
 	}
 	return cb.Factors, nil
@@ -434,14 +431,14 @@ func (w *Worker) warmStart(ctx context.Context, js *jobState, blk *partition.Blo
 		if m, err = repo.Open(ctx, js.spec.WarmStart); err != nil {
 			return fmt.Errorf("%w: warm start from snapshot %s: %w", job.ErrSpec, js.spec.WarmStart, err)
 		}
-		if m.Rank != js.spec.Rank {
-			return fmt.Errorf("%w: warm start snapshot %s has rank %d, the job %d", job.ErrSpec, js.spec.WarmStart, m.Rank, js.spec.Rank)
+		if m.Rank != js.spec.Width() {
+			return fmt.Errorf("%w: warm start snapshot %s has rank %d, the job %d", job.ErrSpec, js.spec.WarmStart, m.Rank, js.spec.Width())
 		}
 		js.mu.Lock()
 		js.warm = m
 		js.mu.Unlock()
 	}
-	k := js.spec.Rank
+	k := js.spec.Width()
 	for r, id := range blk.IDs {
 		var row []float32
 		if blk.Side == partition.Users {
@@ -504,7 +501,7 @@ func (w *Worker) checkpoint(ctx context.Context, js *jobState, c *wire.Command) 
 			for r := range counts {
 				counts[r] = int32(h.blk.Rows.Ptr[r+1] - h.blk.Rows.Ptr[r])
 			}
-			fi, err := repo.WriteBlock(ctx, c.Snapshot, &checkpoint.Block{Side: side.String(), Index: b, Rank: js.spec.Rank, IDs: h.blk.IDs, Counts: counts, Factors: x})
+			fi, err := repo.WriteBlock(ctx, c.Snapshot, &checkpoint.Block{Side: side.String(), Index: b, Rank: js.spec.Width(), IDs: h.blk.IDs, Counts: counts, Factors: x})
 			if err != nil {
 				return nil, err
 			}
@@ -603,12 +600,12 @@ func (w *Worker) phase(ctx context.Context, js *jobState, c *wire.Command) ([]wi
 			// The rows gathered for this phase are the items of iteration
 			// t−1, and prev holds the users of iteration t−1: the test
 			// error of iteration t−1 comes for free.
-			st.TestSSE, st.TestAE, st.TestN = als.BlockErrors(blockRows(h.blk.Test), prev, g.rows, js.spec.Rank)
+			st.TestSSE, st.TestAE, st.TestN = als.BlockErrors(blockRows(h.blk.Test), prev, g.rows, js.spec.Width(), float32(c.Mean))
 		}
 		x := append([]float32(nil), prev...)
 		bs, err := js.solver.UpdateBlock(ctx, als.BlockUpdate{
 			Rows: blockRows(h.blk.Rows), Other: g.rows, YtY: g.gram, X: x,
-			Loss: side == partition.Items,
+			Loss: side == partition.Items, Side: alsSide(side), Mean: float32(c.Mean),
 		})
 		if err != nil {
 			return nil, fmt.Errorf("%s block %d: %w", side, b, err)
@@ -646,7 +643,7 @@ func checksum(x []float32) uint32 {
 // block this worker owns.
 func (w *Worker) evaluate(ctx context.Context, js *jobState, c *wire.Command) ([]wire.Report, error) {
 	t := js.spec.Iterations
-	k := js.spec.Rank
+	k := js.spec.Width()
 	var allItems []float32
 	var reps []wire.Report
 	for b, owner := range js.owners(partition.Users) {
@@ -665,7 +662,7 @@ func (w *Worker) evaluate(ctx context.Context, js *jobState, c *wire.Command) ([
 				return nil, err
 			}
 			st.Bytes = g.bytes
-			st.TestSSE, st.TestAE, st.TestN = als.BlockErrors(blockRows(h.blk.Test), x, g.rows, k)
+			st.TestSSE, st.TestAE, st.TestN = als.BlockErrors(blockRows(h.blk.Test), x, g.rows, k, float32(c.Mean))
 		} else {
 			if allItems == nil {
 				var n int64
@@ -700,4 +697,11 @@ func globalRows(m partition.CSR, needed []int32) als.Rows {
 		col[j] = needed[c]
 	}
 	return als.Rows{Ptr: m.Ptr, Col: col, Val: m.Val}
+}
+
+func alsSide(s partition.Side) als.Side {
+	if s == partition.Items {
+		return als.ItemSide
+	}
+	return als.UserSide
 }

@@ -46,6 +46,7 @@ func (w *Worker) cutAndStore(ctx context.Context, c *wire.Command) (*wire.Partit
 		TrainRatings: ds.ByUser.NNZ(), TestRatings: ds.Test.Total, TestSkipped: ds.Test.Skipped,
 		SkippedLines: skipped, Duplicates: ds.Duplicates,
 		UserBlocks: len(layout.UserBlocks), ItemBlocks: len(layout.ItemBlocks),
+		Mean: meanRating(ds.ByUser.Val),
 	}
 	for _, side := range []partition.Side{partition.Users, partition.Items} {
 		others := len(layout.Blocks(side.Other()))
@@ -84,4 +85,17 @@ func (w *Worker) cutAndStore(ctx context.Context, c *wire.Command) (*wire.Partit
 	w.log.Info("partitioned", "job", c.Job, "users", sum.Users, "items", sum.Items, "ratings", sum.TrainRatings,
 		"blocks", fmt.Sprintf("%dx%d", sum.UserBlocks, sum.ItemBlocks), "seconds", sum.Seconds)
 	return sum, nil
+}
+
+// meanRating is the mean of the training ratings (0 for none), summed in
+// input order so that every partitioner finds the same value.
+func meanRating(vals []float32) float64 {
+	if len(vals) == 0 {
+		return 0
+	}
+	var sum float64
+	for _, v := range vals {
+		sum += float64(v)
+	}
+	return sum / float64(len(vals))
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io/fs"
 	"runtime"
+	"strings"
 
 	"github.com/cofactor-ml/cofactor/als"
 	"github.com/cofactor-ml/cofactor/checkpoint"
@@ -37,6 +38,13 @@ type Spec struct {
 	Alpha        float64 `json:"alpha"`
 	Solver       string  `json:"solver"`
 	CGSteps      int     `json:"cg_steps"`
+	// Biases adds the global mean and user and item biases (explicit);
+	// NonNegative constrains the factors to be ≥ 0 (als.Config).
+	Biases      bool `json:"biases,omitempty"`
+	NonNegative bool `json:"nonnegative,omitempty"`
+	// Columns names the user, item and rating columns of a Parquet input,
+	// comma-separated ("" takes the first three).
+	Columns string `json:"columns,omitempty"`
 	Iterations   int     `json:"iterations"`
 	Seed         uint64  `json:"seed"`
 	// UserBlocks and ItemBlocks are the block counts; 0 means one per
@@ -102,8 +110,13 @@ func (s Spec) ALS(threads int) als.Config {
 	return als.Config{
 		Rank: s.Rank, Lambda: s.Lambda, Implicit: s.Implicit, Alpha: s.Alpha,
 		Solver: als.SolverKind(s.Solver), CGSteps: s.CGSteps, Threads: threads,
+		Biases: s.Biases, NonNegative: s.NonNegative,
 	}
 }
+
+// Width is the length of the job's factor rows: Rank, plus the two bias
+// columns with Biases (als.Config.Width).
+func (s Spec) Width() int { return s.ALS(0).Width() }
 
 // ScanOptions returns the parser options of the spec's inputs.
 func (s Spec) ScanOptions() (partition.ScanOptions, error) {
@@ -115,7 +128,16 @@ func (s Spec) ScanOptions() (partition.ScanOptions, error) {
 	if err != nil {
 		return partition.ScanOptions{}, err
 	}
-	return partition.ScanOptions{Format: f, OnBadLine: p, Implicit: s.Implicit}, nil
+	opts := partition.ScanOptions{Format: f, OnBadLine: p, Implicit: s.Implicit}
+	if s.Columns != "" {
+		opts.Columns = strings.Split(s.Columns, ",")
+		for _, c := range opts.Columns {
+			if c == "" {
+				return partition.ScanOptions{}, fmt.Errorf("--columns %q: an empty column name", s.Columns)
+			}
+		}
+	}
+	return opts, nil
 }
 
 // Validate checks s and returns one error naming the first bad value.

@@ -22,6 +22,9 @@ type Result struct {
 	Alpha               *float64    `json:"alpha,omitempty"`
 	Iterations          int         `json:"iterations"`
 	Implicit            bool        `json:"implicit"`
+	Biases              bool        `json:"biases,omitempty"`
+	NonNegative         bool        `json:"nonnegative,omitempty"`
+	GlobalMean          *float64    `json:"global_mean,omitempty"`
 	Solver              string      `json:"solver"`
 	Users               int         `json:"users"`
 	Items               int         `json:"items"`

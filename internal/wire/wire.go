@@ -54,6 +54,9 @@ type Command struct {
 	// Final marks the job's final snapshot: user blocks also write their
 	// users' training items, for serving.
 	Final bool `json:"final,omitempty"`
+	// Mean is the global mean of a model with biases (from the partition
+	// summary), which every solve and evaluation of it needs.
+	Mean float64 `json:"mean,omitempty"`
 }
 
 // Ack answers a command or a report.
@@ -124,6 +127,9 @@ type PartitionSummary struct {
 	UserBlocks   int     `json:"user_blocks"`
 	ItemBlocks   int     `json:"item_blocks"`
 	Seconds      float64 `json:"seconds"`
+	// Mean is the mean training rating: the global mean μ of a model
+	// with biases.
+	Mean float64 `json:"mean,omitempty"`
 	// UserNeeds[p][q] is how many rows user block p needs from item block
 	// q; ItemNeeds[q][p] likewise. They give the exchange's lower bound.
 	UserNeeds [][]int64 `json:"user_needs"`

@@ -165,12 +165,18 @@ type recommendOptions struct {
 	out         string
 	threads     int
 	json        bool
+	explain     bool // explain.go
+	explainTop  int
 }
 
 func (o *recommendOptions) check() error {
 	switch {
 	case o.k < 1:
 		return cli.Usagef("--k %d must be ≥ 1", o.k)
+	case o.explainTop < 1:
+		return cli.Usagef("--explain-top %d must be ≥ 1", o.explainTop)
+	case o.explain && o.all:
+		return cli.Usagef("--explain goes with --user, not --all")
 	case o.threads < 0:
 		return cli.Usagef("--threads %d must be ≥ 0", o.threads)
 	case o.all && o.user != "":
@@ -202,6 +208,12 @@ func newRecommendCmd(s streams, ops *opsOptions) *cobra.Command {
 to the item that comes first in the snapshot). --exclude-seen leaves out the
 items the user trained on (a job's final snapshot holds them).
 
+--explain recomputes the user's factors from the final item factors (one more
+user half-iteration, as the implicit library's explain does) and lists, for
+each item, the user's training items that contributed most to its score
+(--explain-top) and the remainder; contributions plus remainder equal the
+score. It needs a job's final snapshot with its training ratings.
+
 --all ranks every user and writes user,rank,item,score rows (with a header)
 to --out, through a temporary file renamed into place.`,
 		Args: cli.NoArgs,
@@ -226,6 +238,9 @@ to --out, through a temporary file renamed into place.`,
 			if !ok {
 				return cli.Usagef("user %q is not in the snapshot", o.user)
 			}
+			if o.explain {
+				return o.explainUser(s, m, u, id)
+			}
 			recs := serve.RecommendUser(m, u, o.k, serve.Filter{ExcludeSeen: o.excludeSeen})
 			if o.json {
 				return cli.WriteJSON(s.out, struct {
@@ -244,6 +259,8 @@ to --out, through a temporary file renamed into place.`,
 	f.StringVar(&o.user, "user", "", "user ID")
 	f.IntVar(&o.k, "k", 10, "number of items")
 	f.BoolVar(&o.excludeSeen, "exclude-seen", false, "leave out the items the user trained on")
+	f.BoolVar(&o.explain, "explain", false, "explain each item: the training items that contributed most to its score, and the remainder")
+	f.IntVar(&o.explainTop, "explain-top", serve.DefaultExplainTop, "contributions listed per item with --explain")
 	f.BoolVar(&o.all, "all", false, "rank every user (with --out)")
 	f.StringVar(&o.out, "out", "", "CSV file of --all: user,rank,item,score")
 	f.IntVar(&o.threads, "threads", 0, "goroutines of --all (default: all CPUs)")

@@ -16,6 +16,7 @@ import (
 
 	"github.com/cofactor-ml/cofactor/checkpoint"
 	"github.com/cofactor-ml/cofactor/internal/cli"
+	"github.com/cofactor-ml/cofactor/interop"
 )
 
 // storeOptions name the snapshot store of `snapshot list` and `pull`.
@@ -408,13 +409,15 @@ func newSnapshotExportCmd(s streams) *cobra.Command {
 	var format, out string
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "export PATH --format npy|csv --out DIR [--json]",
+		Use:   "export PATH --format npy|csv|parquet --out DIR [--json]",
 		Short: "Write a snapshot's factors for NumPy (.npy) or as CSV, with the ID lists",
 		Long: `export reads the snapshot directory PATH (checking every file) and writes into
 the directory --out:
 
   npy: user_factors.npy, item_factors.npy (float32, shape rows × rank, C order)
   csv: user_factors.csv, item_factors.csv ("id,f0,f1,..." and one row per ID)
+  parquet: user_factors.parquet, item_factors.parquet (columns id: string,
+       factors: list<float32>; Spark, pandas, DuckDB read them)
 
 and, for both, user_ids.txt and item_ids.txt: one external ID a line, in the
 order of the rows. --out may be absent, empty or a previous export (replaced
@@ -427,8 +430,10 @@ whole); nothing partial is left there after a failure.`,
 				export, files = checkpoint.ExportNPY, []string{checkpoint.UserFactorsNPY, checkpoint.ItemFactorsNPY}
 			case "csv":
 				export, files = checkpoint.ExportCSV, []string{checkpoint.UserFactorsCSV, checkpoint.ItemFactorsCSV}
+			case "parquet":
+				export, files = interop.ExportParquet, []string{checkpoint.UserFactorsParquet, checkpoint.ItemFactorsParquet}
 			default:
-				return cli.Usagef("--format %q: want npy or csv", format)
+				return cli.Usagef("--format %q: want npy, csv or parquet", format)
 			}
 			files = append(files, checkpoint.UserIDsFile, checkpoint.ItemIDsFile)
 			path, repo, err := snapshotDir(args)
@@ -457,7 +462,7 @@ whole); nothing partial is left there after a failure.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&format, "format", "npy", "npy or csv")
+	cmd.Flags().StringVar(&format, "format", "npy", "npy, csv or parquet")
 	cmd.Flags().StringVar(&out, "out", "", "directory to write (absent, empty or a previous export)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object")
 	return cmd

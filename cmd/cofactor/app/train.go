@@ -36,13 +36,16 @@ func (o *trainOptions) addFlags(cmd *cobra.Command) {
 	f.StringVar(&sp.Input, "input", "", "ratings file (training data)")
 	f.StringVar(&sp.Test, "test", "", "test ratings file (then --test-fraction defaults to 0)")
 	f.Float64Var(&sp.TestFraction, "test-fraction", sp.TestFraction, "fraction of --input held out for testing, chosen by a hash of (seed, user, item); 0 trains on everything")
-	f.StringVar(&sp.Format, "format", sp.Format, "input format: auto, csv, tsv, movielens or mm")
+	f.StringVar(&sp.Format, "format", sp.Format, "input format: auto, csv, tsv, movielens, mm or parquet")
+	f.StringVar(&sp.Columns, "columns", "", "Parquet input: the user,item,rating column names (default: the first three)")
 	f.StringVar(&sp.OnBadLine, "on-bad-line", sp.OnBadLine, "fail or skip (skipped lines are counted)")
 	f.IntVar(&sp.Rank, "rank", sp.Rank, "number of latent factors")
 	f.Float64Var(&sp.Lambda, "lambda", sp.Lambda, "regularisation; explicit: scaled by each row's rating count (ALS-WR; real ratings want ~0.05-0.1), implicit: plain (typical 1-100)")
 	f.IntVar(&sp.Iterations, "iterations", sp.Iterations, "ALS iterations (each solves users, then items)")
 	f.BoolVar(&sp.Implicit, "implicit", false, "implicit feedback (Hu-Koren-Volinsky): ratings are interaction strengths")
 	f.Float64Var(&sp.Alpha, "alpha", sp.Alpha, "implicit confidence: c = 1 + alpha*r")
+	f.BoolVar(&sp.Biases, "biases", false, "explicit model with a global mean and user and item biases (r = mu + b_u + c_i + x.y)")
+	f.BoolVar(&sp.NonNegative, "nonnegative", false, "non-negative factors (non-negative least squares per row; cholesky solver)")
 	f.StringVar(&sp.Solver, "solver", sp.Solver, "row solver: cholesky (exact), cg (conjugate gradient, warm-started) or auto (cg for --implicit, else cholesky)")
 	f.IntVar(&sp.CGSteps, "cg-steps", sp.CGSteps, "conjugate-gradient steps per row (--solver cg)")
 	f.Uint64Var(&sp.Seed, "seed", sp.Seed, "seed of the initial factors and of the test split")
@@ -186,6 +189,12 @@ func printResult(w io.Writer, r *job.Result) {
 	model := "explicit"
 	if r.Implicit {
 		model = fmt.Sprintf("implicit (alpha %g)", *r.Alpha)
+	}
+	if r.Biases {
+		model += fmt.Sprintf(" with biases (mean %.4g)", *r.GlobalMean)
+	}
+	if r.NonNegative {
+		model += ", non-negative"
 	}
 	fmt.Fprintf(w, "trained %s model: %d users × %d items, %d ratings, rank %d, lambda %g, %s solver, %d workers, %d×%d blocks\n",
 		model, r.Users, r.Items, r.TrainRatings, r.Rank, r.Lambda, r.Solver, r.Workers, r.UserBlocks, r.ItemBlocks)
