@@ -250,7 +250,7 @@ func TestSnapshotExportFailures(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{dir, "--format", "xml", "--out", out}, "error: --format \"xml\": want npy or csv\n"},
+		{[]string{dir, "--format", "xml", "--out", out}, "error: --format \"xml\": want npy, csv or parquet\n"},
 		{[]string{dir}, "error: --out DIR is required\n"},
 		{[]string{"--out", out}, "error: which snapshot? give a snapshot directory\n"},
 		{[]string{parent, "--out", out}, "error: " + parent + " is not a snapshot directory (no manifest.json)\n"},
