@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"os"
 	"slices"
 )
@@ -119,6 +120,24 @@ type SplitOptions struct {
 	// input order, and every copy of a duplicated pair lands on one side.
 	TestFraction float64
 	Seed         uint64
+	// Folds > 0 cuts the pairs into Folds hash folds instead (the same
+	// hash, cut into equal ranges) and holds out fold Fold (0-based): the
+	// folds of one seed partition the input, for cross-validation.
+	// TestFraction must then be 0.
+	Folds, Fold int
+}
+
+// splits reports whether the options hold a test part out of the input.
+func (o SplitOptions) splits() bool { return o.TestFraction > 0 || o.Folds > 0 }
+
+// inTest reports whether a pair of hash h is a test pair.
+func (o SplitOptions) inTest(h uint64) bool {
+	if o.Folds > 0 {
+		// The fold index is floor((h >> 11) · Folds / 2⁵³), exactly.
+		fold, _ := bits.Mul64(h>>11, uint64(o.Folds)<<11)
+		return fold == uint64(o.Fold)
+	}
+	return h>>11 < o.testLimit()
 }
 
 // NewDataset builds a Dataset from train. The test set is test when it is
@@ -128,12 +147,15 @@ func NewDataset(train, test *Builder, opt SplitOptions) (*Dataset, error) {
 	if !(opt.TestFraction >= 0 && opt.TestFraction < 1) {
 		return nil, fmt.Errorf("partition: test fraction %g outside [0, 1)", opt.TestFraction)
 	}
-	if test != nil && opt.TestFraction > 0 {
+	if test != nil && opt.splits() {
 		return nil, errors.New("partition: a test file and a test fraction cannot both be given")
+	}
+	if opt.Folds < 0 || (opt.Folds > 0 && (opt.Fold < 0 || opt.Fold >= opt.Folds || opt.TestFraction > 0)) {
+		return nil, fmt.Errorf("partition: fold %d of %d folds (with test fraction %g)", opt.Fold, opt.Folds, opt.TestFraction)
 	}
 	var tu, ti []int32
 	var tr []float32
-	if opt.TestFraction > 0 {
+	if opt.splits() {
 		train, tu, ti, tr = splitByHash(train, opt)
 	}
 	if len(train.R) == 0 {
@@ -157,7 +179,7 @@ func NewDataset(train, test *Builder, opt SplitOptions) (*Dataset, error) {
 		um := mapByID(test.Users, users)
 		im := mapByID(test.Items, items)
 		ds.Test = mapTest(test.U, test.I, test.R, um, im, users.Len())
-	case opt.TestFraction > 0:
+	case opt.splits():
 		// Both parts came from one input: its duplicates are one count.
 		ds.Test = mapTest(tu, ti, tr, userMap, itemMap, users.Len())
 		ds.Duplicates += ds.Test.Duplicates
@@ -171,13 +193,12 @@ func NewDataset(train, test *Builder, opt SplitOptions) (*Dataset, error) {
 func splitByHash(b *Builder, opt SplitOptions) (*Builder, []int32, []int32, []float32) {
 	uh := idHashes(b.Users, opt.Seed, 'u')
 	ih := idHashes(b.Items, opt.Seed, 'i')
-	limit := opt.testLimit()
 	var tu, ti []int32
 	var tr []float32
 	keep := 0
 	for j := range b.R {
 		h := pairHash(uh[b.U[j]], ih[b.I[j]])
-		if h>>11 < limit {
+		if opt.inTest(h) {
 			tu = append(tu, b.U[j])
 			ti = append(ti, b.I[j])
 			tr = append(tr, b.R[j])
@@ -218,10 +239,10 @@ func (o SplitOptions) testLimit() uint64 { return uint64(o.TestFraction * (1 << 
 // InTest reports whether the pair (user, item) is held out as a test
 // pair: the rule NewDataset applies, decided from the pair alone.
 func (o SplitOptions) InTest(user, item []byte) bool {
-	if o.TestFraction <= 0 {
+	if !o.splits() {
 		return false
 	}
-	return pairHash(idHash(user, o.Seed, 'u'), idHash(item, o.Seed, 'i'))>>11 < o.testLimit()
+	return o.inTest(pairHash(idHash(user, o.Seed, 'u'), idHash(item, o.Seed, 'i')))
 }
 
 func mix64(z uint64) uint64 {

@@ -373,3 +373,36 @@ func (l *Layout) idsOf(ds *Dataset, s Side) []string {
 	}
 	return ds.Users.IDs()
 }
+
+// TestHashFoldsPartitionTheInput: the K folds of one seed hold out every
+// pair exactly once, each about 1/K of them.
+func TestHashFoldsPartitionTheInput(t *testing.T) {
+	t.Parallel()
+	const k, n = 3, 3000
+	hits := map[string]int{}
+	for fold := 0; fold < k; fold++ {
+		opt := SplitOptions{Seed: 7, Folds: k, Fold: fold}
+		held := 0
+		for j := 0; j < n; j++ {
+			u, i := []byte(strconv.Itoa(j%97)), []byte(strconv.Itoa(j))
+			if opt.InTest(u, i) {
+				hits[string(u)+"|"+string(i)]++
+				held++
+			}
+		}
+		if held < n/k-150 || held > n/k+150 {
+			t.Errorf("fold %d holds out %d of %d pairs", fold, held, n)
+		}
+	}
+	if len(hits) != n {
+		t.Errorf("%d of %d pairs are held out by some fold", len(hits), n)
+	}
+	for p, c := range hits {
+		if c != 1 {
+			t.Fatalf("pair %s is held out by %d folds", p, c)
+		}
+	}
+	if _, err := NewDataset(NewBuilder(), nil, SplitOptions{Folds: 2, Fold: 2}); err == nil {
+		t.Error("fold 2 of 2 accepted")
+	}
+}

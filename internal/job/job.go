@@ -30,6 +30,10 @@ type Spec struct {
 	Dataset      string  `json:"dataset,omitempty"`
 	TestDataset  string  `json:"test_dataset,omitempty"`
 	TestFraction float64 `json:"test_fraction"`
+	// Folds > 0 holds out hash fold Fold of Folds of the input instead of
+	// a fraction (cross-validation: cofactor tune --folds).
+	Folds int `json:"folds,omitempty"`
+	Fold  int `json:"fold,omitempty"`
 	Format       string  `json:"format"`
 	OnBadLine    string  `json:"on_bad_line"`
 	Rank         int     `json:"rank"`
@@ -163,6 +167,10 @@ func (s Spec) Validate() error {
 		return fmt.Errorf("%w: --test-dataset and --test-fraction cannot be combined (set --test-fraction 0 with --test-dataset)", ErrSpec)
 	case !(s.TestFraction >= 0 && s.TestFraction < 1):
 		return fmt.Errorf("%w: test fraction %g outside [0, 1)", ErrSpec, s.TestFraction)
+	case s.Folds < 0 || s.Folds > 1000 || (s.Folds > 0 && (s.Fold < 0 || s.Fold >= s.Folds)) || (s.Folds == 0 && s.Fold != 0):
+		return fmt.Errorf("%w: fold %d of %d folds (want 0 ≤ fold < folds ≤ 1000)", ErrSpec, s.Fold, s.Folds)
+	case s.Folds > 0 && (s.TestFraction > 0 || s.Test != "" || s.TestDataset != ""):
+		return fmt.Errorf("%w: folds replace --test and --test-fraction (set --test-fraction 0)", ErrSpec)
 	case s.Iterations < 1 || s.Iterations > MaxIterations:
 		return fmt.Errorf("%w: iterations %d outside 1..%d", ErrSpec, s.Iterations, MaxIterations)
 	case s.UserBlocks < 0 || s.UserBlocks > MaxBlocks || s.ItemBlocks < 0 || s.ItemBlocks > MaxBlocks:
@@ -229,7 +237,7 @@ func LoadDataset(ctx context.Context, s Spec) (*partition.Dataset, int64, error)
 		test = tb
 		skipped += tst.Skipped
 	}
-	ds, err := partition.NewDataset(train, test, partition.SplitOptions{TestFraction: s.TestFraction, Seed: s.Seed})
+	ds, err := partition.NewDataset(train, test, partition.SplitOptions{TestFraction: s.TestFraction, Seed: s.Seed, Folds: s.Folds, Fold: s.Fold})
 	if err != nil {
 		return nil, 0, fmt.Errorf("%s: %w", s.Input, err)
 	}

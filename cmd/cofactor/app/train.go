@@ -1,7 +1,9 @@
 package app
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
 	"github.com/cofactor-ml/cofactor/allinone"
@@ -20,9 +23,10 @@ import (
 
 // trainOptions are the training flags shared by `train` and `job submit`.
 type trainOptions struct {
-	spec   job.Spec
-	blocks string
-	json   bool
+	spec     job.Spec
+	blocks   string
+	json     bool
+	specFile string
 }
 
 func newTrainOptions() *trainOptions {
@@ -57,6 +61,7 @@ func (o *trainOptions) addFlags(cmd *cobra.Command) {
 	f.IntVar(&sp.CheckpointEvery, "checkpoint-every", sp.CheckpointEvery, "write a checkpoint every N iterations (0: only the final snapshot); a lost worker resumes from the newest")
 	f.IntVar(&sp.Keep, "keep", sp.Keep, "published snapshots of the model to keep")
 	f.BoolVar(&o.json, "json", false, "print the result as one JSON object")
+	f.StringVar(&o.specFile, "spec", "", "JSON job spec (as tune --emit-spec writes) whose values the other flags override")
 }
 
 // addDatasetFlags registers the flags of a cluster job's input in the
@@ -69,6 +74,11 @@ func (o *trainOptions) addDatasetFlags(cmd *cobra.Command) {
 
 // resolve completes the spec from the flags and checks it.
 func (o *trainOptions) resolve(cmd *cobra.Command) (job.Spec, error) {
+	if o.specFile != "" {
+		if err := o.loadSpec(cmd); err != nil {
+			return o.spec, err
+		}
+	}
 	sp := o.spec
 	if o.blocks != "" {
 		var err error
@@ -83,6 +93,33 @@ func (o *trainOptions) resolve(cmd *cobra.Command) (job.Spec, error) {
 		return sp, err
 	}
 	return sp, nil
+}
+
+// loadSpec makes the JSON job spec of --spec FILE (what tune --emit-spec
+// writes) the base of the flags: every training flag given on the command
+// line still wins over the file's value.
+func (o *trainOptions) loadSpec(cmd *cobra.Command) error {
+	data, err := os.ReadFile(o.specFile)
+	if err != nil {
+		return cli.Usage(fmt.Errorf("--spec: %w", err))
+	}
+	fileSpec := job.DefaultSpec()
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&fileSpec); err != nil {
+		return cli.Usagef("--spec %s: not a job spec: %v", o.specFile, err)
+	}
+	// The flags write into o.spec: keep the values given, load the file,
+	// then give them again.
+	given := map[*pflag.Flag]string{}
+	cmd.Flags().Visit(func(f *pflag.Flag) { given[f] = f.Value.String() })
+	o.spec = fileSpec
+	for f, v := range given {
+		if err := f.Value.Set(v); err != nil {
+			return cli.Usage(fmt.Errorf("--%s: %w", f.Name, err))
+		}
+	}
+	return nil
 }
 
 // parseBlocks reads "P" or "PxQ".
