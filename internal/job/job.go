@@ -32,25 +32,25 @@ type Spec struct {
 	TestFraction float64 `json:"test_fraction"`
 	// Folds > 0 holds out hash fold Fold of Folds of the input instead of
 	// a fraction (cross-validation: cofactor tune --folds).
-	Folds int `json:"folds,omitempty"`
-	Fold  int `json:"fold,omitempty"`
-	Format       string  `json:"format"`
-	OnBadLine    string  `json:"on_bad_line"`
-	Rank         int     `json:"rank"`
-	Lambda       float64 `json:"lambda"`
-	Implicit     bool    `json:"implicit"`
-	Alpha        float64 `json:"alpha"`
-	Solver       string  `json:"solver"`
-	CGSteps      int     `json:"cg_steps"`
+	Folds     int     `json:"folds,omitempty"`
+	Fold      int     `json:"fold,omitempty"`
+	Format    string  `json:"format"`
+	OnBadLine string  `json:"on_bad_line"`
+	Rank      int     `json:"rank"`
+	Lambda    float64 `json:"lambda"`
+	Implicit  bool    `json:"implicit"`
+	Alpha     float64 `json:"alpha"`
+	Solver    string  `json:"solver"`
+	CGSteps   int     `json:"cg_steps"`
 	// Biases adds the global mean and user and item biases (explicit);
 	// NonNegative constrains the factors to be ≥ 0 (als.Config).
 	Biases      bool `json:"biases,omitempty"`
 	NonNegative bool `json:"nonnegative,omitempty"`
 	// Columns names the user, item and rating columns of a Parquet input,
 	// comma-separated ("" takes the first three).
-	Columns string `json:"columns,omitempty"`
-	Iterations   int     `json:"iterations"`
-	Seed         uint64  `json:"seed"`
+	Columns    string `json:"columns,omitempty"`
+	Iterations int    `json:"iterations"`
+	Seed       uint64 `json:"seed"`
 	// UserBlocks and ItemBlocks are the block counts; 0 means one per
 	// live worker when the job is partitioned.
 	UserBlocks int `json:"user_blocks"`
