@@ -464,27 +464,37 @@ func TestObservability(t *testing.T) {
 		t.Errorf("job logs: exit %d: %q %s", code, out, errs)
 	}
 
-	resp, err := http.Get("http://" + c.Coords[1].HTTPAddr + "/ui")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	page := string(body)
-	dec := xml.NewDecoder(strings.NewReader(page))
-	dec.Strict, dec.Entity = true, xml.HTMLEntity
-	for {
-		_, err := dec.Token()
-		if err == io.EOF {
-			break
-		}
+	// The overview names the members, workers and job; the job's own page
+	// carries its charts. Both are well-formed XHTML.
+	for _, pg := range []struct {
+		path string
+		want []string
+	}{
+		{"/ui", []string{"c1", "c2", "c3", "w1", "w2", id, "leader"}},
+		{"/ui/jobs/" + id, []string{id, "<svg", "<polyline"}},
+	} {
+		resp, err := http.Get("http://" + c.Coords[1].HTTPAddr + pg.path)
 		if err != nil {
-			t.Fatalf("/ui is not well-formed: %v", err)
+			t.Fatal(err)
 		}
-	}
-	for _, want := range []string{"c1", "c2", "c3", "w1", "w2", id, "<svg", "<polyline", "leader"} {
-		if !strings.Contains(page, want) {
-			t.Errorf("/ui lacks %q", want)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		page := string(body)
+		dec := xml.NewDecoder(strings.NewReader(page))
+		dec.Strict, dec.Entity = true, xml.HTMLEntity
+		for {
+			_, err := dec.Token()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("%s is not well-formed: %v", pg.path, err)
+			}
+		}
+		for _, want := range pg.want {
+			if !strings.Contains(page, want) {
+				t.Errorf("%s lacks %q", pg.path, want)
+			}
 		}
 	}
 }
