@@ -63,6 +63,15 @@ const gramPad = 16
 // are amortised over many rank-1 updates.
 const panelRows = 32
 
+// gramChunk is how many of a row's gathered ratings syrk32 sums in float32
+// before adding the sums into the float64 normal equations: long enough
+// that converting and adding the accumulator tiles costs a few percent of
+// the multiply-adds, short enough that the float32 sums of at most this
+// many products stay far more accurate than the float32 factors
+// themselves (relative error ≲ gramChunk·2⁻²⁴ ≈ 8·10⁻⁶ in the worst case,
+// ~√gramChunk·2⁻²⁴ typically).
+const gramChunk = 128
+
 // syrkTilesGo adds Σ_r x_r ⊗ wx_r to the upper triangle (i ≤ j) of the kp×kp
 // row-major matrix c, where x_r and wx_r are row r of the n×kp row-major
 // panels x and wx. Entries below the diagonal are left unspecified: a vector

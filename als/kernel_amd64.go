@@ -16,6 +16,24 @@ import (
 func syrkAVX512(c, x, wx *float64, n, kp int)
 
 //go:noescape
+func fmaPeakAVX512(n int)
+
+//go:noescape
+func fmaPeakAVX2(n int)
+
+// fmaPeakKernel is FMAPeak's loop for the installed kernel set and its
+// flops an iteration.
+func fmaPeakKernel() (func(n int), float64) {
+	switch kernelName {
+	case "avx512":
+		return fmaPeakAVX512, 384
+	case "avx2":
+		return fmaPeakAVX2, 192
+	}
+	return fmaPeakGo, 16
+}
+
+//go:noescape
 func syrkAVX2(c, x, wx *float64, n, kp int)
 
 //go:noescape

@@ -237,15 +237,15 @@ func BenchmarkNormalEq(b *testing.B) {
 func BenchmarkSyrk32(b *testing.B) {
 	benchKernels(b, func(b *testing.B) {
 		for _, k := range []int{16, 64, 128} {
-			b.Run(fmt.Sprintf("k=%d", k), func(b *testing.B) { benchSyrk32(b, k) })
+			b.Run(fmt.Sprintf("k=%d", k), func(b *testing.B) { benchSyrk32(b, k, panelRows) })
 		}
+		b.Run(fmt.Sprintf("k=64/n=%d", gramChunk), func(b *testing.B) { benchSyrk32(b, 64, gramChunk) })
 	})
 }
 
-func benchSyrk32(b *testing.B, k int) {
+func benchSyrk32(b *testing.B, k, n int) {
 	rng := rand.New(rand.NewPCG(1, 1))
 	kp := panelStride(k)
-	n := panelRows
 	x := randPanel(rng, n, k, kp)
 	c := make([]float64, kp*kp)
 	b.ReportAllocs()
@@ -262,7 +262,7 @@ func benchSyrk32(b *testing.B, k int) {
 // kernel is the in-repository yardstick of a single-core float32 GEMM.
 func BenchmarkGramVsScore(b *testing.B) {
 	const k = 64
-	b.Run("syrk32/k=64", func(b *testing.B) { benchSyrk32(b, k) })
+	b.Run("syrk32/k=64", func(b *testing.B) { benchSyrk32(b, k, gramChunk) })
 	b.Run("scoreblock/k=64", func(b *testing.B) { benchScoreBlock(b, k) })
 }
 

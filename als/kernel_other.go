@@ -14,3 +14,6 @@ func setKernel(name string) bool {
 	setKernelGo()
 	return true
 }
+
+// fmaPeakKernel is FMAPeak's loop and its flops an iteration.
+func fmaPeakKernel() (func(n int), float64) { return fmaPeakGo, 16 }

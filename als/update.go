@@ -221,6 +221,7 @@ func panelStride(k int) int { return (k + rowPad - 1) / rowPad * rowPad }
 type rowScratch struct {
 	k, kp int
 	g, wg []float32 // the row's gathered panel (and its weighted copy), n×kp
+	gt    []float32 // kp×kp: a short row's panel transposed (dual.go)
 	t, s  []float32 // per rating: products G p and their weights
 	w, v  []float32 // per-rating weights
 	a64   []float64 // kp×kp: the normal equations, upper triangle
@@ -238,6 +239,7 @@ func newRowScratch(k int) *rowScratch {
 		k:     k,
 		kp:    kp,
 		a64:   make([]float64, kp*kp),
+		gt:    make([]float32, kp*kp),
 		bpart: make([]float32, kp),
 		a:     make([]float64, k*k),
 		b:     make([]float64, k),
@@ -289,8 +291,9 @@ func (s *Solver) weights(sc *rowScratch, vals []float32) (w, v []float32) {
 //
 // The row's ratings' rows of other are gathered once into the panel G;
 // then either the normal equations are accumulated from it panel by panel
-// (float32 sums of panelRows ratings added into float64) and solved by
-// Cholesky, or a few conjugate-gradient steps run on it; the loss pass
+// (float32 sums of gramChunk ratings added into float64) and solved by
+// Cholesky — through the row's dual system when it has fewer ratings than
+// the rank (dual.go) — or a few conjugate-gradient steps run on it; the loss pass
 // reads it once more.
 func (s *Solver) solveRow(sc *rowScratch, rows Rows, r int, other []float32, base []float64, base32 []float32, xr []float32, loss bool) (float64, error) {
 	k, kp := s.cfg.Rank, sc.kp
@@ -326,7 +329,13 @@ func (s *Solver) solveRow(sc *rowScratch, rows Rows, r int, other []float32, bas
 		return 0, fmt.Errorf("%w: column %d outside the %d rows given", ErrShape, cols[j], len(other)/k)
 	}
 	x := sc.x
-	if chol {
+	switch {
+	case s.useDual(n):
+		if err := s.solveDual(sc, g, n, v, diag); err != nil {
+			return 0, err
+		}
+		copy(xr, x[:k])
+	case chol:
 		if err := s.solveChol(sc, g, wg, n, v, base, diag); err != nil {
 			return 0, err
 		}
@@ -334,7 +343,7 @@ func (s *Solver) solveRow(sc *rowScratch, rows Rows, r int, other []float32, bas
 			xr[i] = float32(sc.b[i])
 		}
 		copy(x, xr)
-	} else {
+	default:
 		copy(x, xr)
 		s.solveCG(sc, g, n, w, v, base32, diag)
 		copy(xr, x[:k])
@@ -361,8 +370,8 @@ func (s *Solver) solveChol(sc *rowScratch, g, wg []float32, n int, v []float32, 
 	b := sc.b
 	clear(b)
 	bp := sc.bpart
-	for start := 0; start < n; start += panelRows {
-		m := min(panelRows, n-start)
+	for start := 0; start < n; start += gramChunk {
+		m := min(gramChunk, n-start)
 		xs := g[start*kp : (start+m)*kp]
 		ws := xs
 		if wg != nil {

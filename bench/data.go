@@ -73,6 +73,13 @@ func datasets() map[string]*dataset {
 			Gen: shape(mlUsers, mlItems, 20_000_263, 20), Split: true,
 			Rank: 64, Lambda: 0.05, Iterations: 5, Target: 0.6195, NpalsIterations: 2,
 		},
+		// The 20M shape (all its users and items) with a quarter of the
+		// ratings, small enough for the NumPy reference's loader.
+		"5m": {
+			Name: "5m", Desc: "20M-shaped synthetic, 138,493 × 26,744, 5,000,000 ratings, 20% test",
+			Gen: shape(mlUsers, mlItems, 5_000_000, 5), Split: true,
+			Rank: 64, Lambda: 0.05, Iterations: 5, Target: 0.6195, NpalsIterations: 2,
+		},
 		"100m": {
 			Name: "100m", Desc: "Netflix-shaped synthetic, 480,189 × 17,770, 100M ratings, 20% test",
 			Gen: shape(nfUsers, nfItems, 100_000_000, 100), Holdout: 0.2,

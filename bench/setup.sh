@@ -24,6 +24,10 @@ if ! have_numpy; then packages+=(python3 python3-numpy); fi
 if ! readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3 2>/dev/null | grep -q openblas; then
 	packages+=(libopenblas0-pthread)
 fi
+# --implicit: what implicitref/build.sh needs to compile the implicit library.
+if [ "${1:-}" = "--implicit" ]; then
+	packages+=(python3-scipy cython3 python3-dev g++ python3-threadpoolctl python3-tqdm cpio)
+fi
 if [ ${#packages[@]} -gt 0 ]; then
 	$sudo_cmd apt-get update
 	DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y --no-install-recommends "${packages[@]}"

@@ -41,6 +41,8 @@ type row struct {
 	Wall         float64  `json:"wall_seconds"`
 	PeakRSSMB    float64  `json:"peak_rss_mb"`
 	TrainRatings int64    `json:"train_ratings,omitempty"`
+	Users        int      `json:"users,omitempty"`
+	Items        int      `json:"items,omitempty"`
 	// RMSETrace is the test RMSE after each iteration (explicit).
 	RMSETrace []float64 `json:"test_rmse_trace,omitempty"`
 	Note      string    `json:"note,omitempty"`
@@ -56,6 +58,9 @@ type env struct {
 	solver  string
 	src     string
 	maxRSS  int64 // bytes; the NumPy reference is ended above it
+	// implicitPy is the directory the implicit library was built into
+	// (implicitref/build.sh); empty: not measured.
+	implicitPy string
 }
 
 func (e *env) cofactor() string { return filepath.Join(e.bin, "cofactor") }
@@ -95,7 +100,7 @@ func modelName(implicit bool) string {
 func resultRow(system string, d *dataset, implicit bool, threads int, r *job.Result, wall time.Duration, rss int64) row {
 	out := row{System: system, Dataset: d.Name, Model: modelName(implicit) + "/" + r.Solver, Threads: threads,
 		Iterations: r.Iterations, SecPerIter: r.SecondsPerIteration, LoadSeconds: r.LoadSeconds,
-		Wall: wall.Seconds(), PeakRSSMB: float64(rss) / 1e6, TrainRatings: r.TrainRatings,
+		Wall: wall.Seconds(), PeakRSSMB: float64(rss) / 1e6, TrainRatings: r.TrainRatings, Users: r.Users, Items: r.Items,
 		Note: fmt.Sprintf("rank %d, λ %g", r.Rank, r.Lambda)}
 	if implicit {
 		if r.PrecisionAt10 != nil && r.NDCGAt10 != nil {
