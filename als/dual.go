@@ -67,9 +67,13 @@ func (s *Solver) solveDual(sc *rowScratch, g []float32, n int, v []float32, d fl
 	return nil
 }
 
-// transposePanel writes the n×kp row-major panel g transposed into t
+// transposePanel transposes a short row's panel (see transposePanelGo);
+// kernel_amd64.go installs gather-based vector versions.
+var transposePanel = transposePanelGo
+
+// transposePanelGo writes the n×kp row-major panel g transposed into t
 // (kp×np row-major), zeroing t's columns n ≤ j < np.
-func transposePanel(t, g []float32, n, np, kp int) {
+func transposePanelGo(t, g []float32, n, np, kp int) {
 	t = t[:kp*np]
 	g = g[:n*kp]
 	for i := 0; i < kp; i++ {

@@ -94,3 +94,27 @@ func TestDualNotUsedWithoutLambda(t *testing.T) {
 		t.Fatal("a singular row solved without error")
 	}
 }
+
+func TestTransposePanel(t *testing.T) {
+	forEachKernel(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(5, 5))
+		for _, kp := range []int{16, 32, 64, 128} {
+			for n := 1; n < kp; n += 3 {
+				np := roundUp(n, rowPad)
+				g := randPanel(rng, n, kp, kp)
+				got := make([]float32, kp*np)
+				for i := range got {
+					got[i] = float32(math.NaN()) // every entry must be written
+				}
+				want := make([]float32, kp*np)
+				transposePanelGo(want, g, n, np, kp)
+				transposePanel(got, g, n, np, kp)
+				for i := range want {
+					if got[i] != want[i] {
+						t.Fatalf("kp=%d n=%d: t[%d][%d] = %g, want %g", kp, n, i/np, i%np, got[i], want[i])
+					}
+				}
+			}
+		}
+	})
+}

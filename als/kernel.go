@@ -39,6 +39,7 @@ func setKernelGo() {
 	cholSolveU = cholSolveUGo
 	cholMirror = cholMirrorGo
 	setPanelKernelsGo()
+	transposePanel = transposePanelGo
 	kernelName = "go"
 }
 

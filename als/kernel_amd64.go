@@ -16,6 +16,12 @@ import (
 func syrkAVX512(c, x, wx *float64, n, kp int)
 
 //go:noescape
+func transposeAVX512(t, pan *float32, n, np, kp int)
+
+//go:noescape
+func transposeAVX2(t, pan *float32, n, np, kp int)
+
+//go:noescape
 func fmaPeakAVX512(n int)
 
 //go:noescape
@@ -128,6 +134,7 @@ func setKernel(name string) bool {
 		syrk32 = syrk32AVX2Go
 		gemv32 = gemv32AVX2Go
 		gemvT32 = gemvT32AVX2Go
+		transposePanel = transposeAVX2Go
 		kernelName = name
 	case name == "avx512" && haveAVX512:
 		syrkTiles = syrkTilesAVX512
@@ -142,6 +149,7 @@ func setKernel(name string) bool {
 		syrk32 = syrk32AVX512Go
 		gemv32 = gemv32AVX512Go
 		gemvT32 = gemvT32AVX512Go
+		transposePanel = transposeAVX512Go
 		kernelName = name
 	default:
 		return false
@@ -546,3 +554,21 @@ func gatherPanelAsm(kernel func(pan, wg *float32, kp int, other *float32, k int,
 	}
 	return -1
 }
+
+// transposeAsm checks the slices (panicking where transposePanelGo
+// would) and runs a transpose kernel on whole vectors of lanes, falling
+// back to the Go version for other shapes.
+func transposeAsm(kernel func(t, g *float32, n, np, kp int), lanes int, t, g []float32, n, np, kp int) {
+	if n <= 0 || np < n || np%lanes != 0 || kp <= 0 || kp%16 != 0 {
+		transposePanelGo(t, g, n, np, kp)
+		return
+	}
+	_ = t[kp*np-1]
+	_ = g[n*kp-1]
+	kernel(&t[0], &g[0], n, np, kp)
+}
+
+func transposeAVX512Go(t, g []float32, n, np, kp int) {
+	transposeAsm(transposeAVX512, 16, t, g, n, np, kp)
+}
+func transposeAVX2Go(t, g []float32, n, np, kp int) { transposeAsm(transposeAVX2, 8, t, g, n, np, kp) }

@@ -352,3 +352,18 @@ func BenchmarkGatherPanel(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkTransposePanel transposes a short row's panel (29 ratings at
+// k = 64) for the dual path.
+func BenchmarkTransposePanel(b *testing.B) {
+	benchKernels(b, func(b *testing.B) {
+		const n, kp = 29, 64
+		np := roundUp(n, rowPad)
+		g := randPanel(rand.New(rand.NewPCG(1, 1)), n, kp, kp)
+		t := make([]float32, kp*np)
+		b.ReportAllocs()
+		for range b.N {
+			transposePanel(t, g, n, np, kp)
+		}
+	})
+}
