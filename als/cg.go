@@ -1,5 +1,45 @@
 package als
 
+// The vector steps of a conjugate-gradient iteration on kp-entry vectors
+// (the zero padding stays zero), behind function variables like the other
+// kernels: kernel_amd64.go installs vector versions, the *Go versions are
+// the reference.
+var (
+	// cgDot is Σ a_i b_i, summed in float64.
+	cgDot = cgDotGo
+	// cgAxpy sets x += α p and r −= α ap and returns Σ r_i² (float64).
+	cgAxpy = cgAxpyGo
+	// cgDir sets p = r + β p.
+	cgDir = cgDirGo
+)
+
+func cgDotGo(a, b []float32) float64 {
+	b = b[:len(a)]
+	var s float64
+	for i, v := range a {
+		s += float64(v) * float64(b[i])
+	}
+	return s
+}
+
+func cgAxpyGo(x, r, p, ap []float32, alpha float32) float64 {
+	r, p, ap = r[:len(x)], p[:len(x)], ap[:len(x)]
+	var s float64
+	for i := range x {
+		x[i] += alpha * p[i]
+		r[i] -= alpha * ap[i]
+		s += float64(r[i]) * float64(r[i])
+	}
+	return s
+}
+
+func cgDirGo(p, r []float32, beta float32) {
+	r = r[:len(p)]
+	for i, v := range r {
+		p[i] = v + beta*p[i]
+	}
+}
+
 // cgScratch holds one goroutine's conjugate-gradient vectors (kp entries,
 // padding zero).
 type cgScratch struct {
@@ -59,11 +99,8 @@ func (s *Solver) solveCG(sc *rowScratch, g []float32, n int, w, v []float32, bas
 		r[i] = -r[i]
 	}
 	gemvT32(r, g, n, kp, st)
-	var rs float64
-	for i, ri := range r {
-		p[i] = ri
-		rs += float64(ri) * float64(ri)
-	}
+	copy(p, r)
+	rs := cgDot(r, r)
 	for step := 0; step < s.cfg.CGSteps; step++ {
 		if rs <= 1e-30 {
 			break
@@ -79,24 +116,12 @@ func (s *Solver) solveCG(sc *rowScratch, g []float32, n int, w, v []float32, bas
 		} else {
 			gemvT32(ap, g, n, kp, t)
 		}
-		var pAp float64
-		for i, pi := range p {
-			pAp += float64(pi) * float64(ap[i])
-		}
+		pAp := cgDot(p, ap)
 		if !(pAp > 0) {
 			break // p is (numerically) in A's null space: x cannot improve
 		}
-		alpha := float32(rs / pAp)
-		var rsNew float64
-		for i := range x {
-			x[i] += alpha * p[i]
-			r[i] -= alpha * ap[i]
-			rsNew += float64(r[i]) * float64(r[i])
-		}
-		beta := float32(rsNew / rs)
-		for i := range p {
-			p[i] = r[i] + beta*p[i]
-		}
+		rsNew := cgAxpy(x, r, p, ap, float32(rs/pAp))
+		cgDir(p, r, float32(rsNew/rs))
 		rs = rsNew
 	}
 }

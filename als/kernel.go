@@ -40,6 +40,7 @@ func setKernelGo() {
 	cholMirror = cholMirrorGo
 	setPanelKernelsGo()
 	transposePanel = transposePanelGo
+	cgDot, cgAxpy, cgDir = cgDotGo, cgAxpyGo, cgDirGo
 	kernelName = "go"
 }
 

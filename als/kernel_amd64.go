@@ -135,6 +135,7 @@ func setKernel(name string) bool {
 		gemv32 = gemv32AVX2Go
 		gemvT32 = gemvT32AVX2Go
 		transposePanel = transposeAVX2Go
+		cgDot, cgAxpy, cgDir = cgDotAVX2Go, cgAxpyAVX2Go, cgDirAVX2Go
 		kernelName = name
 	case name == "avx512" && haveAVX512:
 		syrkTiles = syrkTilesAVX512
@@ -150,6 +151,7 @@ func setKernel(name string) bool {
 		gemv32 = gemv32AVX512Go
 		gemvT32 = gemvT32AVX512Go
 		transposePanel = transposeAVX512Go
+		cgDot, cgAxpy, cgDir = cgDotAVX512Go, cgAxpyAVX512Go, cgDirAVX512Go
 		kernelName = name
 	default:
 		return false
@@ -572,3 +574,67 @@ func transposeAVX512Go(t, g []float32, n, np, kp int) {
 	transposeAsm(transposeAVX512, 16, t, g, n, np, kp)
 }
 func transposeAVX2Go(t, g []float32, n, np, kp int) { transposeAsm(transposeAVX2, 8, t, g, n, np, kp) }
+
+//go:noescape
+func cgDotAVX512(a, b *float32, n int) float64
+
+//go:noescape
+func cgAxpyAVX512(x, r, p, ap *float32, n int, alpha float32) float64
+
+//go:noescape
+func cgDirAVX512(p, r *float32, n int, beta float32)
+
+//go:noescape
+func cgDotAVX2(a, b *float32, n int) float64
+
+//go:noescape
+func cgAxpyAVX2(x, r, p, ap *float32, n int, alpha float32) float64
+
+//go:noescape
+func cgDirAVX2(p, r *float32, n int, beta float32)
+
+// The CG vector wrappers run the kernels on whole vectors (n > 0 a
+// multiple of lanes) and the Go versions otherwise; the slices are checked
+// first, so a short one panics as in Go.
+
+func cgDotAVX512Go(a, b []float32) float64 { return cgDotVec(cgDotAVX512, 16, a, b) }
+func cgDotAVX2Go(a, b []float32) float64   { return cgDotVec(cgDotAVX2, 8, a, b) }
+
+func cgDotVec(kernel func(a, b *float32, n int) float64, lanes int, a, b []float32) float64 {
+	n := len(a)
+	if n == 0 || n%lanes != 0 {
+		return cgDotGo(a, b)
+	}
+	_ = b[n-1]
+	return kernel(&a[0], &b[0], n)
+}
+
+func cgAxpyAVX512Go(x, r, p, ap []float32, alpha float32) float64 {
+	return cgAxpyVec(cgAxpyAVX512, 16, x, r, p, ap, alpha)
+}
+
+func cgAxpyAVX2Go(x, r, p, ap []float32, alpha float32) float64 {
+	return cgAxpyVec(cgAxpyAVX2, 8, x, r, p, ap, alpha)
+}
+
+func cgAxpyVec(kernel func(x, r, p, ap *float32, n int, alpha float32) float64, lanes int, x, r, p, ap []float32, alpha float32) float64 {
+	n := len(x)
+	if n == 0 || n%lanes != 0 {
+		return cgAxpyGo(x, r, p, ap, alpha)
+	}
+	_, _, _ = r[n-1], p[n-1], ap[n-1]
+	return kernel(&x[0], &r[0], &p[0], &ap[0], n, alpha)
+}
+
+func cgDirAVX512Go(p, r []float32, beta float32) { cgDirVec(cgDirAVX512, 16, p, r, beta) }
+func cgDirAVX2Go(p, r []float32, beta float32)   { cgDirVec(cgDirAVX2, 8, p, r, beta) }
+
+func cgDirVec(kernel func(p, r *float32, n int, beta float32), lanes int, p, r []float32, beta float32) {
+	n := len(p)
+	if n == 0 || n%lanes != 0 {
+		cgDirGo(p, r, beta)
+		return
+	}
+	_ = r[n-1]
+	kernel(&p[0], &r[0], n, beta)
+}

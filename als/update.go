@@ -292,9 +292,9 @@ func (s *Solver) weights(sc *rowScratch, vals []float32) (w, v []float32) {
 // The row's ratings' rows of other are gathered once into the panel G;
 // then either the normal equations are accumulated from it panel by panel
 // (float32 sums of gramChunk ratings added into float64) and solved by
-// Cholesky — through the row's dual system when it has fewer ratings than
-// the rank (dual.go) — or a few conjugate-gradient steps run on it; the loss pass
-// reads it once more.
+// Cholesky — through the row's dual system when it has fewer ratings
+// than the rank (dual.go) — or a few conjugate-gradient steps run on it;
+// the loss pass reads it once more.
 func (s *Solver) solveRow(sc *rowScratch, rows Rows, r int, other []float32, base []float64, base32 []float32, xr []float32, loss bool) (float64, error) {
 	k, kp := s.cfg.Rank, sc.kp
 	lo, hi := rows.Ptr[r], rows.Ptr[r+1]

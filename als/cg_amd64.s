@@ -1,0 +1,183 @@
+//go:build amd64
+
+#include "textflag.h"
+
+// Vector kernels of the conjugate-gradient steps (cg.go) on vectors of n
+// float32 entries, n a multiple of 16 (AVX-512) or 8 (AVX2). Sums of
+// squares and dot products are taken in float64, as in the Go versions.
+
+// func cgDotAVX512(a, b *float32, n int) float64
+TEXT ·cgDotAVX512(SB), NOSPLIT, $0-32
+	MOVQ a+0(FP), SI
+	MOVQ b+8(FP), DI
+	MOVQ n+16(FP), CX
+	VXORPD Z0, Z0, Z0
+	VXORPD Z1, Z1, Z1
+
+d512loop:
+	VCVTPS2PD (SI), Z2
+	VCVTPS2PD 32(SI), Z3
+	VCVTPS2PD (DI), Z4
+	VCVTPS2PD 32(DI), Z5
+	VFMADD231PD Z2, Z4, Z0
+	VFMADD231PD Z3, Z5, Z1
+	ADDQ $64, SI
+	ADDQ $64, DI
+	SUBQ $16, CX
+	JGT  d512loop
+	VADDPD Z1, Z0, Z0
+	VEXTRACTF64X4 $1, Z0, Y1
+	VADDPD Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPD X1, X0, X0
+	VUNPCKHPD X0, X0, X1
+	VADDSD X1, X0, X0
+	VZEROUPPER
+	MOVSD X0, ret+24(FP)
+	RET
+
+// func cgAxpyAVX512(x, r, p, ap *float32, n int, alpha float32) float64
+// x += alpha·p, r -= alpha·ap; returns Σ r².
+TEXT ·cgAxpyAVX512(SB), NOSPLIT, $0-56
+	MOVQ x+0(FP), DI
+	MOVQ r+8(FP), SI
+	MOVQ p+16(FP), DX
+	MOVQ ap+24(FP), BX
+	MOVQ n+32(FP), CX
+	VBROADCASTSS alpha+40(FP), Z15
+	VXORPD Z8, Z8, Z8
+	VXORPD Z9, Z9, Z9
+
+a512loop:
+	VMOVUPS (DX), Z0
+	VMOVUPS (DI), Z1
+	VFMADD231PS Z0, Z15, Z1
+	VMOVUPS Z1, (DI)
+	VMOVUPS (SI), Z2
+	VFNMADD231PS (BX), Z15, Z2
+	VMOVUPS Z2, (SI)
+	VCVTPS2PD Y2, Z3
+	VEXTRACTF32X8 $1, Z2, Y4
+	VCVTPS2PD Y4, Z4
+	VFMADD231PD Z3, Z3, Z8
+	VFMADD231PD Z4, Z4, Z9
+	ADDQ $64, DI
+	ADDQ $64, SI
+	ADDQ $64, DX
+	ADDQ $64, BX
+	SUBQ $16, CX
+	JGT  a512loop
+	VADDPD Z9, Z8, Z0
+	VEXTRACTF64X4 $1, Z0, Y1
+	VADDPD Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPD X1, X0, X0
+	VUNPCKHPD X0, X0, X1
+	VADDSD X1, X0, X0
+	VZEROUPPER
+	MOVSD X0, ret+48(FP)
+	RET
+
+// func cgDirAVX512(p, r *float32, n int, beta float32)
+// p = r + beta·p.
+TEXT ·cgDirAVX512(SB), NOSPLIT, $0-28
+	MOVQ p+0(FP), DI
+	MOVQ r+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS beta+24(FP), Z15
+
+p512loop:
+	VMOVUPS (DI), Z0
+	VFMADD213PS (SI), Z15, Z0
+	VMOVUPS Z0, (DI)
+	ADDQ $64, DI
+	ADDQ $64, SI
+	SUBQ $16, CX
+	JGT  p512loop
+	VZEROUPPER
+	RET
+
+// func cgDotAVX2(a, b *float32, n int) float64
+TEXT ·cgDotAVX2(SB), NOSPLIT, $0-32
+	MOVQ a+0(FP), SI
+	MOVQ b+8(FP), DI
+	MOVQ n+16(FP), CX
+	VXORPD Y0, Y0, Y0
+	VXORPD Y1, Y1, Y1
+
+d2loop:
+	VCVTPS2PD (SI), Y2
+	VCVTPS2PD 16(SI), Y3
+	VCVTPS2PD (DI), Y4
+	VCVTPS2PD 16(DI), Y5
+	VFMADD231PD Y2, Y4, Y0
+	VFMADD231PD Y3, Y5, Y1
+	ADDQ $32, SI
+	ADDQ $32, DI
+	SUBQ $8, CX
+	JGT  d2loop
+	VADDPD Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPD X1, X0, X0
+	VUNPCKHPD X0, X0, X1
+	VADDSD X1, X0, X0
+	VZEROUPPER
+	MOVSD X0, ret+24(FP)
+	RET
+
+// func cgAxpyAVX2(x, r, p, ap *float32, n int, alpha float32) float64
+TEXT ·cgAxpyAVX2(SB), NOSPLIT, $0-56
+	MOVQ x+0(FP), DI
+	MOVQ r+8(FP), SI
+	MOVQ p+16(FP), DX
+	MOVQ ap+24(FP), BX
+	MOVQ n+32(FP), CX
+	VBROADCASTSS alpha+40(FP), Y15
+	VXORPD Y8, Y8, Y8
+	VXORPD Y9, Y9, Y9
+
+a2loop:
+	VMOVUPS (DX), Y0
+	VMOVUPS (DI), Y1
+	VFMADD231PS Y0, Y15, Y1
+	VMOVUPS Y1, (DI)
+	VMOVUPS (SI), Y2
+	VFNMADD231PS (BX), Y15, Y2
+	VMOVUPS Y2, (SI)
+	VCVTPS2PD X2, Y3
+	VEXTRACTF128 $1, Y2, X4
+	VCVTPS2PD X4, Y4
+	VFMADD231PD Y3, Y3, Y8
+	VFMADD231PD Y4, Y4, Y9
+	ADDQ $32, DI
+	ADDQ $32, SI
+	ADDQ $32, DX
+	ADDQ $32, BX
+	SUBQ $8, CX
+	JGT  a2loop
+	VADDPD Y9, Y8, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPD X1, X0, X0
+	VUNPCKHPD X0, X0, X1
+	VADDSD X1, X0, X0
+	VZEROUPPER
+	MOVSD X0, ret+48(FP)
+	RET
+
+// func cgDirAVX2(p, r *float32, n int, beta float32)
+TEXT ·cgDirAVX2(SB), NOSPLIT, $0-28
+	MOVQ p+0(FP), DI
+	MOVQ r+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS beta+24(FP), Y15
+
+p2loop:
+	VMOVUPS (DI), Y0
+	VFMADD213PS (SI), Y15, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ $32, DI
+	ADDQ $32, SI
+	SUBQ $8, CX
+	JGT  p2loop
+	VZEROUPPER
+	RET
