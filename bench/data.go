@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -80,6 +81,13 @@ func datasets() map[string]*dataset {
 			Gen: shape(mlUsers, mlItems, 5_000_000, 5), Split: true,
 			Rank: 64, Lambda: 0.05, Iterations: 5, Target: 0.6195, NpalsIterations: 2,
 		},
+		// The 20M shape as interaction counts (`cofactor gen --implicit`):
+		// the implicit model refuses negative strengths.
+		"20m-imp": {
+			Name: "20m-imp", Desc: "20M-shaped synthetic interaction counts, 138,493 × 26,744, 20,000,263 pairs, 20% test",
+			Gen: append(shape(mlUsers, mlItems, 20_000_263, 20), "--implicit"), Split: true,
+			Rank: 64, Lambda: 0.05, Iterations: 3,
+		},
 		"100m": {
 			Name: "100m", Desc: "Netflix-shaped synthetic, 480,189 × 17,770, 100M ratings, 20% test",
 			Gen: shape(nfUsers, nfItems, 100_000_000, 100), Holdout: 0.2,
@@ -146,7 +154,11 @@ func genName(flags []string) string {
 		}
 		return "x"
 	}
-	return fmt.Sprintf("gen-%s-%s-%s-s%s", get("--users"), get("--items"), get("--ratings"), get("--seed"))
+	name := fmt.Sprintf("gen-%s-%s-%s-s%s", get("--users"), get("--items"), get("--ratings"), get("--seed"))
+	if slices.Contains(flags, "--implicit") {
+		name += "-implicit"
+	}
+	return name
 }
 
 // inTest reports whether the pair "user,item" belongs to the test part: a

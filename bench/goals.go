@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -167,7 +168,7 @@ func runGoals(ctx context.Context, c *config, e *env) error {
 	explicit := map[string]row{}
 	for _, name := range c.datasets {
 		d := all[name]
-		if d == nil || d.Rank != 64 {
+		if d == nil || d.Rank != 64 || slices.Contains(d.Gen, "--implicit") {
 			continue
 		}
 		if c.iters > 0 {

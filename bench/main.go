@@ -65,7 +65,7 @@ func (c *config) Validate() error {
 	known := datasets()
 	for _, d := range c.datasets {
 		if known[d] == nil {
-			return fmt.Errorf("unknown dataset %q (know ml-small, 5m, 20m, 100m)", d)
+			return fmt.Errorf("unknown dataset %q (know ml-small, 5m, 20m, 20m-imp, 100m)", d)
 		}
 	}
 	for _, s := range c.systems {
@@ -109,7 +109,7 @@ func intList(s string) ([]int, error) {
 func parseFlags(args []string) (*config, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	c := &config{}
-	ds := fs.String("dataset", "ml-small,20m", "datasets: ml-small, 5m, 20m, 100m")
+	ds := fs.String("dataset", "ml-small,20m", "datasets: ml-small, 5m, 20m, 20m-imp, 100m")
 	sys := fs.String("systems", strings.Join(allSystems, ","), "systems to run")
 	ws := fs.String("workers", "1,2,4", "worker processes of the cluster runs")
 	ra := fs.String("scaling-ratings", "5,20,50,100", "millions of ratings of the Netflix-shaped sweep")
@@ -128,7 +128,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.Float64Var(&c.maxRSSGB, "max-rss", 8, "GB of resident memory above which the NumPy reference is ended (0: no limit)")
 	fs.BoolVar(&c.goals, "goals", false, "measure the five machine-limit goals of --src (see goals.go) instead")
 	fs.IntVar(&c.goalRuns, "goal-runs", 3, "runs of each --goals measurement (the best is kept)")
-	fs.StringVar(&c.implicitSet, "goal-implicit-set", "20m", "dataset of the implicit-speed goal")
+	fs.StringVar(&c.implicitSet, "goal-implicit-set", "20m-imp", "dataset of the implicit-speed goal")
 	fs.StringVar(&c.loadSet, "goal-load-set", "20m", "dataset of the loading goal")
 	fs.StringVar(&c.implicitDir, "implicit-dir", "", "directory the implicit library was built into (implicitref/build.sh)")
 	fs.BoolVar(&c.clusterBg, "cluster-big", false, "also run the process cluster on sets marked big (100m)")
