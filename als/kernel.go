@@ -28,6 +28,10 @@ var (
 // kernelEnv is the environment variable that forces a kernel set.
 const kernelEnv = "COFACTOR_KERNEL"
 
+// KernelName names the kernel set row solves run on: "go", "avx2" or
+// "avx512" — the best the CPU has, or a lower one $COFACTOR_KERNEL forces.
+func KernelName() string { return kernelName }
+
 // setKernelGo installs the pure-Go kernels.
 func setKernelGo() {
 	syrkTiles = syrkTilesGo

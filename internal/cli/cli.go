@@ -51,13 +51,15 @@ func Usage(err error) error { return usageError{err} }
 // Usagef is a usage error made with fmt.Errorf.
 func Usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
 
-// Run executes cmd with args under a context cancelled by SIGINT and
-// SIGTERM, prints an error as one line "error: ..." on stderr and returns
-// the exit code. Flag errors are usage errors.
+// Run executes cmd (made ready by Finish) with args under a context
+// cancelled by SIGINT and SIGTERM, prints an error as one line
+// "error: ..." on stderr and returns the exit code. Flag errors and
+// unknown commands are usage errors.
 func Run(cmd *cobra.Command, args []string, stderr io.Writer) int {
+	Finish(cmd)
 	cmd.SetArgs(args)
 	cmd.SilenceUsage, cmd.SilenceErrors = true, true
-	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	cmd.SetFlagErrorFunc(flagError)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := cmd.ExecuteContext(ctx); err != nil {

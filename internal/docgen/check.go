@@ -7,6 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/cofactor-ml/cofactor/internal/cli"
 )
 
 // ErrCommandLine is wrapped by every error of CheckArgs.
@@ -77,13 +79,13 @@ func CheckArgs(root *cobra.Command, args []string) (*cobra.Command, error) {
 					continue
 				}
 				positional = true
-				if !cmd.Runnable() && !isExpansion(a) {
+				if !runs(cmd) && !isExpansion(a) {
 					return nil, fmt.Errorf("%w: %s has no subcommand %q (it has %s)", ErrCommandLine, cmd.CommandPath(), a, subcommandNames(cmd))
 				}
 			}
 		}
 	}
-	if !cmd.Runnable() {
+	if !runs(cmd) {
 		return nil, fmt.Errorf("%w: %s needs a subcommand (one of %s)", ErrCommandLine, cmd.CommandPath(), subcommandNames(cmd))
 	}
 	return cmd, nil
@@ -136,3 +138,7 @@ func subcommandNames(cmd *cobra.Command) string {
 	}
 	return strings.Join(names, ", ")
 }
+
+// runs reports whether a command does something of its own: a group that
+// only prints its help does not.
+func runs(c *cobra.Command) bool { return c.Runnable() && !cli.IsGroup(c) }

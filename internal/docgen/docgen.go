@@ -20,6 +20,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/cofactor-ml/cofactor/internal/cli"
 )
 
 // Header is the start of the generated file: what it is and how to refresh
@@ -83,7 +85,7 @@ func commandList(root *cobra.Command) []*cobra.Command {
 		if c.Hidden || c.Name() == "help" || c.Name() == "completion" {
 			return
 		}
-		if c.Runnable() || hasOwnFlags(c) {
+		if runs(c) || hasOwnFlags(c) {
 			out = append(out, c)
 		}
 		for _, sub := range c.Commands() {
@@ -164,7 +166,7 @@ func useLine(c *cobra.Command) string {
 		use = ""
 	}
 	line := c.CommandPath() + use
-	if !c.Runnable() && c.HasSubCommands() {
+	if cli.IsGroup(c) {
 		return c.CommandPath() + " [flags] COMMAND"
 	}
 	if c.HasAvailableFlags() && !strings.Contains(line, "[flags]") && !strings.Contains(line, "--") {

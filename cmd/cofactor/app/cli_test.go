@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -173,5 +174,28 @@ func TestQuickstart(t *testing.T) {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("output lacks %q:\n%s", want, stdout)
 		}
+	}
+}
+
+// TestMistypedCommands: a mistyped command or subcommand exits 2 naming
+// what was meant; --version names the version, Go and the kernel.
+func TestMistypedCommands(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"job", "sumbit"}, `error: unknown command "sumbit" for "cofactor job"; did you mean "submit"?`},
+		{[]string{"snapshot", "lst"}, `error: unknown command "lst" for "cofactor snapshot"; did you mean "list"?`},
+		{[]string{"trian", "--input", "x.csv"}, `error: unknown command "trian" for "cofactor"; did you mean "train"?`},
+	} {
+		code, stdout, stderr := runCLI(t, tc.args...)
+		if code != 2 || stdout != "" || strings.TrimSpace(stderr) != tc.want {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want 2 and %s", tc.args, code, stdout, stderr, tc.want)
+		}
+	}
+	code, stdout, _ := runCLI(t, "--version")
+	if code != 0 || !strings.HasPrefix(stdout, "cofactor ") || !strings.Contains(stdout, runtime.Version()) || !strings.Contains(stdout, "kernel ") {
+		t.Errorf("--version: exit %d, %q", code, stdout)
 	}
 }

@@ -57,5 +57,5 @@ that serving layers load.`,
 	root.PersistentFlags().StringVar(&ops.tokenFile, "token-file", "", "file holding the bearer token sent to coordinators (default $"+httpauth.EnvToken+")")
 	root.PersistentFlags().StringVar(&ops.caFile, "ca-file", "", "PEM file of the CA that signed https coordinators' certificates (default: system roots)")
 	root.AddCommand(newGenCmd(s), newTrainCmd(s), newQuickstartCmd(s), newClusterCmd(s, ops), newJobCmd(s, ops), newScheduleCmd(s, ops), newRecommendCmd(s, ops), newSimilarCmd(s, ops), newSimilarUsersCmd(s, ops), newEvaluateCmd(s, ops), newTuneCmd(s, ops), newServeCmd(s, ops), newSnapshotCmd(s), newDatasetCmd(s), newNATSConfigCmd(s))
-	return root
+	return cli.Finish(root)
 }

@@ -82,5 +82,5 @@ with the same --data-dir rejoins with its state.`,
 	logs.AddFlags(cmd)
 	cmd.SetOut(stdout)
 	cmd.SetErr(stderr)
-	return cmd
+	return cli.Finish(cmd)
 }

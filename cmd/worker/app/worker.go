@@ -77,7 +77,7 @@ they must be reachable from every worker (a shared filesystem).`,
 	logs.AddFlags(cmd)
 	cmd.SetOut(stdout)
 	cmd.SetErr(stderr)
-	return cmd
+	return cli.Finish(cmd)
 }
 
 // faultsFlag parses --inject-faults into a worker.Faults.
