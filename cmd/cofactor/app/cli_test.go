@@ -8,6 +8,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/cofactor-ml/cofactor/internal/job"
 )
 
 // runCLI runs the CLI in-process and returns its exit code and output.
@@ -197,5 +199,45 @@ func TestMistypedCommands(t *testing.T) {
 	code, stdout, _ := runCLI(t, "--version")
 	if code != 0 || !strings.HasPrefix(stdout, "cofactor ") || !strings.Contains(stdout, runtime.Version()) || !strings.Contains(stdout, "kernel ") {
 		t.Errorf("--version: exit %d, %q", code, stdout)
+	}
+}
+
+// TestPrintRunningJob: `job status` of a job that has not finished says
+// so, with the iteration, the share done, the time elapsed and left; it
+// never says "trained" or "N iterations in".
+func TestPrintRunningJob(t *testing.T) {
+	t.Parallel()
+	f := func(v float64) *float64 { return &v }
+	base := job.Result{JobID: "j1", Rank: 8, Lambda: 0.1, Iterations: 15, Solver: "cholesky", Users: 610, Items: 8991,
+		TrainRatings: 80669, Workers: 2, UserBlocks: 2, ItemBlocks: 2, Seconds: 2.16, SecondsPerIteration: 0.54,
+		History: []job.Iteration{{Iteration: 1, Seconds: 0.5}, {Iteration: 2, Seconds: 0.58}}, TrainRMSE: f(0.8)}
+	running := base
+	running.State = job.StateRunning
+	running.Progress = &job.Progress{Iteration: 3, Phase: "users", Done: 2.0 / 15, ElapsedSeconds: 2.16, RemainingSeconds: f(13 * 0.54)}
+	failed := base
+	failed.State, failed.Error = job.StateFailed, "phase failed 5 times"
+	partitioning := job.Result{JobID: "j2", State: job.StateRunning, Iterations: 15,
+		Progress: &job.Progress{Phase: "partition", ElapsedSeconds: 0.4}}
+	for _, tc := range []struct {
+		r    job.Result
+		want []string
+	}{
+		{running, []string{"job j1: running\n", "training explicit model: 610 users × 8991 items",
+			"running: iteration 3 of 15, users phase; 2 of 15 iterations done (13%), 2.16 s elapsed, about 7.0 s left at 0.540 s/iteration\n",
+			"train RMSE 0.8000 after iteration 2\n"}},
+		{failed, []string{"job j1: failed\n", "error: phase failed 5 times\n", "failed after 2 of 15 iterations, 2.16 s\n", "train RMSE 0.8000 after iteration 2\n"}},
+		{partitioning, []string{"job j2: running (partition phase, 0% done, 0.40 s elapsed, time left known after the first iteration)\n"}},
+	} {
+		var b strings.Builder
+		printJob(&b, &tc.r)
+		out := b.String()
+		for _, want := range tc.want {
+			if !strings.Contains(out, want) {
+				t.Errorf("%s job: output lacks %q:\n%s", tc.r.State, want, out)
+			}
+		}
+		if strings.Contains(out, "trained") || strings.Contains(out, "iterations in") {
+			t.Errorf("%s job is described as trained:\n%s", tc.r.State, out)
+		}
 	}
 }

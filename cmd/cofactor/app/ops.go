@@ -263,12 +263,9 @@ func apiErr(err error) error {
 // printJob is the human form of a job.
 func printJob(w io.Writer, r *job.Result) {
 	fmt.Fprintf(w, "job %s: %s", r.JobID, r.State)
-	if r.Progress != nil {
-		if r.Progress.Iteration > 0 {
-			fmt.Fprintf(w, " (iteration %d/%d, %s)", r.Progress.Iteration, r.Iterations, r.Progress.Phase)
-		} else {
-			fmt.Fprintf(w, " (%s)", r.Progress.Phase)
-		}
+	if p := r.Progress; p != nil && r.Users == 0 {
+		// Before the partition is known; later printResult tells it.
+		fmt.Fprintf(w, " (%s, %.0f%% done, %.2f s elapsed, %s)", progressPhase(p, r.Iterations), 100*p.Done, p.ElapsedSeconds, timeLeft(p, r.SecondsPerIteration))
 	}
 	fmt.Fprintln(w)
 	if r.Error != "" {

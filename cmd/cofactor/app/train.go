@@ -222,6 +222,24 @@ func progressPrinter(w io.Writer) func(job.Iteration, int) {
 	}
 }
 
+// progressPhase says what a running job is doing.
+func progressPhase(p *job.Progress, iterations int) string {
+	if p.Iteration == 0 {
+		return p.Phase + " phase"
+	}
+	return fmt.Sprintf("iteration %d of %d, %s phase", p.Iteration, iterations, p.Phase)
+}
+
+// timeLeft says how long a running job should take still.
+func timeLeft(p *job.Progress, perIteration float64) string {
+	if p.RemainingSeconds == nil {
+		return "time left known after the first iteration"
+	}
+	return fmt.Sprintf("about %.1f s left at %.3f s/iteration", *p.RemainingSeconds, perIteration)
+}
+
+// printResult is the human form of a result: a trained model's figures,
+// or where a job that has not succeeded stands.
 func printResult(w io.Writer, r *job.Result) {
 	model := "explicit"
 	if r.Implicit {
@@ -233,23 +251,41 @@ func printResult(w io.Writer, r *job.Result) {
 	if r.NonNegative {
 		model += ", non-negative"
 	}
-	fmt.Fprintf(w, "trained %s model: %d users × %d items, %d ratings, rank %d, lambda %g, %s solver, %d workers, %d×%d blocks\n",
-		model, r.Users, r.Items, r.TrainRatings, r.Rank, r.Lambda, r.Solver, r.Workers, r.UserBlocks, r.ItemBlocks)
-	fmt.Fprintf(w, "%d iterations in %.2f s (%.3f s/iteration; loading %.2f s)\n",
-		r.Iterations, r.Seconds, r.SecondsPerIteration, r.LoadSeconds)
+	done := len(r.History)
+	verb, after := "trained", ""
+	if r.State != job.StateSucceeded {
+		// Not a trained model (yet): say where it stands, and that the
+		// errors are those of the last completed iteration.
+		verb, after = "training", fmt.Sprintf(" after iteration %d", done)
+		if job.Finished(r.State) {
+			verb = "unfinished"
+		}
+	}
+	fmt.Fprintf(w, "%s %s model: %d users × %d items, %d ratings, rank %d, lambda %g, %s solver, %d workers, %d×%d blocks\n",
+		verb, model, r.Users, r.Items, r.TrainRatings, r.Rank, r.Lambda, r.Solver, r.Workers, r.UserBlocks, r.ItemBlocks)
+	switch p := r.Progress; {
+	case r.State == job.StateSucceeded:
+		fmt.Fprintf(w, "%d iterations in %.2f s (%.3f s/iteration; loading %.2f s)\n",
+			r.Iterations, r.Seconds, r.SecondsPerIteration, r.LoadSeconds)
+	case p != nil:
+		fmt.Fprintf(w, "running: %s; %d of %d iterations done (%.0f%%), %.2f s elapsed, %s\n",
+			progressPhase(p, r.Iterations), done, r.Iterations, 100*p.Done, p.ElapsedSeconds, timeLeft(p, r.SecondsPerIteration))
+	default:
+		fmt.Fprintf(w, "%s after %d of %d iterations, %.2f s\n", r.State, done, r.Iterations, r.Seconds)
+	}
 	if r.Duplicates > 0 || r.SkippedLines > 0 {
 		fmt.Fprintf(w, "input: %d duplicate pairs (last kept), %d bad lines skipped\n", r.Duplicates, r.SkippedLines)
 	}
 	if r.TrainRMSE != nil {
-		fmt.Fprintf(w, "train RMSE %.4f\n", *r.TrainRMSE)
+		fmt.Fprintf(w, "train RMSE %.4f%s\n", *r.TrainRMSE, after)
 	}
 	if r.TestRMSE != nil {
 		mae := ""
 		if r.TestMAE != nil {
 			mae = fmt.Sprintf(", MAE %.4f", *r.TestMAE)
 		}
-		fmt.Fprintf(w, "test RMSE  %.4f%s over %d test ratings (%d skipped: user or item not in training)\n",
-			*r.TestRMSE, mae, r.TestRatings-r.TestSkipped, r.TestSkipped)
+		fmt.Fprintf(w, "test RMSE  %.4f%s over %d test ratings (%d skipped: user or item not in training)%s\n",
+			*r.TestRMSE, mae, r.TestRatings-r.TestSkipped, r.TestSkipped, after)
 	}
 	if r.PrecisionAt10 != nil {
 		fmt.Fprintf(w, "precision@10 %.4f  NDCG@10 %.4f over %d test ratings (%d skipped)\n",
