@@ -3,6 +3,8 @@ package app
 import (
 	"bytes"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -238,6 +240,47 @@ func TestPrintRunningJob(t *testing.T) {
 		}
 		if strings.Contains(out, "trained") || strings.Contains(out, "iterations in") {
 			t.Errorf("%s job is described as trained:\n%s", tc.r.State, out)
+		}
+	}
+}
+
+// TestSubmitResolvesRelativePaths: job submit and schedule add send the
+// paths of the client's working directory, absolute: the workers that
+// read them run elsewhere.
+func TestSubmitResolvesRelativePaths(t *testing.T) {
+	var specs []job.Spec
+	coord := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Spec job.Spec `json:"spec"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			t.Error(err)
+		}
+		specs = append(specs, req.Spec)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		w.Write([]byte(`{"job_id": "j1", "schedule": "n"}`))
+	}))
+	defer coord.Close()
+	dir := t.TempDir()
+	t.Chdir(dir)
+	for _, args := range [][]string{
+		{"job", "submit"},
+		{"schedule", "add", "n", "--cron", "@daily"},
+	} {
+		args = append([]string{"--coordinator", coord.URL}, args...)
+		args = append(args, "--input", "data/train.csv", "--test", "data/test.csv", "--out", "model", "--store", "dir:snaps")
+		if code, _, stderr := runCLI(t, args...); code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, stderr)
+		}
+	}
+	if len(specs) != 2 {
+		t.Fatalf("%d requests", len(specs))
+	}
+	for _, sp := range specs {
+		if sp.Input != filepath.Join(dir, "data/train.csv") || sp.Test != filepath.Join(dir, "data/test.csv") ||
+			sp.Out != filepath.Join(dir, "model") || sp.Store != "dir:"+filepath.Join(dir, "snaps") {
+			t.Errorf("sent input %q, test %q, out %q, store %q; want them under %s", sp.Input, sp.Test, sp.Out, sp.Store, dir)
 		}
 	}
 }

@@ -5,11 +5,13 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/cofactor-ml/cofactor/checkpoint"
 	"github.com/cofactor-ml/cofactor/coordinator"
 	"github.com/cofactor-ml/cofactor/internal/cli"
 	"github.com/cofactor-ml/cofactor/internal/httpauth"
@@ -129,11 +131,14 @@ func newJobCmd(s streams, o *opsOptions) *cobra.Command {
 	var jobID string
 	submit := &cobra.Command{
 		Use:   "submit --input FILE|--dataset NAME [training flags]",
-		Short: "Submit a training job (paths are read and written by the workers)",
+		Short: "Submit a training job (relative paths are made absolute here: the workers read and write them)",
 		Args:  cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			spec, err := to.resolve(cmd)
 			if err != nil {
+				return err
+			}
+			if err := absolutePaths(&spec); err != nil {
 				return err
 			}
 			c, err := o.client()
@@ -258,6 +263,31 @@ func apiErr(err error) error {
 		return cli.Usage(err)
 	}
 	return err
+}
+
+// absolutePaths makes the paths of a spec sent to a cluster absolute:
+// the workers and coordinators that read and write them run elsewhere,
+// in other directories, and would otherwise resolve them against their
+// own. A path in the spec is the client's, as a shell user expects.
+func absolutePaths(sp *job.Spec) error {
+	for _, p := range []*string{&sp.Input, &sp.Test, &sp.Out} {
+		if *p == "" || filepath.IsAbs(*p) {
+			continue
+		}
+		abs, err := filepath.Abs(*p)
+		if err != nil {
+			return cli.Usagef("%s: %v", *p, err)
+		}
+		*p = abs
+	}
+	if u, err := checkpoint.ParseStoreURI(sp.Store); err == nil && u.Kind == checkpoint.StoreDir && !filepath.IsAbs(u.Dir) {
+		abs, err := filepath.Abs(u.Dir)
+		if err != nil {
+			return cli.Usagef("--store %s: %v", sp.Store, err)
+		}
+		sp.Store = "dir:" + abs
+	}
+	return nil
 }
 
 // printJob is the human form of a job.

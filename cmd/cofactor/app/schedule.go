@@ -37,6 +37,9 @@ run (default) starts one job for them, --missed skip starts none.
 			if err != nil {
 				return err
 			}
+			if err := absolutePaths(&spec); err != nil {
+				return err
+			}
 			c, err := o.client()
 			if err != nil {
 				return err
