@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -58,16 +59,37 @@ func NewClient(urls ...string) *Client {
 	return &Client{URLs: clean, HTTP: &http.Client{Timeout: 2 * MaxWait}, Patience: 20 * time.Second}
 }
 
+// SetConnectTimeout bounds how long connecting to one coordinator may
+// take (an address that drops packets would otherwise hold a call for the
+// system's TCP timeout, minutes). Call it after UseTLS.
+func (c *Client) SetConnectTimeout(d time.Duration) {
+	t, ok := c.HTTP.Transport.(*http.Transport)
+	if !ok || t == nil {
+		t = http.DefaultTransport.(*http.Transport).Clone()
+	}
+	t.DialContext = (&net.Dialer{Timeout: d, KeepAlive: 30 * time.Second}).DialContext
+	t.TLSHandshakeTimeout = d
+	c.HTTP.Transport = t
+}
+
 // ErrUnreachable: no URL answered.
 var ErrUnreachable = errors.New("no coordinator answered")
 
 // do sends one request, trying the URLs in turn, and again after a pause
 // while none answers or none knows a leader, for up to Patience.
 func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
-	deadline := time.Now().Add(c.Patience)
+	start := time.Now()
+	deadline := start.Add(c.Patience)
 	for {
 		err := c.once(ctx, method, path, body, out)
-		if !errors.Is(err, ErrUnreachable) || time.Now().After(deadline) {
+		if !errors.Is(err, ErrUnreachable) {
+			return err
+		}
+		if time.Now().After(deadline) {
+			var ue *unreachable
+			if errors.As(err, &ue) && len(ue.tried) > 0 {
+				ue.after = time.Since(start).Round(100 * time.Millisecond)
+			}
 			return err
 		}
 		select {
@@ -89,7 +111,7 @@ func (c *Client) once(ctx context.Context, method, path string, body, out any) e
 			return err
 		}
 	}
-	var errs []string
+	ue := &unreachable{}
 	for _, base := range c.URLs {
 		req, err := http.NewRequestWithContext(ctx, method, base+path, bytes.NewReader(data))
 		if err != nil {
@@ -106,23 +128,28 @@ func (c *Client) once(ctx context.Context, method, path string, body, out any) e
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			errs = append(errs, err.Error())
+			ue.add(base, err)
 			continue
 		}
 		b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 		resp.Body.Close()
 		if err != nil {
-			errs = append(errs, err.Error())
+			ue.add(base, err)
 			continue
 		}
 		if resp.StatusCode >= 300 {
 			var ae APIError
 			if json.Unmarshal(b, &ae) != nil || ae.Message == "" {
-				ae.Message = strings.TrimSpace(string(b))
+				// Not an answer of the API: say who gave it.
+				body := strings.TrimSpace(string(b))
+				if len(body) > 200 {
+					body = body[:200] + "…"
+				}
+				ae.Message = fmt.Sprintf("%s answered %d %s (%q): is it a cofactor coordinator?", base, resp.StatusCode, http.StatusText(resp.StatusCode), body)
 			}
 			ae.Status = resp.StatusCode
 			if resp.StatusCode == http.StatusServiceUnavailable {
-				errs = append(errs, base+": "+ae.Message)
+				ue.add(base, errors.New(ae.Message))
 				continue // another coordinator may know a leader
 			}
 			return &ae
@@ -134,8 +161,34 @@ func (c *Client) once(ctx context.Context, method, path string, body, out any) e
 		}
 		return nil
 	}
-	return fmt.Errorf("%w: %s", ErrUnreachable, strings.Join(errs, "; "))
+	return ue
 }
+
+// unreachable is ErrUnreachable with what each URL answered.
+type unreachable struct {
+	tried, why []string
+	after      time.Duration // how long the client kept trying
+}
+
+func (u *unreachable) add(base string, err error) {
+	// A *url.Error repeats the method and URL; its cause is what matters.
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	u.tried = append(u.tried, base)
+	u.why = append(u.why, base+": "+err.Error())
+}
+
+func (u *unreachable) Error() string {
+	within := ""
+	if u.after > 0 {
+		within = fmt.Sprintf(" within %v", u.after)
+	}
+	return fmt.Sprintf("%s%s (tried %s): %s", ErrUnreachable, within, strings.Join(u.tried, ", "), strings.Join(u.why, "; "))
+}
+
+func (u *unreachable) Unwrap() error { return ErrUnreachable }
 
 func (c *Client) get(ctx context.Context, path string, out any) error {
 	return c.do(ctx, http.MethodGet, path, nil, out)

@@ -3,6 +3,8 @@ package app
 import (
 	"bytes"
 	"encoding/json"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -282,5 +284,39 @@ func TestSubmitResolvesRelativePaths(t *testing.T) {
 			sp.Out != filepath.Join(dir, "model") || sp.Store != "dir:"+filepath.Join(dir, "snaps") {
 			t.Errorf("sent input %q, test %q, out %q, store %q; want them under %s", sp.Input, sp.Test, sp.Out, sp.Store, dir)
 		}
+	}
+}
+
+// TestUnreachableCoordinators: with no coordinator answering, a command
+// gives up after --timeout (5 s by default) naming every URL it tried
+// and why; a server that is not a coordinator is named as such.
+func TestUnreachableCoordinators(t *testing.T) {
+	t.Parallel()
+	if def := NewCommand(strings.NewReader(""), io.Discard, io.Discard).PersistentFlags().Lookup("timeout").DefValue; def != "5s" {
+		t.Errorf("--timeout defaults to %s, want 5s", def)
+	}
+	var closed []string
+	for range 2 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		closed = append(closed, "http://"+l.Addr().String())
+		l.Close()
+	}
+	code, _, stderr := runCLI(t, "--coordinator", strings.Join(closed, ","), "--timeout", "300ms", "cluster", "status")
+	want := "error: no coordinator answered within "
+	if code != 1 || !strings.HasPrefix(stderr, want) || !strings.Contains(stderr, "(tried "+closed[0]+", "+closed[1]+"): ") ||
+		!strings.Contains(stderr, closed[1]+": dial tcp") {
+		t.Errorf("exit %d, %q", code, stderr)
+	}
+	other := httptest.NewServer(http.NotFoundHandler())
+	defer other.Close()
+	code, _, stderr = runCLI(t, "--coordinator", other.URL, "job", "list")
+	if code == 0 || !strings.Contains(stderr, other.URL+" answered 404 Not Found") {
+		t.Errorf("a server that is not a coordinator: exit %d, %q", code, stderr)
+	}
+	if code, _, stderr := runCLI(t, "--coordinator", other.URL, "--timeout", "0s", "job", "list"); code != 2 || !strings.Contains(stderr, "--timeout") {
+		t.Errorf("--timeout 0: exit %d, %q", code, stderr)
 	}
 }

@@ -21,12 +21,19 @@ import (
 // EnvCoordinator supplies --coordinator when the flag is not given.
 const EnvCoordinator = "COFACTOR_COORDINATOR"
 
+// DefaultTimeout is --timeout: enough for an election, short enough that
+// a wrong URL is reported while the user still waits.
+const DefaultTimeout = 5 * time.Second
+
 // opsOptions are the flags every operator command shares.
 type opsOptions struct {
 	coordinators string
 	// tokenFile and caFile: the client's bearer token (default
 	// $COFACTOR_TOKEN) and the CA of https coordinators.
 	tokenFile, caFile string
+	// timeout is how long a call keeps trying while no coordinator
+	// answers or none knows a leader.
+	timeout time.Duration
 	// nats secures the NATS connections of the commands that open the
 	// cluster's snapshot store.
 	nats cli.NATSFlags
@@ -51,6 +58,11 @@ func (o *opsOptions) client() (*coordinator.Client, error) {
 		return nil, cli.Usage(fmt.Errorf("--ca-file: %w", err))
 	}
 	c.UseTLS(tcfg)
+	if o.timeout <= 0 {
+		return nil, cli.Usagef("--timeout %v must be positive", o.timeout)
+	}
+	c.Patience = o.timeout
+	c.SetConnectTimeout(o.timeout)
 	return c, nil
 }
 
