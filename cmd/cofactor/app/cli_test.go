@@ -320,3 +320,38 @@ func TestUnreachableCoordinators(t *testing.T) {
 		t.Errorf("--timeout 0: exit %d, %q", code, stderr)
 	}
 }
+
+// TestQuickstartNext: the quickstart's closing commands name the binary
+// the way the user can run it from where they are.
+func TestQuickstartNext(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	bin := writeFile(t, dir, "cofactor", "")
+	other := writeFile(t, dir, "other", "")
+	for _, tc := range []struct {
+		exe, arg0, onPath string
+		clone             bool
+		want              string
+	}{
+		{"/tmp/go-build123/b001/exe/cofactor", "/tmp/go-build123/b001/exe/cofactor", "", true, "go run ./cmd/cofactor"},
+		{"/tmp/go-build123/b001/exe/cofactor", "/tmp/go-build123/b001/exe/cofactor", "", false, "go run github.com/cofactor-ml/cofactor/cmd/cofactor@latest"},
+		{bin, "bin/cofactor", "", true, "bin/cofactor"},
+		{bin, "cofactor", bin, false, "cofactor"},
+		{bin, "./cofactor", other, false, "./cofactor"}, // another cofactor is on the PATH
+	} {
+		if got := invocationOf(tc.exe, tc.arg0, tc.onPath, tc.clone); got != tc.want {
+			t.Errorf("%+v: %q, want %q", tc, got, tc.want)
+		}
+	}
+	var b strings.Builder
+	printNext(&b, "go run ./cmd/cofactor")
+	out := b.String()
+	for _, want := range []string{"  go run ./cmd/cofactor train --input ratings.csv", "  go run ./cmd/cofactor recommend --snapshot model/", "go install ./cmd/..."} {
+		if !strings.Contains(out, want) {
+			t.Errorf("next lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "`cofactor gen --help`") {
+		t.Errorf("next names a cofactor that is not on the PATH:\n%s", out)
+	}
+}

@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -95,10 +97,53 @@ held-out RMSE against the noise floor, and prints recommendations.`,
 				}
 				fmt.Fprintln(s.out)
 			}
-			fmt.Fprintln(s.out, "next: `cofactor gen --help` and `cofactor train --help`")
+			printNext(s.out, invocation())
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&keep, "keep-data", "", "also keep the generated ratings at this path")
 	return cmd
+}
+
+// invocation is how the user can run this binary again from where they
+// are: the command name when it is on the PATH, the path they typed
+// (bin/cofactor), or `go run ./cmd/cofactor` for a binary go run built
+// (from a clone: a go run binary lives in a temporary build directory).
+func invocation() string {
+	exe, _ := os.Executable()
+	onPath, _ := exec.LookPath("cofactor")
+	clone := false
+	if st, err := os.Stat(filepath.Join("cmd", "cofactor")); err == nil && st.IsDir() {
+		clone = true
+	}
+	return invocationOf(exe, os.Args[0], onPath, clone)
+}
+
+func invocationOf(exe, arg0, onPath string, clone bool) string {
+	if strings.Contains(filepath.ToSlash(exe), "/go-build") {
+		if clone {
+			return "go run ./cmd/cofactor"
+		}
+		return "go run github.com/cofactor-ml/cofactor/cmd/cofactor@latest"
+	}
+	if onPath != "" && exe != "" {
+		a, errA := os.Stat(onPath)
+		b, errB := os.Stat(exe)
+		if errA == nil && errB == nil && os.SameFile(a, b) {
+			return "cofactor"
+		}
+	}
+	return arg0
+}
+
+// printNext ends the quickstart with commands that run as printed.
+func printNext(w io.Writer, run string) {
+	fmt.Fprintln(w, "next (these commands run from here as printed):")
+	fmt.Fprintf(w, "  %s quickstart --keep-data ratings.csv                      # the same, keeping the generated ratings\n", run)
+	fmt.Fprintf(w, "  %s train --input ratings.csv --rank 10 --lambda 0.05 --out model/   # train on them (or your own user,item,rating file)\n", run)
+	fmt.Fprintf(w, "  %s recommend --snapshot model/ --user 1 --k 10               # a user's top items from the model\n", run)
+	fmt.Fprintf(w, "  %s --help                                                    # every command\n", run)
+	if strings.HasPrefix(run, "go run ./") {
+		fmt.Fprintln(w, "  go install ./cmd/...   # then `cofactor`, `coordinator` and `worker` are on your PATH (in $(go env GOPATH)/bin)")
+	}
 }
