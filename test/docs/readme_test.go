@@ -105,7 +105,8 @@ func TestDocCommands(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	env := blockEnv()
+	// Models train keeps without --out stay in the test's directory.
+	env := append(blockEnv(), "COFACTOR_MODELS="+filepath.Join(work, "models"))
 	logs := filepath.Join(work, "logs")
 	if err := os.Mkdir(logs, 0o755); err != nil {
 		t.Fatal(err)

@@ -355,3 +355,44 @@ func TestQuickstartNext(t *testing.T) {
 		t.Errorf("next names a cofactor that is not on the PATH:\n%s", out)
 	}
 }
+
+// TestTrainKeepsModelWithoutOut: train without --out keeps the model in
+// the models directory under its snapshot ID, says where and how to use
+// it, and snapshot list and recommend find it there afterwards.
+func TestTrainKeepsModelWithoutOut(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	models := filepath.Join(dir, "models")
+	in := writeFile(t, dir, "ratings.csv", "user,item,rating\n1,10,4\n1,11,3\n2,10,5\n2,12,1\n3,11,2\n3,12,4\n")
+	code, stdout, stderr := runCLI(t, "train", "--input", in, "--rank", "2", "--iterations", "2", "--test-fraction", "0", "--models", models, "--json")
+	if code != 0 {
+		t.Fatalf("train: exit %d: %s", code, stderr)
+	}
+	var res job.Result
+	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
+		t.Fatal(err)
+	}
+	want := filepath.Join(models, res.SnapshotID)
+	if res.SnapshotID == "" || res.Snapshot != want {
+		t.Fatalf("snapshot %q (ID %q), want it kept at %s", res.Snapshot, res.SnapshotID, want)
+	}
+	if _, err := os.Stat(filepath.Join(want, "manifest.json")); err != nil {
+		t.Fatal(err)
+	}
+	if entries, _ := filepath.Glob(filepath.Join(models, ".training-*")); len(entries) != 0 {
+		t.Errorf("left behind: %v", entries)
+	}
+	code, stdout, stderr = runCLI(t, "snapshot", "list", "--store", "dir:"+models)
+	if code != 0 || !strings.Contains(stdout, res.SnapshotID) {
+		t.Errorf("snapshot list: exit %d, %q %q", code, stdout, stderr)
+	}
+	code, stdout, stderr = runCLI(t, "recommend", "--store", "dir:"+models, "--snapshot", "latest", "--user", "1", "--k", "2", "--json")
+	if code != 0 || !strings.Contains(stdout, `"user":"1"`) {
+		t.Errorf("recommend from the kept latest: exit %d, %q %q", code, stdout, stderr)
+	}
+	// The human output says where the model is and how to use it.
+	code, stdout, _ = runCLI(t, "train", "--input", in, "--rank", "2", "--iterations", "1", "--test-fraction", "0", "--models", models)
+	if code != 0 || !strings.Contains(stdout, "snapshot written to "+models+string(filepath.Separator)) || !strings.Contains(stdout, "snapshot list --store dir:"+models) {
+		t.Errorf("train: exit %d, %q", code, stdout)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -142,6 +143,7 @@ func parseBlocks(s string) (int, int, error) {
 func newTrainCmd(s streams) *cobra.Command {
 	o := newTrainOptions()
 	var workers int
+	var models string
 	cmd := &cobra.Command{
 		Use:   "train --input FILE [--test FILE | --test-fraction F] [flags]",
 		Short: "Train a model on an all-in-one cluster in this process",
@@ -154,14 +156,34 @@ the same engine, messages and phases as a multi-machine cluster.`,
 			if err != nil {
 				return err
 			}
+			kept := ""
 			if spec.Out != "" {
 				if err := checkpoint.CheckTarget(spec.Out); err != nil {
 					return cli.Usage(fmt.Errorf("--out: %w", err))
 				}
+			} else {
+				// The embedded cluster's store goes with the process: keep
+				// the model where the user can find it again.
+				if models == "" {
+					return cli.Usagef("--models: no directory (set --models DIR, $%s or $HOME)", EnvModels)
+				}
+				if err := os.MkdirAll(models, 0o755); err != nil {
+					return fmt.Errorf("--models: %w", err)
+				}
+				if kept, err = os.MkdirTemp(models, ".training-"); err != nil {
+					return fmt.Errorf("--models: %w", err)
+				}
+				defer os.RemoveAll(kept) // gone once renamed into place
+				spec.Out = kept
 			}
 			res, err := runLocal(cmd.Context(), spec, workers, progressPrinter(s.err))
 			if err != nil {
 				return err
+			}
+			if kept != "" {
+				if err := keepModel(cmd.Context(), models, kept, spec.Model, res); err != nil {
+					return err
+				}
 			}
 			if o.json {
 				return cli.WriteJSON(s.out, res)
@@ -172,7 +194,46 @@ the same engine, messages and phases as a multi-machine cluster.`,
 	}
 	o.addFlags(cmd)
 	cmd.Flags().IntVar(&workers, "workers", 0, "in-process workers (default: one per CPU)")
+	cmd.Flags().StringVar(&models, "models", defaultModelsDir(), "without --out, keep the model here as DIR/SNAPSHOT_ID and make it the latest of --model (a store: --store dir:DIR; default $"+EnvModels+" or ~/.local/share/cofactor/models)")
 	return cmd
+}
+
+// EnvModels names the directory train keeps models in without --out.
+const EnvModels = "COFACTOR_MODELS"
+
+// defaultModelsDir is $COFACTOR_MODELS, else $XDG_DATA_HOME/cofactor/models,
+// else ~/.local/share/cofactor/models ("" when there is no home).
+func defaultModelsDir() string {
+	if d := os.Getenv(EnvModels); d != "" {
+		return d
+	}
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "cofactor", "models")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".local", "share", "cofactor", "models")
+	}
+	return ""
+}
+
+// keepModel renames the snapshot train wrote to tmp into the models
+// directory under its ID, makes it the model's latest there, and points
+// the result at it.
+func keepModel(ctx context.Context, models, tmp, model string, res *job.Result) error {
+	id := res.SnapshotID
+	if id == "" {
+		return errors.New("the job named no snapshot to keep")
+	}
+	dst := filepath.Join(models, id)
+	if err := os.Rename(tmp, dst); err != nil {
+		return fmt.Errorf("keeping the model: %w", err)
+	}
+	repo, _ := checkpoint.OpenDir(models)
+	if err := repo.Publish(ctx, model, id); err != nil {
+		return fmt.Errorf("keeping the model: %w", err)
+	}
+	res.Snapshot = dst
+	return nil
 }
 
 // runLocal trains spec on an all-in-one cluster of the given size. A job
@@ -293,5 +354,9 @@ func printResult(w io.Writer, r *job.Result) {
 	}
 	if r.Snapshot != "" {
 		fmt.Fprintf(w, "snapshot written to %s\n", r.Snapshot)
+	}
+	if models, id := filepath.Dir(r.Snapshot), r.SnapshotID; r.State == job.StateSucceeded && id != "" && filepath.Base(r.Snapshot) == id {
+		// Kept in a models directory: how to find it again.
+		fmt.Fprintf(w, "use it: cofactor recommend --snapshot %s --user ID · cofactor snapshot list --store dir:%s\n", r.Snapshot, models)
 	}
 }
