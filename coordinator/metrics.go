@@ -7,6 +7,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/cofactor-ml/cofactor/internal/job"
+
 	"net/http"
 )
 
@@ -16,7 +18,6 @@ type metrics struct {
 	commitSeconds   prometheus.Histogram
 	phaseSeconds    *prometheus.HistogramVec
 	rowsSolved      prometheus.Counter
-	rowsPerSecond   *prometheus.GaugeVec
 	bytesExchanged  prometheus.Counter
 	checkpointSecs  prometheus.Histogram
 	checkpointBytes prometheus.Gauge
@@ -38,9 +39,6 @@ func newMetrics(n *Node) *metrics {
 		rowsSolved: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "cofactor_rows_solved_total", Help: "Factor rows solved in committed phases.", ConstLabels: labels,
 		}),
-		rowsPerSecond: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "cofactor_rows_solved_per_second", Help: "Rows solved per second in the last committed phase, by side.", ConstLabels: labels,
-		}, []string{"side"}),
 		bytesExchanged: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "cofactor_bytes_exchanged_total", Help: "Factor bytes the workers exchanged in committed phases.", ConstLabels: labels,
 		}),
@@ -59,9 +57,8 @@ func newMetrics(n *Node) *metrics {
 		// Present from the start on every coordinator, not only once a
 		// leader has observed a phase.
 		m.phaseSeconds.WithLabelValues(side)
-		m.rowsPerSecond.WithLabelValues(side)
 	}
-	m.reg.MustRegister(m.commitSeconds, m.phaseSeconds, m.rowsSolved, m.rowsPerSecond, m.bytesExchanged,
+	m.reg.MustRegister(m.commitSeconds, m.phaseSeconds, m.rowsSolved, m.bytesExchanged,
 		m.checkpointSecs, m.checkpointBytes, m.phaseTimeouts, &stateCollector{n: n, labels: labels},
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
@@ -110,6 +107,14 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 
 	jobs := map[string]int{}
 	workers := map[string]int{}
+	type jobProgress struct {
+		job, model string
+		done       float64
+	}
+	var running []jobProgress
+	lastSuccess := map[string]float64{}   // model → Unix time of its newest succeeded job
+	lastPublished := map[string]float64{} // model → Unix time its latest snapshot was published
+	now := n.clock()
 	type modelMetric struct {
 		model, metric string
 		v             float64
@@ -119,6 +124,19 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	n.fsm.View(func(st *State) {
 		for _, j := range st.Jobs {
 			jobs[j.State]++
+			switch {
+			case j.State == job.StateRunning:
+				if p := j.Result(now).Progress; p != nil {
+					running = append(running, jobProgress{j.ID, j.Spec.Model, p.Done})
+				}
+			case j.State == job.StateSucceeded && !j.Finished.IsZero():
+				t := float64(j.Finished.UnixNano()) / 1e9
+				lastSuccess[j.Spec.Model] = max(lastSuccess[j.Spec.Model], t)
+				if j.SnapshotID != "" {
+					// A job's final snapshot is published as it succeeds.
+					lastPublished[j.Spec.Model] = max(lastPublished[j.Spec.Model], t)
+				}
+			}
 		}
 		for _, w := range st.Workers {
 			workers[w.State]++
@@ -144,6 +162,18 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	dw := c.desc("cofactor_workers", "Workers by state.", "state")
 	for _, s := range workerState {
 		ch <- prometheus.MustNewConstMetric(dw, prometheus.GaugeValue, float64(workers[s]), s)
+	}
+	dp := c.desc("cofactor_job_progress_ratio", "Share of a running job's iterations completed, 0 to 1.", "job", "model")
+	for _, p := range running {
+		ch <- prometheus.MustNewConstMetric(dp, prometheus.GaugeValue, p.done, p.job, p.model)
+	}
+	ds := c.desc("cofactor_job_last_success_timestamp_seconds", "Unix time the newest succeeded job of the model finished.", "model")
+	for model, t := range lastSuccess {
+		ch <- prometheus.MustNewConstMetric(ds, prometheus.GaugeValue, t, model)
+	}
+	dl := c.desc("cofactor_snapshot_last_published_timestamp_seconds", "Unix time the model's latest snapshot was published (its job's success).", "model")
+	for model, t := range lastPublished {
+		ch <- prometheus.MustNewConstMetric(dl, prometheus.GaugeValue, t, model)
 	}
 	dm := c.desc("cofactor_model_metric", "The newest running or finished job's metrics, by model.", "model", "metric")
 	for _, m := range models {

@@ -4,8 +4,10 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cofactor-ml/cofactor/coordinator"
 	"github.com/cofactor-ml/cofactor/internal/browsertest"
@@ -18,7 +20,7 @@ import (
 // titled axes and every iteration; the snapshots page names what serving
 // follows; the schedules page the next fire time; the cancel button
 // cancels the running job. It saves screenshots of the job and snapshot
-// pages.
+// pages. The same cluster's metrics are checked for what alerts use.
 func TestWebUI(t *testing.T) {
 	c := startCluster(t)
 	ctx := context.Background()
@@ -46,6 +48,7 @@ func TestWebUI(t *testing.T) {
 	// A follower answers: what it shows is the replicated state.
 	via := (c.leader() + 1) % len(c.nodes)
 	base := c.url(via)
+	checkAlertingMetrics(t, base, c.cfgs[via].ID, running, res)
 	b := browsertest.Start(t)
 	p := b.Open(t, base+"/")
 	if p.Status != 200 || !strings.HasSuffix(p.URL(), "/ui") {
@@ -187,5 +190,42 @@ func TestWebUICancelRefusesOtherSites(t *testing.T) {
 	}
 	if _, err := c.client().Cancel(ctx, id); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// checkAlertingMetrics reads a coordinator's /metrics: the running job's
+// progress, the model's last success and last published snapshot as Unix
+// times, and no rate kept as a gauge.
+func checkAlertingMetrics(t *testing.T, base, node, running string, done *job.Result) {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	value := func(series string) (float64, bool) {
+		for _, line := range strings.Split(string(body), "\n") {
+			if v, ok := strings.CutPrefix(line, series+" "); ok {
+				f, err := strconv.ParseFloat(v, 64)
+				return f, err == nil
+			}
+		}
+		return 0, false
+	}
+	labels := `{coordinator="` + node + `",model="default"}`
+	if p, ok := value(`cofactor_job_progress_ratio{coordinator="` + node + `",job="` + running + `",model="default"}`); !ok || p <= 0 || p > 1 {
+		t.Errorf("progress of %s: %v (%v)", running, p, ok)
+	}
+	finished := float64(time.Now().Unix())
+	for _, name := range []string{"cofactor_job_last_success_timestamp_seconds", "cofactor_snapshot_last_published_timestamp_seconds"} {
+		// The finished job ended within the test: a Unix time of the last
+		// minutes.
+		if v, ok := value(name + labels); !ok || v > finished+1 || v < finished-float64(clusterTimeout/time.Second)-60 {
+			t.Errorf("%s%s = %v (%v), want a Unix time of job %s's end", name, labels, v, ok, done.JobID)
+		}
+	}
+	if strings.Contains(string(body), "cofactor_rows_solved_per_second") {
+		t.Error("a rate is exported as a gauge: cofactor_rows_solved_per_second (rate(cofactor_rows_solved_total) tells it)")
 	}
 }

@@ -24,6 +24,9 @@ const (
 // alertingMetrics are the series CONTRACT.md names for alerting: each must
 // be used by an alert rule and a dashboard panel.
 var alertingMetrics = []string{
+	"cofactor_job_progress_ratio",
+	"cofactor_job_last_success_timestamp_seconds",
+	"cofactor_snapshot_last_published_timestamp_seconds",
 	"cofactor_serve_fallback_total",
 	"cofactor_raft_last_index",
 }

@@ -403,7 +403,8 @@ func TestObservability(t *testing.T) {
 	for _, cd := range c.Coords {
 		fams := testcluster.Scrape(t, "http://"+cd.HTTPAddr+"/metrics")
 		want := []string{"cofactor_raft_state", "cofactor_raft_leader", "cofactor_raft_commit_seconds", "cofactor_jobs",
-			"cofactor_workers", "cofactor_phase_seconds", "cofactor_rows_solved_total", "cofactor_rows_solved_per_second",
+			"cofactor_workers", "cofactor_phase_seconds", "cofactor_rows_solved_total",
+			"cofactor_job_last_success_timestamp_seconds", "cofactor_snapshot_last_published_timestamp_seconds",
 			"cofactor_bytes_exchanged_total", "cofactor_checkpoint_seconds", "cofactor_checkpoint_bytes", "cofactor_model_metric"}
 		for _, name := range want {
 			if _, ok := fams[name]; !ok {
