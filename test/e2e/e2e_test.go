@@ -465,16 +465,16 @@ func TestObservability(t *testing.T) {
 		t.Errorf("job logs: exit %d: %q %s", code, out, errs)
 	}
 
-	// The overview names the members, workers and job; the job's own page
-	// carries its charts. Both are well-formed XHTML.
-	for _, pg := range []struct {
-		path string
-		want []string
-	}{
-		{"/ui", []string{"c1", "c2", "c3", "w1", "w2", id, "leader"}},
-		{"/ui/jobs/" + id, []string{id, "<svg", "<polyline"}},
+	// The web UI: the overview names the members, workers and job; the
+	// job's page has its curves; the snapshots page what serving follows.
+	// Every page is well-formed XHTML.
+	for path, wants := range map[string][]string{
+		"/ui":            {"c1", "c2", "c3", "w1", "w2", id, "leader"},
+		"/ui/jobs/" + id: {id, "<svg", "<polyline", "iteration"},
+		"/ui/snapshots":  {"Serving follows", id + "-it"},
+		"/ui/schedules":  {"Schedules"},
 	} {
-		resp, err := http.Get("http://" + c.Coords[1].HTTPAddr + pg.path)
+		resp, err := http.Get("http://" + c.Coords[1].HTTPAddr + path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -489,12 +489,12 @@ func TestObservability(t *testing.T) {
 				break
 			}
 			if err != nil {
-				t.Fatalf("%s is not well-formed: %v", pg.path, err)
+				t.Fatalf("%s is not well-formed: %v", path, err)
 			}
 		}
-		for _, want := range pg.want {
+		for _, want := range wants {
 			if !strings.Contains(page, want) {
-				t.Errorf("%s lacks %q", pg.path, want)
+				t.Errorf("%s lacks %q", path, want)
 			}
 		}
 	}
