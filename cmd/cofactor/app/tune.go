@@ -172,6 +172,9 @@ func (o *tuneOptions) options(cmd *cobra.Command) (tune.Options, error) {
 				return tune.Options{}, cli.Usagef("%s %q: %v", names[k], l, err)
 			}
 		}
+		if !sp.Implicit {
+			r[2] = tune.Range{} // alpha is the implicit model's only
+		}
 		cands = tune.Random(o.trials, sp.Seed, r[0], r[1], r[2], r[3])
 	} else {
 		if o.trials > 0 {
@@ -260,11 +263,11 @@ func printTune(w io.Writer, r *tune.Result) {
 		if t.StoppedEarly {
 			its += fmt.Sprintf(" of %d (stopped)", t.Params.Iterations)
 		}
-		fmt.Fprintf(tw, "%d\t%g\t%s\t%s\t%.4f\t%.2f\t\n", t.Params.Rank, t.Params.Lambda, alphaText(t.Params.Alpha), its, t.Metric, t.Seconds)
+		fmt.Fprintf(tw, "%d\t%.4g\t%s\t%s\t%.4f\t%.2f\t\n", t.Params.Rank, t.Params.Lambda, alphaText(t.Params.Alpha), its, t.Metric, t.Seconds)
 	}
 	tw.Flush()
 	b := r.Best.Params
-	fmt.Fprintf(w, "best: rank %d, lambda %g, alpha %s, %d iterations: %s %.4f (%d trials in %.1f s)\n",
+	fmt.Fprintf(w, "best: rank %d, lambda %.4g, alpha %s, %d iterations: %s %.4f (%d trials in %.1f s)\n",
 		b.Rank, b.Lambda, alphaText(b.Alpha), b.Iterations, r.Metric, r.Best.Metric, len(r.Trials), r.Seconds)
 }
 
