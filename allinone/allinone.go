@@ -170,7 +170,7 @@ func (e *JobError) Error() string {
 	if e.Result.Error != "" {
 		return e.Result.Error
 	}
-	return "job " + e.Result.JobID + " " + e.Result.State
+	return "job " + e.Result.JobID + " " + e.Result.State.String()
 }
 
 // IsInput reports whether the job failed on its input (exit code 2).

@@ -449,7 +449,7 @@ func (d *driver) command(j *Job, typ string) wire.Command {
 }
 
 // phase runs one phase: every block of side solved for iteration t.
-func (d *driver) phase(ctx context.Context, j *Job, t int, side string) error {
+func (d *driver) phase(ctx context.Context, j *Job, t int, side wire.Side) error {
 	c := d.command(j, wire.CmdPhase)
 	c.Iteration, c.Side = t, side
 	start := time.Now()
@@ -472,7 +472,7 @@ func (d *driver) phase(ctx context.Context, j *Job, t int, side string) error {
 		return err
 	}
 	m := d.n.metrics
-	m.phaseSeconds.WithLabelValues(side).Observe(p.Seconds)
+	m.phaseSeconds.WithLabelValues(side.String()).Observe(p.Seconds)
 	m.rowsSolved.Add(float64(p.Rows))
 	m.bytesExchanged.Add(float64(p.Bytes))
 	return nil
@@ -524,7 +524,7 @@ func (d *driver) perBlock(ctx context.Context, j *Job, c wire.Command, owners []
 // evaluate has the owners of user blocks compute the final test metrics.
 func (d *driver) evaluate(ctx context.Context, j *Job) error {
 	c := d.command(j, wire.CmdEvaluate)
-	c.Iteration, c.Side = j.Spec.Iterations, sideUsers
+	c.Iteration, c.Side = j.Spec.Iterations, wire.SideUsers
 	results, err := d.perBlock(ctx, j, c, j.Assign.Users, wire.RepEvaluated)
 	if err != nil {
 		return err
@@ -561,7 +561,7 @@ func (d *driver) checkpoint(ctx context.Context, j *Job, t int, final bool) erro
 		if r.Block >= len(o) || o[r.Block] != r.Worker {
 			return false
 		}
-		files[r.Side+"/"+strconv.Itoa(r.Block)] = r.Files
+		files[r.Side.String()+"/"+strconv.Itoa(r.Block)] = r.Files
 		return len(files) == want
 	})
 	if err != nil {

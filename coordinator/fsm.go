@@ -93,33 +93,27 @@ type Assignment struct {
 }
 
 // Owners returns the owners of side s's blocks.
-func (a *Assignment) Owners(side string) []string {
-	if side == sideItems {
+func (a *Assignment) Owners(side wire.Side) []string {
+	if side == wire.SideItems {
 		return a.Items
 	}
 	return a.Users
 }
 
-// Phase sides.
-const (
-	sideUsers = "users"
-	sideItems = "items"
-)
-
 // PhaseResult is a committed phase: every block of Side solved for
 // Iteration, with the statistics summed over blocks in block order.
 type PhaseResult struct {
-	Epoch     uint64   `json:"epoch"`
-	Iteration int      `json:"iteration"`
-	Side      string   `json:"side"`
-	Rows      int64    `json:"rows"`
-	Ratings   int64    `json:"ratings"`
-	SSE       float64  `json:"sse"`
-	TestN     int64    `json:"test_n"`
-	TestSSE   float64  `json:"test_sse"`
-	Bytes     int64    `json:"bytes"`
-	Seconds   float64  `json:"seconds"`
-	Checksums []uint32 `json:"checksums"`
+	Epoch     uint64    `json:"epoch"`
+	Iteration int       `json:"iteration"`
+	Side      wire.Side `json:"side"`
+	Rows      int64     `json:"rows"`
+	Ratings   int64     `json:"ratings"`
+	SSE       float64   `json:"sse"`
+	TestN     int64     `json:"test_n"`
+	TestSSE   float64   `json:"test_sse"`
+	Bytes     int64     `json:"bytes"`
+	Seconds   float64   `json:"seconds"`
+	Checksums []uint32  `json:"checksums"`
 }
 
 // Evaluation is the final evaluation after the last iteration.
@@ -136,30 +130,58 @@ type Evaluation struct {
 
 // Finish ends a job.
 type Finish struct {
-	State    string `json:"state"`
-	Error    string `json:"error,omitempty"`
-	Kind     string `json:"kind,omitempty"`
-	Snapshot string `json:"snapshot,omitempty"`
+	State    job.State `json:"state"`
+	Error    string    `json:"error,omitempty"`
+	Kind     string    `json:"kind,omitempty"`
+	Snapshot string    `json:"snapshot,omitempty"`
 }
 
 // WorkerInfo is a worker as the cluster knows it.
 type WorkerInfo struct {
-	ID         string    `json:"id"`
-	CPUs       int       `json:"cpus"`
-	Memory     int64     `json:"memory"`
-	State      string    `json:"state"` // alive, lost or draining
-	Boot       string    `json:"boot"`
-	Registered time.Time `json:"registered"`
-	LastSeen   time.Time `json:"last_seen"`
+	ID         string      `json:"id"`
+	CPUs       int         `json:"cpus"`
+	Memory     int64       `json:"memory"`
+	State      WorkerState `json:"state"`
+	Boot       string      `json:"boot"`
+	Registered time.Time   `json:"registered"`
+	LastSeen   time.Time   `json:"last_seen"`
 }
+
+// WorkerState is a worker's state in the replicated state and the API.
+type WorkerState string
 
 // Worker states. A draining worker is given no blocks; its blocks move to
 // the others at the next step.
 const (
-	WorkerAlive    = "alive"
-	WorkerLost     = "lost"
-	WorkerDraining = "draining"
+	WorkerAlive    WorkerState = "alive"
+	WorkerLost     WorkerState = "lost"
+	WorkerDraining WorkerState = "draining"
 )
+
+// ErrWorkerState is wrapped by UnmarshalText for an unknown state.
+var ErrWorkerState = errors.New("coordinator: not a worker state")
+
+// String returns the state's name.
+func (s WorkerState) String() string { return string(s) }
+
+// MarshalText implements encoding.TextMarshaler.
+func (s WorkerState) MarshalText() ([]byte, error) {
+	switch s {
+	case WorkerAlive, WorkerLost, WorkerDraining, "":
+		return []byte(s), nil
+	}
+	return nil, fmt.Errorf("%w: %q", ErrWorkerState, string(s))
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (s *WorkerState) UnmarshalText(b []byte) error {
+	v := WorkerState(b)
+	if _, err := v.MarshalText(); err != nil {
+		return err
+	}
+	*s = v
+	return nil
+}
 
 // ServerInfo is a coordinator's addresses.
 type ServerInfo struct {
@@ -174,7 +196,7 @@ type Job struct {
 	Spec     job.Spec  `json:"spec"`
 	Schedule string    `json:"schedule,omitempty"`
 	Slot     time.Time `json:"slot,omitzero"`
-	State    string    `json:"state"`
+	State    job.State `json:"state"`
 	Created  time.Time `json:"created"`
 	Started  time.Time `json:"started,omitzero"`
 	Finished time.Time `json:"finished,omitzero"`
@@ -190,7 +212,7 @@ type Job struct {
 	// Done is the last committed phase: iteration and side ("" before the
 	// first phase of the current epoch).
 	DoneIteration int             `json:"done_iteration"`
-	DoneSide      string          `json:"done_side"`
+	DoneSide      wire.Side       `json:"done_side"`
 	History       []job.Iteration `json:"history"`
 	// pendingUsers holds the user phase of the iteration under way until
 	// its item phase completes the history entry.
@@ -265,7 +287,7 @@ func eventText(c *Command, j *Job) string {
 		if c.Finished.Error != "" {
 			return fmt.Sprintf("%s: %s", c.Finished.State, c.Finished.Error)
 		}
-		return c.Finished.State
+		return c.Finished.State.String()
 	case cmdCancel:
 		return "cancelled"
 	case cmdNote:
@@ -435,7 +457,7 @@ func (f *FSM) apply(c *Command) error {
 			return fmt.Errorf("%w: worker_registered without worker", ErrCommand)
 		}
 		w := *c.Worker
-		w.State, w.LastSeen = "alive", c.Time // Boot: as the heartbeat said
+		w.State, w.LastSeen = WorkerAlive, c.Time // Boot: as the heartbeat said
 		if old, ok := st.Workers[w.ID]; ok {
 			w.Registered = old.Registered
 		} else {
@@ -461,7 +483,7 @@ func (f *FSM) apply(c *Command) error {
 		return nil
 	case cmdWorkersSeen:
 		for _, id := range c.Workers {
-			if w, ok := st.Workers[id]; ok && w.State == "alive" {
+			if w, ok := st.Workers[id]; ok && w.State == WorkerAlive {
 				w.LastSeen = c.Time
 			}
 		}
@@ -521,7 +543,7 @@ func (f *FSM) apply(c *Command) error {
 				how = fmt.Sprintf("resumed from checkpoint %s (iteration %d)", a.Resume, from)
 			}
 			j.Notes = append(j.Notes, fmt.Sprintf("%s: %s after %d iterations: %s", c.Time.UTC().Format(time.RFC3339), how, j.DoneIteration, a.Reason))
-			j.DoneIteration, j.DoneSide, j.UsersPhase, j.Eval = from, sideItems, nil, nil
+			j.DoneIteration, j.DoneSide, j.UsersPhase, j.Eval = from, wire.SideItems, nil, nil
 			if from == 0 {
 				j.DoneSide = ""
 			}
@@ -543,7 +565,7 @@ func (f *FSM) apply(c *Command) error {
 		return applyPhase(j, c.Phase)
 	case cmdCheckpoint:
 		m := c.Checkpoint
-		if m == nil || m.Job != j.ID || m.Iteration > j.DoneIteration || (m.Iteration == j.DoneIteration && j.DoneSide != sideItems) {
+		if m == nil || m.Job != j.ID || m.Iteration > j.DoneIteration || (m.Iteration == j.DoneIteration && j.DoneSide != wire.SideItems) {
 			return fmt.Errorf("%w: checkpoint of an iteration not done", ErrStale)
 		}
 		ref := job.CheckpointRef{ID: m.ID, Iteration: m.Iteration, Final: m.Final}
@@ -579,7 +601,7 @@ func (f *FSM) apply(c *Command) error {
 		return nil
 	case cmdEvaluated:
 		e := c.Evaluated
-		if e == nil || j.Assign == nil || e.Epoch != j.Assign.Epoch || j.DoneIteration != j.Spec.Iterations || j.DoneSide != sideItems || j.Eval != nil {
+		if e == nil || j.Assign == nil || e.Epoch != j.Assign.Epoch || j.DoneIteration != j.Spec.Iterations || j.DoneSide != wire.SideItems || j.Eval != nil {
 			return fmt.Errorf("%w: evaluation does not follow the last phase", ErrStale)
 		}
 		cp := *e
@@ -613,7 +635,7 @@ func (f *FSM) apply(c *Command) error {
 func (j *Job) CheckpointDue() (int, bool) {
 	t := j.DoneIteration
 	c := j.Spec.CheckpointEvery
-	if c == 0 || j.DoneSide != sideItems || t == 0 || t%c != 0 || t >= j.Spec.Iterations {
+	if c == 0 || j.DoneSide != wire.SideItems || t == 0 || t%c != 0 || t >= j.Spec.Iterations {
 		return 0, false
 	}
 	if i, ok := j.checkpointRef(checkpoint.SnapshotID(j.ID, t)); ok && !j.Checkpoints[i].Bad {
@@ -624,17 +646,17 @@ func (j *Job) CheckpointDue() (int, bool) {
 
 // NextPhase returns the phase that follows the last committed one, or
 // ok=false when the last iteration is done.
-func (j *Job) NextPhase() (iteration int, side string, ok bool) {
+func (j *Job) NextPhase() (iteration int, side wire.Side, ok bool) {
 	switch j.DoneSide {
 	case "":
-		return 1, sideUsers, j.Spec.Iterations >= 1
-	case sideUsers:
-		return j.DoneIteration, sideItems, true
+		return 1, wire.SideUsers, j.Spec.Iterations >= 1
+	case wire.SideUsers:
+		return j.DoneIteration, wire.SideItems, true
 	default:
 		if j.DoneIteration >= j.Spec.Iterations {
-			return 0, "", false
+			return 0, wire.NoSide, false
 		}
-		return j.DoneIteration + 1, sideUsers, true
+		return j.DoneIteration + 1, wire.SideUsers, true
 	}
 }
 
@@ -648,7 +670,7 @@ func applyPhase(j *Job, p *PhaseResult) error {
 	}
 	cp := *p
 	j.Bytes += p.Bytes
-	if side == sideUsers {
+	if side == wire.SideUsers {
 		// The user phase of iteration t evaluated the test error of
 		// iteration t−1 with the rows it gathered.
 		if n := len(j.History); n > 0 && p.TestN > 0 && !j.Spec.Implicit {
@@ -729,7 +751,7 @@ func (s fsmSnapshot) Release() {}
 func (st *State) sortedAlive() []string {
 	var ids []string
 	for id, w := range st.Workers {
-		if w.State == "alive" {
+		if w.State == WorkerAlive {
 			ids = append(ids, id)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/cofactor-ml/cofactor/internal/job"
+	"github.com/cofactor-ml/cofactor/internal/wire"
 )
 
 // FuzzFSMApply applies arbitrary log entries (one per line) to a state
@@ -18,7 +19,7 @@ import (
 // a snapshot and restore.
 func FuzzFSMApply(f *testing.F) {
 	seeds := []Command{
-		{Type: cmdPhase, Job: "j1", Phase: &PhaseResult{Epoch: 1, Iteration: 2, Side: sideUsers}},
+		{Type: cmdPhase, Job: "j1", Phase: &PhaseResult{Epoch: 1, Iteration: 2, Side: wire.SideUsers}},
 		{Type: cmdAssigned, Job: "j1", Assigned: &Assignment{Epoch: 2, Users: []string{"a", "b"}, Items: []string{"a"}, Restart: true}},
 		{Type: cmdPartitioned, Job: "j2", Partitioned: partitioned()},
 		{Type: cmdSubmit, Job: "j2", Spec: testSpec(3)},

@@ -60,8 +60,8 @@ func runTo(t *testing.T, f *FSM, id string, iterations, done int) {
 	mustApply(t, f, Command{Type: cmdAssigned, Job: id, Assigned: a})
 	mustApply(t, f, Command{Type: cmdLoaded, Job: id, Assigned: a, Seconds: 0.5})
 	for it := 1; it <= done; it++ {
-		mustApply(t, f, Command{Type: cmdPhase, Job: id, Phase: &PhaseResult{Epoch: 1, Iteration: it, Side: sideUsers, TestN: 4, TestSSE: 4, Seconds: 1, Bytes: 100}})
-		mustApply(t, f, Command{Type: cmdPhase, Job: id, Phase: &PhaseResult{Epoch: 1, Iteration: it, Side: sideItems, Ratings: 40, SSE: 10, Seconds: 2, Bytes: 50}})
+		mustApply(t, f, Command{Type: cmdPhase, Job: id, Phase: &PhaseResult{Epoch: 1, Iteration: it, Side: wire.SideUsers, TestN: 4, TestSSE: 4, Seconds: 1, Bytes: 100}})
+		mustApply(t, f, Command{Type: cmdPhase, Job: id, Phase: &PhaseResult{Epoch: 1, Iteration: it, Side: wire.SideItems, Ratings: 40, SSE: 10, Seconds: 2, Bytes: 50}})
 	}
 }
 
@@ -70,10 +70,10 @@ func TestPhasesInOrder(t *testing.T) {
 	runTo(t, f, "j1", 3, 1)
 	// Out of order, wrong epoch, repeated: refused, state unchanged.
 	for _, p := range []*PhaseResult{
-		{Epoch: 1, Iteration: 2, Side: sideItems},
-		{Epoch: 1, Iteration: 1, Side: sideItems},
-		{Epoch: 2, Iteration: 2, Side: sideUsers},
-		{Epoch: 1, Iteration: 3, Side: sideUsers},
+		{Epoch: 1, Iteration: 2, Side: wire.SideItems},
+		{Epoch: 1, Iteration: 1, Side: wire.SideItems},
+		{Epoch: 2, Iteration: 2, Side: wire.SideUsers},
+		{Epoch: 1, Iteration: 3, Side: wire.SideUsers},
 	} {
 		if err := apply(t, f, Command{Type: cmdPhase, Job: "j1", Phase: p}); !errors.Is(err, ErrStale) {
 			t.Errorf("phase %+v: %v, want ErrStale", p, err)
@@ -81,14 +81,14 @@ func TestPhasesInOrder(t *testing.T) {
 	}
 	var j Job
 	f.View(func(st *State) { j = *st.Jobs["j1"] })
-	if it, side, ok := j.NextPhase(); !ok || it != 2 || side != sideUsers {
+	if it, side, ok := j.NextPhase(); !ok || it != 2 || side != wire.SideUsers {
 		t.Fatalf("next phase %d %s %v", it, side, ok)
 	}
 	if len(j.History) != 1 || *j.History[0].TrainRMSE != 0.5 || j.History[0].Seconds != 3 || j.History[0].BytesExchanged != 150 {
 		t.Fatalf("history %+v", j.History)
 	}
 	// The next user phase carries iteration 1's test error.
-	mustApply(t, f, Command{Type: cmdPhase, Job: "j1", Phase: &PhaseResult{Epoch: 1, Iteration: 2, Side: sideUsers, TestN: 4, TestSSE: 1}})
+	mustApply(t, f, Command{Type: cmdPhase, Job: "j1", Phase: &PhaseResult{Epoch: 1, Iteration: 2, Side: wire.SideUsers, TestN: 4, TestSSE: 1}})
 	f.View(func(st *State) { j = *st.Jobs["j1"] })
 	if j.History[0].TestRMSE == nil || *j.History[0].TestRMSE != 0.5 {
 		t.Fatalf("test RMSE of iteration 1: %v", j.History[0].TestRMSE)
@@ -118,10 +118,10 @@ func TestReassignRestarts(t *testing.T) {
 	if j.Restarts != 1 || j.DoneIteration != 0 || j.DoneSide != "" || len(j.History) != 0 || len(j.Notes) != 1 {
 		t.Fatalf("after restart: %+v", j)
 	}
-	if it, side, _ := j.NextPhase(); it != 1 || side != sideUsers {
+	if it, side, _ := j.NextPhase(); it != 1 || side != wire.SideUsers {
 		t.Fatalf("next phase %d %s", it, side)
 	}
-	if err := apply(t, f, Command{Type: cmdPhase, Job: "j1", Phase: &PhaseResult{Epoch: 1, Iteration: 1, Side: sideUsers}}); !errors.Is(err, ErrStale) {
+	if err := apply(t, f, Command{Type: cmdPhase, Job: "j1", Phase: &PhaseResult{Epoch: 1, Iteration: 1, Side: wire.SideUsers}}); !errors.Is(err, ErrStale) {
 		t.Fatalf("old epoch's phase accepted: %v", err)
 	}
 }
@@ -186,7 +186,7 @@ func TestSnapshotRestore(t *testing.T) {
 		t.Fatalf("restored state differs:\n%s\n%s", a, b)
 	}
 	// The restored machine goes on applying.
-	mustApply(t, g, Command{Type: cmdPhase, Job: "j1", Phase: &PhaseResult{Epoch: 1, Iteration: 3, Side: sideUsers}})
+	mustApply(t, g, Command{Type: cmdPhase, Job: "j1", Phase: &PhaseResult{Epoch: 1, Iteration: 3, Side: wire.SideUsers}})
 	if err := g.Restore(io.NopCloser(bytes.NewReader([]byte("{}")))); err == nil {
 		t.Fatal("a snapshot without tables was restored")
 	}

@@ -62,11 +62,11 @@ type ServerStatus struct {
 
 // WorkerStatus is one worker in ClusterStatus.
 type WorkerStatus struct {
-	ID       string    `json:"id"`
-	State    string    `json:"state"` // alive or lost
-	Blocks   int       `json:"blocks"`
-	CPUs     int       `json:"cpus"`
-	LastSeen time.Time `json:"last_seen"`
+	ID       string      `json:"id"`
+	State    WorkerState `json:"state"`
+	Blocks   int         `json:"blocks"`
+	CPUs     int         `json:"cpus"`
+	LastSeen time.Time   `json:"last_seen"`
 }
 
 // NodeStatus answers GET /v1/status: one coordinator's own view.
@@ -81,7 +81,7 @@ type NodeStatus struct {
 // JobSummary is one entry of GET /v1/jobs.
 type JobSummary struct {
 	JobID    string     `json:"job_id"`
-	State    string     `json:"state"`
+	State    job.State  `json:"state"`
 	Schedule string     `json:"schedule"`
 	Created  time.Time  `json:"created"`
 	Finished *time.Time `json:"finished"`
@@ -726,9 +726,9 @@ func (n *Node) workerCommand(typ string) http.HandlerFunc {
 
 // JobLogs answers GET /v1/jobs/{id}/logs.
 type JobLogs struct {
-	JobID  string  `json:"job_id"`
-	State  string  `json:"state"`
-	Events []Event `json:"events"`
+	JobID  string    `json:"job_id"`
+	State  job.State `json:"state"`
+	Events []Event   `json:"events"`
 }
 
 func (n *Node) getJobLogs(w http.ResponseWriter, r *http.Request) {

@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/cofactor-ml/cofactor/internal/job"
+	"github.com/cofactor-ml/cofactor/internal/wire"
 
 	"net/http"
 )
@@ -53,7 +54,7 @@ func newMetrics(n *Node) *metrics {
 			Name: "cofactor_phase_timeouts_total", Help: "Job steps that outlasted the phase timeout.", ConstLabels: labels,
 		}),
 	}
-	for _, side := range []string{sideUsers, sideItems} {
+	for _, side := range []string{wire.SideUsers.String(), wire.SideItems.String()} {
 		// Present from the start on every coordinator, not only once a
 		// leader has observed a phase.
 		m.phaseSeconds.WithLabelValues(side)
@@ -77,8 +78,8 @@ func (c *stateCollector) desc(name, help string, labels ...string) *prometheus.D
 
 var (
 	raftStates  = []string{"follower", "candidate", "leader", "shutdown"}
-	jobStates   = []string{"pending", "running", "succeeded", "failed", "cancelled"}
-	workerState = []string{WorkerAlive, WorkerLost, WorkerDraining}
+	jobStates   = []job.State{job.StatePending, job.StateRunning, job.StateSucceeded, job.StateFailed, job.StateCancelled}
+	workerState = []WorkerState{WorkerAlive, WorkerLost, WorkerDraining}
 )
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(c, ch) }
@@ -105,8 +106,8 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.desc("cofactor_raft_last_index", "Index of the last raft log entry."), prometheus.GaugeValue, float64(n.raft.LastIndex()))
 	ch <- prometheus.MustNewConstMetric(c.desc("cofactor_raft_applied_index", "Index of the last entry applied to the state machine."), prometheus.GaugeValue, float64(n.raft.AppliedIndex()))
 
-	jobs := map[string]int{}
-	workers := map[string]int{}
+	jobs := map[job.State]int{}
+	workers := map[WorkerState]int{}
 	type jobProgress struct {
 		job, model string
 		done       float64
@@ -157,11 +158,11 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	})
 	dj := c.desc("cofactor_jobs", "Jobs by state.", "state")
 	for _, s := range jobStates {
-		ch <- prometheus.MustNewConstMetric(dj, prometheus.GaugeValue, float64(jobs[s]), s)
+		ch <- prometheus.MustNewConstMetric(dj, prometheus.GaugeValue, float64(jobs[s]), s.String())
 	}
 	dw := c.desc("cofactor_workers", "Workers by state.", "state")
 	for _, s := range workerState {
-		ch <- prometheus.MustNewConstMetric(dw, prometheus.GaugeValue, float64(workers[s]), s)
+		ch <- prometheus.MustNewConstMetric(dw, prometheus.GaugeValue, float64(workers[s]), s.String())
 	}
 	dp := c.desc("cofactor_job_progress_ratio", "Share of a running job's iterations completed, 0 to 1.", "job", "model")
 	for _, p := range running {

@@ -82,12 +82,12 @@ func (n *Node) monitor(ctx context.Context) {
 				}
 				// New, back from lost, or restarted (a new boot: it holds
 				// nothing of what it was assigned).
-				if age < n.cfg.WorkerTimeout && (!known || w.State != "alive" || w.Boot != beats[id].Boot) {
+				if age < n.cfg.WorkerTimeout && (!known || w.State != WorkerAlive || w.Boot != beats[id].Boot) {
 					register = append(register, id)
 				}
 			}
 			for id, w := range st.Workers {
-				if w.State != "alive" {
+				if w.State != WorkerAlive {
 					continue
 				}
 				age, heard := ages[id]

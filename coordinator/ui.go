@@ -338,7 +338,7 @@ func (n *Node) uiSchedules() []uiSchedule {
 			u.NextIn = "in " + uiDuration(max(s.Next.Sub(now).Seconds(), 0))
 		}
 		if j := last[s.Name]; j != nil {
-			u.LastJob, u.LastState = j.ID, j.State
+			u.LastJob, u.LastState = j.ID, j.State.String()
 		}
 		out = append(out, u)
 	}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/cofactor-ml/cofactor/internal/job"
+	"github.com/cofactor-ml/cofactor/internal/wire"
 )
 
 // Result is the job as CONTRACT.md's JSON describes it, as of now. Call it
@@ -74,7 +75,7 @@ func (j *Job) Result(now time.Time) job.Result {
 		r.Progress.ElapsedSeconds = r.Seconds
 		if t := j.Spec.Iterations; t > 0 {
 			done := float64(j.DoneIteration)
-			if j.DoneSide == sideUsers {
+			if j.DoneSide == wire.SideUsers {
 				done -= 0.5 // DoneIteration names the iteration whose users phase is done
 			}
 			r.Progress.Done = min(max(done/float64(t), 0), 1)
@@ -124,7 +125,7 @@ func (j *Job) progress() *job.Progress {
 		return &job.Progress{Iteration: t, Phase: "checkpoint"}
 	}
 	if t, side, ok := j.NextPhase(); ok {
-		return &job.Progress{Iteration: t, Phase: side}
+		return &job.Progress{Iteration: t, Phase: side.String()}
 	}
 	if j.Eval == nil {
 		return &job.Progress{Iteration: j.Spec.Iterations, Phase: "evaluate"}

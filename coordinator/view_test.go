@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/cofactor-ml/cofactor/internal/job"
+	"github.com/cofactor-ml/cofactor/internal/wire"
 )
 
 // TestProgressEstimate: a running job says how much of it is done, how
@@ -30,7 +31,7 @@ func TestProgressEstimate(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.users {
-				mustApply(t, f, Command{Type: cmdPhase, Job: "j1", Phase: &PhaseResult{Epoch: 1, Iteration: 3, Side: sideUsers, Seconds: 1}})
+				mustApply(t, f, Command{Type: cmdPhase, Job: "j1", Phase: &PhaseResult{Epoch: 1, Iteration: 3, Side: wire.SideUsers, Seconds: 1}})
 			}
 			var p job.Progress
 			f.View(func(st *State) { p = *st.Jobs[tc.job].Result(now).Progress })

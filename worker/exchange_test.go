@@ -365,7 +365,7 @@ func TestFetchWaitsForVersion(t *testing.T) {
 }
 
 // phaseCommand is the command of one phase with the given assignment.
-func phaseCommand(jobID string, spec job.Spec, epoch uint64, users, items []string, t int, side string) wire.Command {
+func phaseCommand(jobID string, spec job.Spec, epoch uint64, users, items []string, t int, side wire.Side) wire.Command {
 	return wire.Command{Type: wire.CmdPhase, Job: jobID, Spec: spec, Epoch: epoch, Users: users, Items: items, Iteration: t, Side: side}
 }
 
@@ -455,7 +455,7 @@ func TestTwoWorkersMatchReference(t *testing.T) {
 			var reps [3][]wire.Report
 			for i, ph := range []struct {
 				t    int
-				side string
+				side wire.Side
 			}{{1, "users"}, {1, "items"}, {2, "users"}} {
 				reps[i] = runPhase(t, nc, l, phaseCommand("x", spec, 1, users, items, ph.t, ph.side))
 			}

@@ -238,7 +238,7 @@ func mustCommand(t testing.TB, nc *nats.Conn, worker string, c wire.Command) {
 }
 
 // isPhase matches the phase reports of one step.
-func isPhase(jobID string, epoch uint64, t int, side string) func(wire.Report) bool {
+func isPhase(jobID string, epoch uint64, t int, side wire.Side) func(wire.Report) bool {
 	return func(r wire.Report) bool {
 		return r.Type == wire.RepPhase && r.Job == jobID && r.Epoch == epoch && r.Iteration == t && r.Side == side
 	}

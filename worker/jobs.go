@@ -58,7 +58,7 @@ type taskKey struct {
 	typ       string
 	epoch     uint64
 	iteration int
-	side      string
+	side      wire.Side
 	snapshot  string
 }
 
@@ -356,7 +356,7 @@ func (w *Worker) adopt(ctx context.Context, js *jobState, c *wire.Command) error
 		}
 	}
 	for _, k := range want {
-		data, err := w.blobs.Get(ctx, wire.BlockBlob(js.id, k.side.String(), k.index), maxBlockBytes)
+		data, err := w.blobs.Get(ctx, wire.BlockBlob(js.id, wire.SideOf(k.side), k.index), maxBlockBytes)
 		if err != nil {
 			return fmt.Errorf("loading %s block %d: %w", k.side, k.index, err)
 		}
@@ -518,7 +518,7 @@ func (w *Worker) checkpoint(ctx context.Context, js *jobState, c *wire.Command) 
 				w.metrics.ckptBytes.Add(float64(f.Bytes))
 			}
 			reps = append(reps, wire.Report{Type: wire.RepCheckpoint, Job: c.Job, Epoch: c.Epoch, Iteration: c.Iteration,
-				Side: side.String(), Block: b, Snapshot: c.Snapshot, Files: files})
+				Side: wire.SideOf(side), Block: b, Snapshot: c.Snapshot, Files: files})
 		}
 	}
 	return reps, nil
@@ -563,7 +563,7 @@ func parseSide(s string) (partition.Side, error) {
 
 // phase solves every block this worker owns on the command's side.
 func (w *Worker) phase(ctx context.Context, js *jobState, c *wire.Command) ([]wire.Report, error) {
-	side, err := parseSide(c.Side)
+	side, err := parseSide(c.Side.String())
 	if err != nil {
 		return nil, err
 	}
@@ -614,8 +614,8 @@ func (w *Worker) phase(ctx context.Context, js *jobState, c *wire.Command) ([]wi
 		st.SSE = bs.SSE
 		st.Checksum = checksum(x)
 		st.Seconds = time.Since(start).Seconds()
-		w.metrics.rowsSolved.WithLabelValues(c.Side).Add(float64(st.Rows))
-		w.metrics.phaseSeconds.WithLabelValues(c.Side).Observe(st.Seconds)
+		w.metrics.rowsSolved.WithLabelValues(c.Side.String()).Add(float64(st.Rows))
+		w.metrics.phaseSeconds.WithLabelValues(c.Side.String()).Observe(st.Seconds)
 		reps = append(reps, wire.Report{Type: wire.RepPhase, Job: c.Job, Epoch: c.Epoch, Iteration: t, Side: c.Side, Block: b, Stats: st})
 	}
 	return reps, nil

@@ -100,7 +100,7 @@ func TestPartitionCommand(t *testing.T) {
 	i := 0
 	for _, side := range []partition.Side{partition.Users, partition.Items} {
 		for _, want := range lay.Blocks(side) {
-			data, err := blobs.Get(ctx, wire.BlockBlob("p1", side.String(), want.Index), 1<<30)
+			data, err := blobs.Get(ctx, wire.BlockBlob("p1", wire.SideOf(side), want.Index), 1<<30)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -119,7 +119,7 @@ func TestPartitionCommand(t *testing.T) {
 				t.Errorf("stored %s block %d differs from the layout's", side, want.Index)
 			}
 		}
-		ids, err := blobs.Get(ctx, wire.IDsBlob("p1", side.String()), 1<<30)
+		ids, err := blobs.Get(ctx, wire.IDsBlob("p1", wire.SideOf(side)), 1<<30)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,5 +1,10 @@
 package job
 
+import (
+	"errors"
+	"fmt"
+)
+
 // Iteration is one entry of a job's history.
 type Iteration struct {
 	Iteration      int      `json:"iteration"`
@@ -14,7 +19,7 @@ type Iteration struct {
 // apply are null, not absent.
 type Result struct {
 	JobID               string      `json:"job_id"`
-	State               string      `json:"state"`
+	State               State       `json:"state"`
 	Error               string      `json:"error,omitempty"`
 	ErrorKind           string      `json:"error_kind,omitempty"` // "input" (exit 2) or "runtime" (exit 1)
 	Rank                int         `json:"rank"`
@@ -84,19 +89,59 @@ type Progress struct {
 	RemainingSeconds *float64 `json:"remaining_seconds"`
 }
 
-// Job states.
+// State is a job's state. Its text form is CONTRACT.md's "state" value.
+type State string
+
+// Job states: pending until partitioned, running, then one of the three
+// final states.
 const (
-	StatePending   = "pending"
-	StateRunning   = "running"
-	StateSucceeded = "succeeded"
-	StateFailed    = "failed"
-	StateCancelled = "cancelled"
+	StatePending   State = "pending"
+	StateRunning   State = "running"
+	StateSucceeded State = "succeeded"
+	StateFailed    State = "failed"
+	StateCancelled State = "cancelled"
 )
 
-// Finished reports whether state is final.
-func Finished(state string) bool {
-	return state == StateSucceeded || state == StateFailed || state == StateCancelled
+// ErrState is wrapped by UnmarshalText for a name that is not a state.
+var ErrState = errors.New("job: not a job state")
+
+// String returns the state's name.
+func (s State) String() string { return string(s) }
+
+// Valid reports whether s is one of the five states.
+func (s State) Valid() bool {
+	switch s {
+	case StatePending, StateRunning, StateSucceeded, StateFailed, StateCancelled:
+		return true
+	}
+	return false
 }
+
+// Finished reports whether s is final.
+func (s State) Finished() bool {
+	return s == StateSucceeded || s == StateFailed || s == StateCancelled
+}
+
+// MarshalText implements encoding.TextMarshaler ("" for the zero value).
+func (s State) MarshalText() ([]byte, error) {
+	if s != "" && !s.Valid() {
+		return nil, fmt.Errorf("%w: %q", ErrState, string(s))
+	}
+	return []byte(s), nil
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (s *State) UnmarshalText(b []byte) error {
+	v := State(b)
+	if v != "" && !v.Valid() {
+		return fmt.Errorf("%w: %q", ErrState, string(b))
+	}
+	*s = v
+	return nil
+}
+
+// Finished reports whether state is final.
+func Finished(state State) bool { return state.Finished() }
 
 // Error kinds.
 const (

@@ -44,7 +44,7 @@ type Command struct {
 	Users      []string `json:"users,omitempty"` // owner of each user block
 	Items      []string `json:"items,omitempty"` // owner of each item block
 	Iteration  int      `json:"iteration,omitempty"`
-	Side       string   `json:"side,omitempty"` // users or items
+	Side       Side     `json:"side,omitempty"`
 	UserBlocks int      `json:"user_blocks,omitempty"`
 	ItemBlocks int      `json:"item_blocks,omitempty"`
 	// Snapshot names a checkpoint: the one to write (checkpoint), to
@@ -83,7 +83,7 @@ type Report struct {
 	Job       string                `json:"job"`
 	Epoch     uint64                `json:"epoch,omitempty"`
 	Iteration int                   `json:"iteration,omitempty"`
-	Side      string                `json:"side,omitempty"`
+	Side      Side                  `json:"side,omitempty"`
 	Block     int                   `json:"block"`
 	Stats     BlockStats            `json:"stats"`
 	Partition *PartitionSummary     `json:"partition,omitempty"`
@@ -170,12 +170,12 @@ const BlockBucket = "cofactor-blocks"
 func JobBlobs(jobID string) string { return jobID + "/" }
 
 // Blob names in the block store.
-func BlockBlob(jobID, side string, block int) string {
-	return jobID + "/" + side + "/" + strconv.Itoa(block)
+func BlockBlob(jobID string, side Side, block int) string {
+	return jobID + "/" + string(side) + "/" + strconv.Itoa(block)
 }
 
 // IDsBlob names a side's external IDs (one per line, in index order).
-func IDsBlob(jobID, side string) string { return jobID + "/ids/" + side }
+func IDsBlob(jobID string, side Side) string { return jobID + "/ids/" + string(side) }
 
 // ErrBounds marks a command whose counts or indices are out of range.
 var ErrBounds = errors.New("command out of bounds")

@@ -178,7 +178,7 @@ func TestWorkerKilledMidJob(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, w := range st.Workers {
-		if want := map[bool]string{true: "lost", false: "alive"}[w.ID == "w2"]; w.State != want {
+		if want := map[bool]coordinator.WorkerState{true: "lost", false: "alive"}[w.ID == "w2"]; w.State != want {
 			t.Errorf("worker %s is %s, want %s", w.ID, w.State, want)
 		}
 	}
@@ -536,7 +536,7 @@ func TestMembership(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	workers := map[string]string{}
+	workers := map[string]coordinator.WorkerState{}
 	for _, w := range st.Workers {
 		workers[w.ID] = w.State
 	}

@@ -53,8 +53,8 @@ const (
 	outNone      = "none"    // refused before raft: took no effect (dropped)
 	// States a read observes.
 	stAbsent    = "absent"
-	stPending   = job.StatePending
-	stCancelled = job.StateCancelled
+	stPending   = string(job.StatePending)
+	stCancelled = string(job.StateCancelled)
 	stActive    = "active"
 	stPaused    = "paused"
 )
@@ -322,7 +322,7 @@ func (h *historyRun) call(rng *rand.Rand, client int) {
 				h.t.Errorf("job %s: %v: %s", jobKey, err, b)
 				return
 			}
-			h.rec.add(client, histInput{"job/" + jobKey, "get"}, call, ret, res.State)
+			h.rec.add(client, histInput{"job/" + jobKey, "get"}, call, ret, res.State.String())
 		default:
 			h.rec.drop() // a read that failed changed nothing
 		}
@@ -357,7 +357,7 @@ func (h *historyRun) readJobs(url string, client int, call int64) {
 	}
 	state := map[string]string{}
 	for _, j := range list.Jobs {
-		state[j.JobID] = j.State
+		state[j.JobID] = j.State.String()
 	}
 	for _, k := range h.jobs {
 		s := state[k]
@@ -548,7 +548,7 @@ func runHistory(t *testing.T, run int, faultFor time.Duration, input string) str
 			}
 			var res job.Result
 			if err == nil && st == 200 && json.Unmarshal(b, &res) == nil {
-				h.rec.add(clients, histInput{"job/" + k, "get"}, call, ret, res.State)
+				h.rec.add(clients, histInput{"job/" + k, "get"}, call, ret, res.State.String())
 				break
 			}
 			time.Sleep(200 * time.Millisecond)

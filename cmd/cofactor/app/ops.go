@@ -73,7 +73,7 @@ type jobFailed struct{ res *job.Result }
 func (e jobFailed) Error() string {
 	msg := e.res.Error
 	if msg == "" {
-		msg = e.res.State
+		msg = e.res.State.String()
 	}
 	return fmt.Sprintf("job %s %s: %s", e.res.JobID, e.res.State, msg)
 }
