@@ -57,7 +57,7 @@ type ServerStatus struct {
 	ID          string `json:"id"`
 	Address     string `json:"address"` // raft address
 	HTTPAddress string `json:"http_address,omitempty"`
-	State       string `json:"state"` // leader, follower, candidate, unreachable
+	State       string `json:"state"` // leader, follower, candidate, unreachable (asked, no answer), unknown (not asked yet)
 }
 
 // WorkerStatus is one worker in ClusterStatus.
@@ -352,12 +352,8 @@ func (n *Node) clusterStatus(ctx context.Context) (*ClusterStatus, error) {
 	}
 	_, leader := n.raft.LeaderWithID()
 	out := &ClusterStatus{Leader: string(leader), AnsweredBy: n.cfg.ID, Servers: []ServerStatus{}, Workers: []WorkerStatus{}}
-	httpAddr := map[string]string{}
 	blocks := map[string]int{}
 	n.fsm.View(func(st *State) {
-		for id, s := range st.Servers {
-			httpAddr[id] = s.HTTPAddr
-		}
 		for _, jid := range st.Order {
 			if j := st.Jobs[jid]; !job.Finished(j.State) && j.Assign != nil {
 				for _, owner := range append(append([]string(nil), j.Assign.Users...), j.Assign.Items...) {
@@ -371,6 +367,7 @@ func (n *Node) clusterStatus(ctx context.Context) (*ClusterStatus, error) {
 	})
 	sort.Slice(out.Workers, func(a, b int) bool { return out.Workers[a].ID < out.Workers[b].ID })
 	servers := f.Configuration().Servers
+	httpAddr := n.peerHTTPAddrs(ctx, servers) // raftlog.go: a restarted member replays its log first
 	out.Servers = make([]ServerStatus, len(servers))
 	done := make(chan struct{}, len(servers))
 	for i, s := range servers {
@@ -381,8 +378,14 @@ func (n *Node) clusterStatus(ctx context.Context) (*ClusterStatus, error) {
 				out.Servers[i].State = strings.ToLower(n.raft.State().String())
 				return
 			}
-			out.Servers[i].State = "unreachable"
+			// Unreachable only once asked: without an address (not yet
+			// replayed) the state is unknown, unless raft hears the leader.
+			out.Servers[i].State = "unknown"
+			if s.ID == leader {
+				out.Servers[i].State = "leader"
+			}
 			if addr := httpAddr[string(s.ID)]; addr != "" {
+				out.Servers[i].State = "unreachable"
 				cctx, cancel := context.WithTimeout(ctx, time.Second)
 				defer cancel()
 				var ns NodeStatus

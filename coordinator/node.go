@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -328,14 +327,6 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	return nil
 }
 
-// slogWriter carries raft's log lines (hclog text) into the node's logger.
-type slogWriter struct{ l *slog.Logger }
-
-func (w slogWriter) Write(p []byte) (int, error) {
-	w.l.Warn(strings.TrimSpace(string(p)))
-	return len(p), nil
-}
-
 type unsubscriber struct{ s *nats.Subscription }
 
 func (u unsubscriber) Close() error { return u.s.Unsubscribe() }
@@ -349,7 +340,7 @@ func (n *Node) openRaft() (bool, error) {
 	if n.cfg.InMemory {
 		level = hclog.Error // a group of one: elections are not news
 	}
-	rc.Logger = hclog.New(&hclog.LoggerOptions{Name: "raft", Level: level, Output: slogWriter{n.log}, DisableTime: true})
+	rc.Logger = newRaftLogger(n.log, level) // raftlog.go: routine peer errors at WARN
 	var (
 		logs   raft.LogStore
 		stable raft.StableStore
