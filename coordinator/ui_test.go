@@ -143,7 +143,14 @@ func TestWebUI(t *testing.T) {
 	if final.State != job.StateCancelled {
 		t.Fatalf("job %s is %s after the button", running, final.State)
 	}
-	p.Go(base + "/ui/jobs/" + running)
+	// base may be a follower, which shows the cancellation once it has
+	// applied it.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		p.Go(base + "/ui/jobs/" + running)
+		if p.Text("#state") == "State: cancelled" || time.Now().After(deadline) {
+			break
+		}
+	}
 	if got := p.Text("#state"); got != "State: cancelled" || p.Count("#cancel") != 0 {
 		t.Errorf("after cancelling: %q, %d buttons", got, p.Count("#cancel"))
 	}

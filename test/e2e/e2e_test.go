@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"fmt"
+	dto "github.com/prometheus/client_model/go"
 	"io"
 	"net/http"
 	"os"
@@ -400,12 +401,22 @@ func TestObservability(t *testing.T) {
 	}
 
 	leader := c.WaitLeader(5 * time.Second)
+	want := []string{"cofactor_raft_state", "cofactor_raft_leader", "cofactor_raft_commit_seconds", "cofactor_jobs",
+		"cofactor_workers", "cofactor_phase_seconds", "cofactor_rows_solved_total",
+		"cofactor_job_last_success_timestamp_seconds", "cofactor_snapshot_last_published_timestamp_seconds",
+		"cofactor_bytes_exchanged_total", "cofactor_checkpoint_seconds", "cofactor_checkpoint_bytes", "cofactor_model_metric"}
 	for _, cd := range c.Coords {
-		fams := testcluster.Scrape(t, "http://"+cd.HTTPAddr+"/metrics")
-		want := []string{"cofactor_raft_state", "cofactor_raft_leader", "cofactor_raft_commit_seconds", "cofactor_jobs",
-			"cofactor_workers", "cofactor_phase_seconds", "cofactor_rows_solved_total",
-			"cofactor_job_last_success_timestamp_seconds", "cofactor_snapshot_last_published_timestamp_seconds",
-			"cofactor_bytes_exchanged_total", "cofactor_checkpoint_seconds", "cofactor_checkpoint_bytes", "cofactor_model_metric"}
+		// A follower derives the job series from its replicated state: give
+		// it a moment to apply the job's end, which the leader answered.
+		var fams map[string]*dto.MetricFamily
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			fams = testcluster.Scrape(t, "http://"+cd.HTTPAddr+"/metrics")
+			if _, ok := fams["cofactor_job_last_success_timestamp_seconds"]; ok || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
 		for _, name := range want {
 			if _, ok := fams[name]; !ok {
 				t.Errorf("coordinator %s: no %s", cd.ID, name)
