@@ -4,6 +4,14 @@
 // assemble the snapshot), and serves the factor rows of the blocks it owns
 // to the other workers.
 //
+// # Transport
+//
+// The worker reaches the coordinators, the other workers, the block store
+// and the snapshot stores only through [Transport], the small interface
+// this package declares: NATS in production (a connection dialled from
+// Config.NATSURL, or one passed with [WithConn]), an in-memory network in
+// the package's fast tests ([WithTransport]).
+//
 // # Data flow of a phase
 //
 // For each block it owns on the phase's side, the worker fetches exactly

@@ -8,8 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/cofactor-ml/cofactor/partition"
 	"github.com/cofactor-ml/cofactor/transport"
 )
@@ -149,7 +147,7 @@ func (w *Worker) request(ctx context.Context, owner string, h transport.Header) 
 	req := transport.AppendFrame(nil, h, nil)
 	var last error
 	for attempt := 0; attempt < remoteRetries; attempt++ {
-		msg, err := w.injectedRequest(ctx, transport.WorkerRowsSubject(owner), req, w.cfg.Retry)
+		answer, err := w.injectedRequest(ctx, transport.WorkerRowsSubject(owner), req, w.cfg.Retry)
 		if err != nil {
 			err = fmt.Errorf("asking worker %s for %s block %d: %w", owner, sideName(h.Side), h.Block, err)
 			if errors.Is(err, transport.ErrUnreachable) {
@@ -157,11 +155,11 @@ func (w *Worker) request(ctx context.Context, owner string, h transport.Header) 
 			}
 			return transport.Header{}, nil, 0, err
 		}
-		rh, payload, err := transport.DecodeFrame(msg.Data)
+		rh, payload, err := transport.DecodeFrame(answer)
 		if err != nil {
 			return transport.Header{}, nil, 0, fmt.Errorf("answer of worker %s: %w", owner, err)
 		}
-		w.metrics.bytesReceived.WithLabelValues(rh.Type.String()).Add(float64(len(msg.Data)))
+		w.metrics.bytesReceived.WithLabelValues(rh.Type.String()).Add(float64(len(answer)))
 		if rerr := transport.FrameErr(rh, payload); rerr != nil {
 			last = rerr
 			select {
@@ -175,7 +173,7 @@ func (w *Worker) request(ctx context.Context, owner string, h transport.Header) 
 			rh.Block != h.Block || rh.Peer != h.Peer || rh.Chunk != h.Chunk || rh.Cols != h.Cols {
 			return transport.Header{}, nil, 0, fmt.Errorf("worker %s answered another request (%+v for %+v)", owner, rh, h)
 		}
-		return rh, payload, int64(len(msg.Data)), nil
+		return rh, payload, int64(len(answer)), nil
 	}
 	return transport.Header{}, nil, 0, fmt.Errorf("worker %s: %w", owner, last)
 }
@@ -194,9 +192,9 @@ func (w *Worker) header(js *jobState, typ transport.FrameType, side partition.Si
 
 // perChunk is how many rows of the job's rank fit in one message.
 func (w *Worker) perChunk(k int) (int, error) {
-	per := transport.RowsPerChunk(int(w.nc.MaxPayload()), k)
+	per := transport.RowsPerChunk(w.tr.MaxPayload(), k)
 	if per == 0 {
-		return 0, fmt.Errorf("one factor row of rank %d does not fit the NATS server's max_payload of %d bytes", k, w.nc.MaxPayload())
+		return 0, fmt.Errorf("one factor row of rank %d does not fit the NATS server's max_payload of %d bytes", k, w.tr.MaxPayload())
 	}
 	return per, nil
 }
@@ -236,8 +234,8 @@ func (w *Worker) fetchRows(ctx context.Context, js *jobState, owner string, side
 // fetchGram asks owner for YᵀY of the other side's block at version v.
 func (w *Worker) fetchGram(ctx context.Context, js *jobState, owner string, side partition.Side, block, v int) ([]float64, int64, error) {
 	k := js.spec.Width()
-	if !transport.GramFits(int(w.nc.MaxPayload()), k) {
-		return nil, 0, fmt.Errorf("a rank-%d Gram matrix does not fit the NATS server's max_payload of %d bytes", k, w.nc.MaxPayload())
+	if !transport.GramFits(w.tr.MaxPayload(), k) {
+		return nil, 0, fmt.Errorf("a rank-%d Gram matrix does not fit the NATS server's max_payload of %d bytes", k, w.tr.MaxPayload())
 	}
 	h := w.header(js, transport.FrameGramRequest, side, block, 0, v)
 	rh, payload, n, err := w.request(ctx, owner, h)
@@ -340,7 +338,7 @@ func (w *Worker) fetchAll(ctx context.Context, js *jobState, owner string, s par
 
 // onRowRequest answers a row or Gram request in the background, with a
 // bounded number answered at once.
-func (w *Worker) onRowRequest(m *nats.Msg) {
+func (w *Worker) onRowRequest(data []byte, reply func([]byte) error) {
 	w.wg.Add(1)
 	go func() {
 		defer w.wg.Done()
@@ -348,12 +346,12 @@ func (w *Worker) onRowRequest(m *nats.Msg) {
 		defer func() { <-w.serving }()
 		bp := framePool.Get().(*[]byte)
 		defer framePool.Put(bp)
-		answer := w.serveFrame((*bp)[:0], m.Data)
+		answer := w.serveFrame((*bp)[:0], data)
 		*bp = answer
-		// Respond copies the answer into the connection's buffer, so the
-		// pooled buffer can be reused as soon as it returns.
-		if err := m.Respond(answer); err != nil {
-			if !errors.Is(err, nats.ErrConnectionClosed) {
+		// reply copies the answer, so the pooled buffer can be reused as
+		// soon as it returns.
+		if err := reply(answer); err != nil {
+			if !errors.Is(err, ErrClosed) {
 				w.log.Warn("row answer not sent", "err", err)
 			}
 			return

@@ -7,15 +7,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/cofactor-ml/cofactor/als"
 	"github.com/cofactor-ml/cofactor/internal/job"
 	"github.com/cofactor-ml/cofactor/internal/testutil"
 	"github.com/cofactor-ml/cofactor/internal/wire"
 	"github.com/cofactor-ml/cofactor/partition"
 	"github.com/cofactor-ml/cofactor/transport"
-	"github.com/cofactor-ml/cofactor/transport/embedded"
 )
 
 // smallPayload is a max_payload under which a block's rows take several
@@ -26,8 +23,8 @@ const smallPayload = 4096
 // frame of at most the connection's max_payload.
 func decodeAnswer(t *testing.T, w *Worker, b []byte) (transport.Header, []byte) {
 	t.Helper()
-	if int64(len(b)) > w.nc.MaxPayload() {
-		t.Fatalf("answer of %d bytes exceeds max_payload %d", len(b), w.nc.MaxPayload())
+	if len(b) > w.tr.MaxPayload() {
+		t.Fatalf("answer of %d bytes exceeds max_payload %d", len(b), w.tr.MaxPayload())
 	}
 	h, payload, err := transport.DecodeFrame(b)
 	if err != nil {
@@ -43,7 +40,7 @@ func request(h transport.Header) []byte { return transport.AppendFrame(nil, h, n
 // answered with an error frame that names the problem and echoes the
 // request's identifying fields.
 func TestServeFrameErrors(t *testing.T) {
-	e := startNATS(t, smallPayload)
+	e := startMem(t, smallPayload)
 	w := newWorker(t, e, testConfig("w1"))
 	spec := testSpec(testutil.WriteRatings(t, smallSet(false)), false)
 	_, l := loadLayout(t, spec, 2, 2)
@@ -113,7 +110,7 @@ func TestServeFrameErrors(t *testing.T) {
 // chunked so that every answer fits a small max_payload; every row for an
 // allRows request; YᵀY of the version for a Gram request.
 func TestServeFrameRows(t *testing.T) {
-	e := startNATS(t, smallPayload)
+	e := startMem(t, smallPayload)
 	w := newWorker(t, e, testConfig("w1"))
 	spec := testSpec(testutil.WriteRatings(t, smallSet(false)), false)
 	spec.Rank = 16
@@ -202,68 +199,69 @@ func equalBits(a, b []float32) bool {
 // TestFetchChunked has one running worker fetch rows, whole blocks and a
 // Gram matrix from another over NATS under a small max_payload.
 func TestFetchChunked(t *testing.T) {
-	e := startNATS(t, smallPayload)
-	w1 := startWorker(t, e, testConfig("w1"))
-	w2 := startWorker(t, e, testConfig("w2"))
-	spec := testSpec(testutil.WriteRatings(t, smallSet(false)), false)
-	spec.Rank = 16
-	k := spec.Rank
-	_, l := loadLayout(t, spec, 2, 2)
-	users, items := []string{"w1", "w2"}, []string{"w2", "w1"}
-	js1 := install(t, w1, "j1", spec, 1, l, users, items, 0, 1)
-	install(t, w2, "j1", spec, 1, l, users, items, 0, 1)
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	defer cancel()
+	onNetworks(t, smallPayload, func(t *testing.T, e network) {
+		w1 := startWorker(t, e, testConfig("w1"))
+		w2 := startWorker(t, e, testConfig("w2"))
+		spec := testSpec(testutil.WriteRatings(t, smallSet(false)), false)
+		spec.Rank = 16
+		k := spec.Rank
+		_, l := loadLayout(t, spec, 2, 2)
+		users, items := []string{"w1", "w2"}, []string{"w2", "w1"}
+		js1 := install(t, w1, "j1", spec, 1, l, users, items, 0, 1)
+		install(t, w2, "j1", spec, 1, l, users, items, 0, 1)
+		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+		defer cancel()
 
-	ub, ib := l.UserBlocks[0], l.ItemBlocks[0] // held by w1 and w2
-	per := transport.RowsPerChunk(smallPayload, k)
-	if n := len(ub.NeededFrom(0)); transport.ChunkCount(n, per) < 2 {
-		t.Fatalf("user block 0 needs %d rows of item block 0: one chunk of %d, the test does not exercise chunking", n, per)
-	}
-	dst := make([]float32, len(ub.NeededFrom(0))*k)
-	n, err := w1.fetchRows(ctx, js1, "w2", partition.Items, 0, 0, 1, dst)
-	if err != nil {
-		t.Fatal(err)
-	}
-	y := factorValues(ib, k, 1)
-	var want []float32
-	for _, r := range ib.SendTo(0) {
-		want = append(want, y[int(r)*k:int(r)*k+k]...)
-	}
-	if !equalBits(dst, want) {
-		t.Error("fetched rows differ from the owner's")
-	}
-	if n < int64(len(dst)*4) {
-		t.Errorf("%d bytes counted for %d float32", n, len(dst))
-	}
-
-	all, _, err := w1.fetchAll(ctx, js1, "w2", partition.Users, 1, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !equalBits(all, factorValues(l.UserBlocks[1], k, 1)) {
-		t.Error("fetchAll differs from the owner's rows")
-	}
-
-	g, _, err := w1.fetchGram(ctx, js1, "w2", partition.Items, 0, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wantG := make([]float64, k*k)
-	als.Gram(y, k, 1, wantG)
-	for i := range wantG {
-		if g[i] != wantG[i] {
-			t.Fatalf("Gram[%d] = %g, want %g", i, g[i], wantG[i])
+		ub, ib := l.UserBlocks[0], l.ItemBlocks[0] // held by w1 and w2
+		per := transport.RowsPerChunk(smallPayload, k)
+		if n := len(ub.NeededFrom(0)); transport.ChunkCount(n, per) < 2 {
+			t.Fatalf("user block 0 needs %d rows of item block 0: one chunk of %d, the test does not exercise chunking", n, per)
 		}
-	}
+		dst := make([]float32, len(ub.NeededFrom(0))*k)
+		n, err := w1.fetchRows(ctx, js1, "w2", partition.Items, 0, 0, 1, dst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		y := factorValues(ib, k, 1)
+		var want []float32
+		for _, r := range ib.SendTo(0) {
+			want = append(want, y[int(r)*k:int(r)*k+k]...)
+		}
+		if !equalBits(dst, want) {
+			t.Error("fetched rows differ from the owner's")
+		}
+		if n < int64(len(dst)*4) {
+			t.Errorf("%d bytes counted for %d float32", n, len(dst))
+		}
 
-	side, _, err := w1.fetchSide(ctx, js1, partition.Items, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !equalBits(side, append(append([]float32(nil), y...), factorValues(l.ItemBlocks[1], k, 1)...)) {
-		t.Error("fetchSide differs from the blocks' rows in order")
-	}
+		all, _, err := w1.fetchAll(ctx, js1, "w2", partition.Users, 1, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !equalBits(all, factorValues(l.UserBlocks[1], k, 1)) {
+			t.Error("fetchAll differs from the owner's rows")
+		}
+
+		g, _, err := w1.fetchGram(ctx, js1, "w2", partition.Items, 0, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantG := make([]float64, k*k)
+		als.Gram(y, k, 1, wantG)
+		for i := range wantG {
+			if g[i] != wantG[i] {
+				t.Fatalf("Gram[%d] = %g, want %g", i, g[i], wantG[i])
+			}
+		}
+
+		side, _, err := w1.fetchSide(ctx, js1, partition.Items, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !equalBits(side, append(append([]float32(nil), y...), factorValues(l.ItemBlocks[1], k, 1)...)) {
+			t.Error("fetchSide differs from the blocks' rows in order")
+		}
+	})
 }
 
 // requestLog records the row requests sent to one worker.
@@ -274,12 +272,11 @@ type requestLog struct {
 	changed chan struct{}
 }
 
-func watchRequests(t *testing.T, e *embedded.Server, owner string) *requestLog {
+func watchRequests(t *testing.T, e network, owner string) *requestLog {
 	t.Helper()
 	rl := &requestLog{seen: map[transport.Header]int{}, changed: make(chan struct{})}
-	nc := connect(t, e)
-	sub, err := nc.Subscribe(transport.WorkerRowsSubject(owner), func(m *nats.Msg) {
-		h, _, err := transport.DecodeFrame(m.Data)
+	stop, err := e.endpoint(t).Subscribe(transport.WorkerRowsSubject(owner), func(data []byte, _ func([]byte) error) {
+		h, _, err := transport.DecodeFrame(data)
 		if err != nil {
 			return
 		}
@@ -295,10 +292,7 @@ func watchRequests(t *testing.T, e *embedded.Server, owner string) *requestLog {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := nc.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sub.Unsubscribe() })
+	t.Cleanup(stop)
 	return rl
 }
 
@@ -324,7 +318,7 @@ func (rl *requestLog) waitRepeats(t *testing.T, n int) {
 // TestFetchWaitsForVersion: an owner that does not have the version yet
 // answers with an error frame; the requester asks again until it has.
 func TestFetchWaitsForVersion(t *testing.T) {
-	e := startNATS(t, 0)
+	e := startMem(t, 0)
 	w1 := startWorker(t, e, testConfig("w1"))
 	w2 := startWorker(t, e, testConfig("w2"))
 	spec := testSpec(testutil.WriteRatings(t, smallSet(false)), false)
@@ -371,7 +365,7 @@ func phaseCommand(jobID string, spec job.Spec, epoch uint64, users, items []stri
 
 // runPhase sends a phase to every worker named in the assignment and
 // waits for one report per block of the side, each from its owner.
-func runPhase(t *testing.T, nc *nats.Conn, l *leader, c wire.Command) []wire.Report {
+func runPhase(t *testing.T, nc Transport, l *leader, c wire.Command) []wire.Report {
 	t.Helper()
 	owners := c.Users
 	if c.Side == "items" {
@@ -440,35 +434,36 @@ func TestTwoWorkersMatchReference(t *testing.T) {
 			name = "implicit"
 		}
 		t.Run(name, func(t *testing.T) {
-			e := startNATS(t, 0)
-			l := startLeader(t, e)
-			workers := map[string]*Worker{
-				"w1": startWorker(t, e, testConfig("w1")),
-				"w2": startWorker(t, e, testConfig("w2")),
-			}
-			nc := connect(t, e)
-			spec := testSpec(testutil.WriteRatings(t, smallSet(implicit)), implicit)
-			k := spec.Rank
-			mustCommand(t, nc, "w1", wire.Command{Type: wire.CmdPartition, Job: "x", Spec: spec, UserBlocks: 3, ItemBlocks: 3})
-			l.wait(t, 1, func(r wire.Report) bool { return r.Type == wire.RepPartitioned && r.Job == "x" })
-			users, items := []string{"w1", "w2", "w1"}, []string{"w2", "w1", "w2"}
-			var reps [3][]wire.Report
-			for i, ph := range []struct {
-				t    int
-				side wire.Side
-			}{{1, "users"}, {1, "items"}, {2, "users"}} {
-				reps[i] = runPhase(t, nc, l, phaseCommand("x", spec, 1, users, items, ph.t, ph.side))
-			}
-			x, y := reference(t, spec, 3)
-			checkFactors(t, workers, "x", partition.Users, users, 2, x[2], k, reps[2])
-			checkFactors(t, workers, "x", partition.Items, items, 1, y[1], k, reps[1])
-			// Users of iteration 1 are still held (the previous version).
-			checkFactors(t, workers, "x", partition.Users, users, 1, x[1], k, reps[0])
-			for _, r := range reps[0] {
-				if r.Stats.Bytes == 0 && r.Worker == "w1" {
-					t.Errorf("block %d on %s: no bytes received from the other worker", r.Block, r.Worker)
+			onNetworks(t, 0, func(t *testing.T, e network) {
+				l := startLeader(t, e)
+				workers := map[string]*Worker{
+					"w1": startWorker(t, e, testConfig("w1")),
+					"w2": startWorker(t, e, testConfig("w2")),
 				}
-			}
+				nc := e.endpoint(t)
+				spec := testSpec(testutil.WriteRatings(t, smallSet(implicit)), implicit)
+				k := spec.Rank
+				mustCommand(t, nc, "w1", wire.Command{Type: wire.CmdPartition, Job: "x", Spec: spec, UserBlocks: 3, ItemBlocks: 3})
+				l.wait(t, 1, func(r wire.Report) bool { return r.Type == wire.RepPartitioned && r.Job == "x" })
+				users, items := []string{"w1", "w2", "w1"}, []string{"w2", "w1", "w2"}
+				var reps [3][]wire.Report
+				for i, ph := range []struct {
+					t    int
+					side wire.Side
+				}{{1, "users"}, {1, "items"}, {2, "users"}} {
+					reps[i] = runPhase(t, nc, l, phaseCommand("x", spec, 1, users, items, ph.t, ph.side))
+				}
+				x, y := reference(t, spec, 3)
+				checkFactors(t, workers, "x", partition.Users, users, 2, x[2], k, reps[2])
+				checkFactors(t, workers, "x", partition.Items, items, 1, y[1], k, reps[1])
+				// Users of iteration 1 are still held (the previous version).
+				checkFactors(t, workers, "x", partition.Users, users, 1, x[1], k, reps[0])
+				for _, r := range reps[0] {
+					if r.Stats.Bytes == 0 && r.Worker == "w1" {
+						t.Errorf("block %d on %s: no bytes received from the other worker", r.Block, r.Worker)
+					}
+				}
+			})
 		})
 	}
 }
@@ -477,13 +472,13 @@ func TestTwoWorkersMatchReference(t *testing.T) {
 // replies come too late for the requester's first attempts, which time
 // out and ask again: the phase completes with the same rows.
 func TestLostReplyIsHarmless(t *testing.T) {
-	e := startNATS(t, 0)
+	e := startNATS(t, 0) // real timeouts of real requests
 	l := startLeader(t, e)
 	cfg1 := testConfig("w1")
 	cfg1.Retry = transport.RetryPolicy{Timeout: 300 * time.Millisecond, Attempts: 20, Backoff: 10 * time.Millisecond}
 	w1 := startWorker(t, e, cfg1)
 	w2 := startWorker(t, e, testConfig("w2"))
-	nc := connect(t, e)
+	nc := e.endpoint(t)
 	spec := testSpec(testutil.WriteRatings(t, smallSet(false)), false)
 	k := spec.Rank
 	mustCommand(t, nc, "w1", wire.Command{Type: wire.CmdPartition, Job: "x", Spec: spec, UserBlocks: 2, ItemBlocks: 2})

@@ -11,8 +11,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/cofactor-ml/cofactor/checkpoint"
 	"github.com/cofactor-ml/cofactor/transport"
 )
@@ -120,13 +118,13 @@ func (in *injector) before(ctx context.Context) (dup bool) {
 
 // request is transport.Request with the injected faults: a duplicate is
 // sent first, and its answer is dropped.
-func (w *Worker) injectedRequest(ctx context.Context, subject string, data []byte, p transport.RetryPolicy) (*nats.Msg, error) {
+func (w *Worker) injectedRequest(ctx context.Context, subject string, data []byte, p transport.RetryPolicy) ([]byte, error) {
 	if w.inject.before(ctx) {
 		once := p
 		once.Attempts = 1
-		transport.Request(ctx, w.nc, subject, data, once)
+		w.tr.Request(ctx, subject, data, once)
 	}
-	return transport.Request(ctx, w.nc, subject, data, p)
+	return w.tr.Request(ctx, subject, data, p)
 }
 
 // faultStore fails checkpoint writes as Faults says.

@@ -22,27 +22,66 @@ import (
 	"github.com/cofactor-ml/cofactor/transport/embedded"
 )
 
-// This file holds what the package's tests share: an embedded NATS
-// server, running workers, a fake coordinator leader, a small dataset and
-// a single-process reference of the ALS phases.
+// This file holds what the package's tests share: the networks workers
+// run on (in memory, or an embedded NATS server), running workers, a fake
+// coordinator leader, a small dataset and a single-process reference of
+// the ALS phases.
 
 // testTimeout bounds every wait of these tests: far above what any step
 // takes, so that only a hang reaches it.
 const testTimeout = 60 * time.Second
 
+// network is what a test runs its workers on.
+type network interface {
+	// endpoint returns a transport for the test's own messages (on NATS,
+	// a connection of its own, closed when the test ends).
+	endpoint(t testing.TB) Transport
+	// attach is the option that puts a worker on the network.
+	attach(t testing.TB) Option
+}
+
+// memNetwork is the in-memory network: most tests run on it, since it
+// starts in no time and has no server to wait for.
+type memNetwork struct{ *memNet }
+
+func (m memNetwork) endpoint(testing.TB) Transport { return m.memNet }
+func (m memNetwork) attach(testing.TB) Option      { return WithTransport(m.memNet) }
+
+// startMem returns an in-memory network with the given max payload (0:
+// NATS's default).
+func startMem(t testing.TB, maxPayload int) network {
+	return memNetwork{newMemNet(t, maxPayload)}
+}
+
+// natsNetwork is an embedded NATS server; workers join it through
+// WithConn, as the all-in-one mode does.
+type natsNetwork struct{ e *embedded.Server }
+
+func (n natsNetwork) endpoint(t testing.TB) Transport {
+	return newNATSTransport(connect(t, n.e), transport.Security{}, "cofactor-test")
+}
+func (n natsNetwork) attach(t testing.TB) Option { return WithConn(connect(t, n.e)) }
+
 // startNATS starts an embedded server (JetStream, in-process connections
 // only) that is shut down when the test ends. maxPayload 0 keeps the
 // server's default.
-func startNATS(t testing.TB, maxPayload int32) *embedded.Server {
+func startNATS(t testing.TB, maxPayload int) network {
 	t.Helper()
 	e, err := embedded.Start(embedded.Options{
-		JetStream: true, StoreDir: t.TempDir(), NoListen: true, MaxPayload: maxPayload,
+		JetStream: true, StoreDir: t.TempDir(), NoListen: true, MaxPayload: int32(maxPayload),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(e.Shutdown)
-	return e
+	return natsNetwork{e}
+}
+
+// onNetworks runs test as subtests on the in-memory network and on
+// NATS: for what must behave the same on both.
+func onNetworks(t *testing.T, maxPayload int, test func(t *testing.T, net network)) {
+	t.Run("mem", func(t *testing.T) { test(t, startMem(t, maxPayload)) })
+	t.Run("nats", func(t *testing.T) { test(t, startNATS(t, maxPayload)) })
 }
 
 // connect opens an in-process connection closed when the test ends.
@@ -75,10 +114,10 @@ func testConfig(id string) Config {
 	return cfg
 }
 
-// newWorker builds a worker on its own connection without running it.
-func newWorker(t testing.TB, e *embedded.Server, cfg Config) *Worker {
+// newWorker builds a worker on net without running it.
+func newWorker(t testing.TB, net network, cfg Config) *Worker {
 	t.Helper()
-	w, err := New(cfg, WithConn(connect(t, e)), WithLogger(quietLogger()))
+	w, err := New(cfg, net.attach(t), WithLogger(quietLogger()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,14 +129,20 @@ func newWorker(t testing.TB, e *embedded.Server, cfg Config) *Worker {
 func runWorker(t testing.TB, w *Worker) {
 	t.Helper()
 	// The first heartbeat is sent after both subscriptions exist.
-	hb, err := w.nc.SubscribeSync(transport.SubjectHeartbeat)
+	started := make(chan struct{}, 1)
+	stop, err := w.tr.Subscribe(transport.SubjectHeartbeat, func(data []byte, _ func([]byte) error) {
+		var b wire.Heartbeat
+		if json.Unmarshal(data, &b) == nil && b.Worker == w.ID() {
+			select {
+			case started <- struct{}{}:
+			default:
+			}
+		}
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer hb.Unsubscribe()
-	if err := w.nc.Flush(); err != nil {
-		t.Fatal(err)
-	}
+	defer stop()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
@@ -107,24 +152,17 @@ func runWorker(t testing.TB, w *Worker) {
 			t.Errorf("worker %s: Run: %v", w.ID(), err)
 		}
 	})
-	deadline := time.Now().Add(testTimeout)
-	for time.Now().Before(deadline) {
-		m, err := hb.NextMsg(time.Until(deadline))
-		if err != nil {
-			break
-		}
-		var b wire.Heartbeat
-		if json.Unmarshal(m.Data, &b) == nil && b.Worker == w.ID() {
-			return
-		}
+	select {
+	case <-started:
+	case <-time.After(testTimeout):
+		t.Fatalf("worker %s did not start", w.ID())
 	}
-	t.Fatalf("worker %s did not start", w.ID())
 }
 
 // startWorker builds and runs a worker.
-func startWorker(t testing.TB, e *embedded.Server, cfg Config) *Worker {
+func startWorker(t testing.TB, net network, cfg Config) *Worker {
 	t.Helper()
-	w := newWorker(t, e, cfg)
+	w := newWorker(t, net, cfg)
 	runWorker(t, w)
 	return w
 }
@@ -137,14 +175,13 @@ type leader struct {
 	changed chan struct{} // closed and replaced at each report
 }
 
-func startLeader(t testing.TB, e *embedded.Server) *leader {
+func startLeader(t testing.TB, net network) *leader {
 	t.Helper()
 	l := &leader{changed: make(chan struct{})}
-	nc := connect(t, e)
-	sub, err := nc.Subscribe(transport.SubjectReport, func(m *nats.Msg) {
+	stop, err := net.endpoint(t).Subscribe(transport.SubjectReport, func(data []byte, reply func([]byte) error) {
 		var r wire.Report
 		ack := wire.Ack{OK: true}
-		if err := json.Unmarshal(m.Data, &r); err != nil {
+		if err := json.Unmarshal(data, &r); err != nil {
 			ack = wire.Ack{Error: err.Error()}
 		} else {
 			l.mu.Lock()
@@ -154,15 +191,12 @@ func startLeader(t testing.TB, e *embedded.Server) *leader {
 			l.mu.Unlock()
 		}
 		b, _ := json.Marshal(ack)
-		m.Respond(b)
+		reply(b)
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := nc.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sub.Unsubscribe() })
+	t.Cleanup(stop)
 	return l
 }
 
@@ -211,28 +245,35 @@ func (l *leader) all() []wire.Report {
 	return append([]wire.Report(nil), l.reports...)
 }
 
+// ask sends data to subject once and returns the answer.
+func ask(t testing.TB, tr Transport, subject string, data []byte) []byte {
+	t.Helper()
+	answer, err := tr.Request(context.Background(), subject, data, transport.RetryPolicy{Timeout: 10 * time.Second, Attempts: 1})
+	if err != nil {
+		t.Fatalf("request on %s: %v", subject, err)
+	}
+	return answer
+}
+
 // command sends c to a worker and returns its acknowledgement.
-func command(t testing.TB, nc *nats.Conn, worker string, c wire.Command) wire.Ack {
+func command(t testing.TB, tr Transport, worker string, c wire.Command) wire.Ack {
 	t.Helper()
 	b, err := json.Marshal(c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg, err := nc.Request(transport.WorkerCmdSubject(worker), b, 10*time.Second)
-	if err != nil {
-		t.Fatalf("command %s to %s: %v", c.Type, worker, err)
-	}
+	answer := ask(t, tr, transport.WorkerCmdSubject(worker), b)
 	var ack wire.Ack
-	if err := json.Unmarshal(msg.Data, &ack); err != nil {
-		t.Fatalf("command %s to %s: answer %q: %v", c.Type, worker, msg.Data, err)
+	if err := json.Unmarshal(answer, &ack); err != nil {
+		t.Fatalf("command %s to %s: answer %q: %v", c.Type, worker, answer, err)
 	}
 	return ack
 }
 
 // mustCommand sends c and fails the test unless the worker accepts it.
-func mustCommand(t testing.TB, nc *nats.Conn, worker string, c wire.Command) {
+func mustCommand(t testing.TB, tr Transport, worker string, c wire.Command) {
 	t.Helper()
-	if ack := command(t, nc, worker, c); !ack.OK || ack.Error != "" {
+	if ack := command(t, tr, worker, c); !ack.OK || ack.Error != "" {
 		t.Fatalf("command %s (iteration %d %s, epoch %d) to %s refused: %q", c.Type, c.Iteration, c.Side, c.Epoch, worker, ack.Error)
 	}
 }

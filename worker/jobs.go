@@ -460,11 +460,7 @@ func (w *Worker) repo(ctx context.Context, js *jobState) (*checkpoint.Repo, erro
 	js.mu.Lock()
 	defer js.mu.Unlock()
 	if js.repo == nil {
-		u, err := checkpoint.ParseStoreURI(js.spec.Store)
-		if err != nil {
-			return nil, err
-		}
-		r, err := checkpoint.OpenStore(ctx, u, checkpoint.OpenOptions{Conn: w.nc, Security: w.cfg.NATSSecurity, Name: "cofactor-worker-" + w.cfg.ID})
+		r, err := w.tr.OpenSnapshots(ctx, js.spec.Store)
 		if err != nil {
 			return nil, fmt.Errorf("opening the snapshot store %q: %w", js.spec.Store, err)
 		}

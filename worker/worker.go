@@ -97,8 +97,20 @@ type Option func(*Worker) error
 // all-in-one mode passes an in-process connection). The worker does not
 // close it.
 func WithConn(nc *nats.Conn) Option {
-	return func(w *Worker) error { w.nc = nc; return nil }
+	return func(w *Worker) error {
+		w.tr = newNATSTransport(nc, w.cfg.NATSSecurity, clientName(w.cfg.ID))
+		return nil
+	}
 }
+
+// WithTransport makes the worker talk over tr instead of dialling
+// Config.NATSURL. The worker does not close it.
+func WithTransport(tr Transport) Option {
+	return func(w *Worker) error { w.tr = tr; return nil }
+}
+
+// clientName is the NATS client name of worker id's connections.
+func clientName(id string) string { return "cofactor-worker-" + id }
 
 // WithLogger sets the logger (default: slog.Default()).
 func WithLogger(l *slog.Logger) Option {
@@ -107,11 +119,10 @@ func WithLogger(l *slog.Logger) Option {
 
 // Worker is one worker process's runtime.
 type Worker struct {
-	cfg     Config
-	nc      *nats.Conn
-	ownConn bool
-	log     *slog.Logger
-	blobs   *transport.Blobs
+	cfg   Config
+	tr    Transport
+	log   *slog.Logger
+	blobs Blobs
 
 	mu   sync.Mutex
 	jobs map[string]*jobState
@@ -157,27 +168,23 @@ func (w *Worker) ID() string { return w.cfg.ID }
 // Run connects, serves commands and row requests, and heartbeats until ctx
 // ends. It returns nil after a clean stop.
 func (w *Worker) Run(ctx context.Context) error {
-	if w.nc == nil {
+	if w.tr == nil {
 		opts, err := w.cfg.NATSSecurity.Options()
 		if err != nil {
 			return fmt.Errorf("worker %s: %w", w.cfg.ID, err)
 		}
-		nc, err := transport.Dial(w.cfg.NATSURL, "cofactor-worker-"+w.cfg.ID, opts...)
+		nc, err := transport.Dial(w.cfg.NATSURL, clientName(w.cfg.ID), opts...)
 		if err != nil {
 			return fmt.Errorf("worker %s: %w", w.cfg.ID, err)
 		}
-		w.nc, w.ownConn = nc, true
+		defer nc.Close()
+		w.tr = newNATSTransport(nc, w.cfg.NATSSecurity, clientName(w.cfg.ID))
 	}
-	defer func() {
-		if w.ownConn {
-			w.nc.Close()
-		}
-	}()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var err error
 	for {
-		w.blobs, err = transport.OpenBlobs(ctx, w.nc, w.cfg.BlobBucket)
+		w.blobs, err = w.tr.OpenBlobs(ctx, w.cfg.BlobBucket)
 		if err == nil {
 			break
 		}
@@ -188,13 +195,15 @@ func (w *Worker) Run(ctx context.Context) error {
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
-	cmdSub, err := w.nc.Subscribe(transport.WorkerCmdSubject(w.cfg.ID), func(m *nats.Msg) { w.onCommand(ctx, m) })
+	stopCmds, err := w.tr.Subscribe(transport.WorkerCmdSubject(w.cfg.ID), func(data []byte, reply func([]byte) error) {
+		w.onCommand(ctx, data, reply)
+	})
 	if err != nil {
 		return err
 	}
-	rowSub, err := w.nc.Subscribe(transport.WorkerRowsSubject(w.cfg.ID), func(m *nats.Msg) { w.onRowRequest(m) })
+	stopRows, err := w.tr.Subscribe(transport.WorkerRowsSubject(w.cfg.ID), w.onRowRequest)
 	if err != nil {
-		cmdSub.Unsubscribe()
+		stopCmds()
 		return err
 	}
 	w.log.Info("worker started", "threads", w.cfg.Threads)
@@ -204,8 +213,8 @@ func (w *Worker) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			cmdSub.Unsubscribe()
-			rowSub.Unsubscribe()
+			stopCmds()
+			stopRows()
 			cancel()
 			w.wg.Wait()
 			w.log.Info("worker stopped")
@@ -218,23 +227,23 @@ func (w *Worker) Run(ctx context.Context) error {
 
 func (w *Worker) heartbeat() {
 	b, _ := json.Marshal(wire.Heartbeat{Worker: w.cfg.ID, Boot: w.boot, CPUs: runtime.GOMAXPROCS(0), Memory: w.cfg.Memory, Time: time.Now().UTC()})
-	if err := w.nc.Publish(transport.SubjectHeartbeat, b); err != nil {
+	if err := w.tr.Publish(transport.SubjectHeartbeat, b); err != nil {
 		w.log.Warn("heartbeat not sent", "err", err)
 	}
 }
 
 // onCommand acknowledges a command at once and runs it in the background:
 // the leader learns the outcome from reports.
-func (w *Worker) onCommand(ctx context.Context, m *nats.Msg) {
+func (w *Worker) onCommand(ctx context.Context, data []byte, reply func([]byte) error) {
 	var c wire.Command
 	ack := wire.Ack{OK: true}
-	if err := json.Unmarshal(m.Data, &c); err != nil {
+	if err := json.Unmarshal(data, &c); err != nil {
 		ack = wire.Ack{Error: "malformed command: " + err.Error()}
 	} else if err := w.accept(ctx, &c); err != nil {
 		ack = wire.Ack{Error: err.Error()}
 	}
 	b, _ := json.Marshal(ack)
-	m.Respond(b)
+	reply(b)
 }
 
 // report sends r to the leader until one acknowledges it or ctx ends.
@@ -244,12 +253,12 @@ func (w *Worker) report(ctx context.Context, r wire.Report) {
 	p := w.cfg.Retry
 	p.Attempts = 0 // until acknowledged: a leader election may be under way
 	for ctx.Err() == nil {
-		msg, err := w.injectedRequest(ctx, transport.SubjectReport, b, p)
+		answer, err := w.injectedRequest(ctx, transport.SubjectReport, b, p)
 		if err != nil {
 			continue
 		}
 		var ack wire.Ack
-		if json.Unmarshal(msg.Data, &ack) == nil && (ack.OK || ack.Error != "") {
+		if json.Unmarshal(answer, &ack) == nil && (ack.OK || ack.Error != "") {
 			if !ack.OK {
 				w.log.Info("report refused", "type", r.Type, "job", r.Job, "reason", ack.Error)
 			}

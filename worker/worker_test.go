@@ -42,95 +42,98 @@ func isType(jobID, typ string) func(wire.Report) bool {
 	return func(r wire.Report) bool { return r.Job == jobID && r.Type == typ }
 }
 
+// TestPartitionCommand: a partition command stores the layout's blocks and
+// ID lists in the block store and reports the dataset's figures.
 func TestPartitionCommand(t *testing.T) {
-	e := startNATS(t, 0)
-	l := startLeader(t, e)
-	w := startWorker(t, e, testConfig("w1"))
-	nc := connect(t, e)
-	spec := testSpec(testutil.WriteRatings(t, smallSet(false)), false)
-	c := wire.Command{Type: wire.CmdPartition, Job: "p1", Spec: spec, UserBlocks: 2, ItemBlocks: 3}
-	mustCommand(t, nc, "w1", c)
-	waitTask(t, w, c)
-	reps := l.wait(t, 1, isType("p1", wire.RepPartitioned))
-	if len(reps) != 1 || len(l.all()) != 1 {
-		t.Fatalf("reports %+v, want one partitioned report", l.all())
-	}
-	r := reps[0]
-	if r.Worker != "w1" || r.Partition == nil {
-		t.Fatalf("report %+v", r)
-	}
-	sum := r.Partition
-	ds, lay := loadLayout(t, spec, 2, 3)
-	if sum.Users != ds.Users.Len() || sum.Items != ds.Items.Len() || sum.TrainRatings != ds.ByUser.NNZ() ||
-		sum.TestRatings != ds.Test.Total || sum.TestSkipped != ds.Test.Skipped || sum.Duplicates != ds.Duplicates ||
-		sum.UserBlocks != 2 || sum.ItemBlocks != 3 || sum.SkippedLines != 0 {
-		t.Errorf("summary %+v does not match the dataset (%d users, %d items, %d train, %d test)",
-			sum, ds.Users.Len(), ds.Items.Len(), ds.ByUser.NNZ(), ds.Test.Total)
-	}
-	if sum.TrainRatings+sum.TestRatings != 6000 {
-		t.Errorf("%d train + %d test ratings, want 6000", sum.TrainRatings, sum.TestRatings)
-	}
-	for _, side := range []struct {
-		got  [][]int64
-		side partition.Side
-	}{{sum.UserNeeds, partition.Users}, {sum.ItemNeeds, partition.Items}} {
-		var want [][]int64
-		for _, blk := range lay.Blocks(side.side) {
-			row := make([]int64, len(lay.Blocks(side.side.Other())))
-			for q := range row {
-				row[q] = int64(len(blk.NeededFrom(q)))
+	onNetworks(t, 0, func(t *testing.T, e network) {
+		l := startLeader(t, e)
+		w := startWorker(t, e, testConfig("w1"))
+		nc := e.endpoint(t)
+		spec := testSpec(testutil.WriteRatings(t, smallSet(false)), false)
+		c := wire.Command{Type: wire.CmdPartition, Job: "p1", Spec: spec, UserBlocks: 2, ItemBlocks: 3}
+		mustCommand(t, nc, "w1", c)
+		waitTask(t, w, c)
+		reps := l.wait(t, 1, isType("p1", wire.RepPartitioned))
+		if len(reps) != 1 || len(l.all()) != 1 {
+			t.Fatalf("reports %+v, want one partitioned report", l.all())
+		}
+		r := reps[0]
+		if r.Worker != "w1" || r.Partition == nil {
+			t.Fatalf("report %+v", r)
+		}
+		sum := r.Partition
+		ds, lay := loadLayout(t, spec, 2, 3)
+		if sum.Users != ds.Users.Len() || sum.Items != ds.Items.Len() || sum.TrainRatings != ds.ByUser.NNZ() ||
+			sum.TestRatings != ds.Test.Total || sum.TestSkipped != ds.Test.Skipped || sum.Duplicates != ds.Duplicates ||
+			sum.UserBlocks != 2 || sum.ItemBlocks != 3 || sum.SkippedLines != 0 {
+			t.Errorf("summary %+v does not match the dataset (%d users, %d items, %d train, %d test)",
+				sum, ds.Users.Len(), ds.Items.Len(), ds.ByUser.NNZ(), ds.Test.Total)
+		}
+		if sum.TrainRatings+sum.TestRatings != 6000 {
+			t.Errorf("%d train + %d test ratings, want 6000", sum.TrainRatings, sum.TestRatings)
+		}
+		for _, side := range []struct {
+			got  [][]int64
+			side partition.Side
+		}{{sum.UserNeeds, partition.Users}, {sum.ItemNeeds, partition.Items}} {
+			var want [][]int64
+			for _, blk := range lay.Blocks(side.side) {
+				row := make([]int64, len(lay.Blocks(side.side.Other())))
+				for q := range row {
+					row[q] = int64(len(blk.NeededFrom(q)))
+				}
+				want = append(want, row)
 			}
-			want = append(want, row)
+			if !reflect.DeepEqual(side.got, want) {
+				t.Errorf("%s needs %v, want %v", side.side, side.got, want)
+			}
 		}
-		if !reflect.DeepEqual(side.got, want) {
-			t.Errorf("%s needs %v, want %v", side.side, side.got, want)
-		}
-	}
 
-	// The blocks are in the block store, as the layout has them.
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	defer cancel()
-	blobs, err := transport.OpenBlobs(ctx, nc, DefaultBlobBucket)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(sum.BlockBytes) != 5 {
-		t.Fatalf("%d block sizes, want 5", len(sum.BlockBytes))
-	}
-	i := 0
-	for _, side := range []partition.Side{partition.Users, partition.Items} {
-		for _, want := range lay.Blocks(side) {
-			data, err := blobs.Get(ctx, wire.BlockBlob("p1", wire.SideOf(side), want.Index), 1<<30)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if int64(len(data)) != sum.BlockBytes[i] {
-				t.Errorf("%s block %d: %d bytes stored, %d reported", side, want.Index, len(data), sum.BlockBytes[i])
-			}
-			i++
-			got, err := partition.UnmarshalBlock(data)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(got.IDs, want.IDs) || got.Start != want.Start || got.Side != side || got.Index != want.Index ||
-				!reflect.DeepEqual(got.Rows, want.Rows) || !reflect.DeepEqual(got.Needed, want.Needed) ||
-				!reflect.DeepEqual(got.Send, want.Send) || !reflect.DeepEqual(got.SendPtr, want.SendPtr) ||
-				!reflect.DeepEqual(got.NeedPtr, want.NeedPtr) {
-				t.Errorf("stored %s block %d differs from the layout's", side, want.Index)
-			}
-		}
-		ids, err := blobs.Get(ctx, wire.IDsBlob("p1", wire.SideOf(side)), 1<<30)
+		// The blocks are in the block store, as the layout has them.
+		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+		defer cancel()
+		blobs, err := nc.OpenBlobs(ctx, DefaultBlobBucket)
 		if err != nil {
 			t.Fatal(err)
 		}
-		d := ds.Users
-		if side == partition.Items {
-			d = ds.Items
+		if len(sum.BlockBytes) != 5 {
+			t.Fatalf("%d block sizes, want 5", len(sum.BlockBytes))
 		}
-		if string(ids) != strings.Join(d.IDs(), "\n") {
-			t.Errorf("stored %s IDs differ from the dataset's", side)
+		i := 0
+		for _, side := range []partition.Side{partition.Users, partition.Items} {
+			for _, want := range lay.Blocks(side) {
+				data, err := blobs.Get(ctx, wire.BlockBlob("p1", wire.SideOf(side), want.Index), 1<<30)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if int64(len(data)) != sum.BlockBytes[i] {
+					t.Errorf("%s block %d: %d bytes stored, %d reported", side, want.Index, len(data), sum.BlockBytes[i])
+				}
+				i++
+				got, err := partition.UnmarshalBlock(data)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !reflect.DeepEqual(got.IDs, want.IDs) || got.Start != want.Start || got.Side != side || got.Index != want.Index ||
+					!reflect.DeepEqual(got.Rows, want.Rows) || !reflect.DeepEqual(got.Needed, want.Needed) ||
+					!reflect.DeepEqual(got.Send, want.Send) || !reflect.DeepEqual(got.SendPtr, want.SendPtr) ||
+					!reflect.DeepEqual(got.NeedPtr, want.NeedPtr) {
+					t.Errorf("stored %s block %d differs from the layout's", side, want.Index)
+				}
+			}
+			ids, err := blobs.Get(ctx, wire.IDsBlob("p1", wire.SideOf(side)), 1<<30)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := ds.Users
+			if side == partition.Items {
+				d = ds.Items
+			}
+			if string(ids) != strings.Join(d.IDs(), "\n") {
+				t.Errorf("stored %s IDs differ from the dataset's", side)
+			}
 		}
-	}
+	})
 }
 
 // TestPartitionSmallMaxPayload: rows travel in chunks under the server's
@@ -140,7 +143,7 @@ func TestPartitionSmallMaxPayload(t *testing.T) {
 	e := startNATS(t, smallPayload)
 	l := startLeader(t, e)
 	w := startWorker(t, e, testConfig("w1"))
-	nc := connect(t, e)
+	nc := e.endpoint(t)
 	spec := testSpec(testutil.WriteRatings(t, smallSet(false)), false)
 	mustCommand(t, nc, "w1", wire.Command{Type: wire.CmdPartition, Job: "p1", Spec: spec, UserBlocks: 1, ItemBlocks: 1})
 	r := l.wait(t, 1, func(r wire.Report) bool { return r.Job == "p1" })[0]
@@ -157,10 +160,10 @@ func TestPartitionSmallMaxPayload(t *testing.T) {
 // command after it finished re-sends the same reports without solving
 // again.
 func TestPhaseCommandRepeat(t *testing.T) {
-	e := startNATS(t, 0)
+	e := startMem(t, 0)
 	l := startLeader(t, e)
 	w := startWorker(t, e, testConfig("w1"))
-	nc := connect(t, e)
+	nc := e.endpoint(t)
 	spec := testSpec(testutil.WriteRatings(t, smallSet(false)), false)
 	mustCommand(t, nc, "w1", wire.Command{Type: wire.CmdPartition, Job: "p1", Spec: spec, UserBlocks: 2, ItemBlocks: 3})
 	l.wait(t, 1, isType("p1", wire.RepPartitioned))
@@ -213,10 +216,10 @@ func TestPhaseCommandRepeat(t *testing.T) {
 // TestStaleEpochRefused: a command of an older epoch than the one the
 // worker is at is refused in its acknowledgement.
 func TestStaleEpochRefused(t *testing.T) {
-	e := startNATS(t, 0)
+	e := startMem(t, 0)
 	l := startLeader(t, e)
 	w := startWorker(t, e, testConfig("w1"))
-	nc := connect(t, e)
+	nc := e.endpoint(t)
 	spec := testSpec(testutil.WriteRatings(t, smallSet(false)), false)
 	mustCommand(t, nc, "w1", wire.Command{Type: wire.CmdPartition, Job: "p1", Spec: spec, UserBlocks: 1, ItemBlocks: 1})
 	l.wait(t, 1, isType("p1", wire.RepPartitioned))
@@ -239,10 +242,10 @@ func TestStaleEpochRefused(t *testing.T) {
 // not started yet (it waits behind the job's running task). Accepting it
 // lets the older epoch run after the newer one and roll the worker back.
 func TestStaleEpochRefusedWhileQueued(t *testing.T) {
-	e := startNATS(t, 0)
+	e := startMem(t, 0)
 	l := startLeader(t, e)
 	w := startWorker(t, e, testConfig("w1"))
-	nc := connect(t, e)
+	nc := e.endpoint(t)
 	spec := testSpec(testutil.WriteRatings(t, smallSet(false)), false)
 	mustCommand(t, nc, "w1", wire.Command{Type: wire.CmdPartition, Job: "p1", Spec: spec, UserBlocks: 1, ItemBlocks: 1})
 	l.wait(t, 1, isType("p1", wire.RepPartitioned))
@@ -285,10 +288,10 @@ func TestStaleEpochRefusedWhileQueued(t *testing.T) {
 // TestDropForgetsJob: after a drop, the worker no longer serves the job's
 // rows.
 func TestDropForgetsJob(t *testing.T) {
-	e := startNATS(t, 0)
+	e := startMem(t, 0)
 	l := startLeader(t, e)
 	w := startWorker(t, e, testConfig("w1"))
-	nc := connect(t, e)
+	nc := e.endpoint(t)
 	spec := testSpec(testutil.WriteRatings(t, smallSet(false)), false)
 	mustCommand(t, nc, "w1", wire.Command{Type: wire.CmdPartition, Job: "p1", Spec: spec, UserBlocks: 1, ItemBlocks: 1})
 	l.wait(t, 1, isType("p1", wire.RepPartitioned))
@@ -296,27 +299,24 @@ func TestDropForgetsJob(t *testing.T) {
 	mustCommand(t, nc, "w1", c)
 	waitTask(t, w, c)
 
-	ask := func() (transport.Header, error) {
+	askRows := func() (transport.Header, error) {
 		req := transport.Header{Type: transport.FrameRowsRequest, Side: uint8(partition.Users), Job: "p1", Epoch: 1,
 			Iteration: 1, Peer: allRows, Cols: uint32(spec.Rank)}
-		msg, err := nc.Request(transport.WorkerRowsSubject("w1"), transport.AppendFrame(nil, req, nil), 10*time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		h, payload, err := transport.DecodeFrame(msg.Data)
+		answer := ask(t, nc, transport.WorkerRowsSubject("w1"), transport.AppendFrame(nil, req, nil))
+		h, payload, err := transport.DecodeFrame(answer)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return h, transport.FrameErr(h, payload)
 	}
-	if h, err := ask(); err != nil || h.Type != transport.FrameRows {
+	if h, err := askRows(); err != nil || h.Type != transport.FrameRows {
 		t.Fatalf("before the drop: %v frame, %v", h.Type, err)
 	}
 	mustCommand(t, nc, "w1", wire.Command{Type: wire.CmdDrop, Job: "p1"})
 	if w.job("p1") != nil {
 		t.Error("the job is still held after the drop")
 	}
-	_, err := ask()
+	_, err := askRows()
 	if err == nil || !strings.Contains(err.Error(), "job p1 is not held by worker w1") {
 		t.Errorf("after the drop: %v, want \"not held\"", err)
 	}
@@ -329,10 +329,10 @@ func TestDropForgetsJob(t *testing.T) {
 // bring the job back: the worker would load its blocks again and hold
 // them with nobody left to drop them.
 func TestDroppedJobStaysDropped(t *testing.T) {
-	e := startNATS(t, 0)
+	e := startMem(t, 0)
 	l := startLeader(t, e)
 	w := startWorker(t, e, testConfig("w1"))
-	nc := connect(t, e)
+	nc := e.endpoint(t)
 	spec := testSpec(testutil.WriteRatings(t, smallSet(false)), false)
 	mustCommand(t, nc, "w1", wire.Command{Type: wire.CmdPartition, Job: "p1", Spec: spec, UserBlocks: 1, ItemBlocks: 1})
 	l.wait(t, 1, isType("p1", wire.RepPartitioned))
@@ -357,10 +357,10 @@ func TestDroppedJobStaysDropped(t *testing.T) {
 // TestPartitionMissingInput: a missing input fails the command as the
 // caller's fault, with the file system's error.
 func TestPartitionMissingInput(t *testing.T) {
-	e := startNATS(t, 0)
+	e := startMem(t, 0)
 	l := startLeader(t, e)
 	startWorker(t, e, testConfig("w1"))
-	nc := connect(t, e)
+	nc := e.endpoint(t)
 	missing := filepath.Join(t.TempDir(), "missing.csv")
 	_, osErr := os.Open(missing)
 	if !errors.Is(osErr, os.ErrNotExist) {
@@ -380,24 +380,22 @@ func TestPartitionMissingInput(t *testing.T) {
 // TestMalformedCommand: a command that is not JSON, or whose spec is
 // invalid, is refused in the acknowledgement.
 func TestMalformedCommand(t *testing.T) {
-	e := startNATS(t, 0)
-	startWorker(t, e, testConfig("w1"))
-	nc := connect(t, e)
-	msg, err := nc.Request(transport.WorkerCmdSubject("w1"), []byte("{not json"), 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(string(msg.Data), "malformed command") {
-		t.Errorf("answer %s, want a malformed command error", msg.Data)
-	}
-	spec := testSpec("ratings.csv", false)
-	spec.Rank = 0
-	ack := command(t, nc, "w1", wire.Command{Type: wire.CmdPartition, Job: "p1", Spec: spec, UserBlocks: 1, ItemBlocks: 1})
-	if ack.OK || !strings.Contains(ack.Error, "rank 0") {
-		t.Errorf("ack %+v, want a refusal naming rank 0", ack)
-	}
-	ack = command(t, nc, "w1", wire.Command{Type: wire.CmdPhase, Job: "p1", Spec: testSpec("ratings.csv", false), Epoch: 1, Iteration: 1, Side: "users"})
-	if ack.OK || !strings.Contains(ack.Error, "without a block assignment") {
-		t.Errorf("ack %+v, want a refusal of a phase without assignment", ack)
-	}
+	onNetworks(t, 0, func(t *testing.T, e network) {
+		startWorker(t, e, testConfig("w1"))
+		nc := e.endpoint(t)
+		answer := ask(t, nc, transport.WorkerCmdSubject("w1"), []byte("{not json"))
+		if !strings.Contains(string(answer), "malformed command") {
+			t.Errorf("answer %s, want a malformed command error", answer)
+		}
+		spec := testSpec("ratings.csv", false)
+		spec.Rank = 0
+		ack := command(t, nc, "w1", wire.Command{Type: wire.CmdPartition, Job: "p1", Spec: spec, UserBlocks: 1, ItemBlocks: 1})
+		if ack.OK || !strings.Contains(ack.Error, "rank 0") {
+			t.Errorf("ack %+v, want a refusal naming rank 0", ack)
+		}
+		ack = command(t, nc, "w1", wire.Command{Type: wire.CmdPhase, Job: "p1", Spec: testSpec("ratings.csv", false), Epoch: 1, Iteration: 1, Side: "users"})
+		if ack.OK || !strings.Contains(ack.Error, "without a block assignment") {
+			t.Errorf("ack %+v, want a refusal of a phase without assignment", ack)
+		}
+	})
 }
