@@ -347,6 +347,14 @@ func (d *driver) partition(ctx context.Context, j *Job, alive []string) error {
 	if p == 0 {
 		p, q = len(alive), len(alive)
 	}
+	if j.Spec.Dataset != "" {
+		// Every live worker ingests a dataset (ingest.go).
+		sum, err := d.ingest(ctx, j, alive, p, q)
+		if err != nil {
+			return err
+		}
+		return d.partitioned(ctx, j, sum, "the ingest")
+	}
 	target := alive[0]
 	c := wire.Command{Type: wire.CmdPartition, Job: j.ID, Spec: j.Spec, UserBlocks: p, ItemBlocks: q}
 	var sum *wire.PartitionSummary
@@ -360,10 +368,15 @@ func (d *driver) partition(ctx context.Context, j *Job, alive []string) error {
 	if err != nil {
 		return err
 	}
+	return d.partitioned(ctx, j, sum, "worker "+target)
+}
+
+// partitioned checks a partition summary and commits it.
+func (d *driver) partitioned(ctx context.Context, j *Job, sum *wire.PartitionSummary, source string) error {
 	if sum.UserBlocks < 1 || sum.ItemBlocks < 1 || len(sum.UserNeeds) != sum.UserBlocks || len(sum.ItemNeeds) != sum.ItemBlocks ||
 		(sum.BlockBytes != nil && len(sum.BlockBytes) != sum.UserBlocks+sum.ItemBlocks) ||
 		(sum.BlockRows != nil && len(sum.BlockRows) != sum.UserBlocks+sum.ItemBlocks) {
-		return &stepFailure{kind: job.KindRuntime, msg: fmt.Sprintf("worker %s reported an inconsistent partition", target)}
+		return &stepFailure{kind: job.KindRuntime, msg: fmt.Sprintf("%s reported an inconsistent partition", source)}
 	}
 	d.n.log.Info("job partitioned", "job", j.ID, "users", sum.Users, "items", sum.Items, "ratings", sum.TrainRatings)
 	return d.n.propose(ctx, Command{Type: cmdPartitioned, Job: j.ID, Partitioned: sum})

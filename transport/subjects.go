@@ -1,6 +1,9 @@
 package transport
 
-import "fmt"
+import (
+	"fmt"
+	"strconv"
+)
 
 const (
 	// SubjectHeartbeat carries worker heartbeats (JSON); every coordinator
@@ -27,6 +30,16 @@ func WorkerCmdSubject(workerID string) string {
 // pass [ValidID]; this function does not check it.
 func WorkerRowsSubject(workerID string) string {
 	return "cofactor.w." + workerID + ".rows"
+}
+
+// WorkerIngestSubject is the subject on which the workers of one attempt
+// at a job's distributed ingest send worker workerID their ingest
+// messages: "cofactor.w.<id>.ingest.<job>.<attempt>". The worker listens
+// on it only while the attempt lasts, so nothing of an abandoned attempt
+// reaches a later one. The IDs must pass [ValidID] (job IDs are checked
+// by the coordinator); this function does not check them.
+func WorkerIngestSubject(workerID, jobID string, attempt uint64) string {
+	return "cofactor.w." + workerID + ".ingest." + jobID + "." + strconv.FormatUint(attempt, 16)
 }
 
 // ValidID reports whether id may name a worker or coordinator: 1 to

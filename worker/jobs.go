@@ -47,6 +47,7 @@ type jobState struct {
 	solver      *als.Solver
 	ctx         context.Context // cancelled when the job is dropped
 	cancel      context.CancelFunc
+	ingest      *ingestState // a --dataset job's distributed ingest (ingest.go)
 }
 
 type blockKey struct {
@@ -131,6 +132,9 @@ func (w *Worker) accept(ctx context.Context, c *wire.Command) error {
 	}
 	if err := c.CheckBounds(); err != nil {
 		return err
+	}
+	if c.Type == wire.CmdIngest {
+		return w.acceptIngest(ctx, c)
 	}
 	if c.Type != wire.CmdPartition && (len(c.Users) == 0 || len(c.Items) == 0) {
 		return errors.New("command without a block assignment")

@@ -182,10 +182,13 @@ func apiSubjects(b Bucket, a Access) []string {
 func Permissions(r Role) (transport.Permissions, error) {
 	cmd := transport.WorkerCmdSubject("*")
 	rows := transport.WorkerRowsSubject("*")
+	// A dataset job's ingest: workers send each other its messages.
+	ingest := transport.WorkerIngestSubject("*", "*", 0)
+	ingest = ingest[:len(ingest)-1] + "*"
 	var pub []string
 	switch r {
 	case Worker:
-		pub = []string{transport.SubjectHeartbeat, transport.SubjectReport, rows}
+		pub = []string{transport.SubjectHeartbeat, transport.SubjectReport, rows, ingest}
 	case Client:
 	case Coordinator:
 		// Coordinators own JetStream: they create, prune and delete the
@@ -203,7 +206,7 @@ func Permissions(r Role) (transport.Permissions, error) {
 	}
 	p := transport.Permissions{PublishAllow: pub, SubscribeAllow: []string{inbox}, Responses: true}
 	if r == Worker {
-		p.SubscribeAllow = []string{cmd, rows, inbox}
+		p.SubscribeAllow = []string{cmd, rows, ingest, inbox}
 	}
 	return p, nil
 }

@@ -31,6 +31,7 @@ const (
 	CmdCheckpoint = "checkpoint" // write the owned blocks' factors of Iteration to the store
 	CmdExport     = "export"     // copy the final snapshot from the store to the spec's Out directory
 	CmdDrop       = "drop"       // forget the job (finished, cancelled, or a new epoch elsewhere)
+	CmdIngest     = "ingest"     // one round of a dataset's distributed ingest (ingest.go)
 )
 
 // Command is a leader → worker message. It carries everything the worker
@@ -57,6 +58,8 @@ type Command struct {
 	// Mean is the global mean of a model with biases (from the partition
 	// summary), which every solve and evaluation of it needs.
 	Mean float64 `json:"mean,omitempty"`
+	// Ingest is a CmdIngest command's round (ingest.go).
+	Ingest *IngestCommand `json:"ingest,omitempty"`
 }
 
 // Ack answers a command or a report.
@@ -73,7 +76,8 @@ const (
 	RepEvaluated   = "evaluated"
 	RepCheckpoint  = "checkpoint"
 	RepExported    = "exported"
-	RepFailed      = "failed" // the command cannot succeed (bad input, disk full): Error, Kind
+	RepIngested    = "ingested" // an ingest round done: Ingest
+	RepFailed      = "failed"   // the command cannot succeed (bad input, disk full): Error, Kind
 )
 
 // Report is a worker → leader message.
@@ -95,6 +99,8 @@ type Report struct {
 	Kind string `json:"kind,omitempty"` // job.KindInput, job.KindRuntime or KindCheckpoint
 	// For is the command type a failure answers.
 	For string `json:"for,omitempty"`
+	// Ingest is a RepIngested report's content.
+	Ingest *IngestReport `json:"ingest,omitempty"`
 }
 
 // BlockStats describe one block's phase.
