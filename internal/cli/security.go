@@ -107,6 +107,9 @@ type HTTPServerFlags struct {
 	Cert, Key               string
 	adminFile, readFile     string
 	AdminTokens, ReadTokens []string
+	// Insecure lets the daemon listen beyond loopback with TLS or tokens
+	// missing (CheckExposure).
+	Insecure bool
 }
 
 // AddFlags registers the TLS and token flags on cmd; admin adds the
@@ -119,6 +122,25 @@ func (o *HTTPServerFlags) AddFlags(cmd *cobra.Command, admin bool) {
 		f.StringVar(&o.adminFile, "admin-token-file", "", "file of admin tokens, one a line (submit, cancel, membership, schedules, drain; default $"+EnvAdminToken+")")
 	}
 	f.StringVar(&o.readFile, "read-token-file", "", "file of read-only tokens, one a line (status, jobs, snapshots; default $"+EnvReadToken+")")
+	f.BoolVar(&o.Insecure, "insecure", false, "start even when listening beyond loopback without TLS and tokens (protected mode off; docs/security.md)")
+}
+
+// Exposure describes the HTTP listener at addr (given by flag) for
+// CheckExposure: it needs a certificate, and tokens of the role the
+// server requires of every caller (admin for a coordinator, whose members
+// also call each other with it; read for serve). Call it after Load.
+func (o *HTTPServerFlags) Exposure(flag, addr string, admin bool) Exposure {
+	e := Exposure{Flag: flag, Addr: addr}
+	if o.Cert == "" {
+		e.Missing = append(e.Missing, "--http-tls-cert")
+	}
+	switch {
+	case admin && len(o.AdminTokens) == 0:
+		e.Missing = append(e.Missing, "--admin-token-file")
+	case !admin && len(o.ReadTokens) == 0:
+		e.Missing = append(e.Missing, "--read-token-file")
+	}
+	return e
 }
 
 // Load reads the token files (or the environment).

@@ -241,6 +241,31 @@ type ServerConfig struct {
 	VerifyClients          bool
 	// Users of the roles; at least one.
 	Users []User
+	// ServerName names the server (JetStream in a cluster needs a name
+	// unique among its servers). A value starting with "$" is written as a
+	// variable nats-server reads from its environment, so that the servers
+	// of a cluster can share one file.
+	ServerName string
+	// HTTPPort is the monitoring port (health checks); 0 leaves it off.
+	HTTPPort int
+	// Cluster joins the server to a NATS cluster (JetStream replicas need
+	// one); nil runs it alone.
+	Cluster *Cluster
+}
+
+// Cluster is a NATS cluster's routes. The routes use TLS when the server
+// does, with the server's certificate and key, and verify the other
+// servers' certificates against TLSCA: only servers with a certificate of
+// that CA can join.
+type Cluster struct {
+	// Name of the cluster ("cofactor" when empty).
+	Name string
+	// Host and Port the routes listen on (defaults 0.0.0.0 and 6222).
+	Host string
+	Port int
+	// Routes are the other servers' route URLs (nats-route://host:6222);
+	// a server may list itself, which it skips.
+	Routes []string
 }
 
 // ErrConfig is wrapped by Validate's errors.
@@ -256,6 +281,17 @@ func (c ServerConfig) Validate() error {
 	}
 	if c.VerifyClients && (c.TLSCert == "" || c.TLSCA == "") {
 		return fmt.Errorf("%w: verifying client certificates needs TLS and a CA", ErrConfig)
+	}
+	if c.Cluster != nil {
+		if len(c.Cluster.Routes) == 0 {
+			return fmt.Errorf("%w: a cluster needs routes", ErrConfig)
+		}
+		if c.TLSCert != "" && c.TLSCA == "" {
+			return fmt.Errorf("%w: TLS between the cluster's servers needs a CA to verify them", ErrConfig)
+		}
+		if c.ServerName == "" {
+			return fmt.Errorf("%w: a server in a cluster needs a name", ErrConfig)
+		}
 	}
 	seen := map[string]bool{}
 	for _, u := range c.Users {
@@ -292,9 +328,19 @@ func WriteServerConfig(w io.Writer, c ServerConfig) error {
 		port = 4222
 	}
 	var b strings.Builder
-	b.WriteString("# nats-server configuration for cofactor, written by `cofactor nats-config`.\n")
+	b.WriteString("# nats-server configuration of cofactor's roles, written by `cofactor nats-config` or `cofactor security init`.\n")
 	b.WriteString("# Passwords are read from the environment when the server starts.\n")
 	fmt.Fprintf(&b, "host: %s\nport: %d\n", quote(host), port)
+	if c.ServerName != "" {
+		if strings.HasPrefix(c.ServerName, "$") {
+			fmt.Fprintf(&b, "server_name: %s\n", c.ServerName)
+		} else {
+			fmt.Fprintf(&b, "server_name: %s\n", quote(c.ServerName))
+		}
+	}
+	if c.HTTPPort > 0 {
+		fmt.Fprintf(&b, "http_port: %d\n", c.HTTPPort)
+	}
 	if c.MaxPayload > 0 {
 		fmt.Fprintf(&b, "max_payload: %d\n", c.MaxPayload)
 	}
@@ -310,6 +356,26 @@ func WriteServerConfig(w io.Writer, c ServerConfig) error {
 			b.WriteString("  verify: true\n")
 		}
 		b.WriteString("  timeout: 2\n}\n")
+	}
+	if cl := c.Cluster; cl != nil {
+		name, chost, cport := cl.Name, cl.Host, cl.Port
+		if name == "" {
+			name = "cofactor"
+		}
+		if chost == "" {
+			chost = "0.0.0.0"
+		}
+		if cport == 0 {
+			cport = 6222
+		}
+		fmt.Fprintf(&b, "cluster {\n  name: %s\n  host: %s\n  port: %d\n  routes: %s\n", quote(name), quote(chost), cport, list(cl.Routes))
+		if c.TLSCert != "" {
+			// Routes authenticate each other by certificate: verify is
+			// what keeps a stranger from joining as a server.
+			fmt.Fprintf(&b, "  tls {\n    cert_file: %s\n    key_file: %s\n    ca_file: %s\n    verify: true\n    timeout: 2\n  }\n",
+				quote(c.TLSCert), quote(c.TLSKey), quote(c.TLSCA))
+		}
+		b.WriteString("}\n")
 	}
 	b.WriteString("authorization {\n")
 	used := map[Role]bool{}

@@ -362,6 +362,9 @@ func TestServerConfigValidate(t *testing.T) {
 		{"seed instead of public key", natsauth.ServerConfig{Users: []natsauth.User{{Role: natsauth.Worker, NKey: "SUAB"}}}},
 		{"twice", natsauth.ServerConfig{Users: []natsauth.User{{Role: natsauth.Worker, Name: "w", PasswordEnv: "P"}, {Role: natsauth.Client, Name: "w", PasswordEnv: "Q"}}}},
 		{"verify without CA", natsauth.ServerConfig{TLSCert: "c", TLSKey: "k", VerifyClients: true, Users: []natsauth.User{{Role: natsauth.Worker, Name: "w", PasswordEnv: "P"}}}},
+		{"cluster without routes", natsauth.ServerConfig{ServerName: "n1", Cluster: &natsauth.Cluster{}, Users: []natsauth.User{{Role: natsauth.Worker, Name: "w", PasswordEnv: "P"}}}},
+		{"cluster without a server name", natsauth.ServerConfig{Cluster: &natsauth.Cluster{Routes: []string{"nats-route://n1:6222"}}, Users: []natsauth.User{{Role: natsauth.Worker, Name: "w", PasswordEnv: "P"}}}},
+		{"cluster TLS without CA", natsauth.ServerConfig{ServerName: "n1", TLSCert: "c", TLSKey: "k", Cluster: &natsauth.Cluster{Routes: []string{"nats-route://n1:6222"}}, Users: []natsauth.User{{Role: natsauth.Worker, Name: "w", PasswordEnv: "P"}}}},
 	}
 	for _, c := range cases {
 		if err := c.c.Validate(); !errors.Is(err, natsauth.ErrConfig) {

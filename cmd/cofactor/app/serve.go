@@ -437,6 +437,17 @@ func (o *serveOptions) run(ctx context.Context, s streams, ops *opsOptions) erro
 	if o.maxK < 1 {
 		return cli.Usagef("--max-k %d must be ≥ 1", o.maxK)
 	}
+	// Protected mode before anything is opened: a refusal costs nothing.
+	if err := o.http.Load(); err != nil {
+		return err
+	}
+	tokens, err := httpauth.NewTokens(o.http.AdminTokens, o.http.ReadTokens)
+	if err != nil {
+		return cli.Usage(err)
+	}
+	if err := cli.CheckExposure(ctx, o.http.Insecure, log, o.http.Exposure("--http-addr", o.httpAddr, false)); err != nil {
+		return err
+	}
 	opts := []serve.Option{serve.WithLogger(log), serve.WithMaxK(o.maxK)}
 	if o.threads > 0 {
 		opts = append(opts, serve.WithThreads(o.threads))
@@ -467,13 +478,6 @@ func (o *serveOptions) run(ctx context.Context, s streams, ops *opsOptions) erro
 		return cli.Usagef("nothing to serve: pass --snapshot DIR, --store URI or --coordinator URL")
 	}
 
-	if err := o.http.Load(); err != nil {
-		return err
-	}
-	tokens, err := httpauth.NewTokens(o.http.AdminTokens, o.http.ReadTokens)
-	if err != nil {
-		return cli.Usage(err)
-	}
 	hs, err := serve.NewHTTPServer(serveAuth(tokens, srv.Handler()), serve.DefaultHTTPConfig(), log)
 	if err != nil {
 		return err

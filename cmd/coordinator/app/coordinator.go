@@ -49,6 +49,13 @@ with the same --data-dir rejoins with its state.`,
 			if err := cfg.Validate(); err != nil {
 				return cli.Usage(err)
 			}
+			// Protected mode: raft and the API reachable from other hosts
+			// must be authenticated, or the operator says --insecure.
+			raft := cli.Exposure{Flag: "--raft-addr", Addr: cfg.RaftAddr,
+				Missing: cli.Missing("--raft-tls-cert", cfg.RaftTLS.Cert, "--raft-tls-key", cfg.RaftTLS.Key, "--raft-tls-ca", cfg.RaftTLS.CA)}
+			if err := cli.CheckExposure(cmd.Context(), httpSec.Insecure, log, httpSec.Exposure("--http-addr", cfg.HTTPAddr, true), raft); err != nil {
+				return err
+			}
 			n, err := coordinator.New(cfg, coordinator.WithLogger(log))
 			if err != nil {
 				return err
@@ -66,7 +73,7 @@ with the same --data-dir rejoins with its state.`,
 	f.StringVar(&cfg.DataDir, "data-dir", "", "directory of the raft log and snapshots")
 	f.StringVar(&cfg.RaftAddr, "raft-addr", "", "host:port for raft (listened on and advertised)")
 	f.StringVar(&cfg.HTTPAddr, "http-addr", "", "host:port of the HTTP API")
-	f.StringVar(&cfg.NATSURL, "nats", "nats://127.0.0.1:4222", "NATS server URL")
+	f.StringVar(&cfg.NATSURL, "nats", "nats://127.0.0.1:4222", "NATS server URL(s), comma-separated: every server of a NATS cluster, so that the connection moves to another when one goes")
 	f.BoolVar(&cfg.Bootstrap, "bootstrap", false, "start a new group with this node as its first member")
 	f.StringVar(&cfg.Join, "join", "", "HTTP URL of a member to join")
 	f.DurationVar(&cfg.WorkerTimeout, "worker-timeout", cfg.WorkerTimeout, "silence after which a worker is lost and its blocks reassigned")

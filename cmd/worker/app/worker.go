@@ -63,7 +63,7 @@ they must be reachable from every worker (a shared filesystem).`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&cfg.ID, "id", "", "this worker's ID")
-	f.StringVar(&cfg.NATSURL, "nats", "nats://127.0.0.1:4222", "NATS server URL")
+	f.StringVar(&cfg.NATSURL, "nats", "nats://127.0.0.1:4222", "NATS server URL(s), comma-separated: every server of a NATS cluster, so that the connection moves to another when one goes")
 	f.StringVar(&dataDir, "data-dir", "", "scratch directory (created if missing)")
 	f.IntVar(&cfg.Threads, "threads", 0, "goroutines solving rows (default: all CPUs)")
 	f.Int64Var(&cfg.Memory, "memory", 0, "bytes of memory offered for blocks (advertised)")

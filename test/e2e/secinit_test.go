@@ -1,0 +1,213 @@
+package e2e
+
+import (
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cofactor-ml/cofactor/coordinator"
+	"github.com/cofactor-ml/cofactor/internal/job"
+	"github.com/cofactor-ml/cofactor/internal/natsauth"
+	"github.com/cofactor-ml/cofactor/internal/secinit"
+	"github.com/cofactor-ml/cofactor/internal/testutil"
+	"github.com/cofactor-ml/cofactor/test/testcluster"
+)
+
+// smallInput is a set a job trains in a second or two.
+func smallInput(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "ratings.csv")
+	code, _, errs := runCLI(t, "gen", "--users", "1500", "--items", "600", "--ratings", "40000", "--rank", "6", "--noise", "0.2", "--seed", "11", "--out", p)
+	if code != 0 {
+		t.Fatalf("gen: exit %d: %s", code, errs)
+	}
+	return p
+}
+
+// TestSecurityInitCluster: what `cofactor security init` writes is all a
+// secured cluster needs. nats-server runs its nats.conf (TLS, the three
+// roles by NKey); three coordinators run raft mutual TLS with its raft
+// certificate, HTTPS and its tokens; workers and `cofactor serve` log in
+// with their roles' seeds; serve listens on every interface with HTTPS
+// and a read token, so protected mode lets it start. A job gives the
+// factors of `train --workers 1`, and serve answers only with the token.
+func TestSecurityInitCluster(t *testing.T) {
+	skipShort(t)
+	start := time.Now()
+	dir := filepath.Join(t.TempDir(), "secure")
+	code, out, errs := runCLI(t, "security", "init", dir, "--jetstream-dir", filepath.Join(t.TempDir(), "jetstream"), "--nats-http-port", "0", "--json")
+	var res secinit.Result
+	if code != 0 || json.Unmarshal([]byte(out), &res) != nil {
+		t.Fatalf("security init: exit %d, %q, %s", code, out, errs)
+	}
+	f := func(name string) string { return filepath.Join(dir, name) }
+	token := func(name string) string {
+		b, err := os.ReadFile(f(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(string(b))
+	}
+	c := testcluster.NewEmpty(t)
+	c.NATSConfig = f(secinit.NATSConfig)
+	c.HTTPS = true
+	c.CLIFlags = []string{"--ca-file", f(secinit.CACert), "--token-file", f(secinit.AdminToken)}
+	c.APIToken = token(secinit.ReadToken)
+	c.APITLS = clientTLS(t, f(secinit.CACert))
+	c.StartBase(3,
+		"--nats-nkey", f(secinit.NKeyFile(natsauth.Coordinator)), "--nats-ca", f(secinit.CACert),
+		"--http-tls-cert", f(secinit.CoordinatorCrt), "--http-tls-key", f(secinit.CoordinatorKey), "--http-tls-ca", f(secinit.CACert),
+		"--admin-token-file", f(secinit.AdminToken), "--read-token-file", f(secinit.ReadToken),
+		"--raft-tls-cert", f(secinit.RaftCert), "--raft-tls-key", f(secinit.RaftKey), "--raft-tls-ca", f(secinit.RaftCACert))
+	for _, id := range []string{"w1", "w2"} {
+		c.StartWorkerArgs(id, "--nats-nkey", f(secinit.NKeyFile(natsauth.Worker)), "--nats-ca", f(secinit.CACert))
+	}
+	c.WaitReady(3, 2, 60*time.Second)
+	t.Logf("cluster from security init ready in %v", time.Since(start).Round(time.Millisecond))
+
+	// serve on every interface, secured with security init's files.
+	servePort := 0
+	sp, _ := testcluster.StartListeningEnv(t, c.Dir, "serve", testcluster.Bins.Cofactor,
+		[]string{"COFACTOR_TOKEN=" + token(secinit.ReadToken)}, 1, func(p []int) []string {
+			servePort = p[0]
+			return []string{"serve", "--coordinator", c.URLs(), "--ca-file", f(secinit.CACert),
+				"--nats-nkey", f(secinit.NKeyFile(natsauth.Client)), "--nats-ca", f(secinit.CACert),
+				"--http-addr", fmt.Sprintf("0.0.0.0:%d", p[0]), "--http-tls-cert", f(secinit.ServeCert), "--http-tls-key", f(secinit.ServeKey),
+				"--read-token-file", f(secinit.ReadToken)}
+		}, func(p []int) bool { return testcluster.Dials(p[0]) })
+	defer sp.Kill()
+
+	input := smallInput(t)
+	flags := []string{"--input", input, "--rank", "6", "--lambda", "0.05", "--iterations", "5", "--test-fraction", "0.1", "--seed", "2"}
+	dist := filepath.Join(t.TempDir(), "cluster")
+	id := c.Submit(append([]string{"--out", dist}, flags...)...)
+	code, jr := c.WaitWithin(id, 3*time.Minute)
+	if code != 0 || jr.State != job.StateSucceeded {
+		t.Fatalf("job wait: exit %d, state %s, error %s", code, jr.State, jr.Error)
+	}
+	if d := testutil.DirDiff(t, dist, trainLocal(t, flags...)); d > 1e-5 {
+		t.Errorf("the cluster's factors differ from train --workers 1 by %g", d)
+	}
+
+	// serve follows the job's snapshot and answers over HTTPS: /healthz
+	// to anyone, a recommendation only with the read token.
+	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: c.APITLS.RootCAs}}}
+	defer hc.CloseIdleConnections()
+	base := fmt.Sprintf("https://127.0.0.1:%d", servePort)
+	get := func(path, tok string) (int, string) {
+		req, _ := http.NewRequest("GET", base+path, nil)
+		if tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	testcluster.WaitForWithin(t, time.Minute, "serve to load the job's snapshot", func() bool {
+		code, _ := get("/healthz", "")
+		return code == http.StatusOK
+	})
+	if code, body := get("/v1/recommend?user=1&k=3", ""); code != http.StatusUnauthorized {
+		t.Errorf("serve without a token: %d %s; want 401", code, body)
+	}
+	if code, body := get("/v1/recommend?user=1&k=3", token(secinit.ReadToken)); code != http.StatusOK || !strings.Contains(body, `"items"`) {
+		t.Errorf("serve with the read token: %d %s", code, body)
+	}
+	// Every member and worker is in the cluster's view.
+	var st coordinator.ClusterStatus
+	code, out, errs = c.CLI("cluster", "status", "--json")
+	if code != 0 || json.Unmarshal([]byte(out), &st) != nil || len(st.Servers) != 3 || len(st.Workers) != 2 {
+		t.Errorf("cluster status: exit %d, %q, %s", code, out, errs)
+	}
+	t.Logf("whole test: %v", time.Since(start).Round(time.Millisecond))
+}
+
+// TestProtectedModeProcesses: the real binaries in protected mode. A
+// coordinator and serve told to listen on every interface with nothing
+// secured exit 2 at once, saying why and naming --insecure; with
+// --insecure they start and answer; on 127.0.0.1 they need nothing.
+func TestProtectedModeProcesses(t *testing.T) {
+	skipShort(t)
+	dir := t.TempDir()
+	nats, ports := testcluster.StartListening(t, dir, "nats", testcluster.Bins.NATS, 1, func(p []int) []string {
+		return []string{"-a", "127.0.0.1", "-p", fmt.Sprint(p[0]), "-js", "-sd", filepath.Join(dir, "js")}
+	}, func(p []int) bool { return testcluster.Dials(p[0]) })
+	defer nats.Kill()
+	natsURL := fmt.Sprintf("nats://127.0.0.1:%d", ports[0])
+	snap := trainLocal(t, "--input", smallInput(t), "--rank", "4", "--iterations", "2")
+
+	coordArgs := func(name, httpHost string, p []int) []string {
+		return []string{"--id", name, "--data-dir", filepath.Join(dir, name), "--bootstrap", "--nats", natsURL,
+			"--raft-addr", fmt.Sprintf("127.0.0.1:%d", p[0]), "--http-addr", fmt.Sprintf("%s:%d", httpHost, p[1])}
+	}
+	serveArgs := func(host string, p []int) []string {
+		return []string{"serve", "--snapshot", snap, "--http-addr", fmt.Sprintf("%s:%d", host, p[0])}
+	}
+	refused := []struct {
+		name, bin string
+		args      []string
+	}{
+		{"coordinator", testcluster.Bins.Coordinator, coordArgs("c1", "0.0.0.0", []int{testcluster.FreePort(t), testcluster.FreePort(t)})},
+		{"serve", testcluster.Bins.Cofactor, serveArgs("0.0.0.0", []int{testcluster.FreePort(t)})},
+	}
+	for _, r := range refused {
+		p := testcluster.StartProc(t, dir, r.name+"-refused", r.bin, r.args...)
+		testcluster.WaitFor(t, r.name+" to exit", p.Exited)
+		tail := p.Tail()
+		if code := p.Cmd.ProcessState.ExitCode(); code != 2 || !strings.Contains(tail, "error: refusing to start") || !strings.Contains(tail, "--insecure") {
+			t.Errorf("%s on 0.0.0.0 unsecured: exit %d, log %q; want 2, refusing, naming --insecure", r.name, code, tail)
+		}
+	}
+
+	hc := &http.Client{Timeout: 5 * time.Second}
+	defer hc.CloseIdleConnections()
+	answers := func(url string) bool {
+		resp, err := hc.Get(url)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}
+	for _, tc := range []struct {
+		name, host string
+		insecure   bool
+	}{
+		{"on every interface with --insecure", "0.0.0.0", true},
+		{"on loopback", "127.0.0.1", false},
+	} {
+		extra := []string{}
+		if tc.insecure {
+			extra = []string{"--insecure"}
+		}
+		id := "c-" + strings.ReplaceAll(tc.host, ".", "-")
+		cp, cports := testcluster.StartListening(t, dir, id, testcluster.Bins.Coordinator, 2, func(p []int) []string {
+			return append(coordArgs(id, tc.host, p), extra...)
+		}, func(p []int) bool { return testcluster.Dials(p[1]) })
+		testcluster.WaitFor(t, "coordinator "+tc.name+" to answer", func() bool {
+			return answers(fmt.Sprintf("http://127.0.0.1:%d/v1/status", cports[1]))
+		})
+		if tc.insecure && !strings.Contains(cp.Tail(), "--insecure") {
+			t.Errorf("coordinator %s logged no warning about --insecure:\n%s", tc.name, cp.Tail())
+		}
+		cp.Kill()
+		sp, sports := testcluster.StartListening(t, dir, "serve"+id, testcluster.Bins.Cofactor, 1, func(p []int) []string {
+			return append(serveArgs(tc.host, p), extra...)
+		}, func(p []int) bool { return testcluster.Dials(p[0]) })
+		testcluster.WaitFor(t, "serve "+tc.name+" to answer", func() bool {
+			return answers(fmt.Sprintf("http://127.0.0.1:%d/healthz", sports[0]))
+		})
+		sp.Kill()
+	}
+}
