@@ -19,6 +19,8 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"gopkg.in/yaml.v3"
+
+	cofactorapp "github.com/cofactor-ml/cofactor/cmd/cofactor/app"
 )
 
 // yamlDocs reads every YAML document of a file.
@@ -129,7 +131,7 @@ func TestComposeFile(t *testing.T) {
 	}
 	services := m(docs[0]["services"])
 	volumes := m(docs[0]["volumes"])
-	for _, name := range []string{"nats", "c1", "c2", "c3", "serve"} {
+	for _, name := range []string{"secure-init", "nats1", "nats2", "nats3", "c1", "c2", "c3", "serve"} {
 		if services[name] == nil {
 			t.Errorf("no service %s", name)
 		}
@@ -218,16 +220,19 @@ func TestComposeFile(t *testing.T) {
 		switch {
 		case name == "c1" && (!bootstrap || join != ""):
 			t.Errorf("c1 must start the group with --bootstrap: %v", argv)
-		case name != "c1" && (bootstrap || join != "http://c1:8080"):
-			t.Errorf("%s must --join http://c1:8080: %v", name, argv)
+		case name != "c1" && (bootstrap || join != "https://c1:8080"):
+			t.Errorf("%s must --join https://c1:8080: %v", name, argv)
 		}
 		for _, f := range []string{"--raft-addr", "--http-addr"} {
 			if v := flagValue(argv, f); !strings.HasPrefix(v, name+":") {
 				t.Errorf("%s %s %q: want %s:PORT (listened on and advertised)", name, f, v, name)
 			}
 		}
-		if v := flagValue(argv, "--nats"); v != "nats://nats:4222" {
-			t.Errorf("%s --nats %q, want nats://nats:4222", name, v)
+		if v := flagValue(argv, "--nats"); v != composeNATS {
+			t.Errorf("%s --nats %q, want %s", name, v, composeNATS)
+		}
+		if v := flagValue(argv, "--replicas"); v != "3" {
+			t.Errorf("%s --replicas %q, want 3 (one copy of each bucket on each NATS server)", name, v)
 		}
 		dataDir := flagValue(argv, "--data-dir")
 		found := false
@@ -248,18 +253,44 @@ func TestComposeFile(t *testing.T) {
 			t.Errorf("%s has no healthcheck", name)
 		}
 	}
-	if m(services["nats"])["healthcheck"] == nil {
-		t.Errorf("nats has no healthcheck")
+	// Three NATS servers, each named, on its own volume, with the
+	// configuration secure-init writes: run that command into a
+	// temporary directory and load what it writes as each server would.
+	initArgv := strs(m(services["secure-init"])["command"])
+	if len(initArgv) < 4 || initArgv[1] != "security" || initArgv[2] != "init" {
+		t.Fatalf("secure-init runs %v, not cofactor security init DIR", initArgv)
 	}
-	natsArgv := strs(m(services["nats"])["command"])
-	if conf := flagValue(natsArgv, "--config"); conf != "" {
-		for _, v := range strs(m(services["nats"])["volumes"]) {
-			if parts := strings.Split(v, ":"); len(parts) >= 2 && parts[1] == conf {
-				checkNATSConfig(t, filepath.Join(filepath.Dir(path), parts[0]))
-			}
+	secureDir := filepath.Join(t.TempDir(), "secure")
+	runArgs := slices.Clone(initArgv[1:])
+	runArgs[2] = secureDir
+	runArgs = append(runArgs, "--config-dir", secureDir)
+	for i := range runArgs {
+		runArgs[i] = strings.ReplaceAll(runArgs[i], "$$", "$") // compose's escape
+	}
+	runCofactor(t, runArgs...)
+	for _, name := range []string{"nats1", "nats2", "nats3"} {
+		svc := m(services[name])
+		if svc["healthcheck"] == nil {
+			t.Errorf("%s has no healthcheck", name)
 		}
-	} else if !slices.Contains(natsArgv, "-js") && !slices.Contains(natsArgv, "--jetstream") {
-		t.Errorf("nats runs without JetStream: %v", natsArgv)
+		argv := strs(svc["command"])
+		if conf := flagValue(argv, "--config"); conf != "/secure/nats.conf" {
+			t.Errorf("%s runs %v, want nats-server --config /secure/nats.conf (from secure-init)", name, argv)
+		}
+		serverName := s(m(svc["environment"])["NATS_SERVER_NAME"])
+		t.Setenv("NATS_SERVER_NAME", serverName)
+		opts := checkNATSConfig(t, filepath.Join(secureDir, "nats.conf"))
+		if opts == nil {
+			continue
+		}
+		if opts.ServerName != name || len(opts.Routes) != 3 || opts.Cluster.TLSConfig == nil || opts.TLSConfig == nil {
+			t.Errorf("%s: server name %q, %d routes, route TLS %v, client TLS %v; want %s, 3 routes, TLS on both", name, opts.ServerName, len(opts.Routes), opts.Cluster.TLSConfig != nil, opts.TLSConfig != nil, name)
+		}
+	}
+	// Protected mode: whatever listens beyond loopback is secured.
+	for name, v := range services {
+		argv := append(strs(m(v)["entrypoint"]), strs(m(v)["command"])...)
+		checkSecured(t, "compose.yaml service "+name, argv)
 	}
 	serveArgv := append(strs(m(services["serve"])["entrypoint"]), strs(m(services["serve"])["command"])...)
 	if len(serveArgv) < 2 || serveArgv[1] != "serve" {
@@ -287,14 +318,52 @@ func flagValue(argv []string, name string) string {
 	return ""
 }
 
+// composeNATS is the --nats list of compose's coordinators and workers.
+const composeNATS = "nats://nats1:4222,nats://nats2:4222,nats://nats3:4222"
+
+// runCofactor runs the cofactor command line in-process and fails the
+// test unless it succeeds.
+func runCofactor(t *testing.T, args ...string) {
+	t.Helper()
+	var errb strings.Builder
+	cmd := cofactorapp.NewCommand(strings.NewReader(""), io.Discard, &errb)
+	cmd.SetArgs(args)
+	if err := cmd.Execute(); err != nil {
+		t.Fatalf("cofactor %s: %v %s", strings.Join(args, " "), err, errb.String())
+	}
+}
+
+// checkSecured checks that a coordinator or serve command line either
+// secures what it listens on (HTTPS and a token; raft TLS) or is marked
+// --insecure: protected mode would refuse it otherwise.
+func checkSecured(t *testing.T, where string, argv []string) {
+	t.Helper()
+	if len(argv) == 0 || slices.Contains(argv, "--insecure") {
+		return
+	}
+	var need []string
+	switch {
+	case binaryName(argv[0]) == "coordinator":
+		need = []string{"--http-tls-cert", "--http-tls-key", "--admin-token-file", "--raft-tls-cert", "--raft-tls-key", "--raft-tls-ca"}
+	case binaryName(argv[0]) == "cofactor" && len(argv) > 1 && argv[1] == "serve":
+		need = []string{"--http-tls-cert", "--http-tls-key", "--read-token-file"}
+	}
+	for _, f := range need {
+		if flagValue(argv, f) == "" {
+			t.Errorf("%s: %s without %s (or --insecure): protected mode refuses it", where, strings.Join(argv, " "), f)
+		}
+	}
+}
+
 // checkNATSConfig parses a NATS configuration file with the server's own
-// parser and checks that it enables JetStream with a store directory.
-func checkNATSConfig(t *testing.T, path string) {
+// parser and checks that it enables JetStream with a store directory. It
+// returns the options (nil when the file does not parse).
+func checkNATSConfig(t *testing.T, path string) *server.Options {
 	t.Helper()
 	opts, err := server.ProcessConfigFile(path)
 	if err != nil {
 		t.Errorf("NATS config %s: %v", rel(t, path), err)
-		return
+		return nil
 	}
 	if !opts.JetStream || opts.StoreDir == "" {
 		t.Errorf("NATS config %s: JetStream %v, store_dir %q: want JetStream on a store directory", rel(t, path), opts.JetStream, opts.StoreDir)
@@ -302,6 +371,7 @@ func checkNATSConfig(t *testing.T, path string) {
 	if opts.HTTPPort == 0 {
 		t.Errorf("NATS config %s: no http_port (the health checks use /healthz)", rel(t, path))
 	}
+	return opts
 }
 
 // k8sObject is one Kubernetes manifest with where it came from.
@@ -386,7 +456,7 @@ func TestKubernetesManifests(t *testing.T) {
 	}
 	for _, want := range []struct{ kind, name string }{
 		{"Service", "coordinator"}, {"Deployment", "worker"}, {"Deployment", "serve"}, {"Service", "serve"},
-		{"Service", "nats"}, {"ConfigMap", "nats-config"}, {"PersistentVolumeClaim", "cofactor-shared"},
+		{"Service", "nats"}, {"Service", "nats-cluster"}, {"PersistentVolumeClaim", "cofactor-shared"},
 	} {
 		if _, ok := byKind[want.kind][want.name]; !ok {
 			t.Errorf("no %s %s", want.kind, want.name)
@@ -396,8 +466,13 @@ func TestKubernetesManifests(t *testing.T) {
 		if _, ok := byKind["Deployment"]["nats"]; !ok {
 			t.Errorf("no NATS StatefulSet or Deployment")
 		}
-	} else if len(l(m(nats.doc["spec"])["volumeClaimTemplates"])) == 0 {
-		t.Errorf("StatefulSet nats has no volume for JetStream")
+	} else {
+		if len(l(m(nats.doc["spec"])["volumeClaimTemplates"])) == 0 {
+			t.Errorf("StatefulSet nats has no volume for JetStream")
+		}
+		if r, _ := m(nats.doc["spec"])["replicas"].(int); r != 3 {
+			t.Errorf("StatefulSet nats has %v replicas, want 3 (JetStream R3)", m(nats.doc["spec"])["replicas"])
+		}
 	}
 	if pvc, ok := byKind["PersistentVolumeClaim"]["cofactor-shared"]; ok {
 		if !slices.Contains(strs(m(pvc.doc["spec"])["accessModes"]), "ReadWriteMany") {
@@ -405,14 +480,10 @@ func TestKubernetesManifests(t *testing.T) {
 		}
 	}
 
-	// The NATS configuration parses with the server's own parser.
-	if cm, ok := byKind["ConfigMap"]["nats-config"]; ok {
-		conf := filepath.Join(t.TempDir(), "nats.conf")
-		if err := os.WriteFile(conf, []byte(s(m(cm.doc["data"])["nats.conf"])), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		checkNATSConfig(t, conf)
-	}
+	// The Secret's NATS configuration, made by the `cofactor security
+	// init` line of kustomization.yaml, parses with the server's own
+	// parser for each of the three servers: a cluster of three with TLS.
+	checkKustomizeSecurityInit(t, filepath.Join(dir, "kustomization.yaml"))
 
 	// Workloads: their commands and flags exist, what they mount exists,
 	// Services select them and name their ports, and the workers mount
@@ -466,6 +537,7 @@ func TestKubernetesManifests(t *testing.T) {
 				continue
 			}
 			checkArgv(t, cwhere, argv)
+			checkSecured(t, cwhere, argv)
 		}
 		if o.name() == "worker" && !mountsClaim(ps, "cofactor-shared") {
 			t.Errorf("%s: workers do not mount the shared volume cofactor-shared", where)
@@ -504,6 +576,37 @@ func TestKubernetesManifests(t *testing.T) {
 		out, err := exec.CommandContext(ctx, kubectl, "kustomize", dir).CombinedOutput()
 		if err != nil {
 			t.Errorf("kubectl kustomize deploy/kubernetes: %v\n%s", err, out)
+		}
+	}
+}
+
+// checkKustomizeSecurityInit runs the `cofactor security init` command
+// kustomization.yaml documents into a temporary directory and loads its
+// nats.conf as each of the three servers would.
+func checkKustomizeSecurityInit(t *testing.T, path string) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var argv []string
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(strings.TrimPrefix(line, "#")), "cofactor security init "); ok {
+			argv = strings.Fields(rest)
+		}
+	}
+	if len(argv) == 0 {
+		t.Errorf("%s shows no `cofactor security init` line", rel(t, path))
+		return
+	}
+	secureDir := filepath.Join(t.TempDir(), "secure")
+	argv[0] = secureDir
+	runCofactor(t, append(append([]string{"security", "init"}, argv...), "--config-dir", secureDir)...)
+	for _, name := range []string{"nats-0", "nats-1", "nats-2"} {
+		t.Setenv("NATS_SERVER_NAME", name)
+		opts := checkNATSConfig(t, filepath.Join(secureDir, "nats.conf"))
+		if opts != nil && (opts.ServerName != name || len(opts.Routes) != 3 || opts.Cluster.TLSConfig == nil) {
+			t.Errorf("%s: server name %q, %d routes, route TLS %v", name, opts.ServerName, len(opts.Routes), opts.Cluster.TLSConfig != nil)
 		}
 	}
 }
@@ -564,6 +667,7 @@ func checkEntrypointScript(t *testing.T, where string, configMaps map[string]k8s
 	}
 	for _, cl := range cmds {
 		checkArgv(t, where+" "+cl.where, cl.argv)
+		checkSecured(t, where+" "+cl.where, cl.argv)
 	}
 	env := map[string]bool{}
 	for _, e := range l(c["env"]) {
@@ -721,6 +825,12 @@ func TestSystemdUnits(t *testing.T) {
 				checkArgv(t, want.env+" "+v[1], extra)
 			}
 		}
+		// The whole command line with the example's values is secured
+		// (protected mode would refuse it otherwise).
+		full := regexp.MustCompile(`\$\{?([A-Z_]+)\}?`).ReplaceAllStringFunc(exec, func(v string) string {
+			return env[strings.Trim(v, "${}")]
+		})
+		checkSecured(t, name+" ExecStart with "+want.env, strings.Fields(full))
 	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
