@@ -1,0 +1,72 @@
+//go:build fault
+
+package fault
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cofactor-ml/cofactor/internal/testutil"
+	"github.com/cofactor-ml/cofactor/test/testcluster"
+)
+
+// ingestFlags are the training flags of the ingest scenario: few
+// iterations, the ingest is what is disturbed.
+var ingestFlags = []string{"--rank", "16", "--lambda", "0.05", "--iterations", "4", "--test-fraction", "0.1"}
+
+// A worker SIGKILLed while a dataset is ingested (issue 12): the attempt is
+// abandoned, the ingest starts again with the shards spread over the two
+// workers left, and the job ends with the factors of `train --workers 1`
+// on the same file. The worker is started again before the next run.
+func TestWorkerKilledMidIngest(t *testing.T) {
+	// A set whose ingest lasts a few seconds on three workers.
+	in := filepath.Join(t.TempDir(), "ratings.csv")
+	code, _, errs := testcluster.RunCLI(t, "gen", "--users", "60000", "--items", "5000", "--ratings", "3000000", "--rank", "8",
+		"--noise", "0.3", "--seed", "12", "--out", in)
+	if code != 0 {
+		t.Fatalf("gen: exit %d: %s", code, errs)
+	}
+	ref := filepath.Join(t.TempDir(), "reference")
+	if code, _, errs := testcluster.RunCLI(t, append([]string{"train", "--workers", "1", "--input", in, "--out", ref, "--json"}, ingestFlags...)...); code != 0 {
+		t.Fatalf("reference train: exit %d: %s", code, errs)
+	}
+	c := testcluster.New(t, 1, 3)
+	if code, _, errs := testcluster.RunCLI(t, "dataset", "put", "ds", in, "--nats", c.NATSURL); code != 0 {
+		t.Fatalf("dataset put: exit %d: %s", code, errs)
+	}
+	coordLog := c.Coords[0].P.Log
+	ty := newTally(t, "worker SIGKILL mid-ingest")
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 12))
+	for i := range runs(t) {
+		ty.run(i, func(t *testing.T) float64 {
+			victim := fmt.Sprintf("w%d", 1+rng.IntN(3))
+			dist := filepath.Join(t.TempDir(), "out")
+			id := c.Submit(append(append([]string{"--dataset", "ds"}, ingestFlags...), "--out", dist)...)
+			attempts := func() int {
+				b, _ := os.ReadFile(coordLog)
+				return strings.Count(string(b), `msg="ingest started" coordinator=c1 job=`+id+" ")
+			}
+			testcluster.WaitFor(t, "the ingest to start", func() bool { return attempts() >= 1 })
+			time.Sleep(time.Duration(200+rng.IntN(1000)) * time.Millisecond)
+			t.Logf("killing worker %s mid-ingest", victim)
+			c.Worker(victim).Kill()
+			res := mustSucceed(t, c, id)
+			t.Logf("ingest attempts %d, workers %d, %d×%d blocks", attempts(), res.Workers, res.UserBlocks, res.ItemBlocks)
+			if n := attempts(); n < 2 || res.Workers != 2 || res.UserBlocks != 2 {
+				t.Errorf("%d ingest attempts, the job ran on %d workers with %d user blocks: want the ingest restarted over 2 workers", n, res.Workers, res.UserBlocks)
+			}
+			d := testutil.DirDiff(t, dist, ref)
+			if d > 1e-5 {
+				t.Errorf("factors differ from train --workers 1 by %g", d)
+			}
+			c.StartWorker(victim)
+			c.WaitReady(1, 3, time.Minute)
+			return d
+		})
+	}
+}
