@@ -147,7 +147,7 @@ func (w *Worker) request(ctx context.Context, owner string, h transport.Header) 
 	req := transport.AppendFrame(nil, h, nil)
 	var last error
 	for attempt := 0; attempt < remoteRetries; attempt++ {
-		answer, err := w.injectedRequest(ctx, transport.WorkerRowsSubject(owner), req, w.cfg.Retry)
+		answer, err := w.tr.Request(ctx, transport.WorkerRowsSubject(owner), req, w.cfg.Retry)
 		if err != nil {
 			err = fmt.Errorf("asking worker %s for %s block %d: %w", owner, sideName(h.Side), h.Block, err)
 			if errors.Is(err, transport.ErrUnreachable) {

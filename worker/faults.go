@@ -15,97 +15,144 @@ import (
 	"github.com/cofactor-ml/cofactor/transport"
 )
 
-// Faults is fault injection for the fault suite (test/fault): duplicated
-// and delayed messages, and a checkpoint store that fails its writes. The
-// zero value injects nothing; production runs never set it.
-type Faults struct {
-	// Dup is the probability that a report or row request is sent twice.
-	Dup float64
-	// Delay holds every report and row request back by a random time
-	// below it.
-	Delay time.Duration
-	// StoreFailEvery makes every n-th checkpoint write fail with ENOSPC.
-	StoreFailEvery int
-	// StoreFullAfter makes every checkpoint write after the first n fail
-	// with ENOSPC: the disk stays full.
-	StoreFullAfter int
-	// Seed seeds the random choices.
-	Seed uint64
+// Fault injection lives outside the worker's configuration: a faultHook
+// reaches a worker only through withFaultHook, which the package's tests
+// call, and through WithInjectedFaults, which exists only in builds with
+// the faultinject tag (the worker binary the fault suite runs). A
+// production build has neither the option nor the flags.
+
+// faultHook disturbs a worker. It is nil in production.
+type faultHook interface {
+	// wrap returns the transport the worker uses instead of tr.
+	wrap(tr Transport) Transport
+	// beforeSolve runs before each block solve of a phase; an error
+	// (ctx's, when it ends) fails the phase.
+	beforeSolve(ctx context.Context) error
 }
 
-// ErrFaultSpec is wrapped by ParseFaults's errors.
-var ErrFaultSpec = errors.New("bad fault injection spec")
+// withFaultHook sets the worker's fault hook.
+func withFaultHook(h faultHook) Option {
+	return func(w *Worker) error { w.faults = h; return nil }
+}
 
-// ParseFaults reads a spec such as "dup=0.3,delay=50ms,store-fail-every=3,
+// faults is what the fault suite injects: duplicated and delayed
+// messages, checkpoint writes that fail, and slow block solves. The zero
+// value injects nothing.
+type faults struct {
+	// dup is the probability that a report or row request is sent twice.
+	dup float64
+	// delay holds every report and row request back by a random time
+	// below it.
+	delay time.Duration
+	// storeFailEvery makes every n-th checkpoint write fail with ENOSPC.
+	storeFailEvery int
+	// storeFullAfter makes every checkpoint write after the first n fail
+	// with ENOSPC: the disk stays full.
+	storeFullAfter int
+	// seed seeds the random choices.
+	seed uint64
+	// solveDelay slows every block solve down by this much.
+	solveDelay time.Duration
+}
+
+// errFaultSpec is wrapped by parseFaults's errors.
+var errFaultSpec = errors.New("bad fault injection spec")
+
+// parseFaults reads a spec such as "dup=0.3,delay=50ms,store-fail-every=3,
 // store-full-after=10,seed=7" (every key optional).
-func ParseFaults(spec string) (Faults, error) {
-	var f Faults
+func parseFaults(spec string) (faults, error) {
+	var f faults
 	if strings.TrimSpace(spec) == "" {
 		return f, nil
 	}
 	for _, kv := range strings.Split(spec, ",") {
 		k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
 		if !ok {
-			return f, fmt.Errorf("%w: %q is not key=value", ErrFaultSpec, kv)
+			return faults{}, fmt.Errorf("%w: %q is not key=value", errFaultSpec, kv)
 		}
-		var err error
-		switch k {
-		case "dup":
-			f.Dup, err = strconv.ParseFloat(v, 64)
-			if err == nil && (f.Dup < 0 || f.Dup > 1) {
-				err = errors.New("must be in [0, 1]")
-			}
-		case "delay":
-			f.Delay, err = time.ParseDuration(v)
-			if err == nil && f.Delay < 0 {
-				err = errors.New("must be ≥ 0")
-			}
-		case "store-fail-every":
-			f.StoreFailEvery, err = strconv.Atoi(v)
-			if err == nil && f.StoreFailEvery < 0 {
-				err = errors.New("must be ≥ 0")
-			}
-		case "store-full-after":
-			f.StoreFullAfter, err = strconv.Atoi(v)
-			if err == nil && f.StoreFullAfter < 0 {
-				err = errors.New("must be ≥ 0")
-			}
-		case "seed":
-			f.Seed, err = strconv.ParseUint(v, 10, 64)
-		default:
-			err = errors.New("unknown key (dup, delay, store-fail-every, store-full-after, seed)")
-		}
-		if err != nil {
-			return Faults{}, fmt.Errorf("%w: %s: %v", ErrFaultSpec, k, err)
+		if err := f.set(k, v); err != nil {
+			return faults{}, fmt.Errorf("%w: %s: %v", errFaultSpec, k, err)
 		}
 	}
 	return f, nil
 }
 
-func (f Faults) store() bool { return f.StoreFailEvery > 0 || f.StoreFullAfter > 0 }
+// set sets the field of one spec key.
+func (f *faults) set(k, v string) error {
+	var err error
+	switch k {
+	case "dup":
+		f.dup, err = strconv.ParseFloat(v, 64)
+		if err == nil && (f.dup < 0 || f.dup > 1) {
+			err = errors.New("must be in [0, 1]")
+		}
+	case "delay":
+		f.delay, err = time.ParseDuration(v)
+		if err == nil && f.delay < 0 {
+			err = errors.New("must be ≥ 0")
+		}
+	case "store-fail-every":
+		f.storeFailEvery, err = nonNegative(v)
+	case "store-full-after":
+		f.storeFullAfter, err = nonNegative(v)
+	case "seed":
+		f.seed, err = strconv.ParseUint(v, 10, 64)
+	default:
+		err = errors.New("unknown key (dup, delay, store-fail-every, store-full-after, seed)")
+	}
+	return err
+}
 
-// injector applies Faults to a worker's messages.
+func nonNegative(v string) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err == nil && n < 0 {
+		err = errors.New("must be ≥ 0")
+	}
+	return n, err
+}
+
+func (f faults) store() bool { return f.storeFailEvery > 0 || f.storeFullAfter > 0 }
+
+func (f faults) String() string {
+	return fmt.Sprintf("dup=%g,delay=%v,store-fail-every=%d,store-full-after=%d,seed=%d,solve-delay=%v",
+		f.dup, f.delay, f.storeFailEvery, f.storeFullAfter, f.seed, f.solveDelay)
+}
+
+// injector is the faultHook that applies faults.
 type injector struct {
-	f   Faults
+	f   faults
 	mu  sync.Mutex
 	rng *rand.Rand
 }
 
-func newInjector(f Faults) *injector {
-	return &injector{f: f, rng: rand.New(rand.NewPCG(f.Seed, 0x636f666163746f72))}
+func newInjector(f faults) *injector {
+	return &injector{f: f, rng: rand.New(rand.NewPCG(f.seed, 0x636f666163746f72))}
+}
+
+func (in *injector) String() string { return in.f.String() }
+
+func (in *injector) wrap(tr Transport) Transport { return &faultTransport{Transport: tr, in: in} }
+
+func (in *injector) beforeSolve(ctx context.Context) error {
+	if in.f.solveDelay <= 0 {
+		return nil
+	}
+	select {
+	case <-time.After(in.f.solveDelay):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // before delays a message and reports whether to send it twice.
 func (in *injector) before(ctx context.Context) (dup bool) {
-	if in == nil {
-		return false
-	}
 	in.mu.Lock()
 	var d time.Duration
-	if in.f.Delay > 0 {
-		d = time.Duration(in.rng.Int64N(int64(in.f.Delay)))
+	if in.f.delay > 0 {
+		d = time.Duration(in.rng.Int64N(int64(in.f.delay)))
 	}
-	dup = in.f.Dup > 0 && in.rng.Float64() < in.f.Dup
+	dup = in.f.dup > 0 && in.rng.Float64() < in.f.dup
 	in.mu.Unlock()
 	if d > 0 {
 		select {
@@ -116,21 +163,35 @@ func (in *injector) before(ctx context.Context) (dup bool) {
 	return dup
 }
 
-// request is transport.Request with the injected faults: a duplicate is
-// sent first, and its answer is dropped.
-func (w *Worker) injectedRequest(ctx context.Context, subject string, data []byte, p transport.RetryPolicy) ([]byte, error) {
-	if w.inject.before(ctx) {
-		once := p
-		once.Attempts = 1
-		w.tr.Request(ctx, subject, data, once)
-	}
-	return w.tr.Request(ctx, subject, data, p)
+// faultTransport delays and duplicates requests (the worker's reports and
+// row requests) and fails checkpoint writes.
+type faultTransport struct {
+	Transport
+	in *injector
 }
 
-// faultStore fails checkpoint writes as Faults says.
+// Request sends a duplicate first, and drops its answer.
+func (t *faultTransport) Request(ctx context.Context, subject string, data []byte, p transport.RetryPolicy) ([]byte, error) {
+	if t.in.before(ctx) {
+		once := p
+		once.Attempts = 1
+		t.Transport.Request(ctx, subject, data, once)
+	}
+	return t.Transport.Request(ctx, subject, data, p)
+}
+
+func (t *faultTransport) OpenSnapshots(ctx context.Context, uri string) (*checkpoint.Repo, error) {
+	r, err := t.Transport.OpenSnapshots(ctx, uri)
+	if err == nil && t.in.f.store() {
+		r.Store = &faultStore{Store: r.Store, f: t.in.f}
+	}
+	return r, err
+}
+
+// faultStore fails checkpoint writes as faults says.
 type faultStore struct {
 	checkpoint.Store
-	f  Faults
+	f  faults
 	mu sync.Mutex
 	n  int
 }
@@ -140,7 +201,7 @@ func (s *faultStore) Put(ctx context.Context, name string, data []byte) error {
 	s.n++
 	n := s.n
 	s.mu.Unlock()
-	if (s.f.StoreFailEvery > 0 && n%s.f.StoreFailEvery == 0) || (s.f.StoreFullAfter > 0 && n > s.f.StoreFullAfter) {
+	if (s.f.storeFailEvery > 0 && n%s.f.storeFailEvery == 0) || (s.f.storeFullAfter > 0 && n > s.f.storeFullAfter) {
 		return fmt.Errorf("injected fault: %w", syscall.ENOSPC)
 	}
 	return s.Store.Put(ctx, name, data)

@@ -468,9 +468,6 @@ func (w *Worker) repo(ctx context.Context, js *jobState) (*checkpoint.Repo, erro
 		if err != nil {
 			return nil, fmt.Errorf("opening the snapshot store %q: %w", js.spec.Store, err)
 		}
-		if w.cfg.Faults.store() {
-			r.Store = &faultStore{Store: r.Store, f: w.cfg.Faults}
-		}
 		js.repo = r
 	}
 	return js.repo, nil
@@ -580,11 +577,9 @@ func (w *Worker) phase(ctx context.Context, js *jobState, c *wire.Command) ([]wi
 		}
 		h := js.block(side, b)
 		start := time.Now()
-		if d := w.cfg.InjectDelay; d > 0 {
-			select {
-			case <-time.After(d):
-			case <-ctx.Done():
-				return nil, ctx.Err()
+		if w.faults != nil {
+			if err := w.faults.beforeSolve(ctx); err != nil {
+				return nil, err
 			}
 		}
 		g, err := w.gather(ctx, js, h, otherVersion)

@@ -40,12 +40,6 @@ type Config struct {
 	FetchParallel int
 	// Retry is the policy of row requests and reports.
 	Retry transport.RetryPolicy
-	// InjectDelay slows every block solve down by this much: fault
-	// injection for tests of slow workers. Zero in production.
-	InjectDelay time.Duration
-	// Faults injects duplicated and delayed messages and checkpoint write
-	// failures, for the fault suite. Zero in production.
-	Faults Faults
 }
 
 // DefaultConfig returns the defaults: a heartbeat a second, all CPUs,
@@ -79,8 +73,6 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: memory %d must be ≥ 0", ErrConfig, c.Memory)
 	case c.BlobBucket == "":
 		return fmt.Errorf("%w: no blob bucket", ErrConfig)
-	case c.InjectDelay < 0:
-		return fmt.Errorf("%w: injected delay %v must be ≥ 0", ErrConfig, c.InjectDelay)
 	case c.FetchParallel < 1:
 		return fmt.Errorf("%w: fetch parallelism %d must be ≥ 1", ErrConfig, c.FetchParallel)
 	}
@@ -136,7 +128,7 @@ type Worker struct {
 	wg      sync.WaitGroup // command tasks and row handlers
 	serving chan struct{}  // bounds concurrent row handlers
 	metrics *metrics
-	inject  *injector // nil unless Config.Faults injects something
+	faults  faultHook // nil but in tests and the fault suite
 }
 
 // New checks cfg and returns a worker. Run starts it.
@@ -151,9 +143,8 @@ func New(cfg Config, opts ...Option) (*Worker, error) {
 		}
 	}
 	w.log = w.log.With("worker", cfg.ID)
-	if cfg.Faults != (Faults{}) {
-		w.inject = newInjector(cfg.Faults)
-		w.log.Warn("fault injection is on", "faults", fmt.Sprintf("%+v", cfg.Faults))
+	if w.faults != nil {
+		w.log.Warn("fault injection is on", "faults", fmt.Sprint(w.faults))
 	}
 	var b [8]byte
 	rand.Read(b[:])
@@ -179,6 +170,9 @@ func (w *Worker) Run(ctx context.Context) error {
 		}
 		defer nc.Close()
 		w.tr = newNATSTransport(nc, w.cfg.NATSSecurity, clientName(w.cfg.ID))
+	}
+	if w.faults != nil {
+		w.tr = w.faults.wrap(w.tr)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -253,7 +247,7 @@ func (w *Worker) report(ctx context.Context, r wire.Report) {
 	p := w.cfg.Retry
 	p.Attempts = 0 // until acknowledged: a leader election may be under way
 	for ctx.Err() == nil {
-		answer, err := w.injectedRequest(ctx, transport.SubjectReport, b, p)
+		answer, err := w.tr.Request(ctx, transport.SubjectReport, b, p)
 		if err != nil {
 			continue
 		}

@@ -63,9 +63,11 @@ func Main(m *testing.M) int {
 	Bins.Worker = filepath.Join(dir, "worker")
 	Bins.NATS = filepath.Join(dir, "nats-server")
 	// The NATS server is built from the module this repository pins, so
-	// nothing needs installing by hand.
+	// nothing needs installing by hand. The faultinject tag gives the
+	// worker the hidden --inject-faults and --inject-delay flags of the
+	// fault scenarios; nothing else changes with it.
 	for _, b := range [][]string{
-		{"build", "-o", dir + "/", "github.com/cofactor-ml/cofactor/cmd/..."},
+		{"build", "-tags", "faultinject", "-o", dir + "/", "github.com/cofactor-ml/cofactor/cmd/..."},
 		{"build", "-o", Bins.NATS, "github.com/nats-io/nats-server/v2"},
 	} {
 		cmd := exec.Command("go", b...)

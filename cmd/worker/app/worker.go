@@ -3,11 +3,11 @@
 package app
 
 import (
-	"fmt"
 	"io"
 	"os"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/cofactor-ml/cofactor/internal/cli"
 	"github.com/cofactor-ml/cofactor/worker"
@@ -25,6 +25,7 @@ func NewCommand(stdout, stderr io.Writer) *cobra.Command {
 	var logs cli.LogFlags
 	var natsAuth cli.NATSFlags
 	var dataDir, metricsAddr string
+	var buildOpts []func() worker.Option
 	cmd := &cobra.Command{
 		Use:   "worker --id ID --nats URL",
 		Short: "Run a cofactor worker",
@@ -47,7 +48,11 @@ they must be reachable from every worker (a shared filesystem).`,
 			if cfg.NATSSecurity, err = natsAuth.Security(); err != nil {
 				return err
 			}
-			w, err := worker.New(cfg, worker.WithLogger(log))
+			opts := []worker.Option{worker.WithLogger(log)}
+			for _, o := range buildOpts {
+				opts = append(opts, o())
+			}
+			w, err := worker.New(cfg, opts...)
 			if err != nil {
 				return cli.Usage(err)
 			}
@@ -70,33 +75,17 @@ they must be reachable from every worker (a shared filesystem).`,
 	f.DurationVar(&cfg.HeartbeatInterval, "heartbeat", cfg.HeartbeatInterval, "heartbeat interval")
 	f.StringVar(&metricsAddr, "metrics-addr", "", "host:port to serve Prometheus /metrics on (default: none)")
 	natsAuth.AddFlags(cmd)
-	f.DurationVar(&cfg.InjectDelay, "inject-delay", 0, "fault injection for tests: slow every block solve by this much")
-	f.MarkHidden("inject-delay")
-	f.Var(faultsFlag{&cfg.Faults}, "inject-faults", "fault injection for tests: dup=P,delay=D,store-fail-every=N,store-full-after=N,seed=S")
-	f.MarkHidden("inject-faults")
+	for _, add := range buildFlags {
+		buildOpts = append(buildOpts, add(f))
+	}
 	logs.AddFlags(cmd)
 	cmd.SetOut(stdout)
 	cmd.SetErr(stderr)
 	return cli.Finish(cmd)
 }
 
-// faultsFlag parses --inject-faults into a worker.Faults.
-type faultsFlag struct{ f *worker.Faults }
-
-func (v faultsFlag) String() string {
-	if v.f == nil || *v.f == (worker.Faults{}) {
-		return ""
-	}
-	return fmt.Sprintf("%+v", *v.f)
-}
-
-func (v faultsFlag) Set(s string) error {
-	f, err := worker.ParseFaults(s)
-	if err != nil {
-		return err
-	}
-	*v.f = f
-	return nil
-}
-
-func (faultsFlag) Type() string { return "spec" }
+// buildFlags are flags that only some builds have: each registers its
+// flags and returns what turns their values into a worker option. The
+// faultinject build adds the fault suite's flags (faults.go); a
+// production build has none.
+var buildFlags []func(f *pflag.FlagSet) func() worker.Option
