@@ -131,7 +131,17 @@ func newInjector(f faults) *injector {
 
 func (in *injector) String() string { return in.f.String() }
 
-func (in *injector) wrap(tr Transport) Transport { return &faultTransport{Transport: tr, in: in} }
+func (in *injector) wrap(tr Transport) Transport {
+	ft := &faultTransport{Transport: tr, in: in}
+	if d, ok := tr.(DatasetOpener); ok {
+		// Keep the optional capability.
+		return struct {
+			*faultTransport
+			DatasetOpener
+		}{ft, d}
+	}
+	return ft
+}
 
 func (in *injector) beforeSolve(ctx context.Context) error {
 	if in.f.solveDelay <= 0 {

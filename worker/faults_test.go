@@ -13,6 +13,7 @@ import (
 	"github.com/cofactor-ml/cofactor/internal/testutil"
 	"github.com/cofactor-ml/cofactor/internal/wire"
 	"github.com/cofactor-ml/cofactor/partition"
+	"github.com/cofactor-ml/cofactor/transport"
 )
 
 func TestParseFaults(t *testing.T) {
@@ -128,5 +129,17 @@ func TestNoFaultsInConfig(t *testing.T) {
 		if name := strings.ToLower(ct.Field(i).Name); strings.Contains(name, "inject") || strings.Contains(name, "fault") {
 			t.Errorf("Config has field %s", ct.Field(i).Name)
 		}
+	}
+}
+
+// TestFaultTransportKeepsCapabilities: the hook's transport reaches a
+// dataset store exactly when the transport it wraps does.
+func TestFaultTransportKeepsCapabilities(t *testing.T) {
+	in := newInjector(faults{dup: 0.5})
+	if _, ok := in.wrap(newMemNet(t, 0)).(DatasetOpener); ok {
+		t.Error("the in-memory transport wrapped claims a dataset store")
+	}
+	if _, ok := in.wrap(newNATSTransport(nil, transport.Security{}, "x")).(DatasetOpener); !ok {
+		t.Error("the NATS transport wrapped lost its dataset store")
 	}
 }

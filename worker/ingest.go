@@ -238,7 +238,7 @@ func (p *ingestPeers) Call(ctx context.Context, to int, msg []byte) ([]byte, err
 			ans = p.st.handle(msg) // no need to go round the server
 		} else {
 			rctx, cancel := context.WithTimeout(ctx, ingestPeerWait)
-			ans, err = p.w.injectedRequest(rctx, subject, msg, transport.RetryPolicy{Timeout: 10 * time.Second, Backoff: 20 * time.Millisecond})
+			ans, err = p.w.tr.Request(rctx, subject, msg, transport.RetryPolicy{Timeout: 10 * time.Second, Backoff: 20 * time.Millisecond})
 			cancel()
 		}
 		switch {
