@@ -63,9 +63,51 @@ type taskKey struct {
 	snapshot  string
 }
 
+func keyOf(c *wire.Command) taskKey {
+	return taskKey{typ: c.Type, epoch: c.Epoch, iteration: c.Iteration, side: c.Side}
+}
+
+// task is one accepted command: running until done is closed, then
+// holding the reports it sent.
 type task struct {
 	done    chan struct{}
-	reports []wire.Report
+	reports []wire.Report // set before done is closed
+}
+
+// taskState is where a task is in its life.
+type taskState uint8
+
+const (
+	// taskRunning: a repeat of the command is ignored; the task reports.
+	taskRunning taskState = iota
+	// taskDone: a repeat is answered with the reports kept.
+	taskDone
+	// taskFailed: the task reported a failure; a repeat runs it again.
+	taskFailed
+)
+
+var taskStateNames = [...]string{taskRunning: "running", taskDone: "done", taskFailed: "failed"}
+
+func (s taskState) String() string {
+	if int(s) < len(taskStateNames) {
+		return taskStateNames[s]
+	}
+	return fmt.Sprintf("taskState(%d)", uint8(s))
+}
+
+// MarshalText writes the state's name (in logs and JSON).
+func (s taskState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+func (t *task) state() taskState {
+	select {
+	case <-t.done:
+	default:
+		return taskRunning
+	}
+	if len(t.reports) == 1 && t.reports[0].Type == wire.RepFailed {
+		return taskFailed
+	}
+	return taskDone
 }
 
 // heldBlock is a block this worker owns, with the versions of its factors.
@@ -127,22 +169,62 @@ func (w *Worker) accept(ctx context.Context, c *wire.Command) error {
 		w.drop(c.Job)
 		return nil
 	}
+	if err := checkCommand(c); err != nil {
+		return err
+	}
+	if c.Type == wire.CmdIngest {
+		return w.acceptIngest(ctx, c)
+	}
+	js, err := w.jobFor(ctx, c)
+	if err != nil {
+		return err
+	}
+	js.mu.Lock()
+	defer js.mu.Unlock()
+	taskCtx, err := js.enterEpoch(c)
+	if err != nil {
+		return err
+	}
+	key := keyOf(c)
+	if t, ok := js.tasks[key]; ok {
+		switch st := t.state(); st {
+		case taskRunning: // it will report
+			return nil
+		case taskDone: // the leader missed its reports
+			w.log.Debug("command repeated", "job", c.Job, "task", c.Type, "iteration", c.Iteration, "side", c.Side, "state", st)
+			w.resend(taskCtx, t)
+			return nil
+		case taskFailed: // a failure is not an answer to keep: try again
+			delete(js.tasks, key)
+		}
+	}
+	js.forgetBefore(c.Epoch, c.Iteration-2)
+	js.tasks[key] = w.start(taskCtx, js, c)
+	return nil
+}
+
+// checkCommand refuses a command the worker cannot run.
+func checkCommand(c *wire.Command) error {
 	if err := c.Spec.Validate(); err != nil {
 		return err
 	}
 	if err := c.CheckBounds(); err != nil {
 		return err
 	}
-	if c.Type == wire.CmdIngest {
-		return w.acceptIngest(ctx, c)
-	}
-	if c.Type != wire.CmdPartition && (len(c.Users) == 0 || len(c.Items) == 0) {
+	needsBlocks := c.Type != wire.CmdPartition && c.Type != wire.CmdIngest
+	if needsBlocks && (len(c.Users) == 0 || len(c.Items) == 0) {
 		return errors.New("command without a block assignment")
 	}
+	return nil
+}
+
+// jobFor returns the state of c's job, made on its first command; a
+// dropped job stays dropped for the epochs it had.
+func (w *Worker) jobFor(ctx context.Context, c *wire.Command) (*jobState, error) {
 	w.mu.Lock()
+	defer w.mu.Unlock()
 	if e, ok := w.dropped[c.Job]; ok && c.Epoch <= e {
-		w.mu.Unlock()
-		return fmt.Errorf("job %s was dropped", c.Job)
+		return nil, fmt.Errorf("job %s was dropped", c.Job)
 	}
 	js, ok := w.jobs[c.Job]
 	if !ok {
@@ -150,76 +232,77 @@ func (w *Worker) accept(ctx context.Context, c *wire.Command) error {
 		js = &jobState{id: c.Job, spec: c.Spec, held: map[blockKey]*heldBlock{}, tasks: map[taskKey]*task{}, ctx: jctx, cancel: cancel}
 		w.jobs[c.Job] = js
 	}
-	w.mu.Unlock()
+	return js, nil
+}
 
-	js.mu.Lock()
-	defer js.mu.Unlock()
-	taskCtx := js.ctx
-	if c.Type != wire.CmdPartition {
-		if c.Epoch < js.seen {
-			return fmt.Errorf("stale epoch %d (worker is at %d)", c.Epoch, js.seen)
-		}
-		if c.Epoch > js.seen || js.epochCtx == nil {
-			if js.epochCancel != nil {
-				js.epochCancel()
-			}
-			js.seen = c.Epoch
-			js.epochCtx, js.epochCancel = context.WithCancel(js.ctx)
-			for k := range js.tasks {
-				if k.epoch < c.Epoch && k.typ != wire.CmdPartition {
-					delete(js.tasks, k)
-				}
-			}
-		}
-		taskCtx = js.epochCtx
+// enterEpoch moves the job to c's epoch when it is newer, ending the
+// tasks of older ones, and returns the context of c's task. A partition
+// belongs to no epoch: it runs under the job's context. js.mu is held.
+func (js *jobState) enterEpoch(c *wire.Command) (context.Context, error) {
+	if c.Type == wire.CmdPartition {
+		return js.ctx, nil
 	}
-	key := taskKey{typ: c.Type, epoch: c.Epoch, iteration: c.Iteration, side: c.Side}
-	if t, ok := js.tasks[key]; ok {
-		select {
-		case <-t.done:
-			if len(t.reports) == 1 && t.reports[0].Type == wire.RepFailed {
-				delete(js.tasks, key) // a failure is not an answer to keep: try again
-				break
+	if c.Epoch < js.seen {
+		return nil, fmt.Errorf("stale epoch %d (worker is at %d)", c.Epoch, js.seen)
+	}
+	if c.Epoch > js.seen || js.epochCtx == nil {
+		if js.epochCancel != nil {
+			js.epochCancel()
+		}
+		js.seen = c.Epoch
+		js.epochCtx, js.epochCancel = context.WithCancel(js.ctx)
+		for k := range js.tasks {
+			if k.epoch < c.Epoch && k.typ != wire.CmdPartition {
+				delete(js.tasks, k)
 			}
-			// A repeat of a finished task: the leader missed its reports.
-			w.wg.Add(1)
-			go func() {
-				defer w.wg.Done()
-				for _, r := range t.reports {
-					w.report(taskCtx, r)
-				}
-			}()
-			return nil
-		default: // still running: it will report
-			return nil
 		}
 	}
-	// Tasks two or more iterations back will not be asked for again.
+	return js.epochCtx, nil
+}
+
+// forgetBefore drops the tasks of epoch older than iteration: they will
+// not be asked for again. js.mu is held.
+func (js *jobState) forgetBefore(epoch uint64, iteration int) {
 	for k := range js.tasks {
-		if k.epoch == c.Epoch && k.iteration < c.Iteration-2 {
+		if k.epoch == epoch && k.iteration < iteration {
 			delete(js.tasks, k)
 		}
 	}
+}
+
+// resend sends a finished task's reports again, in the background.
+func (w *Worker) resend(ctx context.Context, t *task) {
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		for _, r := range t.reports {
+			w.report(ctx, r)
+		}
+	}()
+}
+
+// start runs c's task in the background, after the job's running task,
+// and reports its outcome unless ctx ends first.
+func (w *Worker) start(ctx context.Context, js *jobState, c *wire.Command) *task {
 	t := &task{done: make(chan struct{})}
-	js.tasks[key] = t
 	w.wg.Add(1)
 	go func() {
 		defer w.wg.Done()
 		defer close(t.done)
 		js.exec.Lock()
 		defer js.exec.Unlock()
-		if taskCtx.Err() != nil {
+		if ctx.Err() != nil {
 			return
 		}
-		t.reports = w.run(taskCtx, js, c)
-		if taskCtx.Err() != nil {
+		t.reports = w.run(ctx, js, c)
+		if ctx.Err() != nil {
 			return // superseded or dropped: nobody waits for these reports
 		}
 		for _, r := range t.reports {
-			w.report(taskCtx, r)
+			w.report(ctx, r)
 		}
 	}()
-	return nil
+	return t
 }
 
 // maxDropped bounds the dropped jobs a worker remembers.
@@ -257,29 +340,15 @@ func (w *Worker) drop(id string) {
 
 // run executes one command and returns its reports.
 func (w *Worker) run(ctx context.Context, js *jobState, c *wire.Command) []wire.Report {
-	fail := func(err error) []wire.Report {
-		kind, peer := job.KindRuntime, ""
-		var pe *peerError
-		switch {
-		case job.IsInputError(err):
-			kind = job.KindInput
-		case c.Type == wire.CmdLoad && c.Snapshot != "" && (errors.Is(err, checkpoint.ErrCorrupt) || errors.Is(err, checkpoint.ErrNotFound)):
-			kind = wire.KindCheckpoint
-		case errors.As(err, &pe):
-			kind, peer = wire.KindPeer, pe.peer
-		}
-		w.log.Warn("task failed", "job", c.Job, "task", c.Type, "iteration", c.Iteration, "side", c.Side, "err", err)
-		return []wire.Report{{Type: wire.RepFailed, Job: c.Job, Epoch: c.Epoch, Iteration: c.Iteration, Side: c.Side, For: c.Type, Error: err.Error(), Kind: kind, Peer: peer}}
-	}
 	if c.Type == wire.CmdPartition {
 		sum, err := w.partition(ctx, c)
 		if err != nil {
-			return fail(err)
+			return w.failure(c, err)
 		}
 		return []wire.Report{{Type: wire.RepPartitioned, Job: c.Job, Partition: sum}}
 	}
 	if err := w.adopt(ctx, js, c); err != nil {
-		return fail(err)
+		return w.failure(c, err)
 	}
 	var reps []wire.Report
 	var err error
@@ -299,58 +368,44 @@ func (w *Worker) run(ctx context.Context, js *jobState, c *wire.Command) []wire.
 		err = fmt.Errorf("unknown command %q", c.Type)
 	}
 	if err != nil {
-		return fail(err)
+		return w.failure(c, err)
 	}
 	return reps
+}
+
+// failure is the report of a task that failed with err, saying whose
+// fault it is: the input's, a checkpoint's, a peer's or the runtime's.
+func (w *Worker) failure(c *wire.Command, err error) []wire.Report {
+	kind, peer := job.KindRuntime, ""
+	var pe *peerError
+	switch {
+	case job.IsInputError(err):
+		kind = job.KindInput
+	case c.Type == wire.CmdLoad && c.Snapshot != "" && (errors.Is(err, checkpoint.ErrCorrupt) || errors.Is(err, checkpoint.ErrNotFound)):
+		kind = wire.KindCheckpoint
+	case errors.As(err, &pe):
+		kind, peer = wire.KindPeer, pe.peer
+	}
+	w.log.Warn("task failed", "job", c.Job, "task", c.Type, "iteration", c.Iteration, "side", c.Side, "err", err)
+	return []wire.Report{{Type: wire.RepFailed, Job: c.Job, Epoch: c.Epoch, Iteration: c.Iteration, Side: c.Side, For: c.Type, Error: err.Error(), Kind: kind, Peer: peer}}
 }
 
 // adopt brings the job's holdings to the command's epoch: a new epoch
 // drops every held block and version (training restarts from the initial
 // factors), then the blocks this worker owns are loaded from the store.
+// The first phase of training starts from the initial factors, so it may
+// load them itself; any other command needs the epoch loaded already.
 func (w *Worker) adopt(ctx context.Context, js *jobState, c *wire.Command) error {
-	// The first phase of training starts from the initial factors, so it
-	// may load them itself; any other command needs the epoch loaded.
-	first := c.Type == wire.CmdPhase && c.Iteration == 1 && c.Side == "users"
+	first := c.Type == wire.CmdPhase && c.Iteration == 1 && c.Side == wire.SideUsers
 	if c.Type != wire.CmdLoad && !first {
-		// A worker that restarted must not answer a later phase from
-		// initial factors it made up.
-		js.mu.Lock()
-		defer js.mu.Unlock()
-		if c.Epoch != js.epoch || js.solver == nil {
-			return fmt.Errorf("epoch %d of job %s is not loaded on worker %s (it restarted, or missed the load)", c.Epoch, js.id, w.cfg.ID)
-		}
-		for side, owners := range [][]string{js.users, js.items} {
-			for b, id := range owners {
-				if id == w.cfg.ID && js.held[blockKey{partition.Side(side), b}] == nil {
-					return fmt.Errorf("%s block %d of job %s is not loaded on worker %s", partition.Side(side), b, js.id, w.cfg.ID)
-				}
-			}
-		}
-		return nil
+		return w.checkLoaded(js, c)
 	}
-	js.mu.Lock()
-	if c.Epoch != js.epoch || js.solver == nil {
-		js.epoch, js.users, js.items = c.Epoch, c.Users, c.Items
-		js.held = map[blockKey]*heldBlock{}
-		solver, err := als.NewSolver(js.spec.ALS(w.cfg.Threads))
-		if err != nil {
-			js.mu.Unlock()
-			return err
-		}
-		js.solver = solver
+	want, err := w.assign(js, c)
+	if err != nil || len(want) == 0 {
+		return err
 	}
-	var want []blockKey
-	for side, owners := range [][]string{js.users, js.items} {
-		for b, id := range owners {
-			k := blockKey{partition.Side(side), b}
-			if id == w.cfg.ID && js.held[k] == nil {
-				want = append(want, k)
-			}
-		}
-	}
-	js.mu.Unlock()
 	var resume *checkpoint.Manifest
-	if c.Snapshot != "" && len(want) > 0 {
+	if c.Snapshot != "" {
 		repo, err := w.repo(ctx, js)
 		if err != nil {
 			return err
@@ -360,48 +415,120 @@ func (w *Worker) adopt(ctx context.Context, js *jobState, c *wire.Command) error
 		}
 	}
 	for _, k := range want {
-		data, err := w.blobs.Get(ctx, wire.BlockBlob(js.id, wire.SideOf(k.side), k.index), maxBlockBytes)
+		h, err := w.loadBlock(ctx, js, k, resume, c.Snapshot)
 		if err != nil {
-			return fmt.Errorf("loading %s block %d: %w", k.side, k.index, err)
+			return err
 		}
-		blk, err := partition.UnmarshalBlock(data)
-		if err != nil {
-			return fmt.Errorf("loading %s block %d: %w", k.side, k.index, err)
-		}
-		if blk.Side != k.side || blk.Index != k.index {
-			return fmt.Errorf("block store holds %s block %d under the name of %s block %d", blk.Side, blk.Index, k.side, k.index)
-		}
-		rank := js.spec.Width()
-		version := 0
-		var x []float32
-		if resume != nil {
-			if x, err = w.resumeRows(ctx, js, resume, c.Snapshot, blk); err != nil {
-				return err
-			}
-			version = resume.Iteration
-		} else {
-			x = make([]float32, blk.Len()*rank)
-			cfg, side := js.spec.ALS(0), alsSide(k.side)
-			for r, id := range blk.IDs {
-				cfg.InitRow(x[r*rank:(r+1)*rank], js.spec.Seed, side, id)
-			}
-			if js.spec.WarmStart != "" {
-				if err := w.warmStart(ctx, js, blk, x); err != nil {
-					return err
-				}
-			}
-		}
-		h := &heldBlock{blk: blk, k: rank, vers: map[int][]float32{version: x}, grams: map[int][]float64{}}
 		js.mu.Lock()
 		js.held[k] = h
 		js.mu.Unlock()
 	}
-	if len(want) > 0 {
-		// The encoded blocks are garbage now: hand their pages back, or
-		// the process keeps them resident through the whole job.
-		debug.FreeOSMemory()
+	// The encoded blocks are garbage now: hand their pages back, or the
+	// process keeps them resident through the whole job.
+	debug.FreeOSMemory()
+	return nil
+}
+
+// checkLoaded fails unless the worker holds every block it owns in c's
+// epoch: a worker that restarted must not answer a later phase from
+// initial factors it made up.
+func (w *Worker) checkLoaded(js *jobState, c *wire.Command) error {
+	js.mu.Lock()
+	defer js.mu.Unlock()
+	if c.Epoch != js.epoch || js.solver == nil {
+		return fmt.Errorf("epoch %d of job %s is not loaded on worker %s (it restarted, or missed the load)", c.Epoch, js.id, w.cfg.ID)
+	}
+	if missing := js.missing(w.cfg.ID); len(missing) > 0 {
+		return fmt.Errorf("%s block %d of job %s is not loaded on worker %s", missing[0].side, missing[0].index, js.id, w.cfg.ID)
 	}
 	return nil
+}
+
+// assign takes c's assignment when c starts a new epoch (dropping what
+// the old one held) and returns the owned blocks not held yet.
+func (w *Worker) assign(js *jobState, c *wire.Command) ([]blockKey, error) {
+	js.mu.Lock()
+	defer js.mu.Unlock()
+	if c.Epoch != js.epoch || js.solver == nil {
+		js.epoch, js.users, js.items = c.Epoch, c.Users, c.Items
+		js.held = map[blockKey]*heldBlock{}
+		solver, err := als.NewSolver(js.spec.ALS(w.cfg.Threads))
+		if err != nil {
+			return nil, err
+		}
+		js.solver = solver
+	}
+	return js.missing(w.cfg.ID), nil
+}
+
+// missing lists the blocks owner owns in the held epoch but does not
+// hold, user blocks first. js.mu is held.
+func (js *jobState) missing(owner string) []blockKey {
+	var out []blockKey
+	for side, owners := range [][]string{js.users, js.items} {
+		for b, id := range owners {
+			k := blockKey{partition.Side(side), b}
+			if id == owner && js.held[k] == nil {
+				out = append(out, k)
+			}
+		}
+	}
+	return out
+}
+
+// loadBlock reads block k from the block store and gives it its first
+// factors: a checkpoint's when resuming from one, else the initial ones
+// (and the warm-start snapshot's rows).
+func (w *Worker) loadBlock(ctx context.Context, js *jobState, k blockKey, resume *checkpoint.Manifest, snapshot string) (*heldBlock, error) {
+	blk, err := w.readBlock(ctx, js.id, k)
+	if err != nil {
+		return nil, err
+	}
+	version := 0
+	var x []float32
+	if resume != nil {
+		x, err = w.resumeRows(ctx, js, resume, snapshot, blk)
+		version = resume.Iteration
+	} else {
+		x, err = w.initialRows(ctx, js, blk)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &heldBlock{blk: blk, k: js.spec.Width(), vers: map[int][]float32{version: x}, grams: map[int][]float64{}}, nil
+}
+
+// readBlock reads and decodes block k of a job from the block store.
+func (w *Worker) readBlock(ctx context.Context, jobID string, k blockKey) (*partition.Block, error) {
+	data, err := w.blobs.Get(ctx, wire.BlockBlob(jobID, wire.SideOf(k.side), k.index), maxBlockBytes)
+	if err != nil {
+		return nil, fmt.Errorf("loading %s block %d: %w", k.side, k.index, err)
+	}
+	blk, err := partition.UnmarshalBlock(data)
+	if err != nil {
+		return nil, fmt.Errorf("loading %s block %d: %w", k.side, k.index, err)
+	}
+	if blk.Side != k.side || blk.Index != k.index {
+		return nil, fmt.Errorf("block store holds %s block %d under the name of %s block %d", blk.Side, blk.Index, k.side, k.index)
+	}
+	return blk, nil
+}
+
+// initialRows are a block's factors before the first phase: the seeded
+// initial values, overwritten by the warm-start snapshot's rows.
+func (w *Worker) initialRows(ctx context.Context, js *jobState, blk *partition.Block) ([]float32, error) {
+	rank := js.spec.Width()
+	x := make([]float32, blk.Len()*rank)
+	cfg, side := js.spec.ALS(0), alsSide(blk.Side)
+	for r, id := range blk.IDs {
+		cfg.InitRow(x[r*rank:(r+1)*rank], js.spec.Seed, side, id)
+	}
+	if js.spec.WarmStart != "" {
+		if err := w.warmStart(ctx, js, blk, x); err != nil {
+			return nil, err
+		}
+	}
+	return x, nil
 }
 
 // resumeRows reads a block's factors from a checkpoint and checks that the
@@ -548,21 +675,11 @@ func (js *jobState) owners(side partition.Side) []string {
 	return js.users
 }
 
-func parseSide(s string) (partition.Side, error) {
-	switch s {
-	case "users":
-		return partition.Users, nil
-	case "items":
-		return partition.Items, nil
-	}
-	return 0, fmt.Errorf("unknown side %q", s)
-}
-
 // phase solves every block this worker owns on the command's side.
 func (w *Worker) phase(ctx context.Context, js *jobState, c *wire.Command) ([]wire.Report, error) {
-	side, err := parseSide(c.Side.String())
-	if err != nil {
-		return nil, err
+	side, ok := c.Side.Block()
+	if !ok {
+		return nil, fmt.Errorf("unknown side %q", c.Side)
 	}
 	t := c.Iteration
 	// Versions: user phase t reads items t−1, item phase t reads users t.

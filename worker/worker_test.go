@@ -399,3 +399,27 @@ func TestMalformedCommand(t *testing.T) {
 		}
 	})
 }
+
+func TestTaskState(t *testing.T) {
+	done := make(chan struct{})
+	close(done)
+	for _, tc := range []struct {
+		t    *task
+		want taskState
+		name string
+	}{
+		{&task{done: make(chan struct{})}, taskRunning, "running"},
+		{&task{done: done, reports: []wire.Report{{Type: wire.RepPhase}, {Type: wire.RepPhase}}}, taskDone, "done"},
+		{&task{done: done}, taskDone, "done"},
+		{&task{done: done, reports: []wire.Report{{Type: wire.RepFailed}}}, taskFailed, "failed"},
+	} {
+		got := tc.t.state()
+		text, err := got.MarshalText()
+		if got != tc.want || got.String() != tc.name || string(text) != tc.name || err != nil {
+			t.Errorf("state %v (%q, %v), want %v named %q", got, text, err, tc.want, tc.name)
+		}
+	}
+	if s := taskState(7).String(); s != "taskState(7)" {
+		t.Errorf("unknown state named %q", s)
+	}
+}
