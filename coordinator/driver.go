@@ -64,7 +64,7 @@ func (d *driver) run(ctx context.Context) {
 			return
 		case errors.As(err, &sf):
 			d.n.log.Warn("job failed", "job", id, "kind", sf.kind, "err", sf.msg)
-			if ferr := d.n.propose(ctx, Command{Type: cmdFinished, Job: id, Finished: &Finish{State: job.StateFailed, Error: sf.msg, Kind: sf.kind}}); ferr != nil {
+			if ferr := d.n.propose(ctx, &finishedCmd{Job: id, Finish: Finish{State: job.StateFailed, Error: sf.msg, Kind: sf.kind}}); ferr != nil {
 				d.n.log.Warn("job failure not committed", "job", id, "err", ferr)
 			}
 		case errors.Is(err, errNoWorkers):
@@ -228,20 +228,30 @@ func (d *driver) send(ctx context.Context, worker string, c wire.Command) {
 	}()
 }
 
+// step is one await: the command, who it goes to and whom it depends on.
+type step struct {
+	j       *Job
+	c       wire.Command
+	targets []string
+	watch   []string
+	start   time.Time
+	// reported: the phase timeout has been noted in the job.
+	reported bool
+	// peerSince is when a worker first blamed an unanswering peer.
+	peerSince time.Time
+}
+
 // await sends c to targets and feeds the reports of job j to accept until
 // it returns true. It repeats the command every ResendInterval, and gives
 // up with errReassign when one of watch (the workers the step depends on)
 // is lost, errJobOver when the job ends meanwhile, or a *stepFailure.
 func (d *driver) await(ctx context.Context, j *Job, targets, watch []string, c wire.Command, accept func(wire.Report) bool) error {
-	for _, t := range targets {
-		d.send(ctx, t, c)
-	}
+	s := &step{j: j, c: c, targets: targets, watch: watch, start: time.Now()}
+	s.send(ctx, d)
 	resend := time.NewTicker(d.n.cfg.ResendInterval)
 	defer resend.Stop()
 	check := time.NewTicker(250 * time.Millisecond)
 	defer check.Stop()
-	start, reported := time.Now(), false
-	var peerSince time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -251,36 +261,8 @@ func (d *driver) await(ctx context.Context, j *Job, targets, watch []string, c w
 				continue
 			}
 			if r.Type == wire.RepFailed {
-				if r.For != c.Type || r.Epoch != c.Epoch || r.Iteration != c.Iteration || r.Side != c.Side {
-					continue // an old step's failure
-				}
-				if r.Kind == job.KindInput {
-					return &stepFailure{kind: job.KindInput, msg: r.Error}
-				}
-				if r.Kind == wire.KindCheckpoint && c.Snapshot != "" {
-					// The checkpoint to resume from is damaged: mark it, and
-					// the next step reassigns from an older one.
-					d.n.log.Warn("checkpoint damaged", "job", j.ID, "checkpoint", c.Snapshot, "worker", r.Worker, "err", r.Error)
-					if err := d.n.propose(ctx, Command{Type: cmdCheckpointBad, Job: j.ID, Snapshot: c.Snapshot, Reason: r.Error}); err != nil {
-						return err
-					}
-					return fmt.Errorf("%w: checkpoint %s is damaged", errReassign, c.Snapshot)
-				}
-				if r.Kind == wire.KindPeer && slices.Contains(watch, r.Peer) {
-					// The peer may be dead and not yet declared lost: give
-					// the monitor time to notice before counting failures.
-					if peerSince.IsZero() {
-						peerSince = time.Now()
-					}
-					if time.Since(peerSince) < 2*d.n.cfg.WorkerTimeout {
-						d.n.log.Info("step waits for an unanswering worker", "job", j.ID, "step", c.Type, "worker", r.Worker, "peer", r.Peer)
-						continue
-					}
-				}
-				d.failures++
-				d.n.log.Warn("step failed on a worker", "job", j.ID, "step", c.Type, "worker", r.Worker, "failures", d.failures, "err", r.Error)
-				if d.failures >= d.n.cfg.MaxStepFailures {
-					return &stepFailure{kind: job.KindRuntime, msg: fmt.Sprintf("%s failed %d times, last on worker %s: %s", c.Type, d.failures, r.Worker, r.Error)}
+				if err := d.failed(ctx, s, r); err != nil {
+					return err
 				}
 				continue
 			}
@@ -288,54 +270,113 @@ func (d *driver) await(ctx context.Context, j *Job, targets, watch []string, c w
 				return nil
 			}
 		case <-resend.C:
-			for _, t := range targets {
-				d.send(ctx, t, c)
-			}
+			s.send(ctx, d)
 		case <-check.C:
-			if !reported && d.n.cfg.PhaseTimeout > 0 && time.Since(start) > d.n.cfg.PhaseTimeout {
-				// Slow is not lost: keep waiting, but say so in the job.
-				reported = true
-				what := c.Type
-				if c.Side != "" {
-					what = fmt.Sprintf("%s %d %s", c.Type, c.Iteration, c.Side)
-				}
-				reason := fmt.Sprintf("%s has run for more than the %v phase timeout", what, d.n.cfg.PhaseTimeout)
-				if d.waiting != nil {
-					reason += "; waiting for " + d.waiting()
-				}
-				d.n.log.Warn("phase timeout", "job", j.ID, "reason", reason)
-				d.n.metrics.phaseTimeouts.Inc()
-				if err := d.n.propose(ctx, Command{Type: cmdNote, Job: j.ID, Reason: reason}); err != nil {
-					d.n.log.Warn("phase timeout not noted", "job", j.ID, "err", err)
-				}
-			}
-			var over bool
-			var alive []string
-			boots := map[string]string{}
-			d.n.fsm.View(func(st *State) {
-				over = job.Finished(st.Jobs[j.ID].State)
-				alive = st.sortedAlive()
-				for _, id := range watch {
-					if w, ok := st.Workers[id]; ok {
-						boots[id] = w.Boot
-					}
-				}
-			})
-			if over {
-				return errJobOver
-			}
-			if lost := lostOwners(&Assignment{Users: watch}, alive); len(lost) > 0 {
-				return fmt.Errorf("%w: %s", errReassign, strings.Join(lost, ", "))
-			}
-			if j.Assign != nil {
-				for _, id := range watch {
-					if b, ok := j.Assign.Boots[id]; ok && boots[id] != b {
-						return fmt.Errorf("%w: %s restarted", errReassign, id)
-					}
-				}
+			d.noteTimeout(ctx, s)
+			if err := d.checkWatched(s); err != nil {
+				return err
 			}
 		}
 	}
+}
+
+func (s *step) send(ctx context.Context, d *driver) {
+	for _, t := range s.targets {
+		d.send(ctx, t, s.c)
+	}
+}
+
+// failed handles a worker's failure report of the step: nil to go on
+// waiting, or the error that ends the step.
+func (d *driver) failed(ctx context.Context, s *step, r wire.Report) error {
+	c := s.c
+	if r.For != c.Type || r.Epoch != c.Epoch || r.Iteration != c.Iteration || r.Side != c.Side {
+		return nil // an old step's failure
+	}
+	switch {
+	case r.Kind == job.KindInput:
+		return &stepFailure{kind: job.KindInput, msg: r.Error}
+	case r.Kind == wire.KindCheckpoint && c.Snapshot != "":
+		// The checkpoint to resume from is damaged: mark it, and the
+		// next step reassigns from an older one.
+		d.n.log.Warn("checkpoint damaged", "job", s.j.ID, "checkpoint", c.Snapshot, "worker", r.Worker, "err", r.Error)
+		if err := d.n.propose(ctx, &checkpointBadCmd{Job: s.j.ID, Checkpoint: c.Snapshot, Reason: r.Error}); err != nil {
+			return err
+		}
+		return fmt.Errorf("%w: checkpoint %s is damaged", errReassign, c.Snapshot)
+	case r.Kind == wire.KindPeer && slices.Contains(s.watch, r.Peer):
+		// The peer may be dead and not yet declared lost: give the
+		// monitor time to notice before counting failures.
+		if s.peerSince.IsZero() {
+			s.peerSince = time.Now()
+		}
+		if time.Since(s.peerSince) < 2*d.n.cfg.WorkerTimeout {
+			d.n.log.Info("step waits for an unanswering worker", "job", s.j.ID, "step", c.Type, "worker", r.Worker, "peer", r.Peer)
+			return nil
+		}
+	}
+	d.failures++
+	d.n.log.Warn("step failed on a worker", "job", s.j.ID, "step", c.Type, "worker", r.Worker, "failures", d.failures, "err", r.Error)
+	if d.failures >= d.n.cfg.MaxStepFailures {
+		return &stepFailure{kind: job.KindRuntime, msg: fmt.Sprintf("%s failed %d times, last on worker %s: %s", c.Type, d.failures, r.Worker, r.Error)}
+	}
+	return nil
+}
+
+// noteTimeout notes in the job, once, that the step outlasted the phase
+// timeout. Slow is not lost: the step goes on waiting.
+func (d *driver) noteTimeout(ctx context.Context, s *step) {
+	if s.reported || d.n.cfg.PhaseTimeout <= 0 || time.Since(s.start) <= d.n.cfg.PhaseTimeout {
+		return
+	}
+	s.reported = true
+	c := s.c
+	what := c.Type
+	if c.Side != wire.NoSide {
+		what = fmt.Sprintf("%s %d %s", c.Type, c.Iteration, c.Side)
+	}
+	reason := fmt.Sprintf("%s has run for more than the %v phase timeout", what, d.n.cfg.PhaseTimeout)
+	if d.waiting != nil {
+		reason += "; waiting for " + d.waiting()
+	}
+	d.n.log.Warn("phase timeout", "job", s.j.ID, "reason", reason)
+	d.n.metrics.phaseTimeouts.Inc()
+	if err := d.n.propose(ctx, &noteCmd{Job: s.j.ID, Text: reason}); err != nil {
+		d.n.log.Warn("phase timeout not noted", "job", s.j.ID, "err", err)
+	}
+}
+
+// checkWatched ends the step when the job finished meanwhile or a worker
+// it depends on was lost or restarted.
+func (d *driver) checkWatched(s *step) error {
+	var over bool
+	var alive []string
+	boots := map[string]string{}
+	d.n.fsm.View(func(st *State) {
+		j, ok := st.Jobs[s.j.ID]
+		over = !ok || job.Finished(j.State)
+		alive = st.sortedAlive()
+		for _, id := range s.watch {
+			if w, ok := st.Workers[id]; ok {
+				boots[id] = w.Boot
+			}
+		}
+	})
+	if over {
+		return errJobOver
+	}
+	if lost := lostOwners(&Assignment{Users: s.watch}, alive); len(lost) > 0 {
+		return fmt.Errorf("%w: %s", errReassign, strings.Join(lost, ", "))
+	}
+	if s.j.Assign == nil {
+		return nil
+	}
+	for _, id := range s.watch {
+		if b, ok := s.j.Assign.Boots[id]; ok && boots[id] != b {
+			return fmt.Errorf("%w: %s restarted", errReassign, id)
+		}
+	}
+	return nil
 }
 
 // partition asks the first live worker to partition the input.
@@ -371,15 +412,20 @@ func (d *driver) partition(ctx context.Context, j *Job, alive []string) error {
 	return d.partitioned(ctx, j, sum, "worker "+target)
 }
 
-// partitioned checks a partition summary and commits it.
+// partitioned checks a partition summary, stores it as a blob and
+// commits its ref.
 func (d *driver) partitioned(ctx context.Context, j *Job, sum *wire.PartitionSummary, source string) error {
-	if sum.UserBlocks < 1 || sum.ItemBlocks < 1 || len(sum.UserNeeds) != sum.UserBlocks || len(sum.ItemNeeds) != sum.ItemBlocks ||
-		(sum.BlockBytes != nil && len(sum.BlockBytes) != sum.UserBlocks+sum.ItemBlocks) ||
-		(sum.BlockRows != nil && len(sum.BlockRows) != sum.UserBlocks+sum.ItemBlocks) {
-		return &stepFailure{kind: job.KindRuntime, msg: fmt.Sprintf("%s reported an inconsistent partition", source)}
+	if err := checkSummary(sum); err != nil {
+		return &stepFailure{kind: job.KindRuntime, msg: fmt.Sprintf("%s reported an inconsistent partition: %v", source, err)}
 	}
 	d.n.log.Info("job partitioned", "job", j.ID, "users", sum.Users, "items", sum.Items, "ratings", sum.TrainRatings)
-	return d.n.propose(ctx, Command{Type: cmdPartitioned, Job: j.ID, Partitioned: sum})
+	// The row needs grow with the block layout: they go to the block
+	// store, and the log names them.
+	ref, err := d.n.blobs.put(ctx, wire.SummaryBlob(j.ID), sum)
+	if err != nil {
+		return err
+	}
+	return d.n.propose(ctx, &partitionedCmd{Job: j.ID, Partition: partitionInfo(sum, ref)})
 }
 
 // assign spreads the blocks over the live workers: block b of either side
@@ -407,9 +453,14 @@ func (d *driver) assign(ctx context.Context, j *Job, alive []string, boots map[s
 			offered[id] = w.Memory
 		}
 	})
-	if err := checkMemory(j.Partition, a, j.Spec.Width(), offered); err != nil {
+	sum, err := d.n.blobs.summary(ctx, j.Partition)
+	if err != nil {
+		return err
+	}
+	if err := checkMemory(sum, a, j.Spec.Width(), offered); err != nil {
 		return &stepFailure{kind: job.KindInput, msg: err.Error()}
 	}
+	a.LowerBound = lowerBound(sum, a, j.Spec.Width())
 	if j.Assign != nil {
 		a.Epoch = j.Assign.Epoch + 1
 		a.Restart = true
@@ -429,7 +480,7 @@ func (d *driver) assign(ctx context.Context, j *Job, alive []string, boots map[s
 		}
 		d.n.log.Warn("reassigning blocks", "job", j.ID, "epoch", a.Epoch, "reason", a.Reason, "resume", a.Resume)
 	}
-	return d.n.propose(ctx, Command{Type: cmdAssigned, Job: j.ID, Assigned: a})
+	return d.n.propose(ctx, &assignedCmd{Job: j.ID, Assignment: *a})
 }
 
 // load has every owner load its blocks for the epoch, before the first
@@ -449,8 +500,7 @@ func (d *driver) load(ctx context.Context, j *Job) error {
 	if err != nil {
 		return err
 	}
-	a := *j.Assign
-	return d.n.propose(ctx, Command{Type: cmdLoaded, Job: j.ID, Assigned: &a, Seconds: time.Since(start).Seconds()})
+	return d.n.propose(ctx, &loadedCmd{Job: j.ID, Epoch: j.Assign.Epoch, Seconds: time.Since(start).Seconds()})
 }
 
 func (d *driver) command(j *Job, typ string) wire.Command {
@@ -481,7 +531,7 @@ func (d *driver) phase(ctx context.Context, j *Job, t int, side wire.Side) error
 		p.Checksums = append(p.Checksums, st.Checksum)
 	}
 	d.n.log.Debug("phase done", "job", j.ID, "iteration", t, "side", side, "seconds", p.Seconds)
-	if err := d.n.propose(ctx, Command{Type: cmdPhase, Job: j.ID, Phase: p}); err != nil {
+	if err := d.n.propose(ctx, &phaseCmd{Job: j.ID, Phase: *p}); err != nil {
 		return err
 	}
 	m := d.n.metrics
@@ -552,7 +602,7 @@ func (d *driver) evaluate(ctx context.Context, j *Job) error {
 		e.NDCGSum += st.NDCGSum
 		e.Bytes += st.Bytes
 	}
-	return d.n.propose(ctx, Command{Type: cmdEvaluated, Job: j.ID, Evaluated: e})
+	return d.n.propose(ctx, &evaluatedCmd{Job: j.ID, Eval: *e})
 }
 
 // checkpoint has every owner write its blocks' factors of iteration t,
@@ -617,7 +667,13 @@ func (d *driver) checkpoint(ctx context.Context, j *Job, t int, final bool) erro
 	if err := m.Check(); err != nil {
 		return &stepFailure{kind: job.KindRuntime, msg: fmt.Sprintf("checkpoint %s: %v", c.Snapshot, err)}
 	}
-	if err := d.n.propose(ctx, Command{Type: cmdCheckpoint, Job: j.ID, Checkpoint: m}); err != nil {
+	// The manifest lists a file per block: it goes to the block store,
+	// and the log names it.
+	ref, err := d.n.blobs.put(ctx, wire.ManifestBlob(j.ID, m.ID), m)
+	if err != nil {
+		return err
+	}
+	if err := d.n.propose(ctx, &checkpointCmd{Job: j.ID, Checkpoint: checkpointInfo(m, ref)}); err != nil {
 		return err
 	}
 	repo, err := d.n.repo(ctx, j.Spec.Store)
@@ -671,9 +727,9 @@ func (d *driver) finish(ctx context.Context, j *Job, final string) error {
 	if err != nil {
 		return err
 	}
-	m, ok := j.Manifests[final]
-	if !ok {
-		return &stepFailure{kind: job.KindRuntime, msg: "the final snapshot's manifest is not in the replicated state"}
+	m, err := d.finalManifest(ctx, j, final)
+	if err != nil {
+		return err
 	}
 	if err := repo.Commit(ctx, final, m); err != nil {
 		return fmt.Errorf("writing the final manifest: %w", err)
@@ -707,7 +763,19 @@ func (d *driver) finish(ctx context.Context, j *Job, final string) error {
 		}
 		snapshot = j.Spec.Out
 	}
-	return d.n.propose(ctx, Command{Type: cmdFinished, Job: j.ID, Finished: &Finish{State: job.StateSucceeded, Snapshot: snapshot}, Snapshot: final})
+	return d.n.propose(ctx, &finishedCmd{Job: j.ID, Finish: Finish{State: job.StateSucceeded, Snapshot: snapshot}, SnapshotID: final})
+}
+
+// finalManifest loads the manifest of the job's final snapshot.
+func (d *driver) finalManifest(ctx context.Context, j *Job, final string) (*checkpoint.Manifest, error) {
+	if m, ok := j.Manifests[final]; ok {
+		return m, nil // committed whole by an earlier build
+	}
+	ref, ok := j.ManifestRefs[final]
+	if !ok {
+		return nil, &stepFailure{kind: job.KindRuntime, msg: "the final snapshot's manifest is not in the replicated state"}
+	}
+	return d.n.blobs.manifest(ctx, ref)
 }
 
 // dropFinished tells the workers of finished jobs to forget them (once per

@@ -7,7 +7,6 @@ import (
 	"io"
 	"math"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -17,63 +16,6 @@ import (
 	"github.com/cofactor-ml/cofactor/internal/job"
 	"github.com/cofactor-ml/cofactor/internal/wire"
 )
-
-// CommandVersion is the version of the command format this build writes
-// and the newest it applies.
-const CommandVersion = 1
-
-// Command types.
-const (
-	cmdSubmit         = "job_submit"
-	cmdPartitioned    = "job_partitioned"
-	cmdAssigned       = "job_assigned"
-	cmdLoaded         = "job_loaded"
-	cmdPhase          = "phase_committed"
-	cmdEvaluated      = "job_evaluated"
-	cmdFinished       = "job_finished"
-	cmdCancel         = "job_cancel"
-	cmdWorkerUp       = "worker_registered"
-	cmdWorkerLost     = "worker_lost"
-	cmdWorkersSeen    = "workers_seen"
-	cmdServer         = "server_added"
-	cmdServerGone     = "server_removed"
-	cmdCheckpoint     = "checkpoint_committed"
-	cmdScheduleAdd    = "schedule_added"
-	cmdScheduleRm     = "schedule_removed"
-	cmdSchedulePause  = "schedule_paused"
-	cmdScheduleResume = "schedule_resumed"
-	cmdScheduleSlot   = "schedule_slot"
-	cmdWorkerDrain    = "worker_drained"
-	cmdWorkerUndrain  = "worker_undrained"
-	cmdNote           = "job_note"
-	cmdCheckpointBad  = "checkpoint_bad"
-)
-
-// Command is one raft log entry, JSON-encoded. Exactly one payload field
-// is set, matching Type. Time is chosen by the proposer.
-type Command struct {
-	V    int       `json:"v"`
-	Type string    `json:"type"`
-	Time time.Time `json:"time"`
-
-	Job         string                 `json:"job,omitempty"`
-	Spec        *job.Spec              `json:"spec,omitempty"`
-	Schedule    string                 `json:"schedule,omitempty"`
-	Partitioned *wire.PartitionSummary `json:"partitioned,omitempty"`
-	Assigned    *Assignment            `json:"assigned,omitempty"`
-	Phase       *PhaseResult           `json:"phase,omitempty"`
-	Evaluated   *Evaluation            `json:"evaluated,omitempty"`
-	Finished    *Finish                `json:"finished,omitempty"`
-	Worker      *WorkerInfo            `json:"worker,omitempty"`
-	Workers     []string               `json:"workers,omitempty"`
-	Server      *ServerInfo            `json:"server,omitempty"`
-	Seconds     float64                `json:"seconds,omitempty"`
-	Checkpoint  *checkpoint.Manifest   `json:"checkpoint,omitempty"`
-	Snapshot    string                 `json:"snapshot,omitempty"`
-	Reason      string                 `json:"reason,omitempty"`
-	ScheduleDef *Schedule              `json:"schedule_def,omitempty"`
-	Slot        time.Time              `json:"slot,omitzero"`
-}
 
 // Assignment maps blocks to workers for one epoch.
 type Assignment struct {
@@ -90,6 +32,10 @@ type Assignment struct {
 	// Boots is each owner's process identity when assigned: an owner that
 	// restarted since holds nothing, so the assignment is void.
 	Boots map[string]string `json:"boots,omitempty"`
+	// LowerBound is the fewest factor bytes an iteration of this
+	// assignment can exchange (from the partition's row needs, which
+	// stay in the summary blob): the API reports it.
+	LowerBound int64 `json:"lower_bound,omitempty"`
 }
 
 // Owners returns the owners of side s's blocks.
@@ -203,8 +149,8 @@ type Job struct {
 	Error    string    `json:"error,omitempty"`
 	Kind     string    `json:"kind,omitempty"`
 
-	Partition *wire.PartitionSummary `json:"partition,omitempty"`
-	Assign    *Assignment            `json:"assign,omitempty"`
+	Partition *PartitionInfo `json:"partition,omitempty"`
+	Assign    *Assignment    `json:"assign,omitempty"`
 	// LoadedEpoch is the epoch whose blocks the workers have loaded;
 	// phases wait for it.
 	LoadedEpoch uint64  `json:"loaded_epoch,omitempty"`
@@ -222,16 +168,82 @@ type Job struct {
 	Notes      []string     `json:"notes,omitempty"`
 	Snapshot   string       `json:"snapshot,omitempty"`
 	Bytes      int64        `json:"bytes"`
-	// Checkpoints are the committed checkpoints, oldest first; Manifests
-	// keeps the manifests of the newest ones (to rewrite them in the store
-	// after a leader change, and for resuming).
-	Checkpoints []job.CheckpointRef             `json:"checkpoints,omitempty"`
+	// Checkpoints are the committed checkpoints, oldest first;
+	// ManifestRefs names the manifest blobs of the newest ones (the final
+	// snapshot's is written to the snapshot store again at the end, by
+	// whichever leader finishes the job).
+	Checkpoints  []job.CheckpointRef       `json:"checkpoints,omitempty"`
+	ManifestRefs map[string]CheckpointInfo `json:"manifest_refs,omitempty"`
+	// Manifests holds whole manifests as version-1 commands committed
+	// them (a job running across the upgrade); new ones are blobs.
 	Manifests   map[string]*checkpoint.Manifest `json:"manifests,omitempty"`
 	ResumedFrom []int                           `json:"resumed_from,omitempty"`
 	SnapshotID  string                          `json:"snapshot_id,omitempty"`
 	// Events is the job's log: every committed step, oldest first (the
 	// newest maxEvents).
 	Events []Event `json:"events,omitempty"`
+}
+
+// BlobRef names a blob of the block store (wire.BlockBucket) and the
+// SHA-256 of its bytes, which a reader checks: what the log holds instead
+// of bulk data.
+type BlobRef struct {
+	Name   string `json:"name"`
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+}
+
+// PartitionInfo is what the replicated state keeps of a partition: the
+// summary's counts, and the blob holding the whole summary (the P×Q row
+// needs and the per-block sizes, which only the leader's sizing and
+// lower bound read). Its JSON names are the summary's, so states written
+// by earlier builds (which held the whole summary) read back.
+type PartitionInfo struct {
+	Users        int     `json:"users"`
+	Items        int     `json:"items"`
+	TrainRatings int64   `json:"train_ratings"`
+	TestRatings  int64   `json:"test_ratings"`
+	TestSkipped  int64   `json:"test_skipped"`
+	SkippedLines int64   `json:"skipped_lines"`
+	Duplicates   int64   `json:"duplicates"`
+	UserBlocks   int     `json:"user_blocks"`
+	ItemBlocks   int     `json:"item_blocks"`
+	Seconds      float64 `json:"seconds"`
+	Mean         float64 `json:"mean,omitempty"`
+	// Summary is the blob of the whole wire.PartitionSummary (zero for a
+	// job partitioned by an earlier build).
+	Summary BlobRef `json:"summary,omitzero"`
+}
+
+// partitionInfo is the log's part of a partition summary stored as blob.
+func partitionInfo(s *wire.PartitionSummary, blob BlobRef) PartitionInfo {
+	return PartitionInfo{
+		Users: s.Users, Items: s.Items, TrainRatings: s.TrainRatings, TestRatings: s.TestRatings,
+		TestSkipped: s.TestSkipped, SkippedLines: s.SkippedLines, Duplicates: s.Duplicates,
+		UserBlocks: s.UserBlocks, ItemBlocks: s.ItemBlocks, Seconds: s.Seconds, Mean: s.Mean,
+		Summary: blob,
+	}
+}
+
+// CheckpointInfo is a committed checkpoint as the log records it: its
+// identity and size, and the blob of its manifest (the list of files,
+// one per block, stays out of the log).
+type CheckpointInfo struct {
+	ID        string  `json:"id"`
+	Iteration int     `json:"iteration"`
+	Final     bool    `json:"final,omitempty"`
+	Files     int     `json:"files"`
+	Bytes     int64   `json:"bytes"`
+	Manifest  BlobRef `json:"manifest,omitzero"`
+}
+
+// checkpointInfo is the log's part of manifest m stored as blob.
+func checkpointInfo(m *checkpoint.Manifest, blob BlobRef) CheckpointInfo {
+	c := CheckpointInfo{ID: m.ID, Iteration: m.Iteration, Final: m.Final, Files: len(m.Files), Manifest: blob}
+	for _, f := range m.Files {
+		c.Bytes += f.Bytes
+	}
+	return c
 }
 
 // Event is one line of a job's log.
@@ -242,59 +254,6 @@ type Event struct {
 
 // maxEvents bounds a job's log in the state machine.
 const maxEvents = 2000
-
-// eventText describes a job command that was applied, or "".
-func eventText(c *Command, j *Job) string {
-	switch c.Type {
-	case cmdSubmit:
-		if c.Schedule != "" {
-			return fmt.Sprintf("submitted by schedule %s for slot %s", c.Schedule, c.Slot.UTC().Format(time.RFC3339))
-		}
-		return "submitted"
-	case cmdPartitioned:
-		p := c.Partitioned
-		return fmt.Sprintf("partitioned in %.2f s: %d users × %d items, %d training ratings, %d×%d blocks", p.Seconds, p.Users, p.Items, p.TrainRatings, p.UserBlocks, p.ItemBlocks)
-	case cmdAssigned:
-		a := c.Assigned
-		text := fmt.Sprintf("epoch %d assigned to %s", a.Epoch, strings.Join(distinct(a.Users, a.Items), ", "))
-		if a.Restart {
-			text += " (" + a.Reason + ")"
-		}
-		if a.Resume != "" {
-			text += ", resuming from " + a.Resume
-		}
-		return text
-	case cmdLoaded:
-		return fmt.Sprintf("epoch %d loaded in %.2f s", c.Assigned.Epoch, c.Seconds)
-	case cmdPhase:
-		p := c.Phase
-		return fmt.Sprintf("iteration %d %s: %.3f s, %d bytes exchanged", p.Iteration, p.Side, p.Seconds, p.Bytes)
-	case cmdCheckpoint:
-		var bytes int64
-		for _, f := range c.Checkpoint.Files {
-			bytes += f.Bytes
-		}
-		kind := "checkpoint"
-		if c.Checkpoint.Final {
-			kind = "final snapshot"
-		}
-		return fmt.Sprintf("%s %s committed (%d files, %d bytes)", kind, c.Checkpoint.ID, len(c.Checkpoint.Files), bytes)
-	case cmdCheckpointBad:
-		return fmt.Sprintf("checkpoint %s found damaged: %s", c.Snapshot, c.Reason)
-	case cmdEvaluated:
-		return "evaluated"
-	case cmdFinished:
-		if c.Finished.Error != "" {
-			return fmt.Sprintf("%s: %s", c.Finished.State, c.Finished.Error)
-		}
-		return c.Finished.State.String()
-	case cmdCancel:
-		return "cancelled"
-	case cmdNote:
-		return c.Reason
-	}
-	return ""
-}
 
 // manifestsKept bounds the manifests a job keeps in the state machine.
 const manifestsKept = 3
@@ -367,24 +326,18 @@ func (f *FSM) Index() uint64 {
 // NewFSM returns an empty state machine.
 func NewFSM() *FSM { return &FSM{st: newState(), notify: make(chan struct{})} }
 
-// Apply implements raft.FSM. It returns nil or an error value.
+// Apply implements raft.FSM: it decodes the entry into its kind's
+// payload and applies it. It returns nil or an error value (wrapping one
+// of the sentinel errors above); on an error the state is unchanged.
 func (f *FSM) Apply(l *raft.Log) any {
-	var c Command
-	if err := json.Unmarshal(l.Data, &c); err != nil {
-		return fmt.Errorf("%w: %v", ErrCommand, err)
-	}
+	p, now, err := decodeCommand(l.Data)
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	err := f.apply(&c)
 	if err == nil {
-		if j, ok := f.st.Jobs[c.Job]; ok {
-			if text := eventText(&c, j); text != "" {
-				j.Events = append(j.Events, Event{Time: c.Time, Text: text})
-				if len(j.Events) > maxEvents {
-					j.Events = j.Events[len(j.Events)-maxEvents:]
-				}
-			}
-		}
+		err = p.apply(f.st, now)
+	}
+	if jp, ok := p.(jobPayload); ok && err == nil {
+		f.st.logEvent(jp, now)
 	}
 	f.index = l.Index
 	close(f.notify)
@@ -392,241 +345,25 @@ func (f *FSM) Apply(l *raft.Log) any {
 	return err
 }
 
+// logEvent appends the event of an applied job command to the job's log.
+func (st *State) logEvent(p jobPayload, now time.Time) {
+	j, ok := st.Jobs[p.jobID()]
+	if !ok {
+		return
+	}
+	if text := p.event(j); text != "" {
+		j.Events = append(j.Events, Event{Time: now, Text: text})
+		if len(j.Events) > maxEvents {
+			j.Events = j.Events[len(j.Events)-maxEvents:]
+		}
+	}
+}
+
 // Changed returns a channel closed at the next Apply.
 func (f *FSM) Changed() <-chan struct{} {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	return f.notify
-}
-
-func (f *FSM) apply(c *Command) error {
-	if c.V < 1 || c.V > CommandVersion {
-		return fmt.Errorf("%w: version %d (this build applies 1..%d)", ErrCommand, c.V, CommandVersion)
-	}
-	st := f.st
-	switch c.Type {
-	case cmdSubmit:
-		if c.Spec == nil || c.Job == "" {
-			return fmt.Errorf("%w: submit without job or spec", ErrCommand)
-		}
-		if _, ok := st.Jobs[c.Job]; ok {
-			return fmt.Errorf("%w: %s", ErrDuplicate, c.Job)
-		}
-		st.Jobs[c.Job] = &Job{ID: c.Job, Spec: *c.Spec, Schedule: c.Schedule, Slot: c.Slot, State: job.StatePending, Created: c.Time}
-		st.Order = append(st.Order, c.Job)
-		if s, ok := st.Schedules[c.Schedule]; ok && c.Slot.After(s.LastSlot) {
-			s.LastSlot = c.Slot // the slot is fired with its job, atomically
-		}
-		return nil
-	case cmdScheduleAdd:
-		s := c.ScheduleDef
-		if s == nil || s.Name == "" {
-			return fmt.Errorf("%w: schedule_added without a schedule", ErrCommand)
-		}
-		if _, ok := st.Schedules[s.Name]; ok {
-			return fmt.Errorf("%w: schedule %s", ErrDuplicate, s.Name)
-		}
-		cp := *s
-		st.Schedules[s.Name] = &cp
-		return nil
-	case cmdScheduleRm, cmdSchedulePause, cmdScheduleResume, cmdScheduleSlot:
-		s, ok := st.Schedules[c.Job]
-		if !ok {
-			return fmt.Errorf("%w: schedule %s", ErrUnknownSchedule, c.Job)
-		}
-		switch c.Type {
-		case cmdScheduleRm:
-			delete(st.Schedules, c.Job)
-		case cmdSchedulePause:
-			s.Paused = true
-		case cmdScheduleResume:
-			// Slots that passed while paused are not due: paused means
-			// skipped.
-			if s.Paused && c.Time.After(s.LastSlot) {
-				s.LastSlot = c.Time
-			}
-			s.Paused = false
-		case cmdScheduleSlot:
-			if c.Slot.After(s.LastSlot) {
-				s.LastSlot = c.Slot
-			}
-		}
-		return nil
-	case cmdWorkerUp:
-		if c.Worker == nil {
-			return fmt.Errorf("%w: worker_registered without worker", ErrCommand)
-		}
-		w := *c.Worker
-		w.State, w.LastSeen = WorkerAlive, c.Time // Boot: as the heartbeat said
-		if old, ok := st.Workers[w.ID]; ok {
-			w.Registered = old.Registered
-		} else {
-			w.Registered = c.Time
-		}
-		st.Workers[w.ID] = &w
-		return nil
-	case cmdWorkerLost:
-		if w, ok := st.Workers[c.Job]; ok && w.State != WorkerDraining { // the worker ID travels in Job
-			w.State = WorkerLost
-		}
-		return nil
-	case cmdWorkerDrain, cmdWorkerUndrain:
-		w, ok := st.Workers[c.Job]
-		if !ok {
-			return fmt.Errorf("%w: worker %s", ErrUnknownWorker, c.Job)
-		}
-		if c.Type == cmdWorkerDrain {
-			w.State = WorkerDraining
-		} else if w.State == WorkerDraining {
-			w.State = WorkerLost // alive again at its next heartbeat
-		}
-		return nil
-	case cmdWorkersSeen:
-		for _, id := range c.Workers {
-			if w, ok := st.Workers[id]; ok && w.State == WorkerAlive {
-				w.LastSeen = c.Time
-			}
-		}
-		return nil
-	case cmdServer:
-		if c.Server == nil {
-			return fmt.Errorf("%w: server_added without server", ErrCommand)
-		}
-		s := *c.Server
-		st.Servers[s.ID] = &s
-		return nil
-	case cmdServerGone:
-		delete(st.Servers, c.Job)
-		return nil
-	}
-	j, ok := st.Jobs[c.Job]
-	if !ok {
-		return fmt.Errorf("%w: %s", ErrUnknownJob, c.Job)
-	}
-	if job.Finished(j.State) {
-		return fmt.Errorf("%w: job %s is %s", ErrStale, j.ID, j.State)
-	}
-	switch c.Type {
-	case cmdPartitioned:
-		if c.Partitioned == nil || j.Partition != nil {
-			return fmt.Errorf("%w: job %s already partitioned", ErrStale, j.ID)
-		}
-		if err := checkPartition(c.Partitioned); err != nil {
-			return err
-		}
-		p := *c.Partitioned
-		j.Partition = &p
-		j.State = job.StateRunning
-		j.Started = c.Time
-		return nil
-	case cmdAssigned:
-		a := c.Assigned
-		if a == nil || j.Partition == nil || len(a.Users) != j.Partition.UserBlocks || len(a.Items) != j.Partition.ItemBlocks {
-			return fmt.Errorf("%w: assignment does not match the job's blocks", ErrCommand)
-		}
-		if j.Assign != nil && a.Epoch <= j.Assign.Epoch {
-			return fmt.Errorf("%w: epoch %d after %d", ErrStale, a.Epoch, j.Assign.Epoch)
-		}
-		if a.Restart {
-			from := 0
-			if a.Resume != "" {
-				i, ok := j.checkpointRef(a.Resume)
-				if !ok || j.Checkpoints[i].Bad {
-					return fmt.Errorf("%w: resume from unknown or bad checkpoint %s", ErrCommand, a.Resume)
-				}
-				from = j.Checkpoints[i].Iteration
-			}
-			j.Restarts++
-			j.ResumedFrom = append(j.ResumedFrom, from)
-			how := "restarted from iteration 0"
-			if a.Resume != "" {
-				how = fmt.Sprintf("resumed from checkpoint %s (iteration %d)", a.Resume, from)
-			}
-			j.Notes = append(j.Notes, fmt.Sprintf("%s: %s after %d iterations: %s", c.Time.UTC().Format(time.RFC3339), how, j.DoneIteration, a.Reason))
-			j.DoneIteration, j.DoneSide, j.UsersPhase, j.Eval = from, wire.SideItems, nil, nil
-			if from == 0 {
-				j.DoneSide = ""
-			}
-			if len(j.History) > from {
-				j.History = j.History[:from]
-			}
-		}
-		cp := *a
-		j.Assign = &cp
-		return nil
-	case cmdLoaded:
-		if c.Assigned == nil || j.Assign == nil || c.Assigned.Epoch != j.Assign.Epoch {
-			return fmt.Errorf("%w: load of another epoch", ErrStale)
-		}
-		j.LoadedEpoch = c.Assigned.Epoch
-		j.LoadSeconds += c.Seconds
-		return nil
-	case cmdPhase:
-		return applyPhase(j, c.Phase)
-	case cmdCheckpoint:
-		m := c.Checkpoint
-		if m == nil || m.Job != j.ID || m.Iteration > j.DoneIteration || (m.Iteration == j.DoneIteration && j.DoneSide != wire.SideItems) {
-			return fmt.Errorf("%w: checkpoint of an iteration not done", ErrStale)
-		}
-		ref := job.CheckpointRef{ID: m.ID, Iteration: m.Iteration, Final: m.Final}
-		if i, ok := j.checkpointRef(m.ID); ok {
-			j.Checkpoints[i] = ref // written again after a resume: good again
-		} else {
-			j.Checkpoints = append(j.Checkpoints, ref)
-		}
-		if j.Manifests == nil {
-			j.Manifests = map[string]*checkpoint.Manifest{}
-		}
-		cp := *m
-		j.Manifests[m.ID] = &cp
-		// Keep the newest manifests (and the final one).
-		for len(j.Manifests) > manifestsKept {
-			oldest := ""
-			for id, mm := range j.Manifests {
-				if !mm.Final && (oldest == "" || mm.Iteration < j.Manifests[oldest].Iteration) {
-					oldest = id
-				}
-			}
-			if oldest == "" {
-				break
-			}
-			delete(j.Manifests, oldest)
-		}
-		return nil
-	case cmdCheckpointBad:
-		if i, ok := j.checkpointRef(c.Snapshot); ok {
-			j.Checkpoints[i].Bad = true
-			j.Notes = append(j.Notes, fmt.Sprintf("%s: checkpoint %s is damaged: %s", c.Time.UTC().Format(time.RFC3339), c.Snapshot, c.Reason))
-		}
-		return nil
-	case cmdEvaluated:
-		e := c.Evaluated
-		if e == nil || j.Assign == nil || e.Epoch != j.Assign.Epoch || j.DoneIteration != j.Spec.Iterations || j.DoneSide != wire.SideItems || j.Eval != nil {
-			return fmt.Errorf("%w: evaluation does not follow the last phase", ErrStale)
-		}
-		cp := *e
-		j.Eval = &cp // its bytes are not a phase's: bytes_exchanged counts phases only
-		if n := len(j.History); n > 0 && e.TestN > 0 && !j.Spec.Implicit {
-			r := math.Sqrt(e.TestSSE / float64(e.TestN))
-			j.History[n-1].TestRMSE = &r
-		}
-		return nil
-	case cmdFinished:
-		fin := c.Finished
-		if fin == nil || !job.Finished(fin.State) {
-			return fmt.Errorf("%w: finish without a final state", ErrCommand)
-		}
-		j.State, j.Error, j.Kind, j.Snapshot, j.Finished = fin.State, fin.Error, fin.Kind, fin.Snapshot, c.Time
-		j.SnapshotID = c.Snapshot
-		return nil
-	case cmdCancel:
-		j.State, j.Finished, j.Error = job.StateCancelled, c.Time, "cancelled by request"
-		return nil
-	case cmdNote:
-		j.Notes = append(j.Notes, fmt.Sprintf("%s: %s", c.Time.UTC().Format(time.RFC3339), c.Reason))
-		return nil
-	}
-	return fmt.Errorf("%w: unknown type %q", ErrCommand, c.Type)
 }
 
 // CheckpointDue reports the iteration whose checkpoint is due: the last
@@ -702,15 +439,13 @@ func (f *FSM) View(fn func(*State)) {
 	fn(f.st)
 }
 
-// Snapshot implements raft.FSM.
+// Snapshot implements raft.FSM. It copies the state under the read lock
+// (Apply mutates jobs in place) and leaves the encoding to Persist, which
+// raft runs concurrently with further Applies.
 func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	b, err := json.Marshal(f.st)
-	if err != nil {
-		return nil, err
-	}
-	return fsmSnapshot(b), nil
+	return &fsmSnapshot{st: f.st.clone()}, nil
 }
 
 // Restore implements raft.FSM.
@@ -735,17 +470,19 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	return nil
 }
 
-type fsmSnapshot []byte
+// fsmSnapshot is a copy of the state that shares nothing Apply changes.
+type fsmSnapshot struct{ st *State }
 
-func (s fsmSnapshot) Persist(sink raft.SnapshotSink) error {
-	if _, err := sink.Write(s); err != nil {
+// Persist writes the state as JSON, outside the state machine's lock.
+func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
+	if err := json.NewEncoder(sink).Encode(s.st); err != nil {
 		sink.Cancel()
 		return err
 	}
 	return sink.Close()
 }
 
-func (s fsmSnapshot) Release() {}
+func (s *fsmSnapshot) Release() {}
 
 // sortedAlive returns the IDs of live workers, sorted.
 func (st *State) sortedAlive() []string {
@@ -759,18 +496,13 @@ func (st *State) sortedAlive() []string {
 	return ids
 }
 
-// checkPartition refuses a partition summary whose shape the driver could
-// not use: block counts outside 1..job.MaxBlocks, or per-block lists of
-// another length. The driver sizes its assignment from these counts.
-func checkPartition(p *wire.PartitionSummary) error {
-	n := p.UserBlocks + p.ItemBlocks
+// checkPartition refuses partition counts the driver could not use:
+// block counts outside 1..job.MaxBlocks (it sizes assignments by them),
+// negative user or item counts.
+func checkPartition(p *PartitionInfo) error {
 	switch {
 	case p.UserBlocks < 1 || p.ItemBlocks < 1 || p.UserBlocks > job.MaxBlocks || p.ItemBlocks > job.MaxBlocks:
 		return fmt.Errorf("%w: partition of %d×%d blocks outside 1..%d", ErrCommand, p.UserBlocks, p.ItemBlocks, job.MaxBlocks)
-	case len(p.UserNeeds) != p.UserBlocks || len(p.ItemNeeds) != p.ItemBlocks:
-		return fmt.Errorf("%w: partition needs of %d×%d blocks for %d×%d", ErrCommand, len(p.UserNeeds), len(p.ItemNeeds), p.UserBlocks, p.ItemBlocks)
-	case (p.BlockBytes != nil && len(p.BlockBytes) != n) || (p.BlockRows != nil && len(p.BlockRows) != n):
-		return fmt.Errorf("%w: partition block sizes for %d or %d blocks, not %d", ErrCommand, len(p.BlockBytes), len(p.BlockRows), n)
 	case p.Users < 0 || p.Items < 0:
 		return fmt.Errorf("%w: partition of %d users × %d items", ErrCommand, p.Users, p.Items)
 	}

@@ -16,13 +16,14 @@ import (
 
 var t0 = time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
 
-func apply(t *testing.T, f *FSM, c Command) error {
+func apply(t *testing.T, f *FSM, p payload) error {
 	t.Helper()
-	c.V = CommandVersion
-	if c.Time.IsZero() {
-		c.Time = t0
-	}
-	b, err := json.Marshal(c)
+	return applyAt(t, f, t0, p)
+}
+
+func applyAt(t *testing.T, f *FSM, when time.Time, p payload) error {
+	t.Helper()
+	b, err := encodeCommand(when, p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,10 +34,15 @@ func apply(t *testing.T, f *FSM, c Command) error {
 	return res.(error)
 }
 
-func mustApply(t *testing.T, f *FSM, c Command) {
+func mustApply(t *testing.T, f *FSM, p payload) {
 	t.Helper()
-	if err := apply(t, f, c); err != nil {
-		t.Fatalf("%s: %v", c.Type, err)
+	mustApplyAt(t, f, t0, p)
+}
+
+func mustApplyAt(t *testing.T, f *FSM, when time.Time, p payload) {
+	t.Helper()
+	if err := applyAt(t, f, when, p); err != nil {
+		t.Fatalf("%s: %v", p.kind(), err)
 	}
 }
 
@@ -46,22 +52,27 @@ func testSpec(iterations int) *job.Spec {
 	return &s
 }
 
-func partitioned() *wire.PartitionSummary {
+func summary() *wire.PartitionSummary {
 	return &wire.PartitionSummary{Users: 10, Items: 5, TrainRatings: 40, UserBlocks: 2, ItemBlocks: 1,
 		UserNeeds: [][]int64{{3}, {4}}, ItemNeeds: [][]int64{{5, 5}}}
+}
+
+func partitioned() PartitionInfo {
+	return partitionInfo(summary(), BlobRef{Name: "j/summary", Size: 1, SHA256: "00"})
 }
 
 // runTo builds a job that is partitioned, assigned and has done the given
 // number of full iterations.
 func runTo(t *testing.T, f *FSM, id string, iterations, done int) {
-	mustApply(t, f, Command{Type: cmdSubmit, Job: id, Spec: testSpec(iterations)})
-	mustApply(t, f, Command{Type: cmdPartitioned, Job: id, Partitioned: partitioned()})
+	mustApply(t, f, &submitCmd{Job: id, Spec: *testSpec(iterations)})
+	mustApply(t, f, &partitionedCmd{Job: id, Partition: partitioned()})
 	a := &Assignment{Epoch: 1, Users: []string{"a", "b"}, Items: []string{"a"}}
-	mustApply(t, f, Command{Type: cmdAssigned, Job: id, Assigned: a})
-	mustApply(t, f, Command{Type: cmdLoaded, Job: id, Assigned: a, Seconds: 0.5})
+	a.LowerBound = lowerBound(summary(), a, testSpec(iterations).Width())
+	mustApply(t, f, &assignedCmd{Job: id, Assignment: *a})
+	mustApply(t, f, &loadedCmd{Job: id, Epoch: a.Epoch, Seconds: 0.5})
 	for it := 1; it <= done; it++ {
-		mustApply(t, f, Command{Type: cmdPhase, Job: id, Phase: &PhaseResult{Epoch: 1, Iteration: it, Side: wire.SideUsers, TestN: 4, TestSSE: 4, Seconds: 1, Bytes: 100}})
-		mustApply(t, f, Command{Type: cmdPhase, Job: id, Phase: &PhaseResult{Epoch: 1, Iteration: it, Side: wire.SideItems, Ratings: 40, SSE: 10, Seconds: 2, Bytes: 50}})
+		mustApply(t, f, &phaseCmd{Job: id, Phase: PhaseResult{Epoch: 1, Iteration: it, Side: wire.SideUsers, TestN: 4, TestSSE: 4, Seconds: 1, Bytes: 100}})
+		mustApply(t, f, &phaseCmd{Job: id, Phase: PhaseResult{Epoch: 1, Iteration: it, Side: wire.SideItems, Ratings: 40, SSE: 10, Seconds: 2, Bytes: 50}})
 	}
 }
 
@@ -75,7 +86,7 @@ func TestPhasesInOrder(t *testing.T) {
 		{Epoch: 2, Iteration: 2, Side: wire.SideUsers},
 		{Epoch: 1, Iteration: 3, Side: wire.SideUsers},
 	} {
-		if err := apply(t, f, Command{Type: cmdPhase, Job: "j1", Phase: p}); !errors.Is(err, ErrStale) {
+		if err := apply(t, f, &phaseCmd{Job: "j1", Phase: *p}); !errors.Is(err, ErrStale) {
 			t.Errorf("phase %+v: %v, want ErrStale", p, err)
 		}
 	}
@@ -88,7 +99,7 @@ func TestPhasesInOrder(t *testing.T) {
 		t.Fatalf("history %+v", j.History)
 	}
 	// The next user phase carries iteration 1's test error.
-	mustApply(t, f, Command{Type: cmdPhase, Job: "j1", Phase: &PhaseResult{Epoch: 1, Iteration: 2, Side: wire.SideUsers, TestN: 4, TestSSE: 1}})
+	mustApply(t, f, &phaseCmd{Job: "j1", Phase: PhaseResult{Epoch: 1, Iteration: 2, Side: wire.SideUsers, TestN: 4, TestSSE: 1}})
 	f.View(func(st *State) { j = *st.Jobs["j1"] })
 	if j.History[0].TestRMSE == nil || *j.History[0].TestRMSE != 0.5 {
 		t.Fatalf("test RMSE of iteration 1: %v", j.History[0].TestRMSE)
@@ -99,15 +110,15 @@ func TestReassignRestarts(t *testing.T) {
 	f := NewFSM()
 	runTo(t, f, "j1", 5, 2)
 	// A stale epoch is refused.
-	if err := apply(t, f, Command{Type: cmdAssigned, Job: "j1", Assigned: &Assignment{Epoch: 1, Users: []string{"a", "a"}, Items: []string{"a"}}}); !errors.Is(err, ErrStale) {
+	if err := apply(t, f, &assignedCmd{Job: "j1", Assignment: Assignment{Epoch: 1, Users: []string{"a", "a"}, Items: []string{"a"}}}); !errors.Is(err, ErrStale) {
 		t.Fatalf("same epoch: %v", err)
 	}
 	// A shape that does not match the blocks is refused.
-	if err := apply(t, f, Command{Type: cmdAssigned, Job: "j1", Assigned: &Assignment{Epoch: 2, Users: []string{"a"}, Items: []string{"a"}}}); !errors.Is(err, ErrCommand) {
+	if err := apply(t, f, &assignedCmd{Job: "j1", Assignment: Assignment{Epoch: 2, Users: []string{"a"}, Items: []string{"a"}}}); !errors.Is(err, ErrCommand) {
 		t.Fatalf("bad shape: %v", err)
 	}
-	mustApply(t, f, Command{Type: cmdAssigned, Job: "j1", Assigned: &Assignment{Epoch: 2, Users: []string{"a", "a"}, Items: []string{"a"}, Restart: true, Reason: "lost worker b"}})
-	if err := apply(t, f, Command{Type: cmdLoaded, Job: "j1", Assigned: &Assignment{Epoch: 1}}); !errors.Is(err, ErrStale) {
+	mustApply(t, f, &assignedCmd{Job: "j1", Assignment: Assignment{Epoch: 2, Users: []string{"a", "a"}, Items: []string{"a"}, Restart: true, Reason: "lost worker b"}})
+	if err := apply(t, f, &loadedCmd{Job: "j1", Epoch: 1}); !errors.Is(err, ErrStale) {
 		t.Fatalf("load of the old epoch: %v", err)
 	}
 	var j Job
@@ -121,7 +132,7 @@ func TestReassignRestarts(t *testing.T) {
 	if it, side, _ := j.NextPhase(); it != 1 || side != wire.SideUsers {
 		t.Fatalf("next phase %d %s", it, side)
 	}
-	if err := apply(t, f, Command{Type: cmdPhase, Job: "j1", Phase: &PhaseResult{Epoch: 1, Iteration: 1, Side: wire.SideUsers}}); !errors.Is(err, ErrStale) {
+	if err := apply(t, f, &phaseCmd{Job: "j1", Phase: PhaseResult{Epoch: 1, Iteration: 1, Side: wire.SideUsers}}); !errors.Is(err, ErrStale) {
 		t.Fatalf("old epoch's phase accepted: %v", err)
 	}
 }
@@ -129,21 +140,21 @@ func TestReassignRestarts(t *testing.T) {
 func TestFinishedJobsRefuseCommands(t *testing.T) {
 	f := NewFSM()
 	runTo(t, f, "j1", 1, 1)
-	mustApply(t, f, Command{Type: cmdEvaluated, Job: "j1", Evaluated: &Evaluation{Epoch: 1, TestN: 4, TestSSE: 1, TestAE: 2}})
-	mustApply(t, f, Command{Type: cmdFinished, Job: "j1", Finished: &Finish{State: job.StateSucceeded, Snapshot: "out"}})
-	if err := apply(t, f, Command{Type: cmdCancel, Job: "j1"}); !errors.Is(err, ErrStale) {
+	mustApply(t, f, &evaluatedCmd{Job: "j1", Eval: Evaluation{Epoch: 1, TestN: 4, TestSSE: 1, TestAE: 2}})
+	mustApply(t, f, &finishedCmd{Job: "j1", Finish: Finish{State: job.StateSucceeded, Snapshot: "out"}})
+	if err := apply(t, f, &cancelCmd{Job: "j1"}); !errors.Is(err, ErrStale) {
 		t.Fatalf("cancel after success: %v", err)
 	}
-	if err := apply(t, f, Command{Type: cmdSubmit, Job: "j1", Spec: testSpec(1)}); !errors.Is(err, ErrDuplicate) {
+	if err := apply(t, f, &submitCmd{Job: "j1", Spec: *testSpec(1)}); !errors.Is(err, ErrDuplicate) {
 		t.Fatalf("duplicate submit: %v", err)
 	}
-	if err := apply(t, f, Command{Type: cmdPhase, Job: "nope", Phase: &PhaseResult{}}); !errors.Is(err, ErrUnknownJob) {
+	if err := apply(t, f, &phaseCmd{Job: "nope"}); !errors.Is(err, ErrUnknownJob) {
 		t.Fatalf("unknown job: %v", err)
 	}
 	if err := f.Apply(&raft.Log{Data: []byte("{")}); !errors.Is(err.(error), ErrCommand) {
 		t.Fatalf("garbage: %v", err)
 	}
-	if err := apply(t, f, Command{V: 99, Type: cmdSubmit}); err == nil {
+	if err := f.Apply(&raft.Log{Data: []byte(`{"v":99,"type":"job_submit","payload":{}}`)}); err == nil {
 		t.Fatal("a future command version was applied")
 	}
 	var r job.Result
@@ -163,10 +174,10 @@ func TestSnapshotRestore(t *testing.T) {
 	f := NewFSM()
 	runTo(t, f, "j1", 4, 2)
 	runTo(t, f, "j2", 2, 0)
-	mustApply(t, f, Command{Type: cmdWorkerUp, Worker: &WorkerInfo{ID: "a", CPUs: 2}})
-	mustApply(t, f, Command{Type: cmdWorkerUp, Worker: &WorkerInfo{ID: "b", CPUs: 4}})
-	mustApply(t, f, Command{Type: cmdWorkerLost, Job: "b", Time: t0.Add(time.Second)})
-	mustApply(t, f, Command{Type: cmdServer, Server: &ServerInfo{ID: "c1", RaftAddr: "127.0.0.1:1", HTTPAddr: "127.0.0.1:2"}})
+	mustApply(t, f, &workerUpCmd{Worker: WorkerInfo{ID: "a", CPUs: 2}})
+	mustApply(t, f, &workerUpCmd{Worker: WorkerInfo{ID: "b", CPUs: 4}})
+	mustApplyAt(t, f, t0.Add(time.Second), &workerLostCmd{Worker: "b"})
+	mustApply(t, f, &serverCmd{Server: ServerInfo{ID: "c1", RaftAddr: "127.0.0.1:1", HTTPAddr: "127.0.0.1:2"}})
 	snap, err := f.Snapshot()
 	if err != nil {
 		t.Fatal(err)
@@ -186,7 +197,7 @@ func TestSnapshotRestore(t *testing.T) {
 		t.Fatalf("restored state differs:\n%s\n%s", a, b)
 	}
 	// The restored machine goes on applying.
-	mustApply(t, g, Command{Type: cmdPhase, Job: "j1", Phase: &PhaseResult{Epoch: 1, Iteration: 3, Side: wire.SideUsers}})
+	mustApply(t, g, &phaseCmd{Job: "j1", Phase: PhaseResult{Epoch: 1, Iteration: 3, Side: wire.SideUsers}})
 	if err := g.Restore(io.NopCloser(bytes.NewReader([]byte("{}")))); err == nil {
 		t.Fatal("a snapshot without tables was restored")
 	}

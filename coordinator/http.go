@@ -121,8 +121,8 @@ func (n *Node) handler() http.Handler {
 	route("GET /v1/config", httpauth.Read, http.HandlerFunc(n.getConfig))
 	route("POST /v1/cluster/join", httpauth.Admin, n.leaderOnly(n.postJoin))
 	route("POST /v1/cluster/remove", httpauth.Admin, n.leaderOnly(n.postRemove))
-	route("POST /v1/workers/{id}/drain", httpauth.Admin, n.leaderOnly(n.workerCommand(cmdWorkerDrain)))
-	route("POST /v1/workers/{id}/undrain", httpauth.Admin, n.leaderOnly(n.workerCommand(cmdWorkerUndrain)))
+	route("POST /v1/workers/{id}/drain", httpauth.Admin, n.leaderOnly(n.workerCommand(kindWorkerDrain)))
+	route("POST /v1/workers/{id}/undrain", httpauth.Admin, n.leaderOnly(n.workerCommand(kindWorkerUndrain)))
 	route("GET /v1/jobs/{id}/logs", httpauth.Read, http.HandlerFunc(n.getJobLogs))
 	route("POST /v1/jobs", httpauth.Admin, n.leaderOnly(n.postJob))
 	route("GET /v1/jobs", httpauth.Read, n.consistentRead(n.getJobs))
@@ -131,9 +131,9 @@ func (n *Node) handler() http.Handler {
 	route("POST /v1/jobs/{id}/cancel", httpauth.Admin, n.leaderOnly(n.cancelJob))
 	route("GET /v1/schedules", httpauth.Read, n.consistentRead(n.getSchedules))
 	route("POST /v1/schedules", httpauth.Admin, n.leaderOnly(n.postSchedule))
-	route("DELETE /v1/schedules/{name}", httpauth.Admin, n.leaderOnly(n.scheduleCommand(cmdScheduleRm)))
-	route("POST /v1/schedules/{name}/pause", httpauth.Admin, n.leaderOnly(n.scheduleCommand(cmdSchedulePause)))
-	route("POST /v1/schedules/{name}/resume", httpauth.Admin, n.leaderOnly(n.scheduleCommand(cmdScheduleResume)))
+	route("DELETE /v1/schedules/{name}", httpauth.Admin, n.leaderOnly(n.scheduleCommand(kindScheduleRm)))
+	route("POST /v1/schedules/{name}/pause", httpauth.Admin, n.leaderOnly(n.scheduleCommand(kindSchedulePause)))
+	route("POST /v1/schedules/{name}/resume", httpauth.Admin, n.leaderOnly(n.scheduleCommand(kindScheduleResume)))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Cofactor-Node", n.cfg.ID)
 		if r.URL.Path == "/" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
@@ -365,6 +365,14 @@ func (n *Node) clusterStatus(ctx context.Context) (*ClusterStatus, error) {
 			out.Workers = append(out.Workers, WorkerStatus{ID: wk.ID, State: wk.State, Blocks: blocks[wk.ID], CPUs: wk.CPUs, LastSeen: wk.LastSeen})
 		}
 	})
+	// Liveness is not replicated: every coordinator hears the heartbeats
+	// and says when it heard each worker last (the registration time
+	// until it has).
+	for i, wk := range out.Workers {
+		if t, ok := n.lastSeen(wk.ID); ok {
+			out.Workers[i].LastSeen = t
+		}
+	}
 	sort.Slice(out.Workers, func(a, b int) bool { return out.Workers[a].ID < out.Workers[b].ID })
 	servers := f.Configuration().Servers
 	httpAddr := n.peerHTTPAddrs(ctx, servers) // raftlog.go: a restarted member replays its log first
@@ -435,7 +443,7 @@ func (n *Node) submit(ctx context.Context, req SubmitRequest) (string, uint64, e
 		return "", 0, err
 	}
 	spec := req.Spec
-	idx, err := n.proposeAt(ctx, Command{Type: cmdSubmit, Job: id, Spec: &spec, Schedule: req.Schedule})
+	idx, err := n.proposeAt(ctx, time.Time{}, &submitCmd{Job: id, Spec: spec, Schedule: req.Schedule})
 	return id, idx, err
 }
 
@@ -557,7 +565,7 @@ func (n *Node) waitJob(w http.ResponseWriter, r *http.Request) {
 
 func (n *Node) cancelJob(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	idx, err := n.proposeAt(r.Context(), Command{Type: cmdCancel, Job: id})
+	idx, err := n.proposeAt(r.Context(), time.Time{}, &cancelCmd{Job: id})
 	if err != nil {
 		writeError(w, err)
 		return
@@ -665,14 +673,23 @@ func (n *Node) postSchedule(w http.ResponseWriter, r *http.Request) {
 }
 
 // scheduleCommand serves the removal, pausing and resuming of a schedule.
-func (n *Node) scheduleCommand(typ string) http.HandlerFunc {
+func (n *Node) scheduleCommand(typ Kind) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		name := r.PathValue("name")
-		if err := n.propose(r.Context(), Command{Type: typ, Job: name, Time: n.clock()}); err != nil {
+		var p payload
+		switch typ {
+		case kindScheduleRm:
+			p = &scheduleRmCmd{Name: name}
+		case kindSchedulePause:
+			p = &schedulePauseCmd{Name: name}
+		default:
+			p = &scheduleResumeCmd{Name: name}
+		}
+		if _, err := n.proposeAt(r.Context(), n.clock(), p); err != nil {
 			writeError(w, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]string{"schedule": name, "done": typ})
+		writeJSON(w, http.StatusOK, map[string]string{"schedule": name, "done": string(typ)})
 	}
 }
 
@@ -704,7 +721,7 @@ func (n *Node) postRemove(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if n.IsLeader() {
-		if err := n.propose(r.Context(), Command{Type: cmdServerGone, Job: req.ID}); err != nil {
+		if err := n.propose(r.Context(), &serverGoneCmd{Server: req.ID}); err != nil {
 			writeError(w, err)
 			return
 		}
@@ -716,14 +733,18 @@ func (n *Node) postRemove(w http.ResponseWriter, r *http.Request) {
 var errNotFound = errors.New("not found")
 
 // workerCommand drains or undrains a worker.
-func (n *Node) workerCommand(typ string) http.HandlerFunc {
+func (n *Node) workerCommand(typ Kind) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		id := r.PathValue("id")
-		if err := n.propose(r.Context(), Command{Type: typ, Job: id}); err != nil {
+		var p payload = &workerUndrainCmd{Worker: id}
+		if typ == kindWorkerDrain {
+			p = &workerDrainCmd{Worker: id}
+		}
+		if err := n.propose(r.Context(), p); err != nil {
 			writeError(w, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]string{"worker": id, "done": typ})
+		writeJSON(w, http.StatusOK, map[string]string{"worker": id, "done": string(typ)})
 	}
 }
 

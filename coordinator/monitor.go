@@ -12,10 +12,6 @@ import (
 	"github.com/cofactor-ml/cofactor/transport"
 )
 
-// seenEvery is how often the leader records workers' last heartbeat in the
-// replicated state (coarse, to keep the log small).
-const seenEvery = 5 * time.Second
-
 // onHeartbeat records a worker's heartbeat (every coordinator listens, so a
 // new leader knows who is alive at once).
 func (n *Node) onHeartbeat(m *nats.Msg) {
@@ -51,79 +47,91 @@ func (n *Node) onReport(m *nats.Msg) {
 	m.Respond(b)
 }
 
-// monitor runs on the leader: it registers workers that heartbeat, declares
-// lost those that fall silent for WorkerTimeout, and records last-seen
-// times every seenEvery.
+// monitor runs on the leader: it registers workers that heartbeat and
+// declares lost those that fall silent for WorkerTimeout. Liveness stays
+// in memory: only changes (registered, lost) are committed, so an idle
+// cluster appends nothing to the raft log.
 func (n *Node) monitor(ctx context.Context) {
 	became := time.Now()
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
-	lastSeenCommit := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
-		now := time.Now()
-		n.seenMu.Lock()
-		beats := make(map[string]wire.Heartbeat, len(n.seen))
-		ages := make(map[string]time.Duration, len(n.seen))
-		for id, hb := range n.seen {
-			beats[id], ages[id] = hb, now.Sub(n.seenAt[id])
-		}
-		n.seenMu.Unlock()
-		var register, lost, alive []string
-		n.fsm.View(func(st *State) {
-			for id, age := range ages {
-				w, known := st.Workers[id]
-				if known && w.State == WorkerDraining {
-					continue // stays out of assignments until undrained
-				}
-				// New, back from lost, or restarted (a new boot: it holds
-				// nothing of what it was assigned).
-				if age < n.cfg.WorkerTimeout && (!known || w.State != WorkerAlive || w.Boot != beats[id].Boot) {
-					register = append(register, id)
-				}
-			}
-			for id, w := range st.Workers {
-				if w.State != WorkerAlive {
-					continue
-				}
-				age, heard := ages[id]
-				// A new leader gives every worker a full timeout to be
-				// heard before declaring it lost.
-				silent := (heard && age >= n.cfg.WorkerTimeout) || (!heard && now.Sub(became) >= n.cfg.WorkerTimeout)
-				if silent {
-					lost = append(lost, id)
-				} else {
-					alive = append(alive, id)
-				}
-			}
-		})
-		sort.Strings(register)
-		sort.Strings(lost)
+		beats, ages := n.heartbeats()
+		register, lost := n.livenessChanges(beats, ages, time.Since(became))
 		for _, id := range register {
 			hb := beats[id]
-			info := &WorkerInfo{ID: id, CPUs: hb.CPUs, Memory: hb.Memory, Boot: hb.Boot}
-			if err := n.propose(ctx, Command{Type: cmdWorkerUp, Worker: info}); err != nil {
+			info := WorkerInfo{ID: id, CPUs: hb.CPUs, Memory: hb.Memory, Boot: hb.Boot}
+			if err := n.propose(ctx, &workerUpCmd{Worker: info}); err != nil {
 				n.log.Warn("worker registration not committed", "worker", id, "err", err)
 			} else {
 				n.log.Info("worker registered", "worker", id, "cpus", hb.CPUs)
 			}
 		}
 		for _, id := range lost {
-			if err := n.propose(ctx, Command{Type: cmdWorkerLost, Job: id}); err != nil {
+			if err := n.propose(ctx, &workerLostCmd{Worker: id}); err != nil {
 				n.log.Warn("worker loss not committed", "worker", id, "err", err)
 			} else {
 				n.log.Warn("worker lost", "worker", id, "silent_for", n.cfg.WorkerTimeout)
 			}
 		}
-		if now.Sub(lastSeenCommit) >= seenEvery && len(alive) > 0 {
-			sort.Strings(alive)
-			if err := n.propose(ctx, Command{Type: cmdWorkersSeen, Workers: alive}); err == nil {
-				lastSeenCommit = now
+	}
+}
+
+// heartbeats returns the last heartbeat of each worker heard and its age.
+func (n *Node) heartbeats() (map[string]wire.Heartbeat, map[string]time.Duration) {
+	now := time.Now()
+	n.seenMu.Lock()
+	defer n.seenMu.Unlock()
+	beats := make(map[string]wire.Heartbeat, len(n.seen))
+	ages := make(map[string]time.Duration, len(n.seen))
+	for id, hb := range n.seen {
+		beats[id], ages[id] = hb, now.Sub(n.seenAt[id])
+	}
+	return beats, ages
+}
+
+// lastSeen is when this coordinator last heard worker id's heartbeat.
+func (n *Node) lastSeen(id string) (time.Time, bool) {
+	n.seenMu.Lock()
+	defer n.seenMu.Unlock()
+	t, ok := n.seenAt[id]
+	return t.UTC(), ok
+}
+
+// livenessChanges compares the heartbeats heard with the replicated
+// worker table: the workers to register (new, back from lost, or
+// restarted: a new boot holds nothing of what it was assigned) and the
+// live ones to declare lost. A leader of led for less than WorkerTimeout
+// declares no unheard worker lost: a new leader gives every worker one
+// full timeout to be heard.
+func (n *Node) livenessChanges(beats map[string]wire.Heartbeat, ages map[string]time.Duration, led time.Duration) (register, lost []string) {
+	timeout := n.cfg.WorkerTimeout
+	n.fsm.View(func(st *State) {
+		for id, age := range ages {
+			w, known := st.Workers[id]
+			if known && w.State == WorkerDraining {
+				continue // stays out of assignments until undrained
+			}
+			if age < timeout && (!known || w.State != WorkerAlive || w.Boot != beats[id].Boot) {
+				register = append(register, id)
 			}
 		}
-	}
+		for id, w := range st.Workers {
+			if w.State != WorkerAlive {
+				continue
+			}
+			age, heard := ages[id]
+			if (heard && age >= timeout) || (!heard && led >= timeout) {
+				lost = append(lost, id)
+			}
+		}
+	})
+	sort.Strings(register)
+	sort.Strings(lost)
+	return register, lost
 }

@@ -3,7 +3,6 @@ package coordinator
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -65,6 +64,11 @@ type Config struct {
 	// (naming the workers it waits for); 0 disables the report. A slow
 	// worker is not a lost one: the job keeps waiting.
 	PhaseTimeout time.Duration
+	// RetainJobs is how many finished jobs the replicated state keeps
+	// (with their logs), and RetainAge how long: the leader drops the
+	// oldest beyond either by a committed command. Both must be positive.
+	RetainJobs int
+	RetainAge  time.Duration
 	// ScheduleTick is how often the leader looks for due schedule slots.
 	ScheduleTick time.Duration
 	// Clock tells the time for schedules (nil: time.Now); tests use a fake.
@@ -94,7 +98,8 @@ type Config struct {
 }
 
 // DefaultConfig returns the defaults: workers lost after 5 s of silence,
-// commands repeated every 2 s, a job failing after 5 failures of a step.
+// commands repeated every 2 s, a job failing after 5 failures of a step,
+// finished jobs kept up to 1000 and 30 days.
 func DefaultConfig() Config {
 	return Config{
 		WorkerTimeout:     5 * time.Second,
@@ -104,6 +109,8 @@ func DefaultConfig() Config {
 		ScheduleTick:      200 * time.Millisecond,
 		PhaseTimeout:      10 * time.Minute,
 		Replicas:          1,
+		RetainJobs:        1000,
+		RetainAge:         30 * 24 * time.Hour,
 	}
 }
 
@@ -115,6 +122,16 @@ func (c Config) Validate() error {
 	if err := transport.ValidID(c.ID); err != nil {
 		return fmt.Errorf("%w: id: %w", ErrConfig, err)
 	}
+	for _, check := range []func() error{c.validateRaft, c.validateLimits, c.validateSecurity} {
+		if err := check(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// validateRaft checks the raft membership settings.
+func (c Config) validateRaft() error {
 	switch {
 	case !c.InMemory && c.DataDir == "":
 		return fmt.Errorf("%w: no data directory", ErrConfig)
@@ -122,16 +139,34 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: no raft address", ErrConfig)
 	case c.Bootstrap && c.Join != "":
 		return fmt.Errorf("%w: --bootstrap and --join exclude each other", ErrConfig)
+	case c.InMemory && c.RaftTLS.Set():
+		return fmt.Errorf("%w: %w", ErrConfig, errRaftTLS)
+	}
+	return nil
+}
+
+// validateLimits checks the timeouts, counts and retention.
+func (c Config) validateLimits() error {
+	switch {
 	case c.WorkerTimeout <= 0 || c.ResendInterval <= 0:
 		return fmt.Errorf("%w: timeouts must be positive", ErrConfig)
 	case c.ScheduleTick <= 0:
 		return fmt.Errorf("%w: schedule tick must be positive", ErrConfig)
+	case c.RetainJobs < 1:
+		return fmt.Errorf("%w: retain jobs %d must be ≥ 1", ErrConfig, c.RetainJobs)
+	case c.RetainAge <= 0:
+		return fmt.Errorf("%w: retain age %v must be positive", ErrConfig, c.RetainAge)
 	case c.Replicas < 1 || c.Replicas > transport.MaxReplicas:
 		return fmt.Errorf("%w: replicas %d not in 1..%d", ErrConfig, c.Replicas, transport.MaxReplicas)
 	case c.MaxStepFailures < 1:
 		return fmt.Errorf("%w: max step failures %d must be ≥ 1", ErrConfig, c.MaxStepFailures)
-	case c.InMemory && c.RaftTLS.Set():
-		return fmt.Errorf("%w: %w", ErrConfig, errRaftTLS)
+	}
+	return nil
+}
+
+// validateSecurity checks TLS files and tokens.
+func (c Config) validateSecurity() error {
+	switch {
 	case c.RaftTLS.Set() && (c.RaftTLS.Cert == "" || c.RaftTLS.Key == "" || c.RaftTLS.CA == ""):
 		return fmt.Errorf("%w: raft TLS needs --raft-tls-cert, --raft-tls-key and --raft-tls-ca", ErrConfig)
 	case (c.HTTPTLS.Cert == "") != (c.HTTPTLS.Key == ""):
@@ -178,6 +213,7 @@ type Node struct {
 	reportCh chan wire.Report          // reports for the leader's driver
 
 	metrics *metrics
+	blobs   *blobStore // summaries and manifests the log names
 
 	tokens        *httpauth.Tokens // nil or empty: the API is open
 	httpTLS       *tls.Config      // the API's server side (nil: plain HTTP)
@@ -235,6 +271,7 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 		return nil, err
 	}
 	n.metrics = newMetrics(n)
+	n.blobs = &blobStore{n: n}
 	return n, nil
 }
 
@@ -468,22 +505,22 @@ func (n *Node) Close() error {
 	return errors.Join(errs...)
 }
 
-// propose commits c through raft and returns the state machine's answer.
-// It fails with raft.ErrNotLeader on a follower. When it returns an error
-// other than the state machine's, the command may or may not have been
-// committed.
-func (n *Node) propose(ctx context.Context, c Command) error {
-	_, err := n.proposeAt(ctx, c)
+// propose commits p through raft, timed now, and returns the state
+// machine's answer. It fails with raft.ErrNotLeader on a follower. When it
+// returns an error other than the state machine's, the command may or may
+// not have been committed.
+func (n *Node) propose(ctx context.Context, p payload) error {
+	_, err := n.proposeAt(ctx, time.Time{}, p)
 	return err
 }
 
-// proposeAt is propose, also returning the entry's raft index.
-func (n *Node) proposeAt(ctx context.Context, c Command) (uint64, error) {
-	c.V = CommandVersion
-	if c.Time.IsZero() {
-		c.Time = time.Now().UTC()
+// proposeAt is propose with the command's time t (zero: now), also
+// returning the entry's raft index.
+func (n *Node) proposeAt(ctx context.Context, t time.Time, p payload) (uint64, error) {
+	if t.IsZero() {
+		t = time.Now().UTC()
 	}
-	b, err := json.Marshal(c)
+	b, err := encodeCommand(t, p)
 	if err != nil {
 		return 0, err
 	}
@@ -531,8 +568,9 @@ func (n *Node) leadership(ctx context.Context) {
 			}
 			n.log.Info("became leader")
 			n.recordSelf(lctx)
-			duties.Add(3)
+			duties.Add(4)
 			go func() { defer duties.Done(); n.monitor(lctx) }()
+			go func() { defer duties.Done(); n.retention(lctx) }()
 			go func() { defer duties.Done(); n.scheduler(lctx) }()
 			go func() { defer duties.Done(); newDriver(n).run(lctx) }()
 		case !leader && stop != nil:
@@ -564,7 +602,7 @@ func (n *Node) recordSelf(ctx context.Context) {
 		}
 	})
 	if have != me {
-		if err := n.propose(ctx, Command{Type: cmdServer, Server: &me}); err != nil {
+		if err := n.propose(ctx, &serverCmd{Server: me}); err != nil {
 			n.log.Warn("own address not recorded", "err", err)
 		}
 	}
@@ -630,7 +668,7 @@ func (n *Node) addServer(ctx context.Context, s ServerInfo) error {
 	if err := f.Error(); err != nil {
 		return err
 	}
-	return n.propose(ctx, Command{Type: cmdServer, Server: &s})
+	return n.propose(ctx, &serverCmd{Server: s})
 }
 
 // streamCloser closes a raft TCP transport and its pooled connections.

@@ -114,3 +114,25 @@ func sizeText(n int64) string {
 	}
 	return fmt.Sprintf("%.1f %s", v, []string{"B", "KiB", "MiB", "GiB", "TiB"}[u])
 }
+
+// lowerBound is the fewest factor bytes an iteration of assignment a can
+// move between workers: every block receives exactly the rows it needs
+// from blocks on other workers, width float32 each.
+func lowerBound(sum *wire.PartitionSummary, a *Assignment, width int) int64 {
+	var rows int64
+	for u, needs := range sum.UserNeeds {
+		for i, n := range needs {
+			if i < len(a.Items) && u < len(a.Users) && a.Items[i] != a.Users[u] {
+				rows += n
+			}
+		}
+	}
+	for i, needs := range sum.ItemNeeds {
+		for u, n := range needs {
+			if i < len(a.Items) && u < len(a.Users) && a.Users[u] != a.Items[i] {
+				rows += n
+			}
+		}
+	}
+	return rows * int64(width) * 4
+}

@@ -294,7 +294,7 @@ func fmtOpt(p *float64) string {
 // only from the UI's own pages (cross-origin posts are refused).
 func (n *Node) postUICancel(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if _, err := n.proposeAt(r.Context(), Command{Type: cmdCancel, Job: id}); err != nil {
+	if _, err := n.proposeAt(r.Context(), time.Time{}, &cancelCmd{Job: id}); err != nil {
 		status := http.StatusInternalServerError
 		switch {
 		case errors.Is(err, ErrUnknownJob):

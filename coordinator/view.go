@@ -44,7 +44,7 @@ func (j *Job) Result(now time.Time) job.Result {
 		r.LoadSeconds = p.Seconds + j.LoadSeconds
 		if j.Assign != nil {
 			r.Workers = len(distinct(j.Assign.Users, j.Assign.Items))
-			r.BytesLowerBound = int64(len(j.History)) * j.lowerBoundPerIteration()
+			r.BytesLowerBound = int64(len(j.History)) * j.Assign.LowerBound
 		}
 	}
 	if n := len(j.History); n > 0 {
@@ -86,30 +86,6 @@ func (j *Job) Result(now time.Time) job.Result {
 		}
 	}
 	return r
-}
-
-// lowerBoundPerIteration is the fewest factor bytes an iteration can move
-// between workers: every block receives exactly the rows it needs from
-// blocks on other workers, k float32 each.
-func (j *Job) lowerBoundPerIteration() int64 {
-	p, a := j.Partition, j.Assign
-	rowBytes := int64(j.Spec.Width()) * 4
-	var rows int64
-	for u, needs := range p.UserNeeds {
-		for i, n := range needs {
-			if i < len(a.Items) && u < len(a.Users) && a.Items[i] != a.Users[u] {
-				rows += n
-			}
-		}
-	}
-	for i, needs := range p.ItemNeeds {
-		for u, n := range needs {
-			if i < len(a.Items) && u < len(a.Users) && a.Users[u] != a.Items[i] {
-				rows += n
-			}
-		}
-	}
-	return rows * rowBytes
 }
 
 func (j *Job) progress() *job.Progress {

@@ -13,7 +13,7 @@ import (
 // pace of the completed ones.
 func TestProgressEstimate(t *testing.T) {
 	f := NewFSM()
-	mustApply(t, f, Command{Type: cmdSubmit, Job: "pending", Spec: testSpec(10)})
+	mustApply(t, f, &submitCmd{Job: "pending", Spec: *testSpec(10)})
 	runTo(t, f, "j1", 10, 2) // iterations of 3 s (1 s users + 2 s items)
 	now := t0.Add(90 * time.Second)
 	for _, tc := range []struct {
@@ -31,7 +31,7 @@ func TestProgressEstimate(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.users {
-				mustApply(t, f, Command{Type: cmdPhase, Job: "j1", Phase: &PhaseResult{Epoch: 1, Iteration: 3, Side: wire.SideUsers, Seconds: 1}})
+				mustApply(t, f, &phaseCmd{Job: "j1", Phase: PhaseResult{Epoch: 1, Iteration: 3, Side: wire.SideUsers, Seconds: 1}})
 			}
 			var p job.Progress
 			f.View(func(st *State) { p = *st.Jobs[tc.job].Result(now).Progress })

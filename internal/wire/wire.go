@@ -180,6 +180,14 @@ func BlockBlob(jobID string, side Side, block int) string {
 	return jobID + "/" + string(side) + "/" + strconv.Itoa(block)
 }
 
+// SummaryBlob names the job's whole partition summary (JSON), which the
+// leader stores there instead of committing it to the raft log.
+func SummaryBlob(jobID string) string { return jobID + "/summary" }
+
+// ManifestBlob names the manifest (JSON) of the job's checkpoint id, which
+// the leader stores there instead of committing it to the raft log.
+func ManifestBlob(jobID, id string) string { return jobID + "/manifests/" + id }
+
 // IDsBlob names a side's external IDs (one per line, in index order).
 func IDsBlob(jobID string, side Side) string { return jobID + "/ids/" + string(side) }
 

@@ -79,6 +79,8 @@ with the same --data-dir rejoins with its state.`,
 	f.DurationVar(&cfg.WorkerTimeout, "worker-timeout", cfg.WorkerTimeout, "silence after which a worker is lost and its blocks reassigned")
 	f.DurationVar(&cfg.ResendInterval, "resend-interval", cfg.ResendInterval, "how often an unanswered command to workers is repeated")
 	f.DurationVar(&cfg.PhaseTimeout, "phase-timeout", cfg.PhaseTimeout, "report a job step running longer than this, naming the workers it waits for (0: never)")
+	f.IntVar(&cfg.RetainJobs, "retain-jobs", cfg.RetainJobs, "finished jobs kept in the replicated state (with their logs); older ones are dropped")
+	f.DurationVar(&cfg.RetainAge, "retain-age", cfg.RetainAge, "finished jobs older than this are dropped from the replicated state (with their logs)")
 	f.IntVar(&cfg.Replicas, "replicas", cfg.Replicas, "copies a clustered JetStream keeps of every bucket (blocks, snapshots, pointers, datasets); needs that many NATS servers")
 	f.StringVar(&cfg.RaftTLS.Cert, "raft-tls-cert", "", "PEM certificate of this coordinator for mutual TLS between coordinators (names its --raft-addr host)")
 	f.StringVar(&cfg.RaftTLS.Key, "raft-tls-key", "", "key of --raft-tls-cert")
