@@ -65,7 +65,42 @@ func (d *driver) ingest(ctx context.Context, j *Job, alive []string, p, q int) (
 	d.n.log.Info("ingest started", "job", j.ID, "workers", len(alive), "shards", len(plan.Shards), "attempt", fmt.Sprintf("%x", attempt))
 	r := &ingestRun{d: d, j: &jj, alive: alive, attempt: attempt, owners: owners}
 
-	// Round 1: scan, and check that every file held a rating.
+	shards, err := r.scan(ctx, plan, refs)
+	if err != nil {
+		return nil, err
+	}
+	layout, err := r.layout(ctx, plan)
+	if err != nil {
+		return nil, err
+	}
+	builds, userSums, err := r.build(ctx, layout)
+	if err != nil {
+		return nil, err
+	}
+	s, err := partition.Summarize(plan, layout, shards, builds)
+	if err != nil {
+		return nil, &stepFailure{kind: job.KindRuntime, msg: fmt.Sprintf("ingest: %v", err)}
+	}
+	sum := &wire.PartitionSummary{
+		Users: s.Users, Items: s.Items, TrainRatings: s.TrainRatings,
+		TestRatings: s.TestRatings, TestSkipped: s.TestSkipped, SkippedLines: s.SkippedLines, Duplicates: s.Duplicates,
+		UserBlocks: s.UserBlocks, ItemBlocks: s.ItemBlocks,
+		UserNeeds: s.UserNeeds, ItemNeeds: s.ItemNeeds, BlockBytes: s.BlockBytes, BlockRows: s.BlockRows,
+		Seconds: time.Since(start).Seconds(),
+	}
+	if s.TrainRatings > 0 {
+		var total float64
+		for _, v := range userSums { // block order: the same mean on every leader
+			total += v
+		}
+		sum.Mean = total / float64(s.TrainRatings)
+	}
+	d.n.log.Info("job ingested", "job", j.ID, "workers", len(alive), "shards", len(plan.Shards), "seconds", sum.Seconds)
+	return sum, nil
+}
+
+// scan runs round 1 and checks that every file held a rating.
+func (r *ingestRun) scan(ctx context.Context, plan *partition.IngestPlan, refs []wire.DatasetRef) ([]partition.ShardReport, error) {
 	reps, err := r.round(ctx, wire.IngestScan, &wire.IngestCommand{Plan: plan, Datasets: refs})
 	if err != nil {
 		return nil, err
@@ -78,8 +113,15 @@ func (d *driver) ingest(ctx context.Context, j *Job, alive []string, p, q int) (
 	if err := partition.CheckScan(plan, shards); err != nil {
 		return nil, ingestFailure(err)
 	}
-	// Rounds 2 to 5: the ID ranges, their numbering, the block bounds.
-	if reps, err = r.round(ctx, wire.IngestDict, &wire.IngestCommand{}); err != nil {
+	return shards, nil
+}
+
+// layout runs rounds 2 to 5: the ID ranges, their numbering, the block
+// bounds.
+func (r *ingestRun) layout(ctx context.Context, plan *partition.IngestPlan) (*partition.IngestLayout, error) {
+	alive := r.alive
+	reps, err := r.round(ctx, wire.IngestDict, &wire.IngestCommand{})
+	if err != nil {
 		return nil, err
 	}
 	dicts := make([]partition.DictReport, len(reps))
@@ -121,48 +163,35 @@ func (d *driver) ingest(ctx context.Context, j *Job, alive []string, p, q int) (
 	if err != nil {
 		return nil, &stepFailure{kind: job.KindRuntime, msg: fmt.Sprintf("ingest: %v", err)}
 	}
-	// Rounds 6 and 7: every rating to its blocks' builders; the blocks to
-	// the block store.
-	if _, err = r.round(ctx, wire.IngestRoute, &wire.IngestCommand{Layout: &layout}); err != nil {
-		return nil, err
+	return &layout, nil
+}
+
+// build runs rounds 6 and 7: every rating to its blocks' builders; the
+// blocks to the block store. It returns the builds and each user
+// block's sum of ratings.
+func (r *ingestRun) build(ctx context.Context, layout *partition.IngestLayout) ([]partition.BuildReport, []float64, error) {
+	if _, err := r.round(ctx, wire.IngestRoute, &wire.IngestCommand{Layout: layout}); err != nil {
+		return nil, nil, err
 	}
-	if reps, err = r.round(ctx, wire.IngestBuild, &wire.IngestCommand{}); err != nil {
-		return nil, err
+	reps, err := r.round(ctx, wire.IngestBuild, &wire.IngestCommand{})
+	if err != nil {
+		return nil, nil, err
 	}
 	builds := make([]partition.BuildReport, len(reps))
 	userSums := make([]float64, len(layout.UserBounds)-1)
 	for k, rep := range reps {
 		if rep.Build == nil {
-			return nil, fmt.Errorf("worker %s reported no blocks", alive[k])
+			return nil, nil, fmt.Errorf("worker %s reported no blocks", r.alive[k])
 		}
 		builds[k] = *rep.Build
 		for _, s := range rep.Sums {
 			if s.Block < 0 || s.Block >= len(userSums) {
-				return nil, fmt.Errorf("worker %s reported the sum of user block %d of %d", alive[k], s.Block, len(userSums))
+				return nil, nil, fmt.Errorf("worker %s reported the sum of user block %d of %d", r.alive[k], s.Block, len(userSums))
 			}
 			userSums[s.Block] = s.Sum
 		}
 	}
-	s, err := partition.Summarize(plan, &layout, shards, builds)
-	if err != nil {
-		return nil, &stepFailure{kind: job.KindRuntime, msg: fmt.Sprintf("ingest: %v", err)}
-	}
-	sum := &wire.PartitionSummary{
-		Users: s.Users, Items: s.Items, TrainRatings: s.TrainRatings,
-		TestRatings: s.TestRatings, TestSkipped: s.TestSkipped, SkippedLines: s.SkippedLines, Duplicates: s.Duplicates,
-		UserBlocks: s.UserBlocks, ItemBlocks: s.ItemBlocks,
-		UserNeeds: s.UserNeeds, ItemNeeds: s.ItemNeeds, BlockBytes: s.BlockBytes, BlockRows: s.BlockRows,
-		Seconds: time.Since(start).Seconds(),
-	}
-	if s.TrainRatings > 0 {
-		var total float64
-		for _, v := range userSums { // block order: the same mean on every leader
-			total += v
-		}
-		sum.Mean = total / float64(s.TrainRatings)
-	}
-	d.n.log.Info("job ingested", "job", j.ID, "workers", len(alive), "shards", len(plan.Shards), "seconds", sum.Seconds)
-	return sum, nil
+	return builds, userSums, nil
 }
 
 // ingestPlan reads the datasets' manifests and cuts their files into
