@@ -68,6 +68,12 @@ func (k StoreKind) String() string {
 // MODEL, when given, names the model a command follows or reads the
 // latest snapshot of; credentials and TLS for the server are not part of
 // the URI but of OpenOptions.Security.
+//
+// Any of these may end in @SNAPSHOT, a snapshot ID or "latest", naming
+// one snapshot of the store for commands that read one (nats@ID,
+// nats://HOST:PORT/MODEL@ID, nats://HOST:PORT/@latest, dir:PATH@ID). In a
+// directory the selector is an '@' after the last '/'; a directory whose
+// own name holds an '@' is written with a trailing '/' (dir:a@b/).
 type StoreURI struct {
 	Kind StoreKind
 	// Servers is the NATS URL list of a StoreNATS URI, without the model.
@@ -80,24 +86,56 @@ type StoreURI struct {
 	// (a misspelt "nats" would otherwise become a directory); commands
 	// that name a store on the command line accept it.
 	Bare bool
+	// Snapshot is the @SNAPSHOT selector: a snapshot ID, "latest", or ""
+	// when the URI names none (readers then take the model's latest).
+	Snapshot string
 }
+
+// Latest is the selector of a model's newest published snapshot.
+const Latest = "latest"
 
 // ParseStoreURI reads a store URI. Its errors are *URIError.
 func ParseStoreURI(s string) (StoreURI, error) {
-	dir, explicit := strings.CutPrefix(s, "dir:")
+	if strings.HasPrefix(s, "nats://") || strings.HasPrefix(s, "tls://") {
+		return parseNATSURI(s)
+	}
+	base, snap, err := cutSnapshot(s, s)
+	if err != nil {
+		return StoreURI{}, err
+	}
+	dir, explicit := strings.CutPrefix(base, "dir:")
+	var u StoreURI
 	switch {
-	case s == "" || s == "nats":
-		return StoreURI{Kind: StoreCluster}, nil
+	case base == "" || base == "nats":
+		u = StoreURI{Kind: StoreCluster}
 	case explicit && dir == "":
 		return StoreURI{}, uriError(s, "names no directory")
 	case explicit:
-		return StoreURI{Kind: StoreDir, Dir: dir}, nil
-	case strings.HasPrefix(s, "nats://") || strings.HasPrefix(s, "tls://"):
-		return parseNATSURI(s)
-	case strings.Contains(s, "://"):
+		u = StoreURI{Kind: StoreDir, Dir: dir}
+	case strings.Contains(base, "://"):
 		return StoreURI{}, uriError(s, "is not a store URI (want nats, nats://HOST:PORT, tls://HOST:PORT or dir:PATH)")
+	default:
+		u = StoreURI{Kind: StoreDir, Dir: base, Bare: true}
 	}
-	return StoreURI{Kind: StoreDir, Dir: s, Bare: true}, nil
+	u.Snapshot = snap
+	return u, nil
+}
+
+// cutSnapshot splits "BASE@SNAPSHOT" at an '@' after the last '/' of s
+// (uri is the whole URI, for errors).
+func cutSnapshot(s, uri string) (base, snap string, err error) {
+	at := strings.LastIndexByte(s, '@')
+	if at < 0 || at < strings.LastIndexByte(s, '/') {
+		return s, "", nil
+	}
+	base, snap = s[:at], s[at+1:]
+	if snap == "" {
+		return "", "", uriError(uri, "names no snapshot after '@' (want @ID or @latest)")
+	}
+	if err := ValidID(snap); err != nil {
+		return "", "", uriError(uri, "names a bad snapshot: %v", err)
+	}
+	return base, snap, nil
 }
 
 // parseNATSURI reads a comma-separated list of nats:// and tls:// server
@@ -118,7 +156,11 @@ func parseNATSURI(s string) (StoreURI, error) {
 		case pu.RawQuery != "" || pu.ForceQuery || pu.Fragment != "" || pu.Opaque != "":
 			return StoreURI{}, uriError(part, "has a query or fragment, which a store URI does not take")
 		}
-		if model := strings.Trim(pu.Path, "/"); model != "" {
+		model, snap, err := cutSnapshot(strings.Trim(pu.Path, "/"), part)
+		if err != nil {
+			return StoreURI{}, err
+		}
+		if model != "" {
 			if err := ValidID(model); err != nil {
 				return StoreURI{}, uriError(part, "names a bad model: %v", err)
 			}
@@ -126,6 +168,12 @@ func parseNATSURI(s string) (StoreURI, error) {
 				return StoreURI{}, uriError(s, "names two models, %s and %s", u.Model, model)
 			}
 			u.Model = model
+		}
+		if snap != "" {
+			if u.Snapshot != "" && u.Snapshot != snap {
+				return StoreURI{}, uriError(s, "names two snapshots, %s and %s", u.Snapshot, snap)
+			}
+			u.Snapshot = snap
 		}
 		pu.Path, pu.RawPath = "", ""
 		servers = append(servers, pu.String())
@@ -137,18 +185,28 @@ func parseNATSURI(s string) (StoreURI, error) {
 // String is the URI in its canonical form, which ParseStoreURI reads back
 // to the same StoreURI (except Bare: a directory is written dir:PATH).
 func (u StoreURI) String() string {
+	sel := ""
+	if u.Snapshot != "" {
+		sel = "@" + u.Snapshot
+	}
 	switch u.Kind {
 	case StoreCluster:
-		return "nats"
+		return "nats" + sel
 	case StoreDir:
-		return "dir:" + u.Dir
+		return "dir:" + u.Dir + sel
 	}
-	if u.Model == "" {
+	if u.Model == "" && sel == "" {
 		return u.Servers
 	}
 	parts := strings.Split(u.Servers, ",")
-	parts[len(parts)-1] += "/" + u.Model
+	parts[len(parts)-1] += "/" + u.Model + sel
 	return strings.Join(parts, ",")
+}
+
+// Store is u without its snapshot selector: the store alone.
+func (u StoreURI) Store() StoreURI {
+	u.Snapshot = ""
+	return u
 }
 
 // Ref is how a job's result names snapshot id in this store: "nats:ID"
@@ -161,7 +219,7 @@ func (u StoreURI) Ref(id string) string {
 	case StoreDir:
 		return "dir:" + u.Dir + "/" + id
 	}
-	return u.String() + "#" + id
+	return u.Store().String() + "#" + id
 }
 
 // OpenOptions are what opening a store may need besides its URI.
