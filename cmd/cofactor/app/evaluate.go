@@ -27,7 +27,7 @@ type evaluateOptions struct {
 func newEvaluateCmd(s streams, ops *opsOptions) *cobra.Command {
 	o := &evaluateOptions{}
 	cmd := &cobra.Command{
-		Use:   "evaluate --snapshot DIR|ID [--store URI] --test FILE [--train FILE] [--k 10] [--json]",
+		Use:   "evaluate (--store URI[@ID] | --snapshot DIR) --test FILE [--train FILE] [--k 10] [--json]",
 		Short: "Score a snapshot against held-out ratings, beside a most-popular baseline",
 		Long: `evaluate reads the held-out ratings --test and scores the snapshot: RMSE and MAE
 for an explicit model, and for any model precision, recall, MAP and NDCG at K,
@@ -51,11 +51,8 @@ ratings whose user or item the snapshot lacks are skipped and counted.`,
 			if err != nil {
 				return cli.Usage(err)
 			}
-			if err := o.snap.storeModel(cmd); err != nil {
-				return err
-			}
 			ctx := cmd.Context()
-			m, id, err := o.snap.open(ctx, ops)
+			m, id, err := o.snap.open(ctx, cmd, ops)
 			if err != nil {
 				return err
 			}
@@ -87,8 +84,7 @@ ratings whose user or item the snapshot lacks are skipped and counted.`,
 			return nil
 		},
 	}
-	o.snap.addFlags(cmd, "snapshot directory, or with --store a snapshot ID or \"latest\"")
-	ops.nats.AddFlags(cmd)
+	o.snap.addFlags(cmd, snapshotFlagHelp, &ops.nats, true)
 	f := cmd.Flags()
 	f.StringVar(&o.test, "test", "", "held-out ratings")
 	f.StringVar(&o.train, "train", "", "training ratings whose items each user's ranking leaves out (default: the snapshot's)")

@@ -57,7 +57,7 @@ type similarUsersOptions struct {
 func newSimilarUsersCmd(s streams, ops *opsOptions) *cobra.Command {
 	o := &similarUsersOptions{}
 	cmd := &cobra.Command{
-		Use:   "similar-users --snapshot DIR|ID [--store URI] --user U [--k 10]",
+		Use:   "similar-users (--store URI[@ID] | --snapshot DIR) --user U [--k 10]",
 		Short: "Print the users most similar to a user",
 		Long: `similar-users ranks users by the cosine similarity of their factor rows to the
 given user's (factors only: a model's bias columns are left out), highest
@@ -70,10 +70,7 @@ first, leaving the user out.`,
 			case o.k < 1:
 				return cli.Usagef("--k %d must be ≥ 1", o.k)
 			}
-			if err := o.snap.storeModel(cmd); err != nil {
-				return err
-			}
-			m, id, err := o.snap.open(cmd.Context(), ops)
+			m, id, err := o.snap.open(cmd.Context(), cmd, ops)
 			if err != nil {
 				return err
 			}
@@ -99,8 +96,7 @@ first, leaving the user out.`,
 			return nil
 		},
 	}
-	o.snap.addFlags(cmd, "snapshot directory, or with --store a snapshot ID or \"latest\"")
-	ops.nats.AddFlags(cmd)
+	o.snap.addFlags(cmd, snapshotFlagHelp, &ops.nats, true)
 	f := cmd.Flags()
 	f.StringVar(&o.user, "user", "", "user ID")
 	f.IntVar(&o.k, "k", 10, "number of users")

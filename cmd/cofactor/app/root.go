@@ -57,6 +57,6 @@ that serving layers load.`,
 	root.PersistentFlags().StringVar(&ops.tokenFile, "token-file", "", "file holding the bearer token sent to coordinators (default $"+httpauth.EnvToken+")")
 	root.PersistentFlags().DurationVar(&ops.timeout, "timeout", DefaultTimeout, "how long to keep trying while no coordinator answers (or none knows a leader) before failing with the URLs tried")
 	root.PersistentFlags().StringVar(&ops.caFile, "ca-file", "", "PEM file of the CA that signed https coordinators' certificates (default: system roots)")
-	root.AddCommand(newGenCmd(s), newTrainCmd(s), newQuickstartCmd(s), newClusterCmd(s, ops), newJobCmd(s, ops), newScheduleCmd(s, ops), newRecommendCmd(s, ops), newSimilarCmd(s, ops), newSimilarUsersCmd(s, ops), newEvaluateCmd(s, ops), newTuneCmd(s, ops), newServeCmd(s, ops), newSnapshotCmd(s), newDatasetCmd(s), newNATSConfigCmd(s), newSecurityCmd(s))
+	root.AddCommand(newGenCmd(s), newTrainCmd(s), newQuickstartCmd(s), newClusterCmd(s, ops), newJobCmd(s, ops), newScheduleCmd(s, ops), newRecommendCmd(s, ops), newSimilarCmd(s, ops), newSimilarUsersCmd(s, ops), newEvaluateCmd(s, ops), newTuneCmd(s, ops), newServeCmd(s, ops), newSnapshotCmd(s, ops), newDatasetCmd(s), newNATSConfigCmd(s), newSecurityCmd(s))
 	return cli.Finish(root)
 }

@@ -21,104 +21,8 @@ import (
 	"github.com/cofactor-ml/cofactor/serve"
 )
 
-// snapshotOptions are the flags that name a snapshot: a directory, or an
-// ID (or "latest") in a store.
-type snapshotOptions struct {
-	snapshot, store, model string
-}
-
-func (o *snapshotOptions) addFlags(cmd *cobra.Command, snapshotHelp string) {
-	f := cmd.Flags()
-	f.StringVar(&o.snapshot, "snapshot", "", snapshotHelp)
-	f.StringVar(&o.store, "store", "", "snapshot store: dir:PATH, nats://HOST:PORT[/MODEL], or nats (the cluster's, found through --coordinator)")
-	f.StringVar(&o.model, "model", "default", "model whose latest snapshot \"latest\" names (with --store)")
-}
-
-// storeModel takes the model a nats://HOST:PORT/MODEL store URI names as
-// --model's value, refusing a --model given that names another.
-func (o *snapshotOptions) storeModel(cmd *cobra.Command) error {
-	u, err := checkpoint.ParseStoreURI(o.store)
-	if err != nil || u.Model == "" {
-		return nil // open reports a bad URI
-	}
-	if cmd.Flags().Changed("model") && o.model != u.Model {
-		return cli.Usagef("--model %s and --store %s name different models", o.model, o.store)
-	}
-	o.model = u.Model
-	return nil
-}
-
-// open reads the named snapshot and returns it with its ID.
-func (o *snapshotOptions) open(ctx context.Context, ops *opsOptions) (*checkpoint.Model, string, error) {
-	if o.snapshot == "" {
-		return nil, "", cli.Usagef("no snapshot: pass --snapshot DIR, or --snapshot ID|latest with --store URI")
-	}
-	if o.store == "" {
-		if st, err := os.Stat(o.snapshot); err != nil || !st.IsDir() {
-			return nil, "", cli.Usagef("--snapshot %s: not a snapshot directory (to name a snapshot in a store, add --store URI)", o.snapshot)
-		}
-		m, err := checkpoint.ReadDir(ctx, o.snapshot)
-		if errors.Is(err, checkpoint.ErrNotFound) {
-			return nil, "", cli.Usage(fmt.Errorf("--snapshot %s: %w", o.snapshot, err))
-		}
-		if err != nil {
-			return nil, "", err
-		}
-		return m, m.Manifest.ID, nil
-	}
-	repo, done, err := openRepo(ctx, o.store, ops)
-	if err != nil {
-		return nil, "", err
-	}
-	defer done()
-	id := o.snapshot
-	if id == "latest" {
-		if err := checkpoint.ValidID(o.model); err != nil {
-			return nil, "", cli.Usage(fmt.Errorf("--model: %w", err))
-		}
-		if id, err = repo.Latest(ctx, o.model); err != nil {
-			if errors.Is(err, checkpoint.ErrNotFound) {
-				return nil, "", cli.Usagef("--snapshot latest: no snapshot of model %s is published in %s", o.model, o.store)
-			}
-			return nil, "", err
-		}
-	} else if err := checkpoint.ValidID(id); err != nil {
-		return nil, "", cli.Usage(fmt.Errorf("--snapshot: %w", err))
-	}
-	m, err := repo.Open(ctx, id)
-	if errors.Is(err, checkpoint.ErrNotFound) {
-		return nil, "", cli.Usage(fmt.Errorf("--snapshot %s in %s: %w", id, o.store, err))
-	}
-	if err != nil {
-		return nil, "", err
-	}
-	return m, id, nil
-}
-
-// openRepo opens a store URI. "nats" (or "") is the cluster's store: its
-// NATS server is found through the coordinators (GET /v1/config). done
-// closes what was opened.
-func openRepo(ctx context.Context, store string, ops *opsOptions) (repo *checkpoint.Repo, done func(), err error) {
-	u, err := checkpoint.ParseStoreURI(store)
-	if err != nil {
-		return nil, nil, cli.Usage(fmt.Errorf("--store: %w", err))
-	}
-	if u.Kind != checkpoint.StoreCluster {
-		return ops.nats.OpenStore(ctx, u, "", "cofactor-serve")
-	}
-	cfg, err := clusterConfig(ctx, ops)
-	if err != nil {
-		return nil, nil, err
-	}
-	if cu, err := checkpoint.ParseStoreURI(cfg.Store); err == nil && cu.Kind != checkpoint.StoreCluster {
-		// The cluster keeps its snapshots somewhere other than its NATS.
-		return ops.nats.OpenStore(ctx, cu, "", "cofactor-serve")
-	}
-	if cfg.NATSURL == "" {
-		return nil, nil, errors.New("the coordinator's /v1/config names no NATS server")
-	}
-	return ops.nats.OpenStore(ctx, u, cfg.NATSURL, "cofactor-serve")
-}
+// snapshotFlagHelp is --snapshot of the commands that read one snapshot.
+const snapshotFlagHelp = "snapshot directory; with --store a snapshot ID or \"latest\" (the same as --store URI@ID)"
 
 // clusterConfig asks the coordinators where the cluster's snapshots are
 // (GET /v1/config), trying each URL in turn for up to the client's
@@ -202,7 +106,7 @@ func (o *recommendOptions) check() error {
 func newRecommendCmd(s streams, ops *opsOptions) *cobra.Command {
 	o := &recommendOptions{}
 	cmd := &cobra.Command{
-		Use:   "recommend --snapshot DIR|ID [--store URI] (--user U | --all --out FILE) [--k 10]",
+		Use:   "recommend (--store URI[@ID] | --snapshot DIR) (--user U | --all --out FILE) [--k 10]",
 		Short: "Print a user's top items, or every user's into a CSV file",
 		Long: `recommend ranks items for a user of a snapshot by x_u·y_i, highest first (ties
 to the item that comes first in the snapshot). --exclude-seen leaves out the
@@ -221,10 +125,7 @@ to --out, through a temporary file renamed into place.`,
 			if err := o.check(); err != nil {
 				return err
 			}
-			if err := o.snap.storeModel(cmd); err != nil {
-				return err
-			}
-			m, id, err := o.snap.open(cmd.Context(), ops)
+			m, id, err := o.snap.open(cmd.Context(), cmd, ops)
 			if err != nil {
 				return err
 			}
@@ -253,8 +154,7 @@ to --out, through a temporary file renamed into place.`,
 			return nil
 		},
 	}
-	o.snap.addFlags(cmd, "snapshot directory, or with --store a snapshot ID or \"latest\"")
-	ops.nats.AddFlags(cmd)
+	o.snap.addFlags(cmd, snapshotFlagHelp, &ops.nats, true)
 	f := cmd.Flags()
 	f.StringVar(&o.user, "user", "", "user ID")
 	f.IntVar(&o.k, "k", 10, "number of items")
@@ -318,7 +218,7 @@ type similarOptions struct {
 func newSimilarCmd(s streams, ops *opsOptions) *cobra.Command {
 	o := &similarOptions{}
 	cmd := &cobra.Command{
-		Use:   "similar --snapshot DIR|ID [--store URI] --item I [--k 10]",
+		Use:   "similar (--store URI[@ID] | --snapshot DIR) --item I [--k 10]",
 		Short: "Print the items most similar to an item",
 		Long: `similar ranks items by the cosine similarity of their factor rows to the
 given item's, highest first, leaving the item itself out.`,
@@ -330,10 +230,7 @@ given item's, highest first, leaving the item itself out.`,
 			case o.k < 1:
 				return cli.Usagef("--k %d must be ≥ 1", o.k)
 			}
-			if err := o.snap.storeModel(cmd); err != nil {
-				return err
-			}
-			m, id, err := o.snap.open(cmd.Context(), ops)
+			m, id, err := o.snap.open(cmd.Context(), cmd, ops)
 			if err != nil {
 				return err
 			}
@@ -353,8 +250,7 @@ given item's, highest first, leaving the item itself out.`,
 			return nil
 		},
 	}
-	o.snap.addFlags(cmd, "snapshot directory, or with --store a snapshot ID or \"latest\"")
-	ops.nats.AddFlags(cmd)
+	o.snap.addFlags(cmd, snapshotFlagHelp, &ops.nats, true)
 	f := cmd.Flags()
 	f.StringVar(&o.item, "item", "", "item ID")
 	f.IntVar(&o.k, "k", 10, "number of items")
@@ -391,48 +287,43 @@ func serveAuth(t *httpauth.Tokens, h http.Handler) http.Handler {
 func newServeCmd(s streams, ops *opsOptions) *cobra.Command {
 	o := &serveOptions{}
 	cmd := &cobra.Command{
-		Use:   "serve (--snapshot DIR | --store URI [--model M] | --coordinator URL) [--http-addr HOST:PORT]",
+		Use:   "serve (--store URI[@ID] | --snapshot DIR | --coordinator URL) [--http-addr HOST:PORT]",
 		Short: "Answer recommendation queries over HTTP",
 		Long: `serve answers GET /v1/recommend?user=U&k=10, POST /v1/recommend (one user, a
 batch of users, or a new user's ratings folded in), GET /v1/similar?item=I&k=10,
 GET /healthz and GET /metrics.
 
-With --snapshot DIR it serves that snapshot directory (with --store, the
-snapshot of that ID). With --store URI alone it follows the model's latest
-published snapshot: each new one is opened, checked and swapped in without
-failing a request; one that fails its checks is logged and skipped. With
---coordinator alone it asks the coordinators where the cluster's snapshots
-are (GET /v1/config) and follows the model there. It serves until SIGTERM or
-SIGINT.`,
+--store takes the store URIs of every command (docs/formats.md, "Store
+URIs"): nats://HOST:PORT/MODEL, dir:PATH, PATH or nats. With a store (or
+URI@latest) it follows the model's latest published snapshot: each new one is
+opened, checked and swapped in without failing a request; one that fails its
+checks is logged and skipped. With URI@ID (or --snapshot ID), or a snapshot
+directory, it serves that one snapshot. With --coordinator alone it asks the
+coordinators where the cluster's snapshots are (GET /v1/config) and follows
+the model there. It serves until SIGTERM or SIGINT.`,
 		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.snap.storeModel(cmd); err != nil {
-				return err
-			}
-			return o.run(cmd.Context(), s, ops)
+			return o.run(cmd, s, ops)
 		},
 	}
-	o.snap.addFlags(cmd, "serve this snapshot directory (with --store: this snapshot ID, or \"latest\" once) instead of following the model")
+	o.snap.addFlags(cmd, "serve this snapshot directory (with --store: this snapshot ID, or \"latest\" once) instead of following the model", &ops.nats, true)
 	f := cmd.Flags()
 	f.StringVar(&o.httpAddr, "http-addr", "127.0.0.1:8080", "host:port to serve HTTP on")
 	f.IntVar(&o.threads, "threads", 0, "goroutines indexing a new snapshot (default: all CPUs)")
 	f.IntVar(&o.maxK, "max-k", serve.DefaultMaxK, "largest k a request may ask for")
 	o.logs.AddFlags(cmd)
 	o.http.AddFlags(cmd, false)
-	ops.nats.AddFlags(cmd)
 	return cmd
 }
 
-func (o *serveOptions) run(ctx context.Context, s streams, ops *opsOptions) error {
+func (o *serveOptions) run(cmd *cobra.Command, s streams, ops *opsOptions) error {
+	ctx := cmd.Context()
 	log, err := o.logs.Logger(s.err)
 	if err != nil {
 		return err
 	}
 	if o.threads < 0 {
 		return cli.Usagef("--threads %d must be ≥ 0", o.threads)
-	}
-	if err := checkpoint.ValidID(o.snap.model); err != nil {
-		return cli.Usage(fmt.Errorf("--model: %w", err))
 	}
 	if o.maxK < 1 {
 		return cli.Usagef("--max-k %d must be ≥ 1", o.maxK)
@@ -448,6 +339,10 @@ func (o *serveOptions) run(ctx context.Context, s streams, ops *opsOptions) erro
 	if err := cli.CheckExposure(ctx, o.http.Insecure, log, o.http.Exposure("--http-addr", o.httpAddr, false)); err != nil {
 		return err
 	}
+	target, err := o.snap.resolve(cmd)
+	if err != nil {
+		return err
+	}
 	opts := []serve.Option{serve.WithLogger(log), serve.WithMaxK(o.maxK)}
 	if o.threads > 0 {
 		opts = append(opts, serve.WithThreads(o.threads))
@@ -456,26 +351,45 @@ func (o *serveOptions) run(ctx context.Context, s streams, ops *opsOptions) erro
 	if err != nil {
 		return cli.Usage(err)
 	}
-	// What to serve: a fixed snapshot, or the model's latest in a store.
+	// What to serve: a fixed snapshot (a directory, an ID, or --snapshot
+	// latest once), or the model's latest in a store, followed.
 	var follow *checkpoint.Repo
+	if !target.set && (ops.coordinators != "" || os.Getenv(EnvCoordinator) != "") {
+		target.uri, target.set = checkpoint.StoreURI{Kind: checkpoint.StoreCluster}, true
+	}
 	switch {
-	case o.snap.snapshot != "":
-		m, id, err := o.snap.open(ctx, ops)
+	case !target.set:
+		return cli.Usagef("nothing to serve: pass --store URI[@ID], --snapshot DIR or --coordinator URL")
+	case target.dir != "" || (target.snap != "" && target.snap != checkpoint.Latest) || target.snapFlag:
+		repo, id, name, done, err := o.snap.sourceOf(ctx, target, ops, "cofactor-serve")
 		if err != nil {
 			return err
+		}
+		m, err := repo.Open(ctx, id)
+		done()
+		if errors.Is(err, checkpoint.ErrNotFound) {
+			return cli.Usage(fmt.Errorf("%s: snapshot %s: %w", name, id, err))
+		}
+		if err != nil {
+			return err
+		}
+		if id == "" {
+			id = m.Manifest.ID
 		}
 		if err := srv.Load(m, id); err != nil {
 			return err
 		}
-	case o.snap.store != "" || ops.coordinators != "" || os.Getenv(EnvCoordinator) != "":
-		repo, done, err := openRepo(ctx, o.snap.store, ops)
+	default:
+		repo, done, err := o.snap.openStore(ctx, target, ops, "cofactor-serve")
 		if err != nil {
 			return err
 		}
 		defer done()
 		follow = repo
-	default:
-		return cli.Usagef("nothing to serve: pass --snapshot DIR, --store URI or --coordinator URL")
+	}
+	model := target.model
+	if model == "" {
+		model = "default"
 	}
 
 	hs, err := serve.NewHTTPServer(serveAuth(tokens, srv.Handler()), serve.DefaultHTTPConfig(), log)
@@ -495,8 +409,8 @@ func (o *serveOptions) run(ctx context.Context, s streams, ops *opsOptions) erro
 	followed := make(chan error, 1)
 	following := follow != nil
 	if following {
-		log.Info("following the latest snapshot", "model", o.snap.model)
-		go func() { followed <- srv.Follow(ctx, follow, o.snap.model) }()
+		log.Info("following the latest snapshot", "model", model, "store", target.name(&o.snap))
+		go func() { followed <- srv.Follow(ctx, follow, model) }()
 	}
 	var runErr error
 	select {
@@ -506,7 +420,7 @@ func (o *serveOptions) run(ctx context.Context, s streams, ops *opsOptions) erro
 	case err := <-followed:
 		// Follow returns early only when it cannot watch at all.
 		following = false
-		runErr = fmt.Errorf("following model %s: %w", o.snap.model, err)
+		runErr = fmt.Errorf("following model %s: %w", model, err)
 	}
 	cancel()
 	log.Info("shutting down")

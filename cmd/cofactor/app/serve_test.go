@@ -37,6 +37,7 @@ type testSnapshot struct {
 	users, items []string
 	x, y         []float32
 	seen         [][]int32
+	model        string // "" for "default"
 }
 
 func handSnapshot(scale float32) testSnapshot {
@@ -111,8 +112,12 @@ func (ts testSnapshot) write(t *testing.T, repo *checkpoint.Repo, id string) {
 	if mid == "" {
 		mid = "hand"
 	}
+	model := ts.model
+	if model == "" {
+		model = "default"
+	}
 	if err := repo.Commit(ctx, id, &checkpoint.Manifest{
-		ID: mid, Model: "default", Job: "test", Iteration: 1, Rank: rank, Lambda: 0.1,
+		ID: mid, Model: model, Job: "test", Iteration: 1, Rank: rank, Lambda: 0.1,
 		Users: len(ts.users), Items: len(ts.items), UserBlocks: 1, ItemBlocks: 1, Final: true,
 		Created: time.Now().UTC(), Files: append(files, fi),
 	}); err != nil {
@@ -181,23 +186,23 @@ func TestRecommendUsageErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"recommend", "--snapshot", dir, "--user", "zz"}, `error: user "zz" is not in the snapshot`},
-		{[]string{"recommend", "--user", "alice"}, "error: no snapshot: pass --snapshot DIR, or --snapshot ID|latest with --store URI"},
+		{[]string{"recommend", "--user", "alice"}, "error: no snapshot: pass --store URI[@ID] (nats://HOST:PORT/MODEL, dir:PATH) or --snapshot DIR"},
 		{[]string{"recommend", "--snapshot", dir}, "error: no user: pass --user ID, or --all with --out FILE"},
 		{[]string{"recommend", "--snapshot", dir, "--user", "alice", "--k", "0"}, "error: --k 0 must be ≥ 1"},
 		{[]string{"recommend", "--snapshot", dir, "--user", "alice", "--all", "--out", out}, "error: --user and --all cannot be combined"},
 		{[]string{"recommend", "--snapshot", dir, "--all"}, "error: --all needs --out FILE"},
 		{[]string{"recommend", "--snapshot", dir, "--user", "alice", "--out", out}, "error: --out goes with --all"},
 		{[]string{"recommend", "--snapshot", dir, "--all", "--out", filepath.Join(empty, "no", "x.csv")}, "error: --out " + filepath.Join(empty, "no", "x.csv") + ": directory " + filepath.Join(empty, "no") + " does not exist"},
-		{[]string{"recommend", "--snapshot", filepath.Join(empty, "none"), "--user", "alice"}, "error: --snapshot " + filepath.Join(empty, "none") + ": not a snapshot directory (to name a snapshot in a store, add --store URI)"},
-		{[]string{"recommend", "--snapshot", empty, "--user", "alice"}, "error: --snapshot " + empty + ": checkpoint: not found: manifest.json"},
-		{[]string{"recommend", "--store", root, "--snapshot", "latest", "--user", "alice"}, "error: --snapshot latest: no snapshot of model default is published in " + root},
+		{[]string{"recommend", "--snapshot", filepath.Join(empty, "none"), "--user", "alice"}, "error: --snapshot " + filepath.Join(empty, "none") + ": not a snapshot directory (to name a snapshot in a store: --store URI@ID, or --store URI --snapshot ID)"},
+		{[]string{"recommend", "--snapshot", empty, "--user", "alice"}, "error: model default has no published snapshot in " + empty},
+		{[]string{"recommend", "--store", root, "--snapshot", "latest", "--user", "alice"}, "error: model default has no published snapshot in " + root},
 		{[]string{"recommend", "--store", root, "--snapshot", "../x", "--user", "alice"}, `error: --snapshot: checkpoint: "../x" is not a valid snapshot ID or model name (letters, digits, _ - ., at most 200)`},
-		{[]string{"recommend", "--store", "dir:", "--snapshot", "v1", "--user", "alice"}, `error: --store: checkpoint: bad store URI: "dir:" names no directory`},
-		{[]string{"recommend", "--store", "nats", "--snapshot", "v1", "--user", "alice"}, "error: the cluster's store needs a coordinator: pass --coordinator URL (or set COFACTOR_COORDINATOR), or --store dir:PATH|nats://HOST:PORT"},
+		{[]string{"recommend", "--store", "dir:", "--snapshot", "v1", "--user", "alice"}, `error: --store "dir:" names no directory`},
+		{[]string{"recommend", "--store", "nats", "--snapshot", "v1", "--user", "alice"}, "error: --store nats needs --nats URL or --coordinator URL (or pass --store nats://HOST:PORT)"},
 		{[]string{"similar", "--snapshot", dir, "--item", "nope"}, `error: item "nope" is not in the snapshot`},
 		{[]string{"similar", "--snapshot", dir}, "error: no item: pass --item ID"},
 		{[]string{"similar", "--snapshot", dir, "--item", "i1", "--k", "-1"}, "error: --k -1 must be ≥ 1"},
-		{[]string{"serve"}, "error: nothing to serve: pass --snapshot DIR, --store URI or --coordinator URL"},
+		{[]string{"serve"}, "error: nothing to serve: pass --store URI[@ID], --snapshot DIR or --coordinator URL"},
 		{[]string{"serve", "--snapshot", dir, "--max-k", "0"}, "error: --max-k 0 must be ≥ 1"},
 		{[]string{"serve", "--store", root, "--model", "a/b"}, `error: --model: checkpoint: "a/b" is not a valid snapshot ID or model name (letters, digits, _ - ., at most 200)`},
 		{[]string{"serve", "--snapshot", dir, "--log-level", "loud"}, `error: --log-level "loud": want debug, info, warn or error`},

@@ -1,7 +1,6 @@
 package app
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -19,70 +18,52 @@ import (
 	"github.com/cofactor-ml/cofactor/interop"
 )
 
-// storeOptions name the snapshot store of `snapshot list` and `pull`.
-//
-// --store takes what checkpoint.OpenURI takes: nats://HOST:PORT (the
-// JetStream buckets on that server), dir:PATH or a plain PATH (a
-// directory store). The URI "nats" means the cluster's own connection,
-// which a CLI does not have: it needs --nats URL, and --nats URL alone
-// means --store nats.
-type storeOptions struct {
-	store string
-	nats  string
-	auth  cli.NATSFlags
-}
-
-func (o *storeOptions) addFlags(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&o.store, "store", "", "snapshot store: nats://HOST:PORT, dir:PATH or PATH (or nats with --nats)")
-	cmd.Flags().StringVar(&o.nats, "nats", "", "NATS server URL for --store nats (alone, it implies --store nats)")
-	o.auth.AddFlags(cmd)
-}
-
-// open opens the store and returns it, its name for messages and the
-// function that releases it.
-func (o *storeOptions) open(ctx context.Context) (*checkpoint.Repo, string, func(), error) {
-	switch {
-	case o.store == "" && o.nats == "":
-		return nil, "", nil, cli.Usagef("no store: pass --store nats://HOST:PORT, --store dir:PATH or --nats URL")
-	case o.store == "nats" && o.nats == "":
-		return nil, "", nil, cli.Usagef("--store nats needs --nats URL (or pass --store nats://HOST:PORT)")
-	case o.store != "" && o.store != "nats" && o.nats != "":
-		return nil, "", nil, cli.Usagef("--nats goes with --store nats only, not with --store %s", o.store)
-	}
-	u, err := checkpoint.ParseStoreURI(o.store)
-	if err != nil {
-		return nil, "", nil, cli.StoreFlagError("--store", err)
-	}
-	name := o.store
-	switch u.Kind {
-	case checkpoint.StoreCluster:
-		name = "nats " + o.nats
-	case checkpoint.StoreDir:
-		st, err := os.Stat(u.Dir)
-		switch {
-		case err != nil:
-			return nil, "", nil, cli.Usage(fmt.Errorf("--store: %w", err))
-		case !st.IsDir():
-			return nil, "", nil, cli.Usagef("--store %s is not a directory", u.Dir)
-		}
-		name = u.Dir
-	}
-	r, done, err := o.auth.OpenStore(ctx, u, o.nats, "cofactor-snapshot")
-	if err != nil {
-		return nil, "", nil, err
-	}
-	return r, name, done, nil
-}
-
-func newSnapshotCmd(s streams) *cobra.Command {
+func newSnapshotCmd(s streams, ops *opsOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "snapshot",
-		Short: "List, pull, verify and export trained snapshots",
+		Short: "List, show, pull, verify and export trained snapshots",
 		Long: `A snapshot is a directory (or a store's set of files under one ID) holding a
-manifest and the factor files of a trained model; train --out writes one.`,
+manifest and the factor files of a trained model; train --out writes one.
+
+Every subcommand names a store the same way (docs/formats.md, "Store URIs"):
+--store nats://HOST:PORT[/MODEL], --store dir:PATH or a plain PATH, or
+--store nats with --nats URL (or --coordinator) for the cluster's own; a
+trailing @ID or @latest picks one snapshot (latest by default).`,
 	}
-	cmd.AddCommand(newSnapshotListCmd(s), newSnapshotPullCmd(s), newSnapshotVerifyCmd(s), newSnapshotExportCmd(s))
+	cmd.AddCommand(newSnapshotListCmd(s, ops), newSnapshotShowCmd(s, ops), newSnapshotPullCmd(s, ops), newSnapshotVerifyCmd(s, ops), newSnapshotExportCmd(s, ops))
 	return cmd
+}
+
+// noStore is the usage error of a snapshot command given no store.
+func noStore() error {
+	return cli.Usagef("no store: pass --store nats://HOST:PORT[/MODEL], --store dir:PATH or --nats URL")
+}
+
+// snapshotArg opens the snapshot of verify, show and export: the
+// snapshot directory PATH (or a store URI in its place), or what the store
+// flags name. done releases what was opened.
+func (o *snapshotOptions) snapshotArg(cmd *cobra.Command, args []string, ops *opsOptions) (name string, repo *checkpoint.Repo, id string, done func(), err error) {
+	switch {
+	case len(args) > 1:
+		return "", nil, "", nil, cli.Usagef("unexpected argument %q", args[1])
+	case len(args) == 1 && (o.store != "" || o.nats != "" || o.snapshot != ""):
+		return "", nil, "", nil, cli.Usagef("give a snapshot directory or --store URI[@ID], not both")
+	case len(args) == 1 && !looksLikeStoreURI(args[0]):
+		path, repo, err := snapshotDir(args[0])
+		return path, repo, "", func() {}, err
+	case len(args) == 1:
+		o.store = args[0]
+	case o.store == "" && o.nats == "" && o.snapshot == "":
+		return "", nil, "", nil, cli.Usagef("which snapshot? give a snapshot directory, or --store URI[@ID]")
+	}
+	repo, id, name, done, err = o.source(cmd.Context(), cmd, ops, "cofactor-snapshot")
+	if err != nil {
+		return "", nil, "", nil, err
+	}
+	if id != "" {
+		name += "@" + id
+	}
+	return name, repo, id, done, nil
 }
 
 // snapshotSummary is one snapshot in `snapshot list --json`.
@@ -117,31 +98,35 @@ func summarize(m *checkpoint.Manifest, latest map[string]string) snapshotSummary
 	return s
 }
 
-func newSnapshotListCmd(s streams) *cobra.Command {
-	var o storeOptions
-	var model string
+func newSnapshotListCmd(s streams, ops *opsOptions) *cobra.Command {
+	o := &snapshotOptions{listing: true}
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "list [--store URI] [--model M] [--json]",
+		Use:   "list --store URI [--model M] [--json]",
 		Short: "List the snapshots in a store, oldest first, marking each model's latest",
-		Args:  cli.NoArgs,
+		Long: `list prints the snapshots of the store --store names (nats://HOST:PORT[/MODEL],
+dir:PATH, PATH, or nats with --nats URL or --coordinator). A nats:// URI's
+/MODEL, like --model, lists that model's snapshots only.`,
+		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if model != "" {
-				if err := checkpoint.ValidID(model); err != nil {
-					return cli.Usage(fmt.Errorf("--model: %w", err))
-				}
+			t, err := o.resolve(cmd)
+			switch {
+			case err != nil:
+				return err
+			case !t.set:
+				return noStore()
+			case t.snap != "":
+				return cli.Usagef("--store %s names a snapshot (@%s); list takes a store (try: cofactor snapshot show --store %s)", o.store, t.snap, o.store)
+			case t.dir != "":
+				return cli.Usagef("%s is a snapshot directory, not a store (try: cofactor snapshot verify %s)", t.dir, t.dir)
 			}
+			model, name := t.model, t.name(o)
 			ctx := cmd.Context()
-			repo, name, done, err := o.open(ctx)
+			repo, done, err := o.openStore(ctx, t, ops, "cofactor-snapshot")
 			if err != nil {
 				return err
 			}
 			defer done()
-			if ds, ok := repo.Store.(checkpoint.DirStore); ok {
-				if _, err := os.Stat(filepath.Join(ds.Root, checkpoint.ManifestName)); err == nil {
-					return cli.Usagef("%s is a snapshot directory, not a store (try: cofactor snapshot verify %s)", ds.Root, ds.Root)
-				}
-			}
 			list, err := repo.List(ctx, model)
 			if err != nil {
 				return err
@@ -192,8 +177,7 @@ func newSnapshotListCmd(s streams) *cobra.Command {
 			return tw.Flush()
 		},
 	}
-	o.addFlags(cmd)
-	cmd.Flags().StringVar(&model, "model", "", "only this model's snapshots")
+	o.addFlags(cmd, "", &cli.NATSFlags{}, true)
 	cmd.Flags().BoolVar(&asJSON, "json", false, `print one JSON object: {"snapshots": [...], "latest": {"MODEL": "ID"}}`)
 	return cmd
 }
@@ -205,15 +189,16 @@ func yesNo(b bool) string {
 	return "no"
 }
 
-func newSnapshotPullCmd(s streams) *cobra.Command {
-	var o storeOptions
+func newSnapshotPullCmd(s streams, ops *opsOptions) *cobra.Command {
+	o := &snapshotOptions{}
 	var out, latestOf string
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "pull ID --out DIR [--store URI] | pull --latest MODEL --out DIR [--store URI]",
+		Use:   "pull [ID] --out DIR --store URI[@ID] | pull --latest MODEL --out DIR --store URI",
 		Short: "Copy a snapshot from a store into a snapshot directory, checking every file",
-		Long: `pull copies snapshot ID (or the model's latest published one) from the store into
-the directory --out, checking every file. The copy is built beside --out and
+		Long: `pull copies snapshot ID (URI@ID, or the ID argument) or the model's latest
+published one (the default, or --latest MODEL) from the store into the
+directory --out, checking every file. The copy is built beside --out and
 renamed into place: --out is at every moment absent, its old snapshot or the
 complete new one. --out may be absent, empty or a snapshot directory.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -228,12 +213,26 @@ complete new one. --out may be absent, empty or a snapshot directory.`,
 				if err := checkpoint.ValidID(id); err != nil {
 					return cli.Usage(err)
 				}
-			case latestOf == "":
-				return cli.Usagef("which snapshot? give its ID or --latest MODEL")
-			default:
+			case latestOf != "":
 				if err := checkpoint.ValidID(latestOf); err != nil {
 					return cli.Usage(fmt.Errorf("--latest: %w", err))
 				}
+			}
+			t, err := o.resolve(cmd)
+			switch {
+			case err != nil:
+				return err
+			case !t.set:
+				return noStore()
+			case id != "" && t.snap != "" && t.snap != id:
+				return cli.Usagef("snapshot %s and --store %s name different snapshots", id, o.store)
+			case id != "":
+				t.snap = id
+			case latestOf != "":
+				if t.snap != "" && t.snap != checkpoint.Latest {
+					return cli.Usagef("give --latest MODEL or --store URI@ID, not both")
+				}
+				t.model, t.snap = latestOf, checkpoint.Latest
 			}
 			if out == "" {
 				return cli.Usagef("--out DIR is required")
@@ -242,18 +241,11 @@ complete new one. --out may be absent, empty or a snapshot directory.`,
 				return cli.Usage(fmt.Errorf("--out: %w", err))
 			}
 			ctx := cmd.Context()
-			repo, name, done, err := o.open(ctx)
+			repo, id, name, done, err := o.sourceOf(ctx, t, ops, "cofactor-snapshot")
 			if err != nil {
 				return err
 			}
 			defer done()
-			if latestOf != "" {
-				if id, err = repo.Latest(ctx, latestOf); errors.Is(err, checkpoint.ErrNotFound) {
-					return cli.Usagef("model %s has no published snapshot in %s", latestOf, name)
-				} else if err != nil {
-					return err
-				}
-			}
 			m, err := repo.Manifest(ctx, id)
 			if errors.Is(err, checkpoint.ErrNotFound) {
 				return cli.Usagef("no snapshot %s in %s", id, name)
@@ -266,13 +258,13 @@ complete new one. --out may be absent, empty or a snapshot directory.`,
 			}
 			sum := summarize(m, nil)
 			if asJSON {
-				return cli.WriteJSON(s.out, map[string]any{"id": id, "model": m.Model, "out": out, "files": sum.Files + 1, "bytes": sum.Bytes})
+				return cli.WriteJSON(s.out, map[string]any{"id": m.ID, "model": m.Model, "out": out, "files": sum.Files + 1, "bytes": sum.Bytes})
 			}
-			fmt.Fprintf(s.out, "pulled %s (model %s, %d users × %d items, rank %d) to %s\n", id, m.Model, m.Users, m.Items, m.Rank, out)
+			fmt.Fprintf(s.out, "pulled %s (model %s, %d users × %d items, rank %d) to %s\n", m.ID, m.Model, m.Users, m.Items, m.Rank, out)
 			return nil
 		},
 	}
-	o.addFlags(cmd)
+	o.addFlags(cmd, snapshotFlagHelp, &cli.NATSFlags{}, true)
 	cmd.Flags().StringVar(&out, "out", "", "snapshot directory to write (absent, empty or a snapshot directory)")
 	cmd.Flags().StringVar(&latestOf, "latest", "", "pull this model's latest published snapshot instead of an ID")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object")
@@ -281,14 +273,7 @@ complete new one. --out may be absent, empty or a snapshot directory.`,
 
 // snapshotDir checks that path is a snapshot directory (a usage error
 // otherwise) and opens it.
-func snapshotDir(args []string) (string, *checkpoint.Repo, error) {
-	switch {
-	case len(args) == 0:
-		return "", nil, cli.Usagef("which snapshot? give a snapshot directory")
-	case len(args) > 1:
-		return "", nil, cli.Usagef("unexpected argument %q", args[1])
-	}
-	path := args[0]
+func snapshotDir(path string) (string, *checkpoint.Repo, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return "", nil, cli.Usage(err)
@@ -324,25 +309,28 @@ func (e verifyFailed) Error() string {
 	return msg
 }
 
-func newSnapshotVerifyCmd(s streams) *cobra.Command {
+func newSnapshotVerifyCmd(s streams, ops *opsOptions) *cobra.Command {
+	o := &snapshotOptions{}
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "verify PATH [--json]",
+		Use:   "verify (PATH | --store URI[@ID]) [--json]",
 		Short: "Check every file of a snapshot directory against its manifest and its own checksum",
 		Long: `verify reads the snapshot directory PATH: its manifest, then every factor file
 (size and CRC-32C against the manifest, the file's own CRC-32C, its structure
 and its agreement with the manifest), then the whole model (seen-items files,
 duplicate IDs). It prints "ok" and exits 0, or exits 1 with an error naming the
 first bad file (--json lists them all). A PATH that is not a snapshot directory
-exits 2.`,
+exits 2. With --store URI[@ID] (or a store URI in place of PATH) it checks that
+snapshot of the store, the model's latest by default.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			path, repo, err := snapshotDir(args)
+			path, repo, id, done, err := o.snapshotArg(cmd, args, ops)
 			if err != nil {
 				return err
 			}
+			defer done()
 			ctx := cmd.Context()
 			var problems []problem
-			m, err := repo.Manifest(ctx, "")
+			m, err := repo.Manifest(ctx, id)
 			if err != nil {
 				problems = append(problems, problem{checkpoint.ManifestName, err.Error()})
 			} else {
@@ -350,12 +338,12 @@ exits 2.`,
 					if f.Kind != "factors" {
 						continue
 					}
-					if _, err := repo.ReadBlock(ctx, "", m, f.Side, f.Block); err != nil {
+					if _, err := repo.ReadBlock(ctx, id, m, f.Side, f.Block); err != nil {
 						problems = append(problems, problem{f.Name, err.Error()})
 					}
 				}
 				if len(problems) == 0 {
-					if _, err := repo.Open(ctx, ""); err != nil {
+					if _, err := repo.Open(ctx, id); err != nil {
 						file := ""
 						for _, f := range m.Files {
 							if strings.Contains(err.Error(), f.Name+":") {
@@ -389,6 +377,7 @@ exits 2.`,
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, `print one JSON object: {"ok": true, ...} or {"ok": false, "problems": [{"file", "error"}]}`)
+	o.addFlags(cmd, snapshotFlagHelp, &cli.NATSFlags{}, true)
 	return cmd
 }
 
@@ -405,11 +394,12 @@ func byteCount(n int64) string {
 	return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
 }
 
-func newSnapshotExportCmd(s streams) *cobra.Command {
+func newSnapshotExportCmd(s streams, ops *opsOptions) *cobra.Command {
+	o := &snapshotOptions{}
 	var format, out string
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "export PATH --format npy|csv|parquet --out DIR [--json]",
+		Use:   "export (PATH | --store URI[@ID]) --format npy|csv|parquet --out DIR [--json]",
 		Short: "Write a snapshot's factors for NumPy (.npy) or as CSV, with the ID lists",
 		Long: `export reads the snapshot directory PATH (checking every file) and writes into
 the directory --out:
@@ -421,7 +411,9 @@ the directory --out:
 
 and, for both, user_ids.txt and item_ids.txt: one external ID a line, in the
 order of the rows. --out may be absent, empty or a previous export (replaced
-whole); nothing partial is left there after a failure.`,
+whole); nothing partial is left there after a failure. With --store URI[@ID]
+(or a store URI in place of PATH) it exports that snapshot of the store, the
+model's latest by default.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var export func(*checkpoint.Model, string) error
 			var files []string
@@ -436,17 +428,21 @@ whole); nothing partial is left there after a failure.`,
 				return cli.Usagef("--format %q: want npy, csv or parquet", format)
 			}
 			files = append(files, checkpoint.UserIDsFile, checkpoint.ItemIDsFile)
-			path, repo, err := snapshotDir(args)
+			if out == "" && len(args) <= 1 && (len(args) == 1 || o.store != "" || o.nats != "" || o.snapshot != "") {
+				return cli.Usagef("--out DIR is required")
+			}
+			path, repo, id, done, err := o.snapshotArg(cmd, args, ops)
 			if err != nil {
 				return err
 			}
+			defer done()
 			if out == "" {
 				return cli.Usagef("--out DIR is required")
 			}
 			if err := checkpoint.CheckExportTarget(out); err != nil {
 				return cli.Usage(fmt.Errorf("--out: %w", err))
 			}
-			md, err := repo.Open(cmd.Context(), "")
+			md, err := repo.Open(cmd.Context(), id)
 			if err != nil {
 				return fmt.Errorf("%s: %w", path, err)
 			}
@@ -465,5 +461,63 @@ whole); nothing partial is left there after a failure.`,
 	cmd.Flags().StringVar(&format, "format", "npy", "npy, csv or parquet")
 	cmd.Flags().StringVar(&out, "out", "", "directory to write (absent, empty or a previous export)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object")
+	o.addFlags(cmd, snapshotFlagHelp, &cli.NATSFlags{}, true)
+	return cmd
+}
+
+func newSnapshotShowCmd(s streams, ops *opsOptions) *cobra.Command {
+	o := &snapshotOptions{}
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "show (PATH | --store URI[@ID]) [--json]",
+		Short: "Describe one snapshot: model, job, iteration, shape, size, creation time and metrics",
+		Long: `show reads one snapshot's manifest: the snapshot directory PATH, or the
+snapshot of a store that --store URI[@ID] names (the model's latest by
+default; a store URI may stand in place of PATH). It does not check the factor
+files (verify does).`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			path, repo, id, done, err := o.snapshotArg(cmd, args, ops)
+			if err != nil {
+				return err
+			}
+			defer done()
+			ctx := cmd.Context()
+			m, err := repo.Manifest(ctx, id)
+			if errors.Is(err, checkpoint.ErrNotFound) {
+				return cli.Usage(fmt.Errorf("%s: %w", path, err))
+			}
+			if err != nil {
+				return err
+			}
+			latest := map[string]string{}
+			if id != "" {
+				if l, err := repo.Latest(ctx, m.Model); err == nil {
+					latest[m.Model] = l
+				}
+			}
+			sum := summarize(m, latest)
+			if asJSON {
+				return cli.WriteJSON(s.out, struct {
+					Source string `json:"source"`
+					snapshotSummary
+				}{path, sum})
+			}
+			fmt.Fprintf(s.out, "snapshot %s of model %s (job %s, iteration %d%s%s)\n", m.ID, m.Model, m.Job, m.Iteration,
+				map[bool]string{true: ", final", false: ""}[m.Final], map[bool]string{true: ", the model's latest", false: ""}[sum.Latest])
+			fmt.Fprintf(s.out, "source:  %s\ncreated: %s\nshape:   %d users × %d items, rank %d, lambda %g\nfiles:   %d, %s\n",
+				path, m.Created.UTC().Format(time.RFC3339), m.Users, m.Items, m.Rank, m.Lambda, sum.Files+1, byteCount(sum.Bytes))
+			names := make([]string, 0, len(m.Metrics))
+			for k := range m.Metrics {
+				names = append(names, k)
+			}
+			slices.Sort(names)
+			for _, k := range names {
+				fmt.Fprintf(s.out, "%s: %g\n", k, m.Metrics[k])
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object: the manifest's summary and its source")
+	o.addFlags(cmd, snapshotFlagHelp, &cli.NATSFlags{}, true)
 	return cmd
 }

@@ -173,7 +173,7 @@ func TestSnapshotVerifyUsage(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"snapshot", "verify"}, "error: which snapshot? give a snapshot directory\n"},
+		{[]string{"snapshot", "verify"}, "error: which snapshot? give a snapshot directory, or --store URI[@ID]\n"},
 		{[]string{"snapshot", "verify", dir, dir}, fmt.Sprintf("error: unexpected argument %q\n", dir)},
 		{[]string{"snapshot", "verify", dir}, "error: " + dir + " is not a snapshot directory (no manifest.json)\n"},
 		{[]string{"snapshot", "verify", file}, "error: " + file + " is not a snapshot directory (it is a file)\n"},
@@ -252,7 +252,7 @@ func TestSnapshotExportFailures(t *testing.T) {
 	}{
 		{[]string{dir, "--format", "xml", "--out", out}, "error: --format \"xml\": want npy, csv or parquet\n"},
 		{[]string{dir}, "error: --out DIR is required\n"},
-		{[]string{"--out", out}, "error: which snapshot? give a snapshot directory\n"},
+		{[]string{"--out", out}, "error: which snapshot? give a snapshot directory, or --store URI[@ID]\n"},
 		{[]string{parent, "--out", out}, "error: " + parent + " is not a snapshot directory (no manifest.json)\n"},
 		{[]string{dir, "--out", foreign}, "error: --out: checkpoint: target exists and is not a snapshot: " + foreign + " holds notes.txt, which an export does not write\n"},
 		{[]string{dir, "--out", filepath.Join(parent, "no", "such")}, "error: --out: stat " + filepath.Join(parent, "no") + ": no such file or directory\n"},
@@ -466,20 +466,20 @@ func TestSnapshotStoreUsage(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"list"}, "error: no store: pass --store nats://HOST:PORT, --store dir:PATH or --nats URL\n"},
-		{[]string{"list", "--store", "nats"}, "error: --store nats needs --nats URL (or pass --store nats://HOST:PORT)\n"},
+		{[]string{"list"}, "error: no store: pass --store nats://HOST:PORT[/MODEL], --store dir:PATH or --nats URL\n"},
+		{[]string{"list", "--store", "nats"}, "error: --store nats needs --nats URL or --coordinator URL (or pass --store nats://HOST:PORT)\n"},
 		{[]string{"list", "--store", "dir:x", "--nats", "nats://h:1"}, "error: --nats goes with --store nats only, not with --store dir:x\n"},
 		{[]string{"list", "--store", "dir:"}, "error: --store \"dir:\" names no directory\n"},
 		{[]string{"list", "--store", file}, "error: --store " + file + " is not a directory\n"},
 		{[]string{"list", "--store", dir}, "error: " + dir + " is a snapshot directory, not a store (try: cofactor snapshot verify " + dir + ")\n"},
 		{[]string{"list", "--store", dir, "--model", "a b"}, "error: --model: checkpoint: \"a b\" is not a valid snapshot ID or model name (letters, digits, _ - ., at most 200)\n"},
 		{[]string{"list", "x", "--store", dir}, "error: unexpected argument \"x\"\n"},
-		{[]string{"pull", "--store", dir}, "error: which snapshot? give its ID or --latest MODEL\n"},
+		{[]string{"pull", "--store", dir}, "error: --out DIR is required\n"},
 		{[]string{"pull", "a", "--latest", "m", "--store", dir}, "error: give a snapshot ID or --latest MODEL, not both\n"},
 		{[]string{"pull", "a", "b", "--store", dir}, "error: unexpected argument \"b\"\n"},
 		{[]string{"pull", "../a", "--out", out, "--store", dir}, "error: checkpoint: \"../a\" is not a valid snapshot ID or model name (letters, digits, _ - ., at most 200)\n"},
 		{[]string{"pull", "a", "--store", dir}, "error: --out DIR is required\n"},
-		{[]string{"pull", "a", "--out", out}, "error: no store: pass --store nats://HOST:PORT, --store dir:PATH or --nats URL\n"},
+		{[]string{"pull", "a", "--out", out}, "error: no store: pass --store nats://HOST:PORT[/MODEL], --store dir:PATH or --nats URL\n"},
 	} {
 		code, stdout, stderr := runCLI(t, append([]string{"snapshot"}, tc.args...)...)
 		if code != 2 || stderr != tc.want || stdout != "" {

@@ -58,7 +58,7 @@ func (o *trainOptions) addFlags(cmd *cobra.Command) {
 	f.IntVar(&sp.Cutoff, "k", sp.Cutoff, "cut-off of the ranking metrics (implicit)")
 	f.StringVar(&sp.Out, "out", "", "also copy the final snapshot to this directory (in a cluster: a path the workers can write)")
 	f.StringVar(&sp.Model, "model", sp.Model, "model name: the final snapshot becomes this model's latest")
-	f.StringVar(&sp.Store, "store", sp.Store, "snapshot store: nats (the cluster's JetStream, default) or dir:PATH (a directory every process reaches)")
+	f.StringVar(&sp.Store, "store", sp.Store, "snapshot store: nats (the cluster's JetStream, default), nats://HOST:PORT[/MODEL] or dir:PATH (a directory every process reaches)")
 	f.IntVar(&sp.CheckpointEvery, "checkpoint-every", sp.CheckpointEvery, "write a checkpoint every N iterations (0: only the final snapshot); a lost worker resumes from the newest")
 	f.IntVar(&sp.Keep, "keep", sp.Keep, "published snapshots of the model to keep")
 	f.BoolVar(&o.json, "json", false, "print the result as one JSON object")
@@ -89,6 +89,9 @@ func (o *trainOptions) resolve(cmd *cobra.Command) (job.Spec, error) {
 	}
 	if (sp.Test != "" || sp.TestDataset != "") && !cmd.Flags().Changed("test-fraction") {
 		sp.TestFraction = 0
+	}
+	if err := trainingStore(cmd, &sp); err != nil { // store.go: the store URIs of every command
+		return sp, err
 	}
 	if err := sp.Validate(); err != nil {
 		return sp, err
