@@ -101,6 +101,21 @@ func WithTransport(tr Transport) Option {
 	return func(w *Worker) error { w.tr = tr; return nil }
 }
 
+// closeRepos closes the snapshot stores the jobs still held opened (a
+// store on another NATS server owns a connection of its own).
+func (w *Worker) closeRepos() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, js := range w.jobs {
+		js.mu.Lock()
+		if js.repo != nil {
+			js.repo.Close()
+			js.repo = nil
+		}
+		js.mu.Unlock()
+	}
+}
+
 // clientName is the NATS client name of worker id's connections.
 func clientName(id string) string { return "cofactor-worker-" + id }
 
@@ -211,6 +226,7 @@ func (w *Worker) Run(ctx context.Context) error {
 			stopRows()
 			cancel()
 			w.wg.Wait()
+			w.closeRepos()
 			w.log.Info("worker stopped")
 			return nil
 		case <-tick.C:
