@@ -98,9 +98,9 @@ func (l *Layout) Blocks(s Side) []*Block {
 // NewLayout splits ds into (up to) p user blocks and q item blocks of
 // contiguous rows with about equal rating counts. The block count on a side
 // is reduced to its row count when it has fewer rows. The layout is a pure
-// function of ds, p and q. The blocks' column indices are their own; their
-// values share ds's arrays, which must not be modified while the layout is
-// in use.
+// function of ds, p and q. The blocks' values (and, for a block that needs
+// every row of the other side, their columns and row pointers) share ds's
+// arrays, which must not be modified while the layout is in use.
 func NewLayout(ds *Dataset, p, q int) (*Layout, error) {
 	l, err := PlanLayout(ds, p, q)
 	if err != nil {
@@ -149,9 +149,12 @@ func (l *Layout) CutRows(ds *Dataset, blk *Block) {
 	}
 	bounds := l.Bounds(blk.Side)
 	lo, hi := bounds[blk.Index], bounds[blk.Index+1]
-	local := make([]int32, nOther) // global other index → position in Needed
-	for j, c := range blk.Needed {
-		local[c] = int32(j)
+	var local []int32 // global other index → position in Needed
+	if len(blk.Needed) < nOther {
+		local = make([]int32, nOther)
+		for j, c := range blk.Needed {
+			local[c] = int32(j)
+		}
 	}
 	blk.Rows = sliceRows(m, lo, hi, local)
 	if test.Rows() > 0 {
@@ -250,13 +253,25 @@ func planBlocks(side Side, m, test CSR, ids []string, bounds, otherBounds []int3
 // sliceRows returns rows [lo, hi) of m with columns mapped through local
 // (a copy) and m's values (shared: the values are the same, and a second
 // copy of every rating's value would cost 4 bytes a rating at the
-// partitioner's peak).
+// partitioner's peak). A nil local is the identity — the block needs every
+// row of the other side, so Needed positions are global indices — and the
+// columns are shared too: a single-block side costs no copy at all.
 func sliceRows(m CSR, lo, hi int32, local []int32) CSR {
 	plo, phi := m.Ptr[lo], m.Ptr[hi]
-	out := CSR{Ptr: make([]int64, hi-lo+1), Col: make([]int32, phi-plo), Val: m.Val[plo:phi:phi]}
-	for r := lo; r <= hi; r++ {
-		out.Ptr[r-lo] = m.Ptr[r] - plo
+	out := CSR{Val: m.Val[plo:phi:phi]}
+	if lo == 0 {
+		out.Ptr = m.Ptr[: hi+1 : hi+1] // m.Ptr[0] is 0
+	} else {
+		out.Ptr = make([]int64, hi-lo+1)
+		for r := lo; r <= hi; r++ {
+			out.Ptr[r-lo] = m.Ptr[r] - plo
+		}
 	}
+	if local == nil {
+		out.Col = m.Col[plo:phi:phi]
+		return out
+	}
+	out.Col = make([]int32, phi-plo)
 	for j, c := range m.Col[plo:phi] {
 		out.Col[j] = local[c]
 	}

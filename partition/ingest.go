@@ -246,16 +246,16 @@ func mergeParts(parts []rangePart) *Builder {
 		n := p.Len()
 		off += n
 		p, parts[i].b, umaps[i], imaps[i] = nil, nil, nil, nil
-		if n >= releaseBytes/12 {
+		if total >= releaseBytes/12 {
 			debug.FreeOSMemory()
 		}
 	}
 	return out
 }
 
-// releaseBytes is the size of a part (12 bytes a rating) from which the
-// merge hands its pages back to the system right away: below it the
-// forced collection costs more than the memory is worth.
+// releaseBytes is the size of an input (12 bytes a rating) from which the
+// merge hands each part's pages back to the system right away: below it
+// the forced collections cost more than the memory is worth.
 const releaseBytes = 64 << 20
 
 // mergeDict adds the IDs of part to d in part's order and returns the
