@@ -34,6 +34,20 @@ type Options struct {
 	Logger *slog.Logger
 }
 
+// withDefaults fills in the zero fields.
+func (o Options) withDefaults() Options {
+	if o.Workers <= 0 {
+		o.Workers = runtime.NumCPU()
+	}
+	if o.Threads <= 0 {
+		o.Threads = max(runtime.NumCPU()/o.Workers, 1)
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
 // Cluster is a running in-process cluster.
 type Cluster struct {
 	ns      *embedded.Server
@@ -47,16 +61,8 @@ type Cluster struct {
 
 // Start brings a cluster up and returns once every worker is registered.
 func Start(ctx context.Context, o Options) (c *Cluster, err error) {
-	if o.Workers <= 0 {
-		o.Workers = runtime.NumCPU()
-	}
-	if o.Threads <= 0 {
-		o.Threads = max(runtime.NumCPU()/o.Workers, 1)
-	}
+	o = o.withDefaults()
 	log := o.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
 	c = &Cluster{}
 	defer func() {
 		if err != nil {

@@ -239,19 +239,15 @@ func keepModel(ctx context.Context, models, tmp, model string, res *job.Result) 
 	return nil
 }
 
-// runLocal trains spec on an all-in-one cluster of the given size. A job
-// that fails on its input is a usage error (exit 2).
+// runLocal trains spec on an all-in-one cluster of the given size (with
+// one worker, directly: allinone.Train). A job that fails on its input is
+// a usage error (exit 2).
 func runLocal(ctx context.Context, spec job.Spec, workers int, progress func(job.Iteration, int)) (*job.Result, error) {
 	if workers < 0 {
 		return nil, cli.Usagef("--workers %d must be ≥ 0", workers)
 	}
-	c, err := allinone.Start(ctx, allinone.Options{Workers: workers})
-	if err != nil {
-		return nil, err
-	}
-	defer c.Close()
 	reported := 0
-	res, err := c.Run(ctx, spec, func(r job.Result) {
+	res, err := allinone.Train(ctx, spec, allinone.Options{Workers: workers}, func(r job.Result) {
 		for progress != nil && reported < len(r.History) {
 			progress(r.History[reported], spec.Iterations)
 			reported++
