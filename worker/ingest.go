@@ -42,6 +42,9 @@ const (
 // usually starts a new attempt well before, once the heartbeats stop).
 const ingestPeerWait = time.Minute
 
+// ingestGCPercent is the garbage collector's target while a round runs.
+const ingestGCPercent = 25
+
 // ingestHandlers bounds the ingest messages a worker handles at once.
 const ingestHandlers = 8
 
@@ -67,6 +70,7 @@ type ingestState struct {
 	tasks     map[int]*task // by round
 	layoutSet bool
 	sums      []wire.BlockSum
+	built     map[blockKey]*partition.Block // stored, kept for the load step
 }
 
 // ingestSource is where a plan file's bytes are: file i of a dataset
@@ -176,7 +180,7 @@ func (w *Worker) startIngest(js *jobState, c *wire.Command, rank int) (*ingestSt
 	ctx, cancel := context.WithCancel(js.ctx)
 	st := &ingestState{
 		attempt: c.Epoch, rank: rank, workers: ic.Workers, owners: ic.Owners, g: g, plan: *ic.Plan,
-		ctx: ctx, cancel: cancel, tasks: map[int]*task{},
+		ctx: ctx, cancel: cancel, tasks: map[int]*task{}, built: map[blockKey]*partition.Block{},
 	}
 	st.peers = &ingestPeers{w: w, job: c.Job, st: st}
 	sem := make(chan struct{}, ingestHandlers)
@@ -266,6 +270,11 @@ func (p *ingestPeers) Call(ctx context.Context, to int, msg []byte) ([]byte, err
 // ingestRound runs one round and returns its report, or a failure.
 func (w *Worker) ingestRound(ctx context.Context, js *jobState, st *ingestState, c *wire.Command) []wire.Report {
 	start := time.Now()
+	// What an ingest holds is mostly ratings in pointer-free chunks, so a
+	// collection costs little; collecting at 25% growth rather than the
+	// default 100% keeps the peak near the ratings a worker must hold
+	// (its blocks' share, while Build sorts them) instead of twice that.
+	defer debug.SetGCPercent(debug.SetGCPercent(ingestGCPercent))
 	rep, err := w.runIngestRound(ctx, js, st, c)
 	if err != nil {
 		kind, peer := job.KindRuntime, ""
@@ -384,11 +393,72 @@ func (w *Worker) storeIngested(ctx context.Context, jobID string, st *ingestStat
 	if err != nil {
 		return 0, err
 	}
-	if err := w.blobs.Put(ctx, wire.BlockBlob(jobID, wire.SideOf(blk.Side), blk.Index), data); err != nil {
-		return 0, fmt.Errorf("storing %s block %d: %w", blk.Side, blk.Index, err)
+	// Every worker stores its blocks at once, and JetStream refuses puts
+	// for a while when too many arrive ("too many requests"): a failed
+	// put is repeated, for up to storeRetryFor. Build cannot be repeated
+	// (it has handed the block's ratings over), so it must not fail on
+	// a passing refusal.
+	name := wire.BlockBlob(jobID, wire.SideOf(blk.Side), blk.Index)
+	wait, deadline := 100*time.Millisecond, time.Now().Add(storeRetryFor)
+	for {
+		err := w.blobs.Put(ctx, name, data)
+		if err == nil {
+			st.mu.Lock()
+			st.built[blockKey{blk.Side, blk.Index}] = blk
+			st.mu.Unlock()
+			return int64(len(data)), nil
+		}
+		if ctx.Err() != nil || time.Now().After(deadline) {
+			return 0, fmt.Errorf("storing %s block %d: %w", blk.Side, blk.Index, err)
+		}
+		w.log.Info("block store refused a block; retrying", "job", jobID, "side", blk.Side, "block", blk.Index, "err", err)
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
 	}
-	return int64(len(data)), nil
 }
+
+// takeIngested hands the load step a block this worker built in the
+// job's ingest, or nil. The builder of block b is the (b mod W)-th worker
+// of the ingest and the assignment gives block b to the (b mod W)-th live
+// worker: unless a worker was lost in between, every block a worker loads
+// is one it built, and it need not read it back from the block store.
+func (w *Worker) takeIngested(jobID string, k blockKey) *partition.Block {
+	js := w.job(jobID)
+	if js == nil {
+		return nil
+	}
+	js.mu.Lock()
+	st := js.ingest
+	js.mu.Unlock()
+	if st == nil {
+		return nil
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	blk := st.built[k]
+	delete(st.built, k)
+	return blk
+}
+
+// dropIngested lets go of the built blocks the load did not take (they
+// are assigned to other workers, who read them from the block store).
+func (w *Worker) dropIngested(js *jobState) {
+	js.mu.Lock()
+	st := js.ingest
+	js.mu.Unlock()
+	if st != nil {
+		st.mu.Lock()
+		clear(st.built)
+		st.mu.Unlock()
+	}
+}
+
+// storeRetryFor bounds how long a built block's put is repeated.
+const storeRetryFor = 2 * time.Minute
 
 // openSources reads the manifests of the datasets the plan was cut from
 // and checks that they are still that generation and those files.

@@ -423,6 +423,7 @@ func (w *Worker) adopt(ctx context.Context, js *jobState, c *wire.Command) error
 		js.held[k] = h
 		js.mu.Unlock()
 	}
+	w.dropIngested(js)
 	// The encoded blocks are garbage now: hand their pages back, or the
 	// process keeps them resident through the whole job.
 	debug.FreeOSMemory()
@@ -500,6 +501,9 @@ func (w *Worker) loadBlock(ctx context.Context, js *jobState, k blockKey, resume
 
 // readBlock reads and decodes block k of a job from the block store.
 func (w *Worker) readBlock(ctx context.Context, jobID string, k blockKey) (*partition.Block, error) {
+	if blk := w.takeIngested(jobID, k); blk != nil {
+		return blk, nil // built here by the job's ingest (ingest.go)
+	}
 	data, err := w.blobs.Get(ctx, wire.BlockBlob(jobID, wire.SideOf(k.side), k.index), maxBlockBytes)
 	if err != nil {
 		return nil, fmt.Errorf("loading %s block %d: %w", k.side, k.index, err)
