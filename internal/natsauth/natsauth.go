@@ -17,6 +17,10 @@
 //     and reads the pointer and dataset buckets ([Grant]). It cannot command workers,
 //     move a pointer, or create, update, purge or delete a stream of
 //     another's.
+//   - a worker's own identity ([WorkerPermissions], User.WorkerID): the
+//     worker role narrowed to receiving that worker's subjects only, so
+//     that one worker's credentials cannot read or answer another's
+//     commands and row requests.
 //   - client: reads the snapshot and pointer buckets, and stores, replaces
 //     and removes datasets (cofactor dataset put|rm: write and purge on the
 //     dataset bucket); it publishes nothing else.
@@ -211,6 +215,30 @@ func Permissions(r Role) (transport.Permissions, error) {
 	return p, nil
 }
 
+// WorkerPermissions returns the permissions of one worker's own NATS
+// identity (User.WorkerID): the worker role's, except that it receives
+// only its own subjects — the commands, row requests and ingest messages
+// sent to worker id. Another worker's identity therefore cannot read that
+// worker's commands or row requests, nor answer them: a row answer can
+// only go to the inbox of a request its identity received
+// (allow_responses), and a requester asks only the block's owner of the
+// current assignment and checks that the answer is for the block, epoch
+// and version it asked. It can still request rows from any worker and
+// send ingest messages to any.
+func WorkerPermissions(id string) (transport.Permissions, error) {
+	if err := transport.ValidID(id); err != nil {
+		return transport.Permissions{}, fmt.Errorf("%w: worker identity: %w", ErrConfig, err)
+	}
+	p, err := Permissions(Worker)
+	if err != nil {
+		return p, err
+	}
+	ingest := transport.WorkerIngestSubject(id, "*", 0)
+	ingest = ingest[:len(ingest)-1] + "*"
+	p.SubscribeAllow = []string{transport.WorkerCmdSubject(id), transport.WorkerRowsSubject(id), ingest, inbox}
+	return p, nil
+}
+
 // User is one NATS user of a role: a name whose password the server
 // reads from an environment variable, or an NKey public key.
 type User struct {
@@ -222,6 +250,21 @@ type User struct {
 	// NKey is the user's public NKey ("U..."); it replaces Name and
 	// PasswordEnv.
 	NKey string
+	// WorkerID makes a Worker user the identity of that one worker
+	// ([WorkerPermissions]) instead of the role shared by all workers.
+	WorkerID string
+}
+
+// Permissions returns the user's permissions: its role's, or its own
+// worker's with WorkerID.
+func (u User) Permissions() (transport.Permissions, error) {
+	if u.WorkerID != "" {
+		if u.Role != Worker {
+			return transport.Permissions{}, fmt.Errorf("%w: a %s user cannot be worker %s's identity", ErrConfig, u.Role, u.WorkerID)
+		}
+		return WorkerPermissions(u.WorkerID)
+	}
+	return Permissions(u.Role)
 }
 
 // ServerConfig is what [WriteServerConfig] writes.
@@ -294,9 +337,19 @@ func (c ServerConfig) Validate() error {
 		}
 	}
 	seen := map[string]bool{}
+	workers := map[string]bool{}
 	for _, u := range c.Users {
-		if _, err := Permissions(u.Role); err != nil {
+		if _, err := u.Permissions(); err != nil {
+			if errors.Is(err, ErrConfig) {
+				return err
+			}
 			return fmt.Errorf("%w: %w", ErrConfig, err)
+		}
+		if u.WorkerID != "" {
+			if workers[u.WorkerID] {
+				return fmt.Errorf("%w: two identities for worker %s", ErrConfig, u.WorkerID)
+			}
+			workers[u.WorkerID] = true
 		}
 		key := u.Name
 		if u.NKey != "" {
@@ -380,7 +433,9 @@ func WriteServerConfig(w io.Writer, c ServerConfig) error {
 	b.WriteString("authorization {\n")
 	used := map[Role]bool{}
 	for _, u := range c.Users {
-		used[u.Role] = true
+		if u.WorkerID == "" {
+			used[u.Role] = true
+		}
 	}
 	for _, r := range Roles {
 		if !used[r] {
@@ -388,15 +443,7 @@ func WriteServerConfig(w io.Writer, c ServerConfig) error {
 		}
 		p, _ := Permissions(r)
 		fmt.Fprintf(&b, "  %s = {\n", strings.ToUpper(string(r)))
-		fmt.Fprintf(&b, "    publish = { allow = %s", list(p.PublishAllow))
-		if len(p.PublishDeny) > 0 {
-			fmt.Fprintf(&b, ", deny = %s", list(p.PublishDeny))
-		}
-		b.WriteString(" }\n")
-		fmt.Fprintf(&b, "    subscribe = { allow = %s }\n", list(p.SubscribeAllow))
-		if p.Responses {
-			b.WriteString("    allow_responses = true\n")
-		}
+		writePermissions(&b, p, "    ")
 		b.WriteString("  }\n")
 	}
 	b.WriteString("  users = [\n")
@@ -404,6 +451,19 @@ func WriteServerConfig(w io.Writer, c ServerConfig) error {
 	sort.SliceStable(users, func(i, j int) bool { return roleIndex(users[i].Role) < roleIndex(users[j].Role) })
 	for _, u := range users {
 		role := strings.ToUpper(string(u.Role))
+		if u.WorkerID != "" {
+			// One worker's own permissions, written out in its entry.
+			p, _ := u.Permissions()
+			fmt.Fprintf(&b, "    # worker %s\n", u.WorkerID)
+			if u.NKey != "" {
+				fmt.Fprintf(&b, "    { nkey: %s, permissions: {\n", u.NKey)
+			} else {
+				fmt.Fprintf(&b, "    { user: %s, password: $%s, permissions: {\n", quote(u.Name), u.PasswordEnv)
+			}
+			writePermissions(&b, p, "      ")
+			b.WriteString("    } }\n")
+			continue
+		}
 		if u.NKey != "" {
 			fmt.Fprintf(&b, "    { nkey: %s, permissions: $%s }\n", u.NKey, role)
 		} else {
@@ -413,6 +473,20 @@ func WriteServerConfig(w io.Writer, c ServerConfig) error {
 	b.WriteString("  ]\n}\n")
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writePermissions writes p's publish, subscribe and allow_responses
+// lines, each line indented by indent.
+func writePermissions(b *strings.Builder, p transport.Permissions, indent string) {
+	fmt.Fprintf(b, "%spublish = { allow = %s", indent, list(p.PublishAllow))
+	if len(p.PublishDeny) > 0 {
+		fmt.Fprintf(b, ", deny = %s", list(p.PublishDeny))
+	}
+	b.WriteString(" }\n")
+	fmt.Fprintf(b, "%ssubscribe = { allow = %s }\n", indent, list(p.SubscribeAllow))
+	if p.Responses {
+		fmt.Fprintf(b, "%sallow_responses = true\n", indent)
+	}
 }
 
 func roleIndex(r Role) int {
@@ -441,7 +515,7 @@ func list(subjects []string) string {
 func EmbeddedUsers(users []User, passwords map[string]string) ([]embedded.User, error) {
 	out := make([]embedded.User, 0, len(users))
 	for _, u := range users {
-		p, err := Permissions(u.Role)
+		p, err := u.Permissions()
 		if err != nil {
 			return nil, err
 		}

@@ -1,7 +1,8 @@
 // Package secinit owns `cofactor security init`: it writes, into one
 // directory, everything a secured cluster needs (docs/security.md) — a
 // certificate authority and the certificates it signs, a separate raft CA,
-// an NKey for each NATS role, the nats-server configuration that grants
+// an NKey for each NATS role (or for each worker, one identity apiece),
+// the nats-server configuration that grants
 // the roles their subjects, and the API's admin and read tokens.
 //
 // Secrets (private keys, NKey seeds, tokens) are written with mode 0600,
@@ -34,6 +35,7 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"github.com/cofactor-ml/cofactor/internal/natsauth"
+	"github.com/cofactor-ml/cofactor/transport"
 )
 
 // The files Init writes, relative to Config.Dir.
@@ -59,6 +61,10 @@ const (
 // client.nk.
 func NKeyFile(r natsauth.Role) string { return string(r) + ".nk" }
 
+// WorkerNKeyFile is the NKey seed file of one worker's own identity
+// (Config.Workers): worker-<ID>.nk.
+func WorkerNKeyFile(id string) string { return "worker-" + id + ".nk" }
+
 // Config is what Init writes and for which hosts.
 type Config struct {
 	// Dir receives the files; created (0700) if missing.
@@ -75,6 +81,11 @@ type Config struct {
 	// server name, monitoring port and cluster; Init fills in its TLS and
 	// users.
 	NATS natsauth.ServerConfig
+	// Workers, when set, gives each of these worker IDs its own NATS
+	// identity (worker-<ID>.nk, natsauth.WorkerPermissions: it receives
+	// only its own commands and row requests) instead of the worker role
+	// they would share (worker.nk, not written then).
+	Workers []string
 	// Validity of the certificates; the CAs get twice as long.
 	Validity time.Duration
 	// Force overwrites existing files.
@@ -112,6 +123,16 @@ func (c Config) Validate() error {
 	if c.Validity < time.Hour {
 		return fmt.Errorf("%w: validity %v is under an hour", ErrConfig, c.Validity)
 	}
+	seen := map[string]bool{}
+	for _, id := range c.Workers {
+		if err := transport.ValidID(id); err != nil {
+			return fmt.Errorf("%w: worker %w", ErrConfig, err)
+		}
+		if seen[id] {
+			return fmt.Errorf("%w: worker %s named twice", ErrConfig, id)
+		}
+		seen[id] = true
+	}
 	for _, h := range slices.Concat(c.CoordinatorHosts, c.ServeHosts, c.NATSHosts) {
 		if h == "" || strings.ContainsAny(h, " /:,") && net.ParseIP(h) == nil {
 			return fmt.Errorf("%w: host %q is not a DNS name or an IP address", ErrConfig, h)
@@ -127,6 +148,8 @@ type Result struct {
 	// NKeys are the roles' public NKeys (the configuration names them);
 	// empty when Kept.
 	NKeys map[natsauth.Role]string `json:"nkeys"`
+	// WorkerNKeys are the public NKeys of Config.Workers' identities.
+	WorkerNKeys map[string]string `json:"worker_nkeys,omitempty"`
 	// Kept: KeepExisting found every file and wrote nothing.
 	Kept bool `json:"kept,omitempty"`
 }
@@ -195,21 +218,28 @@ func Init(c Config) (*Result, error) {
 	nc := c.NATS
 	nc.Users = nil
 	for _, r := range natsauth.Roles {
-		kp, err := nkeys.CreateUser()
+		if r == natsauth.Worker && len(c.Workers) > 0 {
+			continue // one identity per worker below instead
+		}
+		seed, pub, err := newNKey()
 		if err != nil {
 			return nil, err
 		}
-		seed, err := kp.Seed()
-		if err != nil {
-			return nil, err
-		}
-		pub, err := kp.PublicKey()
-		if err != nil {
-			return nil, err
-		}
-		add(NKeyFile(r), append(seed, '\n'), true)
+		add(NKeyFile(r), seed, true)
 		res.NKeys[r] = pub
 		nc.Users = append(nc.Users, natsauth.User{Role: r, NKey: pub})
+	}
+	for _, id := range c.Workers {
+		seed, pub, err := newNKey()
+		if err != nil {
+			return nil, err
+		}
+		add(WorkerNKeyFile(id), seed, true)
+		if res.WorkerNKeys == nil {
+			res.WorkerNKeys = map[string]string{}
+		}
+		res.WorkerNKeys[id] = pub
+		nc.Users = append(nc.Users, natsauth.User{Role: natsauth.Worker, NKey: pub, WorkerID: id})
 	}
 	nc.TLSCert, nc.TLSKey, nc.TLSCA = filepath.Join(confDir, NATSCert), filepath.Join(confDir, NATSKey), filepath.Join(confDir, CACert)
 	var conf bytes.Buffer
@@ -236,7 +266,7 @@ func Init(c Config) (*Result, error) {
 			}
 		}
 		if c.KeepExisting && len(exist) == len(files) {
-			res.Kept, res.NKeys = true, nil
+			res.Kept, res.NKeys, res.WorkerNKeys = true, nil, nil
 			for _, f := range files {
 				res.Files = append(res.Files, f.name)
 			}
@@ -259,6 +289,21 @@ func Init(c Config) (*Result, error) {
 		res.Files = append(res.Files, f.name)
 	}
 	return res, nil
+}
+
+// newNKey makes an NKey user: its seed file's bytes and its public key.
+func newNKey() (seed []byte, pub string, err error) {
+	kp, err := nkeys.CreateUser()
+	if err != nil {
+		return nil, "", err
+	}
+	if seed, err = kp.Seed(); err != nil {
+		return nil, "", err
+	}
+	if pub, err = kp.PublicKey(); err != nil {
+		return nil, "", err
+	}
+	return append(seed, '\n'), pub, nil
 }
 
 // writeFile writes a file with mode 0600 (secret) or 0644, created

@@ -240,3 +240,38 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestInitWorkerIdentities: with Workers, each worker gets its own seed
+// and nats.conf grants each only its own subjects; no shared worker seed
+// is written.
+func TestInitWorkerIdentities(t *testing.T) {
+	t.Parallel()
+	c, res := initDir(t, func(c *Config) { c.Workers = []string{"w1", "w2", "gpu-3"} })
+	if _, err := os.Stat(filepath.Join(c.Dir, NKeyFile(natsauth.Worker))); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the shared worker seed was written: %v", err)
+	}
+	conf := string(read(t, c, NATSConfig))
+	for _, id := range c.Workers {
+		st, err := os.Stat(filepath.Join(c.Dir, WorkerNKeyFile(id)))
+		if err != nil || st.Mode().Perm() != 0o600 {
+			t.Errorf("%s: %v", WorkerNKeyFile(id), err)
+			continue
+		}
+		kp, err := nkeys.FromSeed([]byte(strings.TrimSpace(string(read(t, c, WorkerNKeyFile(id))))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub, _ := kp.PublicKey()
+		if pub != res.WorkerNKeys[id] || !strings.Contains(conf, pub) || !strings.Contains(conf, `"cofactor.w.`+id+`.rows"`) {
+			t.Errorf("worker %s: public key %s (result %s) or its subjects missing from nats.conf", id, pub, res.WorkerNKeys[id])
+		}
+	}
+	if _, err := server.ProcessConfigFile(filepath.Join(c.Dir, NATSConfig)); err != nil {
+		t.Fatalf("nats.conf with worker identities: %v", err)
+	}
+	cfg := DefaultConfig()
+	cfg.Dir, cfg.Workers = t.TempDir(), []string{"w1", "w1"}
+	if _, err := Init(cfg); !errors.Is(err, ErrConfig) {
+		t.Errorf("a worker named twice: %v", err)
+	}
+}

@@ -287,10 +287,19 @@ func TestComposeFile(t *testing.T) {
 			t.Errorf("%s: server name %q, %d routes, route TLS %v, client TLS %v; want %s, 3 routes, TLS on both", name, opts.ServerName, len(opts.Routes), opts.Cluster.TLSConfig != nil, opts.TLSConfig != nil, name)
 		}
 	}
-	// Protected mode: whatever listens beyond loopback is secured.
+	// Protected mode: whatever listens beyond loopback is secured; and
+	// every file of /secure a service names is one secure-init writes.
 	for name, v := range services {
 		argv := append(strs(m(v)["entrypoint"]), strs(m(v)["command"])...)
+		argv = append(argv, strs(m(m(v)["healthcheck"])["test"])...)
 		checkSecured(t, "compose.yaml service "+name, argv)
+		for _, a := range argv {
+			if rest, ok := strings.CutPrefix(a, "/secure/"); ok {
+				if _, err := os.Stat(filepath.Join(secureDir, rest)); err != nil {
+					t.Errorf("service %s names %s, which secure-init does not write", name, a)
+				}
+			}
+		}
 	}
 	serveArgv := append(strs(m(services["serve"])["entrypoint"]), strs(m(services["serve"])["command"])...)
 	if len(serveArgv) < 2 || serveArgv[1] != "serve" {

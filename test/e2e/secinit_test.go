@@ -9,8 +9,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/cofactor-ml/cofactor/coordinator"
 	"github.com/cofactor-ml/cofactor/internal/job"
@@ -18,6 +21,7 @@ import (
 	"github.com/cofactor-ml/cofactor/internal/secinit"
 	"github.com/cofactor-ml/cofactor/internal/testutil"
 	"github.com/cofactor-ml/cofactor/test/testcluster"
+	"github.com/cofactor-ml/cofactor/transport"
 )
 
 // smallInput is a set a job trains in a second or two.
@@ -209,5 +213,90 @@ func TestProtectedModeProcesses(t *testing.T) {
 			return answers(fmt.Sprintf("http://127.0.0.1:%d/healthz", sports[0]))
 		})
 		sp.Kill()
+	}
+}
+
+// TestWorkerIdentitiesCluster: `security init --workers 2` gives w1 and
+// w2 each its own NATS identity. A job trains with them to the factors of
+// `train --workers 1`, while w2's credentials, used by an intruder to
+// listen on w1's commands and row requests (and answer them with forged
+// rows), are refused by the server: the job is unharmed.
+func TestWorkerIdentitiesCluster(t *testing.T) {
+	skipShort(t)
+	dir := filepath.Join(t.TempDir(), "secure")
+	if code, _, errs := runCLI(t, "security", "init", dir, "--workers", "2", "--jetstream-dir", filepath.Join(t.TempDir(), "jetstream"), "--nats-http-port", "0"); code != 0 {
+		t.Fatalf("security init --workers 2: exit %d: %s", code, errs)
+	}
+	f := func(name string) string { return filepath.Join(dir, name) }
+	if _, err := os.Stat(f(secinit.NKeyFile(natsauth.Worker))); err == nil {
+		t.Fatal("security init --workers wrote the shared worker seed")
+	}
+	readToken, err := os.ReadFile(f(secinit.ReadToken))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := testcluster.NewEmpty(t)
+	c.NATSConfig = f(secinit.NATSConfig)
+	c.HTTPS = true
+	c.CLIFlags = []string{"--ca-file", f(secinit.CACert), "--token-file", f(secinit.AdminToken)}
+	c.APIToken = strings.TrimSpace(string(readToken))
+	c.APITLS = clientTLS(t, f(secinit.CACert))
+	c.StartBase(1,
+		"--nats-nkey", f(secinit.NKeyFile(natsauth.Coordinator)), "--nats-ca", f(secinit.CACert),
+		"--http-tls-cert", f(secinit.CoordinatorCrt), "--http-tls-key", f(secinit.CoordinatorKey), "--http-tls-ca", f(secinit.CACert),
+		"--admin-token-file", f(secinit.AdminToken), "--read-token-file", f(secinit.ReadToken),
+		"--raft-tls-cert", f(secinit.RaftCert), "--raft-tls-key", f(secinit.RaftKey), "--raft-tls-ca", f(secinit.RaftCACert))
+	for _, id := range []string{"w1", "w2"} {
+		c.StartWorkerArgs(id, "--nats-nkey", f(secinit.WorkerNKeyFile(id)), "--nats-ca", f(secinit.CACert))
+	}
+	c.WaitReady(1, 2, 60*time.Second)
+
+	// The intruder: w2's credentials, listening where w1 is commanded and
+	// asked for rows, ready to answer with zeros.
+	sec := transport.Security{NKeySeedFile: f(secinit.WorkerNKeyFile("w2")), CAFile: f(secinit.CACert)}
+	opts, err := sec.Options()
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := make(chan string, 8)
+	opts = append(opts, nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+		if strings.Contains(err.Error(), "Permissions Violation") {
+			refused <- err.Error()
+		}
+	}))
+	intruder, err := transport.Dial(c.NATSURL, "intruder", opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer intruder.Close()
+	var answered atomic.Int32
+	for _, subj := range []string{transport.WorkerRowsSubject("w1"), transport.WorkerCmdSubject("w1")} {
+		if _, err := intruder.Subscribe(subj, func(m *nats.Msg) { answered.Add(1); m.Respond(make([]byte, 64)) }); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case e := <-refused:
+			if !strings.Contains(e, subj) {
+				t.Errorf("refusal %q does not name %s", e, subj)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("w2's credentials were not refused a subscription to %s", subj)
+		}
+	}
+
+	input := smallInput(t)
+	flags := []string{"--input", input, "--rank", "6", "--lambda", "0.05", "--iterations", "5", "--test-fraction", "0.1", "--seed", "2"}
+	dist := filepath.Join(t.TempDir(), "cluster")
+	id := c.Submit(append([]string{"--out", dist}, flags...)...)
+	code, jr := c.WaitWithin(id, 3*time.Minute)
+	if code != 0 || jr.State != job.StateSucceeded || jr.Workers != 2 {
+		t.Fatalf("job wait: exit %d, state %s on %d workers, error %s", code, jr.State, jr.Workers, jr.Error)
+	}
+	if d := testutil.DirDiff(t, dist, trainLocal(t, flags...)); d > 1e-5 {
+		t.Errorf("the cluster's factors differ from train --workers 1 by %g", d)
+	}
+	intruder.Flush()
+	if n := answered.Load(); n != 0 {
+		t.Errorf("the intruder received %d of w1's messages", n)
 	}
 }

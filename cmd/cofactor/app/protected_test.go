@@ -73,6 +73,10 @@ func TestSecurityInitCommand(t *testing.T) {
 		{"security", "init", t.TempDir() + "/x", "--days", "0"},
 		{"security", "init", t.TempDir() + "/x", "--coordinator-host", "c1:7000"},
 		{"security", "init"},
+		{"security", "init", t.TempDir() + "/x", "--workers", "-1"},
+		{"security", "init", t.TempDir() + "/x", "--workers", "2", "--worker-ids", "a,b"},
+		{"security", "init", t.TempDir() + "/x", "--worker-ids", "a,a"},
+		{"security", "init", t.TempDir() + "/x", "--worker-ids", "a.b"},
 	} {
 		if code, _, stderr := runCLI(t, bad...); code != 2 {
 			t.Errorf("%v: exit %d, %q; want 2", bad, code, stderr)

@@ -15,11 +15,13 @@ import (
 
 // securityInitOptions are the flags of `cofactor security init`.
 type securityInitOptions struct {
-	cfg     secinit.Config
-	days    int
-	routes  []string
-	cluster natsauth.Cluster
-	json    bool
+	cfg       secinit.Config
+	days      int
+	workers   int
+	workerIDs []string
+	routes    []string
+	cluster   natsauth.Cluster
+	json      bool
 }
 
 // config checks the flags and returns the secinit configuration.
@@ -30,6 +32,18 @@ func (o *securityInitOptions) config(dir string) (secinit.Config, error) {
 		return c, cli.Usagef("--days %d must be ≥ 1", o.days)
 	}
 	c.Validity = time.Duration(o.days) * 24 * time.Hour
+	switch {
+	case o.workers < 0:
+		return c, cli.Usagef("--workers %d must be ≥ 0", o.workers)
+	case o.workers > 0 && len(o.workerIDs) > 0:
+		return c, cli.Usagef("--workers and --worker-ids are two ways to say the same: give one")
+	case o.workers > 0:
+		for i := 1; i <= o.workers; i++ {
+			c.Workers = append(c.Workers, fmt.Sprintf("w%d", i))
+		}
+	default:
+		c.Workers = o.workerIDs
+	}
 	if len(o.routes) > 0 {
 		cl := o.cluster
 		cl.Routes = o.routes
@@ -67,8 +81,9 @@ needs (docs/security.md):
   coordinator.pem, -key.pem     coordinators' HTTPS (--http-tls-*)
   serve.pem, serve-key.pem      cofactor serve's HTTPS
   nats.pem, nats-key.pem        the NATS servers (clients and cluster routes)
-  coordinator.nk, worker.nk,    NKey seeds of the three NATS roles (--nats-nkey)
-  client.nk
+  coordinator.nk, worker.nk,    NKey seeds of the three NATS roles (--nats-nkey);
+  client.nk                     with --workers N, worker-w1.nk ... worker-wN.nk
+                                instead of worker.nk: one identity per worker
   nats.conf                     nats-server configuration: the roles' NKeys and
                                 permissions, TLS, JetStream, the cluster routes
   admin.token, read.token       API tokens (--admin-token-file, --read-token-file,
@@ -117,6 +132,8 @@ without --force: the command refuses (exit 2) before writing anything.
 	f.StringVar(&o.cfg.NATS.ServerName, "nats-server-name", "", "the NATS server's name; '$NATS_SERVER_NAME' lets the servers of a cluster share nats.conf")
 	f.StringSliceVar(&o.routes, "nats-routes", nil, "route URLs of the NATS cluster's servers (nats-route://n1:6222,...): a 3-server cluster for --replicas 3")
 	f.IntVar(&o.cluster.Port, "nats-cluster-port", 6222, "port the NATS servers' routes listen on")
+	f.IntVar(&o.workers, "workers", 0, "give workers w1..wN each its own NATS identity (worker-wI.nk: it receives only its own commands and row requests) instead of the shared worker.nk")
+	f.StringSliceVar(&o.workerIDs, "worker-ids", nil, "the same as --workers, for these worker IDs")
 	f.IntVar(&o.days, "days", 365, "certificates' validity in days (the CAs': twice as long)")
 	f.BoolVar(&o.cfg.Force, "force", false, "overwrite DIR's files")
 	f.BoolVar(&o.cfg.KeepExisting, "keep-existing", false, "do nothing (exit 0) when DIR holds every file already: for a set-up step run at each start")
