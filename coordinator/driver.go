@@ -64,7 +64,7 @@ func (d *driver) run(ctx context.Context) {
 			return
 		case errors.As(err, &sf):
 			d.n.log.Warn("job failed", "job", id, "kind", sf.kind, "err", sf.msg)
-			if ferr := d.n.propose(ctx, &finishedCmd{Job: id, Finish: Finish{State: job.StateFailed, Error: sf.msg, Kind: sf.kind}}); ferr != nil {
+			if ferr := d.n.state.propose(ctx, &finishedCmd{Job: id, Finish: Finish{State: job.StateFailed, Error: sf.msg, Kind: sf.kind}}); ferr != nil {
 				d.n.log.Warn("job failure not committed", "job", id, "err", ferr)
 			}
 		case errors.Is(err, errNoWorkers):
@@ -300,7 +300,7 @@ func (d *driver) failed(ctx context.Context, s *step, r wire.Report) error {
 		// The checkpoint to resume from is damaged: mark it, and the
 		// next step reassigns from an older one.
 		d.n.log.Warn("checkpoint damaged", "job", s.j.ID, "checkpoint", c.Snapshot, "worker", r.Worker, "err", r.Error)
-		if err := d.n.propose(ctx, &checkpointBadCmd{Job: s.j.ID, Checkpoint: c.Snapshot, Reason: r.Error}); err != nil {
+		if err := d.n.state.propose(ctx, &checkpointBadCmd{Job: s.j.ID, Checkpoint: c.Snapshot, Reason: r.Error}); err != nil {
 			return err
 		}
 		return fmt.Errorf("%w: checkpoint %s is damaged", errReassign, c.Snapshot)
@@ -341,7 +341,7 @@ func (d *driver) noteTimeout(ctx context.Context, s *step) {
 	}
 	d.n.log.Warn("phase timeout", "job", s.j.ID, "reason", reason)
 	d.n.metrics.phaseTimeouts.Inc()
-	if err := d.n.propose(ctx, &noteCmd{Job: s.j.ID, Text: reason}); err != nil {
+	if err := d.n.state.propose(ctx, &noteCmd{Job: s.j.ID, Text: reason}); err != nil {
 		d.n.log.Warn("phase timeout not noted", "job", s.j.ID, "err", err)
 	}
 }
@@ -425,7 +425,7 @@ func (d *driver) partitioned(ctx context.Context, j *Job, sum *wire.PartitionSum
 	if err != nil {
 		return err
 	}
-	return d.n.propose(ctx, &partitionedCmd{Job: j.ID, Partition: partitionInfo(sum, ref)})
+	return d.n.state.propose(ctx, &partitionedCmd{Job: j.ID, Partition: partitionInfo(sum, ref)})
 }
 
 // assign spreads the blocks over the live workers: block b of either side
@@ -480,7 +480,7 @@ func (d *driver) assign(ctx context.Context, j *Job, alive []string, boots map[s
 		}
 		d.n.log.Warn("reassigning blocks", "job", j.ID, "epoch", a.Epoch, "reason", a.Reason, "resume", a.Resume)
 	}
-	return d.n.propose(ctx, &assignedCmd{Job: j.ID, Assignment: *a})
+	return d.n.state.propose(ctx, &assignedCmd{Job: j.ID, Assignment: *a})
 }
 
 // load has every owner load its blocks for the epoch, before the first
@@ -500,7 +500,7 @@ func (d *driver) load(ctx context.Context, j *Job) error {
 	if err != nil {
 		return err
 	}
-	return d.n.propose(ctx, &loadedCmd{Job: j.ID, Epoch: j.Assign.Epoch, Seconds: time.Since(start).Seconds()})
+	return d.n.state.propose(ctx, &loadedCmd{Job: j.ID, Epoch: j.Assign.Epoch, Seconds: time.Since(start).Seconds()})
 }
 
 func (d *driver) command(j *Job, typ string) wire.Command {
@@ -531,7 +531,7 @@ func (d *driver) phase(ctx context.Context, j *Job, t int, side wire.Side) error
 		p.Checksums = append(p.Checksums, st.Checksum)
 	}
 	d.n.log.Debug("phase done", "job", j.ID, "iteration", t, "side", side, "seconds", p.Seconds)
-	if err := d.n.propose(ctx, &phaseCmd{Job: j.ID, Phase: *p}); err != nil {
+	if err := d.n.state.propose(ctx, &phaseCmd{Job: j.ID, Phase: *p}); err != nil {
 		return err
 	}
 	m := d.n.metrics
@@ -602,7 +602,7 @@ func (d *driver) evaluate(ctx context.Context, j *Job) error {
 		e.NDCGSum += st.NDCGSum
 		e.Bytes += st.Bytes
 	}
-	return d.n.propose(ctx, &evaluatedCmd{Job: j.ID, Eval: *e})
+	return d.n.state.propose(ctx, &evaluatedCmd{Job: j.ID, Eval: *e})
 }
 
 // checkpoint has every owner write its blocks' factors of iteration t,
@@ -673,7 +673,7 @@ func (d *driver) checkpoint(ctx context.Context, j *Job, t int, final bool) erro
 	if err != nil {
 		return err
 	}
-	if err := d.n.propose(ctx, &checkpointCmd{Job: j.ID, Checkpoint: checkpointInfo(m, ref)}); err != nil {
+	if err := d.n.state.propose(ctx, &checkpointCmd{Job: j.ID, Checkpoint: checkpointInfo(m, ref)}); err != nil {
 		return err
 	}
 	repo, err := d.n.repo(ctx, j.Spec.Store)
@@ -763,7 +763,7 @@ func (d *driver) finish(ctx context.Context, j *Job, final string) error {
 		}
 		snapshot = j.Spec.Out
 	}
-	return d.n.propose(ctx, &finishedCmd{Job: j.ID, Finish: Finish{State: job.StateSucceeded, Snapshot: snapshot}, SnapshotID: final})
+	return d.n.state.propose(ctx, &finishedCmd{Job: j.ID, Finish: Finish{State: job.StateSucceeded, Snapshot: snapshot}, SnapshotID: final})
 }
 
 // finalManifest loads the manifest of the job's final snapshot.

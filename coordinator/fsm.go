@@ -314,6 +314,26 @@ type FSM struct {
 	notify chan struct{}
 	// index is the raft index of the last entry applied.
 	index uint64
+	// stats describe the entries this instance applied (not replicated).
+	stats LogStats
+}
+
+// LogStats describe the raft log entries a state machine applied since
+// the process started: what the log costs.
+type LogStats struct {
+	// Applied counts the entries applied.
+	Applied uint64 `json:"applied"`
+	// Largest is the size in bytes of the largest entry, and LargestKind
+	// its command kind.
+	Largest     int  `json:"largest"`
+	LargestKind Kind `json:"largest_kind"`
+}
+
+// Stats returns what the state machine applied since it started.
+func (f *FSM) Stats() LogStats {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.stats
 }
 
 // Index returns the raft index of the last entry applied.
@@ -340,9 +360,20 @@ func (f *FSM) Apply(l *raft.Log) any {
 		f.st.logEvent(jp, now)
 	}
 	f.index = l.Index
+	f.stats.Applied++
+	if len(l.Data) > f.stats.Largest {
+		f.stats.Largest, f.stats.LargestKind = len(l.Data), kindOf(p)
+	}
 	close(f.notify)
 	f.notify = make(chan struct{})
 	return err
+}
+
+func kindOf(p payload) Kind {
+	if p == nil {
+		return ""
+	}
+	return p.kind()
 }
 
 // logEvent appends the event of an applied job command to the job's log.

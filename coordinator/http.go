@@ -92,50 +92,50 @@ type JobList struct {
 	Jobs []JobSummary `json:"jobs"`
 }
 
-func (n *Node) handler() http.Handler {
+func (a *api) handler() http.Handler {
 	mux := http.NewServeMux()
 	// Each route names the role its token needs (see docs/security.md):
 	// read for what serving layers and dashboards look at, admin for what
 	// changes the cluster. /v1/status stays public for liveness probes;
 	// it tells only this node's raft state.
 	route := func(pattern string, need httpauth.Role, h http.Handler) {
-		mux.Handle(pattern, n.tokens.Wrap(need, h))
+		mux.Handle(pattern, a.n.tokens.Wrap(need, h))
 	}
 	// The status page is what a browser opens: it may send the token as
 	// a Basic password (docs/security.md); no other route takes Basic.
 	browserRoute := func(pattern string, need httpauth.Role, h http.Handler) {
-		mux.Handle(pattern, n.tokens.WrapBrowser(need, h))
+		mux.Handle(pattern, a.n.tokens.WrapBrowser(need, h))
 	}
-	route("GET /v1/status", httpauth.Public, http.HandlerFunc(n.getStatus))
-	route("GET /metrics", httpauth.Read, n.metricsHandler())
-	browserRoute("GET /ui", httpauth.Read, http.HandlerFunc(n.getUI))
-	browserRoute("GET /ui/jobs/{id}", httpauth.Read, http.HandlerFunc(n.getUIJob))
-	browserRoute("GET /ui/schedules", httpauth.Read, http.HandlerFunc(n.getUISchedules))
-	browserRoute("GET /ui/snapshots", httpauth.Read, http.HandlerFunc(n.getUISnapshots))
+	route("GET /v1/status", httpauth.Public, http.HandlerFunc(a.getStatus))
+	route("GET /metrics", httpauth.Read, a.n.metricsHandler())
+	browserRoute("GET /ui", httpauth.Read, http.HandlerFunc(a.getUI))
+	browserRoute("GET /ui/jobs/{id}", httpauth.Read, http.HandlerFunc(a.getUIJob))
+	browserRoute("GET /ui/schedules", httpauth.Read, http.HandlerFunc(a.getUISchedules))
+	browserRoute("GET /ui/snapshots", httpauth.Read, http.HandlerFunc(a.getUISnapshots))
 	// The cancel button of a job's page. A browser sends the token it was
 	// asked for with any request to this host, so posts that another site
 	// makes it send are refused (Sec-Fetch-Site, Origin) before anything
 	// is forwarded to the leader.
-	browserRoute("POST /ui/jobs/{id}/cancel", httpauth.Admin, http.NewCrossOriginProtection().Handler(n.leaderOnly(n.postUICancel)))
-	route("GET /v1/cluster", httpauth.Read, http.HandlerFunc(n.getCluster))
-	route("GET /v1/config", httpauth.Read, http.HandlerFunc(n.getConfig))
-	route("POST /v1/cluster/join", httpauth.Admin, n.leaderOnly(n.postJoin))
-	route("POST /v1/cluster/remove", httpauth.Admin, n.leaderOnly(n.postRemove))
-	route("POST /v1/workers/{id}/drain", httpauth.Admin, n.leaderOnly(n.workerCommand(kindWorkerDrain)))
-	route("POST /v1/workers/{id}/undrain", httpauth.Admin, n.leaderOnly(n.workerCommand(kindWorkerUndrain)))
-	route("GET /v1/jobs/{id}/logs", httpauth.Read, http.HandlerFunc(n.getJobLogs))
-	route("POST /v1/jobs", httpauth.Admin, n.leaderOnly(n.postJob))
-	route("GET /v1/jobs", httpauth.Read, n.consistentRead(n.getJobs))
-	route("GET /v1/jobs/{id}", httpauth.Read, n.consistentRead(n.getJob))
-	route("GET /v1/jobs/{id}/wait", httpauth.Read, http.HandlerFunc(n.waitJob))
-	route("POST /v1/jobs/{id}/cancel", httpauth.Admin, n.leaderOnly(n.cancelJob))
-	route("GET /v1/schedules", httpauth.Read, n.consistentRead(n.getSchedules))
-	route("POST /v1/schedules", httpauth.Admin, n.leaderOnly(n.postSchedule))
-	route("DELETE /v1/schedules/{name}", httpauth.Admin, n.leaderOnly(n.scheduleCommand(kindScheduleRm)))
-	route("POST /v1/schedules/{name}/pause", httpauth.Admin, n.leaderOnly(n.scheduleCommand(kindSchedulePause)))
-	route("POST /v1/schedules/{name}/resume", httpauth.Admin, n.leaderOnly(n.scheduleCommand(kindScheduleResume)))
+	browserRoute("POST /ui/jobs/{id}/cancel", httpauth.Admin, http.NewCrossOriginProtection().Handler(a.leaderOnly(a.postUICancel)))
+	route("GET /v1/cluster", httpauth.Read, http.HandlerFunc(a.getCluster))
+	route("GET /v1/config", httpauth.Read, http.HandlerFunc(a.getConfig))
+	route("POST /v1/cluster/join", httpauth.Admin, a.leaderOnly(a.postJoin))
+	route("POST /v1/cluster/remove", httpauth.Admin, a.leaderOnly(a.postRemove))
+	route("POST /v1/workers/{id}/drain", httpauth.Admin, a.leaderOnly(a.workerCommand(kindWorkerDrain)))
+	route("POST /v1/workers/{id}/undrain", httpauth.Admin, a.leaderOnly(a.workerCommand(kindWorkerUndrain)))
+	route("GET /v1/jobs/{id}/logs", httpauth.Read, http.HandlerFunc(a.getJobLogs))
+	route("POST /v1/jobs", httpauth.Admin, a.leaderOnly(a.postJob))
+	route("GET /v1/jobs", httpauth.Read, a.consistentRead(a.getJobs))
+	route("GET /v1/jobs/{id}", httpauth.Read, a.consistentRead(a.getJob))
+	route("GET /v1/jobs/{id}/wait", httpauth.Read, http.HandlerFunc(a.waitJob))
+	route("POST /v1/jobs/{id}/cancel", httpauth.Admin, a.leaderOnly(a.cancelJob))
+	route("GET /v1/schedules", httpauth.Read, a.consistentRead(a.getSchedules))
+	route("POST /v1/schedules", httpauth.Admin, a.leaderOnly(a.postSchedule))
+	route("DELETE /v1/schedules/{name}", httpauth.Admin, a.leaderOnly(a.scheduleCommand(kindScheduleRm)))
+	route("POST /v1/schedules/{name}/pause", httpauth.Admin, a.leaderOnly(a.scheduleCommand(kindSchedulePause)))
+	route("POST /v1/schedules/{name}/resume", httpauth.Admin, a.leaderOnly(a.scheduleCommand(kindScheduleResume)))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("X-Cofactor-Node", n.cfg.ID)
+		w.Header().Set("X-Cofactor-Node", a.n.cfg.ID)
 		if r.URL.Path == "/" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
 			// A browser pointed at a coordinator finds the web UI.
 			http.Redirect(w, r, "/ui", http.StatusFound)
@@ -158,6 +158,10 @@ func (n *Node) handler() http.Handler {
 		mux.ServeHTTP(w, r)
 	})
 }
+
+// api serves the JSON HTTP API and the web UI (ui.go) of a node: reads
+// from its copy of the replicated state, writes forwarded to the leader.
+type api struct{ n *Node }
 
 // statusOnly is a ResponseWriter that keeps the status and drops the body.
 type statusOnly struct {
@@ -204,35 +208,35 @@ var errNoLeader = errors.New("no leader is elected")
 
 // leaderOnly serves h on the leader and forwards the request to the leader
 // elsewhere.
-func (n *Node) leaderOnly(h http.HandlerFunc) http.HandlerFunc {
+func (a *api) leaderOnly(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if n.IsLeader() {
+		if a.n.IsLeader() {
 			h(w, r)
 			return
 		}
 		if r.Header.Get("X-Cofactor-Forwarded") != "" {
-			writeError(w, fmt.Errorf("%w: forwarded to %s, which is not the leader", errNoLeader, n.cfg.ID))
+			writeError(w, fmt.Errorf("%w: forwarded to %s, which is not the leader", errNoLeader, a.n.cfg.ID))
 			return
 		}
-		addr := n.leaderHTTP()
+		addr := a.n.members.leaderHTTP()
 		if addr == "" {
 			writeError(w, errNoLeader)
 			return
 		}
-		target := &url.URL{Scheme: n.peerScheme(), Host: addr}
+		target := &url.URL{Scheme: a.n.peerScheme(), Host: addr}
 		proxy := &httputil.ReverseProxy{
 			// The client's Authorization header travels on: the leader
 			// checks the same token again.
-			Transport: n.peerTransport,
+			Transport: a.n.peerTransport,
 			Rewrite: func(pr *httputil.ProxyRequest) {
 				pr.SetURL(target)
-				pr.Out.Header.Set("X-Cofactor-Forwarded", n.cfg.ID)
+				pr.Out.Header.Set("X-Cofactor-Forwarded", a.n.cfg.ID)
 			},
 			// Wait until this node has applied the leader's write, so
 			// that a client reading here next sees it.
 			ModifyResponse: func(resp *http.Response) error {
 				if idx, err := strconv.ParseUint(resp.Header.Get(headerIndex), 10, 64); err == nil {
-					n.waitApplied(resp.Request.Context(), idx, 5*time.Second)
+					a.n.state.waitApplied(resp.Request.Context(), idx, 5*time.Second)
 				}
 				return nil
 			},
@@ -250,9 +254,9 @@ func (n *Node) leaderOnly(h http.HandlerFunc) http.HandlerFunc {
 // sent, whichever coordinator acknowledged it (a linearizable read), at
 // the cost of one round of raft. A node that has lost its leadership
 // cannot pass the barrier and answers 503.
-func (n *Node) consistentRead(h http.HandlerFunc) http.HandlerFunc {
-	onLeader := n.leaderOnly(func(w http.ResponseWriter, r *http.Request) {
-		if err := n.raft.Barrier(5 * time.Second).Error(); err != nil {
+func (a *api) consistentRead(h http.HandlerFunc) http.HandlerFunc {
+	onLeader := a.leaderOnly(func(w http.ResponseWriter, r *http.Request) {
+		if err := a.n.raft.Barrier(5 * time.Second).Error(); err != nil {
 			writeError(w, fmt.Errorf("%w: %w", errNoLeader, err))
 			return
 		}
@@ -274,41 +278,6 @@ func (n *Node) consistentRead(h http.HandlerFunc) http.HandlerFunc {
 // answer.
 const headerIndex = "X-Cofactor-Index"
 
-// waitApplied waits until the state machine has applied the entry at
-// index, at most wait.
-func (n *Node) waitApplied(ctx context.Context, index uint64, wait time.Duration) {
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	for {
-		changed := n.fsm.Changed()
-		if n.fsm.Index() >= index {
-			return
-		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			return
-		}
-	}
-}
-
-// leaderHTTP is the leader's HTTP address, from the replicated server table.
-func (n *Node) leaderHTTP() string {
-	_, id := n.raft.LeaderWithID()
-	if id == "" {
-		return ""
-	}
-	var addr string
-	n.fsm.View(func(st *State) {
-		if s, ok := st.Servers[string(id)]; ok {
-			addr = s.HTTPAddr
-		}
-	})
-	return addr
-}
-
 // decodeBody decodes r's JSON body into v; a body over MaxRequestBody is
 // errTooLarge (413), whether or not it announced its length.
 func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
@@ -326,16 +295,16 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
 	return nil
 }
 
-func (n *Node) getStatus(w http.ResponseWriter, _ *http.Request) {
-	_, leader := n.raft.LeaderWithID()
+func (a *api) getStatus(w http.ResponseWriter, _ *http.Request) {
+	_, leader := a.n.raft.LeaderWithID()
 	writeJSON(w, http.StatusOK, NodeStatus{
-		ID: n.cfg.ID, State: strings.ToLower(n.raft.State().String()), Leader: string(leader),
-		LastIndex: n.raft.LastIndex(), AppliedIndex: n.raft.AppliedIndex(),
+		ID: a.n.cfg.ID, State: strings.ToLower(a.n.raft.State().String()), Leader: string(leader),
+		LastIndex: a.n.raft.LastIndex(), AppliedIndex: a.n.raft.AppliedIndex(),
 	})
 }
 
-func (n *Node) getCluster(w http.ResponseWriter, r *http.Request) {
-	st, err := n.clusterStatus(r.Context())
+func (a *api) getCluster(w http.ResponseWriter, r *http.Request) {
+	st, err := a.clusterStatus(r.Context())
 	if err != nil {
 		writeError(w, err)
 		return
@@ -345,15 +314,15 @@ func (n *Node) getCluster(w http.ResponseWriter, r *http.Request) {
 
 // clusterStatus asks every coordinator for its raft state (1 s each, in
 // parallel) and lists the workers with their block counts.
-func (n *Node) clusterStatus(ctx context.Context) (*ClusterStatus, error) {
-	f := n.raft.GetConfiguration()
+func (a *api) clusterStatus(ctx context.Context) (*ClusterStatus, error) {
+	f := a.n.raft.GetConfiguration()
 	if err := f.Error(); err != nil {
 		return nil, err
 	}
-	_, leader := n.raft.LeaderWithID()
-	out := &ClusterStatus{Leader: string(leader), AnsweredBy: n.cfg.ID, Servers: []ServerStatus{}, Workers: []WorkerStatus{}}
+	_, leader := a.n.raft.LeaderWithID()
+	out := &ClusterStatus{Leader: string(leader), AnsweredBy: a.n.cfg.ID, Servers: []ServerStatus{}, Workers: []WorkerStatus{}}
 	blocks := map[string]int{}
-	n.fsm.View(func(st *State) {
+	a.n.fsm.View(func(st *State) {
 		for _, jid := range st.Order {
 			if j := st.Jobs[jid]; !job.Finished(j.State) && j.Assign != nil {
 				for _, owner := range append(append([]string(nil), j.Assign.Users...), j.Assign.Items...) {
@@ -369,21 +338,21 @@ func (n *Node) clusterStatus(ctx context.Context) (*ClusterStatus, error) {
 	// and says when it heard each worker last (the registration time
 	// until it has).
 	for i, wk := range out.Workers {
-		if t, ok := n.lastSeen(wk.ID); ok {
+		if t, ok := a.n.heard.lastSeen(wk.ID); ok {
 			out.Workers[i].LastSeen = t
 		}
 	}
 	sort.Slice(out.Workers, func(a, b int) bool { return out.Workers[a].ID < out.Workers[b].ID })
 	servers := f.Configuration().Servers
-	httpAddr := n.peerHTTPAddrs(ctx, servers) // raftlog.go: a restarted member replays its log first
+	httpAddr := a.n.peerHTTPAddrs(ctx, servers) // raftlog.go: a restarted member replays its log first
 	out.Servers = make([]ServerStatus, len(servers))
 	done := make(chan struct{}, len(servers))
 	for i, s := range servers {
 		out.Servers[i] = ServerStatus{ID: string(s.ID), Address: string(s.Address), HTTPAddress: httpAddr[string(s.ID)]}
 		go func() {
 			defer func() { done <- struct{}{} }()
-			if string(s.ID) == n.cfg.ID {
-				out.Servers[i].State = strings.ToLower(n.raft.State().String())
+			if string(s.ID) == a.n.cfg.ID {
+				out.Servers[i].State = strings.ToLower(a.n.raft.State().String())
 				return
 			}
 			// Unreachable only once asked: without an address (not yet
@@ -397,7 +366,7 @@ func (n *Node) clusterStatus(ctx context.Context) (*ClusterStatus, error) {
 				cctx, cancel := context.WithTimeout(ctx, time.Second)
 				defer cancel()
 				var ns NodeStatus
-				if err := n.peerClient(addr).get(cctx, "/v1/status", &ns); err == nil {
+				if err := a.n.peerClient(addr).get(cctx, "/v1/status", &ns); err == nil {
 					out.Servers[i].State = ns.State
 				}
 			}
@@ -410,30 +379,24 @@ func (n *Node) clusterStatus(ctx context.Context) (*ClusterStatus, error) {
 	return out, nil
 }
 
-func (n *Node) postJoin(w http.ResponseWriter, r *http.Request) {
+func (a *api) postJoin(w http.ResponseWriter, r *http.Request) {
 	var s ServerInfo
 	if err := decodeBody(w, r, &s); err != nil {
 		writeError(w, err)
 		return
 	}
-	if err := n.addServer(r.Context(), s); err != nil {
+	if err := a.n.members.addServer(r.Context(), s); err != nil {
 		writeError(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"joined": s.ID})
 }
 
-// Submit commits a new job (leader only) and returns its ID.
-func (n *Node) Submit(ctx context.Context, req SubmitRequest) (string, error) {
-	id, _, err := n.submit(ctx, req)
-	return id, err
-}
-
-func (n *Node) submit(ctx context.Context, req SubmitRequest) (string, uint64, error) {
+func (a *api) submit(ctx context.Context, req SubmitRequest) (string, uint64, error) {
 	if err := req.Spec.Validate(); err != nil {
 		return "", 0, err
 	}
-	if err := n.checkDatasets(ctx, req.Spec); err != nil {
+	if err := a.n.checkDatasets(ctx, req.Spec); err != nil {
 		return "", 0, err
 	}
 	id := req.JobID
@@ -443,7 +406,7 @@ func (n *Node) submit(ctx context.Context, req SubmitRequest) (string, uint64, e
 		return "", 0, err
 	}
 	spec := req.Spec
-	idx, err := n.proposeAt(ctx, time.Time{}, &submitCmd{Job: id, Spec: spec, Schedule: req.Schedule})
+	idx, err := a.n.state.proposeAt(ctx, time.Time{}, &submitCmd{Job: id, Spec: spec, Schedule: req.Schedule})
 	return id, idx, err
 }
 
@@ -466,13 +429,13 @@ func validJobID(id string) error {
 	return nil
 }
 
-func (n *Node) postJob(w http.ResponseWriter, r *http.Request) {
+func (a *api) postJob(w http.ResponseWriter, r *http.Request) {
 	var req SubmitRequest
 	if err := decodeBody(w, r, &req); err != nil {
 		writeError(w, err)
 		return
 	}
-	id, idx, err := n.submit(r.Context(), req)
+	id, idx, err := a.submit(r.Context(), req)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -481,9 +444,9 @@ func (n *Node) postJob(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, SubmitResponse{JobID: id})
 }
 
-func (n *Node) getJobs(w http.ResponseWriter, _ *http.Request) {
+func (a *api) getJobs(w http.ResponseWriter, _ *http.Request) {
 	list := JobList{Jobs: []JobSummary{}}
-	n.fsm.View(func(st *State) {
+	a.n.fsm.View(func(st *State) {
 		for _, id := range st.Order {
 			j := st.Jobs[id]
 			s := JobSummary{JobID: id, State: j.State, Schedule: j.Schedule, Created: j.Created}
@@ -497,20 +460,8 @@ func (n *Node) getJobs(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, list)
 }
 
-// JobResult returns a job's result as of now.
-func (n *Node) JobResult(id string) (job.Result, error) {
-	var res job.Result
-	err := fmt.Errorf("%w: %s", ErrUnknownJob, id)
-	n.fsm.View(func(st *State) {
-		if j, ok := st.Jobs[id]; ok {
-			res, err = j.Result(time.Now()), nil
-		}
-	})
-	return res, err
-}
-
-func (n *Node) getJob(w http.ResponseWriter, r *http.Request) {
-	res, err := n.JobResult(r.PathValue("id"))
+func (a *api) getJob(w http.ResponseWriter, r *http.Request) {
+	res, err := a.n.JobResult(r.PathValue("id"))
 	if err != nil {
 		writeError(w, err)
 		return
@@ -518,32 +469,10 @@ func (n *Node) getJob(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, res)
 }
 
-// Wait blocks until the job finishes or ctx ends, and returns its result.
-// A job this node does not know yet is waited for too: a follower may trail
-// the leader that accepted it. An unknown job ends the wait with
-// ErrUnknownJob only when ctx does.
-func (n *Node) Wait(ctx context.Context, id string) (job.Result, error) {
-	for {
-		changed := n.fsm.Changed()
-		res, err := n.JobResult(id)
-		if err == nil && job.Finished(res.State) {
-			return res, nil
-		}
-		select {
-		case <-ctx.Done():
-			if err != nil {
-				return res, err
-			}
-			return res, ctx.Err()
-		case <-changed:
-		}
-	}
-}
-
 // MaxWait bounds one GET /v1/jobs/{id}/wait; clients call again.
 const MaxWait = 60 * time.Second
 
-func (n *Node) waitJob(w http.ResponseWriter, r *http.Request) {
+func (a *api) waitJob(w http.ResponseWriter, r *http.Request) {
 	timeout := 30 * time.Second
 	if v := r.URL.Query().Get("timeout"); v != "" {
 		d, err := time.ParseDuration(v)
@@ -555,7 +484,7 @@ func (n *Node) waitJob(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
-	res, err := n.Wait(ctx, r.PathValue("id"))
+	res, err := a.n.Wait(ctx, r.PathValue("id"))
 	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		writeError(w, err)
 		return
@@ -563,32 +492,21 @@ func (n *Node) waitJob(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, res)
 }
 
-func (n *Node) cancelJob(w http.ResponseWriter, r *http.Request) {
+func (a *api) cancelJob(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	idx, err := n.proposeAt(r.Context(), time.Time{}, &cancelCmd{Job: id})
+	idx, err := a.n.state.proposeAt(r.Context(), time.Time{}, &cancelCmd{Job: id})
 	if err != nil {
 		writeError(w, err)
 		return
 	}
 	w.Header().Set(headerIndex, strconv.FormatUint(idx, 10))
-	res, err := n.JobResult(id)
+	res, err := a.n.JobResult(id)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, res)
 }
-
-// AliveWorkers is the number of workers the state machine holds alive.
-func (n *Node) AliveWorkers() int {
-	var k int
-	n.fsm.View(func(st *State) { k = len(st.sortedAlive()) })
-	return k
-}
-
-// Changed returns a channel closed at the next change of the replicated
-// state.
-func (n *Node) Changed() <-chan struct{} { return n.fsm.Changed() }
 
 // ClientConfig answers GET /v1/config: what a serving layer needs to find
 // the snapshots (the NATS server, and the default store on it).
@@ -597,8 +515,8 @@ type ClientConfig struct {
 	Store   string `json:"store"`
 }
 
-func (n *Node) getConfig(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, ClientConfig{NATSURL: n.cfg.NATSURL, Store: "nats"})
+func (a *api) getConfig(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, ClientConfig{NATSURL: a.n.cfg.NATSURL, Store: "nats"})
 }
 
 // ScheduleStatus is one schedule in GET /v1/schedules.
@@ -615,38 +533,8 @@ type ScheduleList struct {
 	Schedules []ScheduleStatus `json:"schedules"`
 }
 
-// Schedules lists the schedules with their next slot, in name order.
-func (n *Node) Schedules() ScheduleList {
-	out := ScheduleList{Schedules: []ScheduleStatus{}}
-	now := n.clock()
-	n.fsm.View(func(st *State) {
-		count := map[string]int{}
-		for _, j := range st.Jobs {
-			if j.Schedule != "" {
-				count[j.Schedule]++
-			}
-		}
-		for _, s := range st.Schedules {
-			ss := ScheduleStatus{Schedule: *s, Jobs: count[s.Name]}
-			if sched, err := ParseCron(s.Cron); err == nil && !s.Paused {
-				after := s.LastSlot
-				if after.IsZero() {
-					after = s.Created
-				}
-				ss.Next = sched.Next(after)
-				if ss.Next.Before(now) { // due now
-					ss.Next = now
-				}
-			}
-			out.Schedules = append(out.Schedules, ss)
-		}
-	})
-	sort.Slice(out.Schedules, func(a, b int) bool { return out.Schedules[a].Name < out.Schedules[b].Name })
-	return out
-}
-
-func (n *Node) getSchedules(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, n.Schedules())
+func (a *api) getSchedules(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, a.n.Schedules())
 }
 
 // ScheduleRequest is the body of POST /v1/schedules.
@@ -658,14 +546,14 @@ type ScheduleRequest struct {
 	Spec      job.Spec `json:"spec"`
 }
 
-func (n *Node) postSchedule(w http.ResponseWriter, r *http.Request) {
+func (a *api) postSchedule(w http.ResponseWriter, r *http.Request) {
 	var req ScheduleRequest
 	if err := decodeBody(w, r, &req); err != nil {
 		writeError(w, err)
 		return
 	}
 	s := Schedule{Name: req.Name, Cron: req.Cron, Missed: req.Missed, WarmStart: req.WarmStart, Spec: req.Spec}
-	if err := n.AddSchedule(r.Context(), s); err != nil {
+	if err := a.n.AddSchedule(r.Context(), s); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -673,7 +561,7 @@ func (n *Node) postSchedule(w http.ResponseWriter, r *http.Request) {
 }
 
 // scheduleCommand serves the removal, pausing and resuming of a schedule.
-func (n *Node) scheduleCommand(typ Kind) http.HandlerFunc {
+func (a *api) scheduleCommand(typ Kind) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		name := r.PathValue("name")
 		var p payload
@@ -685,7 +573,7 @@ func (n *Node) scheduleCommand(typ Kind) http.HandlerFunc {
 		default:
 			p = &scheduleResumeCmd{Name: name}
 		}
-		if _, err := n.proposeAt(r.Context(), n.clock(), p); err != nil {
+		if _, err := a.n.state.proposeAt(r.Context(), a.n.clock(), p); err != nil {
 			writeError(w, err)
 			return
 		}
@@ -700,14 +588,14 @@ type RemoveRequest struct {
 
 // postRemove removes a coordinator from the raft group (leader only; a
 // leader removing itself steps down once the change is committed).
-func (n *Node) postRemove(w http.ResponseWriter, r *http.Request) {
+func (a *api) postRemove(w http.ResponseWriter, r *http.Request) {
 	var req RemoveRequest
 	if err := decodeBody(w, r, &req); err != nil {
 		writeError(w, err)
 		return
 	}
 	known := false
-	if f := n.raft.GetConfiguration(); f.Error() == nil {
+	if f := a.n.raft.GetConfiguration(); f.Error() == nil {
 		for _, s := range f.Configuration().Servers {
 			known = known || string(s.ID) == req.ID
 		}
@@ -716,12 +604,12 @@ func (n *Node) postRemove(w http.ResponseWriter, r *http.Request) {
 		writeError(w, fmt.Errorf("%w: %q is not a member of the raft group", errNotFound, req.ID))
 		return
 	}
-	if err := n.raft.RemoveServer(raft.ServerID(req.ID), 0, 10*time.Second).Error(); err != nil {
+	if err := a.n.raft.RemoveServer(raft.ServerID(req.ID), 0, 10*time.Second).Error(); err != nil {
 		writeError(w, err)
 		return
 	}
-	if n.IsLeader() {
-		if err := n.propose(r.Context(), &serverGoneCmd{Server: req.ID}); err != nil {
+	if a.n.IsLeader() {
+		if err := a.n.state.propose(r.Context(), &serverGoneCmd{Server: req.ID}); err != nil {
 			writeError(w, err)
 			return
 		}
@@ -733,14 +621,14 @@ func (n *Node) postRemove(w http.ResponseWriter, r *http.Request) {
 var errNotFound = errors.New("not found")
 
 // workerCommand drains or undrains a worker.
-func (n *Node) workerCommand(typ Kind) http.HandlerFunc {
+func (a *api) workerCommand(typ Kind) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		id := r.PathValue("id")
 		var p payload = &workerUndrainCmd{Worker: id}
 		if typ == kindWorkerDrain {
 			p = &workerDrainCmd{Worker: id}
 		}
-		if err := n.propose(r.Context(), p); err != nil {
+		if err := a.n.state.propose(r.Context(), p); err != nil {
 			writeError(w, err)
 			return
 		}
@@ -755,10 +643,10 @@ type JobLogs struct {
 	Events []Event   `json:"events"`
 }
 
-func (n *Node) getJobLogs(w http.ResponseWriter, r *http.Request) {
+func (a *api) getJobLogs(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	var out *JobLogs
-	n.fsm.View(func(st *State) {
+	a.n.fsm.View(func(st *State) {
 		if j, ok := st.Jobs[id]; ok {
 			out = &JobLogs{JobID: id, State: j.State, Events: append([]Event{}, j.Events...)}
 		}

@@ -45,7 +45,7 @@ func FuzzHTTPBodies(f *testing.F) {
 	f.Add(uint8(0), "x", []byte(`[1,2`))
 
 	n := fuzzNode(f)
-	h := n.handler()
+	h := n.api.handler()
 	f.Fuzz(func(t *testing.T, route uint8, param string, body []byte) {
 		rt := fuzzRoutes[int(route)%len(fuzzRoutes)]
 		// Requests that would really change the group are not sent: a
@@ -127,7 +127,7 @@ func fuzzNode(f testing.TB) *Node {
 // not, is answered in JSON like every other error, with the router's
 // status.
 func TestRouterErrorsAreJSON(t *testing.T) {
-	h := fuzzNode(t).handler()
+	h := fuzzNode(t).api.handler()
 	for _, tc := range []struct {
 		method, path string
 		status       int

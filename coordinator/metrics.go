@@ -103,6 +103,8 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		leader = 1
 	}
 	ch <- prometheus.MustNewConstMetric(c.desc("cofactor_raft_leader", "1 when this coordinator is the leader."), prometheus.GaugeValue, leader)
+	ls := n.fsm.Stats()
+	ch <- prometheus.MustNewConstMetric(c.desc("cofactor_raft_largest_entry_bytes", "Size of the largest raft log entry this coordinator applied since it started."), prometheus.GaugeValue, float64(ls.Largest))
 	ch <- prometheus.MustNewConstMetric(c.desc("cofactor_raft_last_index", "Index of the last raft log entry."), prometheus.GaugeValue, float64(n.raft.LastIndex()))
 	ch <- prometheus.MustNewConstMetric(c.desc("cofactor_raft_applied_index", "Index of the last entry applied to the state machine."), prometheus.GaugeValue, float64(n.raft.AppliedIndex()))
 

@@ -9,21 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/cofactor-ml/cofactor/internal/wire"
-	"github.com/cofactor-ml/cofactor/transport"
 )
-
-// onHeartbeat records a worker's heartbeat (every coordinator listens, so a
-// new leader knows who is alive at once).
-func (n *Node) onHeartbeat(m *nats.Msg) {
-	var hb wire.Heartbeat
-	if err := json.Unmarshal(m.Data, &hb); err != nil || transport.ValidID(hb.Worker) != nil {
-		return
-	}
-	n.seenMu.Lock()
-	n.seen[hb.Worker] = hb
-	n.seenAt[hb.Worker] = time.Now()
-	n.seenMu.Unlock()
-}
 
 // onReport hands a worker's report to the leader's driver and acknowledges
 // it. Followers stay silent, so the worker's request reaches the leader or
@@ -61,46 +47,25 @@ func (n *Node) monitor(ctx context.Context) {
 			return
 		case <-tick.C:
 		}
-		beats, ages := n.heartbeats()
+		beats, ages := n.heard.heartbeats()
 		register, lost := n.livenessChanges(beats, ages, time.Since(became))
 		for _, id := range register {
 			hb := beats[id]
 			info := WorkerInfo{ID: id, CPUs: hb.CPUs, Memory: hb.Memory, Boot: hb.Boot}
-			if err := n.propose(ctx, &workerUpCmd{Worker: info}); err != nil {
+			if err := n.state.propose(ctx, &workerUpCmd{Worker: info}); err != nil {
 				n.log.Warn("worker registration not committed", "worker", id, "err", err)
 			} else {
 				n.log.Info("worker registered", "worker", id, "cpus", hb.CPUs)
 			}
 		}
 		for _, id := range lost {
-			if err := n.propose(ctx, &workerLostCmd{Worker: id}); err != nil {
+			if err := n.state.propose(ctx, &workerLostCmd{Worker: id}); err != nil {
 				n.log.Warn("worker loss not committed", "worker", id, "err", err)
 			} else {
 				n.log.Warn("worker lost", "worker", id, "silent_for", n.cfg.WorkerTimeout)
 			}
 		}
 	}
-}
-
-// heartbeats returns the last heartbeat of each worker heard and its age.
-func (n *Node) heartbeats() (map[string]wire.Heartbeat, map[string]time.Duration) {
-	now := time.Now()
-	n.seenMu.Lock()
-	defer n.seenMu.Unlock()
-	beats := make(map[string]wire.Heartbeat, len(n.seen))
-	ages := make(map[string]time.Duration, len(n.seen))
-	for id, hb := range n.seen {
-		beats[id], ages[id] = hb, now.Sub(n.seenAt[id])
-	}
-	return beats, ages
-}
-
-// lastSeen is when this coordinator last heard worker id's heartbeat.
-func (n *Node) lastSeen(id string) (time.Time, bool) {
-	n.seenMu.Lock()
-	defer n.seenMu.Unlock()
-	t, ok := n.seenAt[id]
-	return t.UTC(), ok
 }
 
 // livenessChanges compares the heartbeats heard with the replicated

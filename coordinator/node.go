@@ -9,14 +9,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"github.com/nats-io/nats.go"
 
 	"github.com/cofactor-ml/cofactor/checkpoint"
@@ -207,13 +203,14 @@ type Node struct {
 	httpLn  net.Listener
 	httpSrv *http.Server
 
-	seenMu   sync.Mutex
-	seen     map[string]wire.Heartbeat // last heartbeat of each worker
-	seenAt   map[string]time.Time      // when it arrived (local clock)
-	reportCh chan wire.Report          // reports for the leader's driver
+	heard    *liveness        // the workers' heartbeats
+	reportCh chan wire.Report // reports for the leader's driver
 
 	metrics *metrics
-	blobs   *blobStore // summaries and manifests the log names
+	blobs   *blobStore  // summaries and manifests the log names
+	state   *replicated // proposing, and the queries of the replicated state
+	api     *api        // the HTTP API and web UI
+	members *members    // raft membership and leadership
 
 	tokens        *httpauth.Tokens // nil or empty: the API is open
 	httpTLS       *tls.Config      // the API's server side (nil: plain HTTP)
@@ -258,7 +255,7 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 	}
 	n := &Node{
 		cfg: cfg, log: slog.Default(), fsm: NewFSM(),
-		seen: map[string]wire.Heartbeat{}, seenAt: map[string]time.Time{},
+		heard:    newLiveness(),
 		reportCh: make(chan wire.Report, 1024),
 	}
 	for _, o := range opts {
@@ -272,13 +269,23 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 	}
 	n.metrics = newMetrics(n)
 	n.blobs = &blobStore{n: n}
+	n.state = &replicated{fsm: n.fsm, metrics: n.metrics, clock: n.clock}
+	n.api = &api{n: n}
+	n.members = &members{n: n}
 	return n, nil
 }
 
 // Start opens raft, the HTTP API and the NATS subscriptions, and returns;
-// the node runs until Close.
+// the node runs until Close. ctx bounds the start: when it ends first,
+// Start stops and returns its error (the node is closed); cancelling it
+// afterwards does not stop the node.
 func (n *Node) Start(ctx context.Context) (err error) {
-	ctx, n.cancel = context.WithCancel(context.Background())
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	// ctx bounds starting; what runs afterwards lives until Close.
+	startCtx := ctx
+	ctx, n.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	defer func() {
 		if err != nil {
 			n.Close()
@@ -298,12 +305,15 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if n.cfg.Replicas > 1 {
 		// Refuse at once a NATS cluster too small for the copies asked
 		// for, rather than warn forever in the background.
-		if err := natsauth.EnsureBuckets(ctx, n.nc, n.cfg.Replicas); errors.Is(err, transport.ErrReplicas) {
+		if err := natsauth.EnsureBuckets(startCtx, n.nc, n.cfg.Replicas); errors.Is(err, transport.ErrReplicas) {
 			return fmt.Errorf("coordinator %s: %w", n.cfg.ID, err)
 		}
 	}
-	hasState, err := n.openRaft()
+	hasState, err := n.members.open()
 	if err != nil {
+		return err
+	}
+	if err := startCtx.Err(); err != nil {
 		return err
 	}
 	if n.cfg.HTTPAddr != "" {
@@ -316,7 +326,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		}
 		n.httpLn = ln
 		n.httpSrv = &http.Server{
-			Handler:           n.handler(),
+			Handler:           n.api.handler(),
 			ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout:       30 * time.Second, // bodies are at most MaxRequestBody
 			// A job wait long-polls for up to MaxWait before it answers.
@@ -334,7 +344,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 			}
 		}()
 	}
-	hb, err := n.nc.Subscribe(transport.SubjectHeartbeat, n.onHeartbeat)
+	hb, err := n.nc.Subscribe(transport.SubjectHeartbeat, n.heard.onHeartbeat)
 	if err != nil {
 		return err
 	}
@@ -347,7 +357,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		n.wg.Add(1)
 		go func() {
 			defer n.wg.Done()
-			n.join(ctx)
+			n.members.join(ctx)
 		}()
 	}
 	n.wg.Add(1)
@@ -358,7 +368,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
-		n.leadership(ctx)
+		n.members.leadership(ctx)
 	}()
 	n.log.Info("coordinator started", "raft", n.cfg.RaftAddr, "http", n.HTTPAddr(), "bootstrap", n.cfg.Bootstrap && !hasState)
 	return nil
@@ -367,89 +377,6 @@ func (n *Node) Start(ctx context.Context) (err error) {
 type unsubscriber struct{ s *nats.Subscription }
 
 func (u unsubscriber) Close() error { return u.s.Unsubscribe() }
-
-// openRaft creates the raft node and reports whether it had state.
-func (n *Node) openRaft() (bool, error) {
-	rc := raft.DefaultConfig()
-	rc.LocalID = raft.ServerID(n.cfg.ID)
-	rc.SnapshotThreshold = n.cfg.SnapshotThreshold
-	level := hclog.Warn
-	if n.cfg.InMemory {
-		level = hclog.Error // a group of one: elections are not news
-	}
-	rc.Logger = newRaftLogger(n.log, level) // raftlog.go: routine peer errors at WARN
-	var (
-		logs   raft.LogStore
-		stable raft.StableStore
-		snaps  raft.SnapshotStore
-		trans  raft.Transport
-		addr   raft.ServerAddress
-	)
-	if n.cfg.InMemory {
-		// A group of one in one process: no network to wait for, so
-		// elect at once rather than after the default second.
-		rc.HeartbeatTimeout, rc.ElectionTimeout, rc.LeaderLeaseTimeout = 50*time.Millisecond, 50*time.Millisecond, 50*time.Millisecond
-		rc.CommitTimeout = 5 * time.Millisecond
-		store := raft.NewInmemStore()
-		logs, stable, snaps = store, store, raft.NewInmemSnapshotStore()
-		addr, trans = raft.NewInmemTransport(raft.ServerAddress(n.cfg.ID))
-	} else {
-		dir := filepath.Join(n.cfg.DataDir, "raft")
-		if err := os.MkdirAll(dir, 0o750); err != nil {
-			return false, err
-		}
-		bolt, err := raftboltdb.NewBoltStore(filepath.Join(dir, "raft.db"))
-		if err != nil {
-			return false, fmt.Errorf("coordinator: raft store: %w", err)
-		}
-		n.closers = append(n.closers, bolt)
-		logs, stable = bolt, bolt
-		fs, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, rc.Logger)
-		if err != nil {
-			return false, err
-		}
-		snaps = fs
-		adv, err := net.ResolveTCPAddr("tcp", n.cfg.RaftAddr)
-		if err != nil {
-			return false, fmt.Errorf("coordinator: raft address %q: %w", n.cfg.RaftAddr, err)
-		}
-		var tcp *raft.NetworkTransport
-		if n.cfg.RaftTLS.Set() {
-			cfg, err := RaftTLSConfig(n.cfg.RaftTLS)
-			if err != nil {
-				return false, err
-			}
-			stream, err := NewTLSStreamLayer(n.cfg.RaftAddr, adv, cfg)
-			if err != nil {
-				return false, fmt.Errorf("coordinator: raft transport: %w", err)
-			}
-			tcp = raft.NewNetworkTransportWithLogger(stream, 3, 10*time.Second, rc.Logger)
-		} else {
-			tcp, err = raft.NewTCPTransportWithLogger(n.cfg.RaftAddr, adv, 3, 10*time.Second, rc.Logger)
-			if err != nil {
-				return false, fmt.Errorf("coordinator: raft transport: %w", err)
-			}
-		}
-		n.closers = append(n.closers, streamCloser{tcp})
-		trans, addr = tcp, raft.ServerAddress(n.cfg.RaftAddr)
-	}
-	has, err := raft.HasExistingState(logs, stable, snaps)
-	if err != nil {
-		return false, err
-	}
-	r, err := raft.NewRaft(rc, n.fsm, logs, stable, snaps, trans)
-	if err != nil {
-		return false, fmt.Errorf("coordinator: raft: %w", err)
-	}
-	n.raft = r
-	if (n.cfg.Bootstrap || n.cfg.InMemory) && !has {
-		cfg := raft.Configuration{Servers: []raft.Server{{ID: raft.ServerID(n.cfg.ID), Address: addr}}}
-		if err := r.BootstrapCluster(cfg).Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
-			return false, fmt.Errorf("coordinator: bootstrap: %w", err)
-		}
-	}
-	return has, nil
-}
 
 // clock is the schedules' time.
 func (n *Node) clock() time.Time {
@@ -471,7 +398,7 @@ func (n *Node) HTTPAddr() string {
 func (n *Node) ID() string { return n.cfg.ID }
 
 // IsLeader reports whether this node is the raft leader now.
-func (n *Node) IsLeader() bool { return n.raft != nil && n.raft.State() == raft.Leader }
+func (n *Node) IsLeader() bool { return n.members.isLeader() }
 
 // Close stops the node: the leader's driver, the HTTP API, raft.
 func (n *Node) Close() error {
@@ -505,176 +432,8 @@ func (n *Node) Close() error {
 	return errors.Join(errs...)
 }
 
-// propose commits p through raft, timed now, and returns the state
-// machine's answer. It fails with raft.ErrNotLeader on a follower. When it
-// returns an error other than the state machine's, the command may or may
-// not have been committed.
-func (n *Node) propose(ctx context.Context, p payload) error {
-	_, err := n.proposeAt(ctx, time.Time{}, p)
-	return err
-}
-
-// proposeAt is propose with the command's time t (zero: now), also
-// returning the entry's raft index.
-func (n *Node) proposeAt(ctx context.Context, t time.Time, p payload) (uint64, error) {
-	if t.IsZero() {
-		t = time.Now().UTC()
-	}
-	b, err := encodeCommand(t, p)
-	if err != nil {
-		return 0, err
-	}
-	timeout := 10 * time.Second
-	if d, ok := ctx.Deadline(); ok {
-		timeout = max(time.Until(d), time.Millisecond)
-	}
-	start := time.Now()
-	f := n.raft.Apply(b, timeout)
-	if err := f.Error(); err != nil {
-		return 0, err
-	}
-	n.metrics.commitSeconds.Observe(time.Since(start).Seconds())
-	if resp, ok := f.Response().(error); ok && resp != nil {
-		return 0, resp
-	}
-	return f.Index(), ctx.Err()
-}
-
-// leadership starts the leader's duties while this node leads and stops
-// them when it does not.
-func (n *Node) leadership(ctx context.Context) {
-	var stop context.CancelFunc
-	var duties sync.WaitGroup
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	var lastRefresh time.Time
-	for {
-		leader := n.raft.State() == raft.Leader
-		if !leader && time.Since(lastRefresh) > 2*time.Second {
-			lastRefresh = time.Now()
-			n.refreshSelf(ctx)
-		}
-		switch {
-		case leader && stop == nil:
-			lctx, cancel := context.WithCancel(ctx)
-			stop = cancel
-			// The state machine must hold every committed entry before
-			// the driver reads it.
-			if err := n.raft.Barrier(10 * time.Second).Error(); err != nil {
-				n.log.Warn("barrier failed", "err", err)
-				cancel()
-				stop = nil
-				break
-			}
-			n.log.Info("became leader")
-			n.recordSelf(lctx)
-			duties.Add(4)
-			go func() { defer duties.Done(); n.monitor(lctx) }()
-			go func() { defer duties.Done(); n.retention(lctx) }()
-			go func() { defer duties.Done(); n.scheduler(lctx) }()
-			go func() { defer duties.Done(); newDriver(n).run(lctx) }()
-		case !leader && stop != nil:
-			n.log.Info("lost leadership")
-			stop()
-			duties.Wait()
-			stop = nil
-		}
-		select {
-		case <-ctx.Done():
-			if stop != nil {
-				stop()
-			}
-			duties.Wait()
-			return
-		case <-tick.C:
-		}
-	}
-}
-
-// recordSelf makes sure the replicated server table has this node's
-// current HTTP address, which followers use to forward writes here.
-func (n *Node) recordSelf(ctx context.Context) {
-	me := ServerInfo{ID: n.cfg.ID, RaftAddr: n.cfg.RaftAddr, HTTPAddr: n.HTTPAddr()}
-	var have ServerInfo
-	n.fsm.View(func(st *State) {
-		if s, ok := st.Servers[me.ID]; ok {
-			have = *s
-		}
-	})
-	if have != me {
-		if err := n.propose(ctx, &serverCmd{Server: me}); err != nil {
-			n.log.Warn("own address not recorded", "err", err)
-		}
-	}
-}
-
-// refreshSelf asks the leader to record this follower's addresses when the
-// replicated server table has others (a restart on a new HTTP port), so
-// that forwarding and cluster status find it.
-func (n *Node) refreshSelf(ctx context.Context) {
-	me := ServerInfo{ID: n.cfg.ID, RaftAddr: n.cfg.RaftAddr, HTTPAddr: n.HTTPAddr()}
-	if me.HTTPAddr == "" || n.cfg.InMemory {
-		return
-	}
-	var have *ServerInfo
-	n.fsm.View(func(st *State) {
-		if s, ok := st.Servers[me.ID]; ok {
-			cp := *s
-			have = &cp
-		}
-	})
-	leader := n.leaderHTTP()
-	if have == nil || *have == me || leader == "" {
-		return // not a member yet (join handles that), up to date, or no leader
-	}
-	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	c := n.peerClient(leader)
-	c.Patience = 0
-	if err := c.Join(cctx, me); err != nil {
-		n.log.Debug("address refresh not done", "err", err)
-	}
-}
-
-// join asks the member at cfg.Join to add this node, until it succeeds.
-func (n *Node) join(ctx context.Context) {
-	c := n.peerClient(n.cfg.Join)
-	me := ServerInfo{ID: n.cfg.ID, RaftAddr: n.cfg.RaftAddr, HTTPAddr: n.HTTPAddr()}
-	wait := 200 * time.Millisecond
-	for ctx.Err() == nil {
-		err := c.Join(ctx, me)
-		if err == nil {
-			n.log.Info("joined the cluster", "via", n.cfg.Join)
-			return
-		}
-		n.log.Info("join not done yet", "via", n.cfg.Join, "err", err)
-		select {
-		case <-ctx.Done():
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, 2*time.Second)
-	}
-}
-
-// addServer adds a voter (leader only) and records its addresses.
-func (n *Node) addServer(ctx context.Context, s ServerInfo) error {
-	if err := transport.ValidID(s.ID); err != nil {
-		return fmt.Errorf("%w: %w", errBadRequest, err)
-	}
-	if _, err := net.ResolveTCPAddr("tcp", s.RaftAddr); err != nil {
-		return fmt.Errorf("%w: raft address %q: %v", errBadRequest, s.RaftAddr, err)
-	}
-	f := n.raft.AddVoter(raft.ServerID(s.ID), raft.ServerAddress(s.RaftAddr), 0, 10*time.Second)
-	if err := f.Error(); err != nil {
-		return err
-	}
-	return n.propose(ctx, &serverCmd{Server: s})
-}
-
-// streamCloser closes a raft TCP transport and its pooled connections.
-type streamCloser struct{ t *raft.NetworkTransport }
-
-func (s streamCloser) Close() error {
-	s.t.CloseStreams()
-	return s.t.Close()
+// Submit commits a new job (leader only) and returns its ID.
+func (n *Node) Submit(ctx context.Context, req SubmitRequest) (string, error) {
+	id, _, err := n.api.submit(ctx, req)
+	return id, err
 }

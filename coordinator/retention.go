@@ -26,7 +26,7 @@ func (n *Node) retention(ctx context.Context) {
 		for len(ids) > 0 && ctx.Err() == nil {
 			batch := ids[:min(len(ids), pruneBatch)]
 			ids = ids[len(batch):]
-			if err := n.propose(ctx, &pruneCmd{Jobs: batch}); err != nil {
+			if err := n.state.propose(ctx, &pruneCmd{Jobs: batch}); err != nil {
 				n.log.Warn("finished jobs not dropped", "jobs", len(batch), "err", err)
 				break
 			}

@@ -121,7 +121,7 @@ func (n *Node) fireSchedules(ctx context.Context) {
 		newest := due[len(due)-1]
 		if len(due) > 1 && s.Missed == MissedSkip {
 			n.log.Info("skipping missed slots", "schedule", s.Name, "slots", len(due), "until", newest)
-			if err := n.propose(ctx, &scheduleSlotCmd{Name: s.Name, Slot: newest}); err != nil {
+			if err := n.state.propose(ctx, &scheduleSlotCmd{Name: s.Name, Slot: newest}); err != nil {
 				n.log.Warn("schedule slot not recorded", "schedule", s.Name, "err", err)
 			}
 			continue
@@ -131,13 +131,13 @@ func (n *Node) fireSchedules(ctx context.Context) {
 			spec.WarmStart = n.latestSnapshot(ctx, spec)
 		}
 		id := SlotJobID(s.Name, newest)
-		err = n.propose(ctx, &submitCmd{Job: id, Spec: spec, Schedule: s.Name, Slot: newest})
+		err = n.state.propose(ctx, &submitCmd{Job: id, Spec: spec, Schedule: s.Name, Slot: newest})
 		switch {
 		case err == nil:
 			n.log.Info("schedule fired", "schedule", s.Name, "slot", newest, "job", id, "missed", len(due)-1)
 		case errors.Is(err, ErrDuplicate):
 			// Fired before (an earlier leader); record the slot.
-			n.propose(ctx, &scheduleSlotCmd{Name: s.Name, Slot: newest})
+			n.state.propose(ctx, &scheduleSlotCmd{Name: s.Name, Slot: newest})
 		default:
 			n.log.Warn("schedule not fired", "schedule", s.Name, "slot", newest, "err", err)
 		}
@@ -186,5 +186,5 @@ func (n *Node) AddSchedule(ctx context.Context, s Schedule) error {
 		return err
 	}
 	s.Created, s.LastSlot, s.Paused = n.clock(), time.Time{}, false
-	return n.propose(ctx, &scheduleAddCmd{Schedule: s})
+	return n.state.propose(ctx, &scheduleAddCmd{Schedule: s})
 }

@@ -195,7 +195,10 @@ func TestSchedulesWithAFakeClock(t *testing.T) {
 	}
 
 	// Paused: nothing fires; resumed: the paused slots are not due.
-	if err := func() error { _, err := n.proposeAt(ctx, clock.Now(), &schedulePauseCmd{Name: "run"}); return err }(); err != nil {
+	if err := func() error {
+		_, err := n.state.proposeAt(ctx, clock.Now(), &schedulePauseCmd{Name: "run"})
+		return err
+	}(); err != nil {
 		t.Fatal(err)
 	}
 	clock.Add(60 * time.Second)
@@ -203,7 +206,10 @@ func TestSchedulesWithAFakeClock(t *testing.T) {
 	if got := jobsOf(n, "run"); len(got) != 4 {
 		t.Fatalf("a paused schedule fired: %d jobs", len(got))
 	}
-	if err := func() error { _, err := n.proposeAt(ctx, clock.Now(), &scheduleResumeCmd{Name: "run"}); return err }(); err != nil {
+	if err := func() error {
+		_, err := n.state.proposeAt(ctx, clock.Now(), &scheduleResumeCmd{Name: "run"})
+		return err
+	}(); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(100 * time.Millisecond)
@@ -215,17 +221,17 @@ func TestSchedulesWithAFakeClock(t *testing.T) {
 
 	// The same slot submitted again (a second leader) is refused.
 	dup := SlotJobID("run", t0.Add(20*time.Second))
-	if err := n.propose(ctx, &submitCmd{Job: dup, Spec: spec, Schedule: "run", Slot: t0.Add(20 * time.Second)}); !errors.Is(err, ErrDuplicate) {
+	if err := n.state.propose(ctx, &submitCmd{Job: dup, Spec: spec, Schedule: "run", Slot: t0.Add(20 * time.Second)}); !errors.Is(err, ErrDuplicate) {
 		t.Fatalf("a slot fired twice: %v", err)
 	}
 	l := n.Schedules()
 	if len(l.Schedules) != 2 || l.Schedules[0].Name != "run" || l.Schedules[0].Jobs != 5 {
 		t.Fatalf("schedule list %+v", l)
 	}
-	if err := n.propose(ctx, &scheduleRmCmd{Name: "skip"}); err != nil {
+	if err := n.state.propose(ctx, &scheduleRmCmd{Name: "skip"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := n.propose(ctx, &scheduleRmCmd{Name: "skip"}); !errors.Is(err, ErrUnknownSchedule) {
+	if err := n.state.propose(ctx, &scheduleRmCmd{Name: "skip"}); !errors.Is(err, ErrUnknownSchedule) {
 		t.Fatalf("removing twice: %v", err)
 	}
 }

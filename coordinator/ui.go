@@ -104,17 +104,17 @@ func uiSize(b int64) string {
 }
 
 // base fills what every page shows.
-func (n *Node) uiBase(title string) uiBase {
-	_, leader := n.raft.LeaderWithID()
-	return uiBase{Node: n.cfg.ID, Leader: string(leader), Now: uiTime(n.clock()), Title: title}
+func (a *api) uiBase(title string) uiBase {
+	_, leader := a.n.raft.LeaderWithID()
+	return uiBase{Node: a.n.cfg.ID, Leader: string(leader), Now: uiTime(a.n.clock()), Title: title}
 }
 
 // render writes a page, or a plain error when the template fails before
 // anything was written.
-func (n *Node) render(w http.ResponseWriter, status int, name string, page any) {
+func (a *api) render(w http.ResponseWriter, status int, name string, page any) {
 	var buf bytes.Buffer
 	if err := uiTemplates.ExecuteTemplate(&buf, name, page); err != nil {
-		n.log.Warn("page not rendered", "page", name, "err", err)
+		a.n.log.Warn("page not rendered", "page", name, "err", err)
 		http.Error(w, "page not rendered: "+err.Error(), http.StatusInternalServerError)
 		return
 	}
@@ -133,21 +133,21 @@ type uiOverview struct {
 
 // getUI serves the overview: coordinators, workers, schedules and the
 // newest jobs. Server-rendered HTML, no scripts; it reloads every 5 s.
-func (n *Node) getUI(w http.ResponseWriter, r *http.Request) {
-	st, err := n.clusterStatus(r.Context())
+func (a *api) getUI(w http.ResponseWriter, r *http.Request) {
+	st, err := a.clusterStatus(r.Context())
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	page := uiOverview{uiBase: n.uiBase("cluster"), Cluster: st, Schedules: n.uiSchedules()}
+	page := uiOverview{uiBase: a.uiBase("cluster"), Cluster: st, Schedules: a.uiSchedules()}
 	page.Refresh = uiRefresh
-	now := n.clock()
-	n.fsm.View(func(s *State) {
+	now := a.n.clock()
+	a.n.fsm.View(func(s *State) {
 		for i := len(s.Order) - 1; i >= 0 && len(page.Jobs) < uiJobs; i-- {
 			page.Jobs = append(page.Jobs, newUIJob(s.Jobs[s.Order[i]], now))
 		}
 	})
-	n.render(w, http.StatusOK, "overview", page)
+	a.render(w, http.StatusOK, "overview", page)
 }
 
 // uiParam is one parameter of a job's spec.
@@ -215,16 +215,16 @@ type uiIteration struct {
 // getUIJob serves one job: parameters, state and progress, durations,
 // the curves, every iteration's time, notes and log; a cancel button for
 // a token that may cancel.
-func (n *Node) getUIJob(w http.ResponseWriter, r *http.Request) {
-	n.uiJob(w, r, http.StatusOK, "")
+func (a *api) getUIJob(w http.ResponseWriter, r *http.Request) {
+	a.uiJob(w, r, http.StatusOK, "")
 }
 
-func (n *Node) uiJob(w http.ResponseWriter, r *http.Request, status int, cancelErr string) {
+func (a *api) uiJob(w http.ResponseWriter, r *http.Request, status int, cancelErr string) {
 	id := r.PathValue("id")
-	page := uiJobPage{uiBase: n.uiBase("job " + id), CancelError: cancelErr}
+	page := uiJobPage{uiBase: a.uiBase("job " + id), CancelError: cancelErr}
 	found := false
-	now := n.clock()
-	n.fsm.View(func(s *State) {
+	now := a.n.clock()
+	a.n.fsm.View(func(s *State) {
 		j, ok := s.Jobs[id]
 		if !ok {
 			return
@@ -236,11 +236,11 @@ func (n *Node) uiJob(w http.ResponseWriter, r *http.Request, status int, cancelE
 	})
 	if !found {
 		page.Job.JobID, page.Job.Unknown = id, true
-		n.render(w, http.StatusNotFound, "job", page)
+		a.render(w, http.StatusNotFound, "job", page)
 		return
 	}
 	res := &page.Job.Result
-	denied, _ := n.tokens.CheckBrowser(r, httpauth.Admin)
+	denied, _ := a.n.tokens.CheckBrowser(r, httpauth.Admin)
 	page.Job.CanCancel = page.Job.Running && denied == 0
 	if page.Job.Running {
 		page.Refresh = uiRefresh
@@ -272,7 +272,7 @@ func (n *Node) uiJob(w http.ResponseWriter, r *http.Request, status int, cancelE
 	page.Times = chart{ID: "times", Width: 560, Height: 200, XLabel: "iteration", YLabel: "seconds per iteration", Series: []chartSeries{
 		{Name: "wall time", Color: "#555", X: its, Y: secs},
 	}}.SVG()
-	n.render(w, status, "job", page)
+	a.render(w, status, "job", page)
 }
 
 func val(p *float64) float64 {
@@ -292,9 +292,9 @@ func fmtOpt(p *float64) string {
 // postUICancel cancels a job from its page and shows the page again
 // (303, so that a reload does not post again). Only for admin tokens, and
 // only from the UI's own pages (cross-origin posts are refused).
-func (n *Node) postUICancel(w http.ResponseWriter, r *http.Request) {
+func (a *api) postUICancel(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if _, err := n.proposeAt(r.Context(), time.Time{}, &cancelCmd{Job: id}); err != nil {
+	if _, err := a.n.state.proposeAt(r.Context(), time.Time{}, &cancelCmd{Job: id}); err != nil {
 		status := http.StatusInternalServerError
 		switch {
 		case errors.Is(err, ErrUnknownJob):
@@ -302,7 +302,7 @@ func (n *Node) postUICancel(w http.ResponseWriter, r *http.Request) {
 		case errors.Is(err, ErrStale):
 			status = http.StatusConflict
 		}
-		n.uiJob(w, r, status, err.Error())
+		a.uiJob(w, r, status, err.Error())
 		return
 	}
 	http.Redirect(w, r, "/ui/jobs/"+id, http.StatusSeeOther)
@@ -317,18 +317,18 @@ type uiSchedule struct {
 
 // uiSchedules lists the schedules with their next fire time and newest
 // job.
-func (n *Node) uiSchedules() []uiSchedule {
-	now := n.clock()
+func (a *api) uiSchedules() []uiSchedule {
+	now := a.n.clock()
 	var out []uiSchedule
 	last := map[string]*Job{}
-	n.fsm.View(func(s *State) {
+	a.n.fsm.View(func(s *State) {
 		for _, id := range s.Order {
 			if j := s.Jobs[id]; j.Schedule != "" {
 				last[j.Schedule] = j
 			}
 		}
 	})
-	for _, s := range n.Schedules().Schedules {
+	for _, s := range a.n.Schedules().Schedules {
 		u := uiSchedule{ScheduleStatus: s, Params: specParams(s.Spec)}
 		switch {
 		case s.Paused:
@@ -353,8 +353,8 @@ type uiSchedulesPage struct {
 
 // getUISchedules serves the schedules: cron, next fire time, the newest
 // job each started, and the spec its jobs run.
-func (n *Node) getUISchedules(w http.ResponseWriter, _ *http.Request) {
-	n.render(w, http.StatusOK, "schedules", uiSchedulesPage{uiBase: n.uiBase("schedules"), Schedules: n.uiSchedules()})
+func (a *api) getUISchedules(w http.ResponseWriter, _ *http.Request) {
+	a.render(w, http.StatusOK, "schedules", uiSchedulesPage{uiBase: a.uiBase("schedules"), Schedules: a.uiSchedules()})
 }
 
 // uiSnapshot is one snapshot or checkpoint of a model.
@@ -384,11 +384,11 @@ const uiStoreTimeout = 5 * time.Second
 // snapshots, read from the stores: ID, job, iteration, size, created, and
 // which one the model's latest pointer names (the one `cofactor serve
 // --model` follows). A store that cannot be read shows its error.
-func (n *Node) getUISnapshots(w http.ResponseWriter, r *http.Request) {
+func (a *api) getUISnapshots(w http.ResponseWriter, r *http.Request) {
 	type key struct{ store, model string }
 	seen := map[key]bool{}
 	var keys []key
-	n.fsm.View(func(s *State) {
+	a.n.fsm.View(func(s *State) {
 		for _, id := range s.Order {
 			sp := s.Jobs[id].Spec
 			k := key{sp.Store, sp.Model}
@@ -406,20 +406,20 @@ func (n *Node) getUISnapshots(w http.ResponseWriter, r *http.Request) {
 	})
 	ctx, cancel := context.WithTimeout(r.Context(), uiStoreTimeout)
 	defer cancel()
-	page := uiSnapshotsPage{uiBase: n.uiBase("snapshots")}
+	page := uiSnapshotsPage{uiBase: a.uiBase("snapshots")}
 	for _, k := range keys {
 		m := uiModel{Name: k.model, Store: k.store}
 		if m.Store == "" {
 			m.Store = "nats"
 		}
-		m.Snapshots, m.Latest, m.Error = n.uiModelSnapshots(ctx, k.store, k.model)
+		m.Snapshots, m.Latest, m.Error = a.uiModelSnapshots(ctx, k.store, k.model)
 		page.Models = append(page.Models, m)
 	}
-	n.render(w, http.StatusOK, "snapshots", page)
+	a.render(w, http.StatusOK, "snapshots", page)
 }
 
-func (n *Node) uiModelSnapshots(ctx context.Context, store, model string) ([]uiSnapshot, string, string) {
-	repo, err := n.repo(ctx, store)
+func (a *api) uiModelSnapshots(ctx context.Context, store, model string) ([]uiSnapshot, string, string) {
+	repo, err := a.n.repo(ctx, store)
 	if err != nil {
 		return nil, "", err.Error()
 	}
