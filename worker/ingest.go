@@ -42,9 +42,6 @@ const (
 // usually starts a new attempt well before, once the heartbeats stop).
 const ingestPeerWait = time.Minute
 
-// ingestGCPercent is the garbage collector's target while a round runs.
-const ingestGCPercent = 25
-
 // ingestHandlers bounds the ingest messages a worker handles at once.
 const ingestHandlers = 8
 
@@ -270,11 +267,6 @@ func (p *ingestPeers) Call(ctx context.Context, to int, msg []byte) ([]byte, err
 // ingestRound runs one round and returns its report, or a failure.
 func (w *Worker) ingestRound(ctx context.Context, js *jobState, st *ingestState, c *wire.Command) []wire.Report {
 	start := time.Now()
-	// What an ingest holds is mostly ratings in pointer-free chunks, so a
-	// collection costs little; collecting at 25% growth rather than the
-	// default 100% keeps the peak near the ratings a worker must hold
-	// (its blocks' share, while Build sorts them) instead of twice that.
-	defer debug.SetGCPercent(debug.SetGCPercent(ingestGCPercent))
 	rep, err := w.runIngestRound(ctx, js, st, c)
 	if err != nil {
 		kind, peer := job.KindRuntime, ""
