@@ -41,6 +41,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -274,7 +275,7 @@ type ServerConfig struct {
 	Port int
 	// StoreDir enables JetStream with this storage directory ("" leaves
 	// JetStream off; cofactor needs it unless blocks and snapshots are on
-	// a shared filesystem).
+	// a shared filesystem). "$NAME" is read from the server's environment.
 	StoreDir string
 	// MaxPayload in bytes; 0 keeps the server's default.
 	MaxPayload int
@@ -285,9 +286,9 @@ type ServerConfig struct {
 	// Users of the roles; at least one.
 	Users []User
 	// ServerName names the server (JetStream in a cluster needs a name
-	// unique among its servers). A value starting with "$" is written as a
-	// variable nats-server reads from its environment, so that the servers
-	// of a cluster can share one file.
+	// unique among its servers). "$NAME" is written as a variable
+	// nats-server reads from its environment, so that the servers of a
+	// cluster can share one file.
 	ServerName string
 	// HTTPPort is the monitoring port (health checks); 0 leaves it off.
 	HTTPPort int
@@ -385,11 +386,7 @@ func WriteServerConfig(w io.Writer, c ServerConfig) error {
 	b.WriteString("# Passwords are read from the environment when the server starts.\n")
 	fmt.Fprintf(&b, "host: %s\nport: %d\n", quote(host), port)
 	if c.ServerName != "" {
-		if strings.HasPrefix(c.ServerName, "$") {
-			fmt.Fprintf(&b, "server_name: %s\n", c.ServerName)
-		} else {
-			fmt.Fprintf(&b, "server_name: %s\n", quote(c.ServerName))
-		}
+		fmt.Fprintf(&b, "server_name: %s\n", valueOrVariable(c.ServerName))
 	}
 	if c.HTTPPort > 0 {
 		fmt.Fprintf(&b, "http_port: %d\n", c.HTTPPort)
@@ -398,7 +395,7 @@ func WriteServerConfig(w io.Writer, c ServerConfig) error {
 		fmt.Fprintf(&b, "max_payload: %d\n", c.MaxPayload)
 	}
 	if c.StoreDir != "" {
-		fmt.Fprintf(&b, "jetstream {\n  store_dir: %s\n}\n", quote(c.StoreDir))
+		fmt.Fprintf(&b, "jetstream {\n  store_dir: %s\n}\n", valueOrVariable(c.StoreDir))
 	}
 	if c.TLSCert != "" {
 		fmt.Fprintf(&b, "tls {\n  cert_file: %s\n  key_file: %s\n", quote(c.TLSCert), quote(c.TLSKey))
@@ -487,6 +484,18 @@ func writePermissions(b *strings.Builder, p transport.Permissions, indent string
 	if p.Responses {
 		fmt.Fprintf(b, "%sallow_responses = true\n", indent)
 	}
+}
+
+// variable is a reference to an environment variable in a value.
+var variable = regexp.MustCompile(`^\$[A-Za-z_][A-Za-z0-9_]*$`)
+
+// valueOrVariable writes v quoted, or bare when it is a variable
+// reference ($NAME) that nats-server resolves from its environment.
+func valueOrVariable(v string) string {
+	if variable.MatchString(v) {
+		return v
+	}
+	return quote(v)
 }
 
 func roleIndex(r Role) int {

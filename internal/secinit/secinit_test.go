@@ -158,8 +158,11 @@ func TestInitNATSConfig(t *testing.T) {
 	}
 
 	t.Setenv("NATS_SERVER_NAME", "nats-1")
+	storeDir := filepath.Join(t.TempDir(), "js-1")
+	t.Setenv("NATS_STORE_DIR", storeDir)
 	c, _ = initDir(t, func(c *Config) {
 		c.NATS.ServerName = "$NATS_SERVER_NAME"
+		c.NATS.StoreDir = "$NATS_STORE_DIR"
 		c.NATS.HTTPPort = 8222
 		c.NATS.Cluster = &natsauth.Cluster{Routes: []string{"nats-route://nats-0.nats:6222", "nats-route://nats-1.nats:6222", "nats-route://nats-2.nats:6222"}}
 	})
@@ -167,7 +170,7 @@ func TestInitNATSConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if opts.ServerName != "nats-1" || opts.Cluster.Name != "cofactor" || opts.Cluster.Port != 6222 || len(opts.Routes) != 3 || opts.HTTPPort != 8222 {
+	if opts.ServerName != "nats-1" || opts.StoreDir != storeDir || opts.Cluster.Name != "cofactor" || opts.Cluster.Port != 6222 || len(opts.Routes) != 3 || opts.HTTPPort != 8222 {
 		t.Errorf("cluster nats.conf: server %q, cluster %q port %d, %d routes, http_port %d", opts.ServerName, opts.Cluster.Name, opts.Cluster.Port, len(opts.Routes), opts.HTTPPort)
 	}
 	if opts.Cluster.TLSConfig == nil || opts.Cluster.TLSConfig.ClientAuth != tls.RequireAndVerifyClientCert {

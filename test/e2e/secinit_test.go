@@ -300,3 +300,159 @@ func TestWorkerIdentitiesCluster(t *testing.T) {
 		t.Errorf("the intruder received %d of w1's messages", n)
 	}
 }
+
+// TestSecureNATSClusterR3: the nats.conf `security init --nats-routes`
+// writes runs a real 3-server NATS cluster — routes over TLS, each server
+// verifying the others' certificates, names from $NATS_SERVER_NAME — and
+// coordinators with --replicas 3 and every server's URL run a job on it
+// to the factors of `train --workers 1`, one server SIGKILLed in the
+// middle.
+func TestSecureNATSClusterR3(t *testing.T) {
+	skipShort(t)
+	base := t.TempDir()
+	dir := filepath.Join(base, "secure")
+	type server struct {
+		name            string
+		port, routePort int
+		p               *testcluster.Proc
+	}
+	var servers []*server
+	var routes, urls []string
+	for i := 1; i <= 3; i++ {
+		s := &server{name: fmt.Sprintf("n%d", i), port: testcluster.FreePort(t), routePort: testcluster.FreePort(t)}
+		servers = append(servers, s)
+		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", s.routePort))
+		urls = append(urls, fmt.Sprintf("nats://127.0.0.1:%d", s.port))
+	}
+	code, _, errs := runCLI(t, "security", "init", dir, "--nats-http-port", "0", "--jetstream-dir", "$NATS_STORE_DIR",
+		"--nats-server-name", "$NATS_SERVER_NAME", "--nats-routes", strings.Join(routes, ","))
+	if code != 0 {
+		t.Fatalf("security init: exit %d: %s", code, errs)
+	}
+	f := func(name string) string { return filepath.Join(dir, name) }
+	for _, s := range servers {
+		// One host: each server its own client and route port, and its
+		// name and JetStream directory from its environment; the rest
+		// is the shared nats.conf.
+		env := []string{"NATS_SERVER_NAME=" + s.name, "NATS_STORE_DIR=" + filepath.Join(base, s.name+"-js")}
+		s.p = testcluster.StartProcEnv(t, base, s.name, testcluster.Bins.NATS, env,
+			"-c", f(secinit.NATSConfig), "-a", "127.0.0.1", "-p", fmt.Sprint(s.port),
+			"--cluster", fmt.Sprintf("nats://127.0.0.1:%d", s.routePort))
+	}
+	for _, s := range servers {
+		if !waitDials(s.port) {
+			t.Fatalf("%s does not listen:\n%s", s.name, s.p.Tail())
+		}
+	}
+	testcluster.WaitForWithin(t, time.Minute, "the TLS routes to join the three servers", func() bool {
+		for _, s := range servers {
+			if strings.Count(s.p.Tail(), "Route connection created") < 1 {
+				return false
+			}
+		}
+		return true
+	})
+
+	readToken, err := os.ReadFile(f(secinit.ReadToken))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := testcluster.NewEmpty(t)
+	c.NATSURL = strings.Join(urls, ",")
+	c.HTTPS = true
+	c.CLIFlags = []string{"--ca-file", f(secinit.CACert), "--token-file", f(secinit.AdminToken)}
+	c.APIToken = strings.TrimSpace(string(readToken))
+	c.APITLS = clientTLS(t, f(secinit.CACert))
+	c.CoordFlags = []string{"--replicas", "3",
+		"--nats-nkey", f(secinit.NKeyFile(natsauth.Coordinator)), "--nats-ca", f(secinit.CACert),
+		"--http-tls-cert", f(secinit.CoordinatorCrt), "--http-tls-key", f(secinit.CoordinatorKey), "--http-tls-ca", f(secinit.CACert),
+		"--admin-token-file", f(secinit.AdminToken), "--read-token-file", f(secinit.ReadToken),
+		"--raft-tls-cert", f(secinit.RaftCert), "--raft-tls-key", f(secinit.RaftKey), "--raft-tls-ca", f(secinit.RaftCACert)}
+	cd := &testcluster.Coord{ID: "c1", DataDir: filepath.Join(c.Dir, "c1")}
+	c.Coords = append(c.Coords, cd)
+	c.StartCoord(cd, true)
+	for _, id := range []string{"w1", "w2"} {
+		c.StartWorkerArgs(id, "--nats-nkey", f(secinit.NKeyFile(natsauth.Worker)), "--nats-ca", f(secinit.CACert))
+	}
+	c.WaitReady(1, 2, 2*time.Minute)
+
+	input := smallInput(t)
+	flags := []string{"--input", input, "--rank", "6", "--lambda", "0.05", "--iterations", "8", "--test-fraction", "0.1", "--seed", "2"}
+	dist := filepath.Join(t.TempDir(), "cluster")
+	id := c.Submit(append([]string{"--out", dist, "--checkpoint-every", "1"}, flags...)...)
+	testcluster.WaitForWithin(t, time.Minute, "the job to reach iteration 2", func() bool {
+		r := c.Job(id)
+		return r != nil && (len(r.History) >= 2 || r.State != job.StateRunning && r.State != job.StatePending)
+	})
+	servers[1].p.Kill()
+	code, jr := c.WaitWithin(id, 3*time.Minute)
+	if code != 0 || jr.State != job.StateSucceeded {
+		for _, s := range servers {
+			t.Logf("--- %s:\n%s", s.name, s.p.Tail())
+		}
+		t.Fatalf("job wait: exit %d, state %s, error %s", code, jr.State, jr.Error)
+	}
+	if d := testutil.DirDiff(t, dist, trainLocal(t, flags...)); d > 1e-5 {
+		t.Errorf("the cluster's factors differ from train --workers 1 by %g", d)
+	}
+
+	// A server without the cluster's certificates cannot join it: n1
+	// closes its plain route at once, so what is published on it never
+	// reaches the cluster.
+	roguePort := testcluster.FreePort(t)
+	rogue := testcluster.StartProc(t, base, "rogue", testcluster.Bins.NATS, "-a", "127.0.0.1", "-p", fmt.Sprint(roguePort),
+		"-n", "rogue", "--cluster_name", "cofactor", "--cluster", fmt.Sprintf("nats://127.0.0.1:%d", testcluster.FreePort(t)),
+		"--routes", routes[0])
+	defer rogue.Kill()
+	if !waitDials(roguePort) {
+		t.Fatalf("the rogue server does not listen:\n%s", rogue.Tail())
+	}
+	sec := transport.Security{NKeySeedFile: f(secinit.NKeyFile(natsauth.Coordinator)), CAFile: f(secinit.CACert)}
+	opts, err := sec.Options()
+	if err != nil {
+		t.Fatal(err)
+	}
+	listener, err := transport.Dial(urls[0], "listener", opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer listener.Close()
+	got, err := listener.SubscribeSync(transport.SubjectHeartbeat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	listener.Flush()
+	intruder, err := nats.Connect(fmt.Sprintf("nats://127.0.0.1:%d", roguePort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer intruder.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		intruder.Publish(transport.SubjectHeartbeat, []byte("rogue heartbeat"))
+		intruder.Flush()
+		for {
+			m, err := got.NextMsg(100 * time.Millisecond)
+			if err != nil {
+				break
+			}
+			if string(m.Data) == "rogue heartbeat" {
+				t.Fatalf("a server without the cluster's certificate routed a message into it:\n%s", rogue.Tail())
+			}
+		}
+	}
+	if !strings.Contains(rogue.Tail(), "Router connection closed") {
+		t.Errorf("the rogue server's route attempts were not closed:\n%s", rogue.Tail())
+	}
+}
+
+func waitDials(port int) bool {
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if testcluster.Dials(port) {
+			return true
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return false
+}
