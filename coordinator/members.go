@@ -140,6 +140,7 @@ func (m *members) leadership(ctx context.Context) {
 				stop = m.lead(ctx)
 			}
 		case <-retry:
+			retry = nil
 			stop = m.lead(ctx)
 		case <-refresh.C:
 			if stop == nil && m.isLeader() {

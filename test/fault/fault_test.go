@@ -400,7 +400,13 @@ func TestMinorityMakesNoProgress(t *testing.T) {
 					if r.Checkpoint != nil {
 						ck = r.Checkpoint.ID
 					}
-					return fmt.Sprintf("%s, %d history entries, checkpoint %q, progress %+v", r.State, len(r.History), ck, r.Progress)
+					// Not the elapsed or remaining seconds: they move
+					// with the clock, not with the job.
+					at := ""
+					if p := r.Progress; p != nil {
+						at = fmt.Sprintf(", at %s of iteration %d (%.3f done)", p.Phase, p.Iteration, p.Done)
+					}
+					return fmt.Sprintf("%s, %d history entries, checkpoint %q%s", r.State, len(r.History), ck, at)
 				}
 				return "no answer"
 			}
