@@ -21,7 +21,7 @@ import (
 // for jobs whose input is in the cluster's dataset store. Every live
 // worker takes part: the leader cuts the datasets' files into shards,
 // hands them round-robin to the workers (ranked in ID order), and drives
-// the rounds of partition.Ingest (wire.IngestScan … wire.IngestBuild),
+// the rounds of partition.Ingest (wire.IngestScan … wire.IngestBuildItems),
 // one command a round to every worker, planning between rounds from what
 // they report. No process holds the whole input: the leader sees counts,
 // samples and block bounds; each worker its shards' bytes, its hash and
@@ -29,7 +29,7 @@ import (
 // under the names a single worker's partition uses, so assignment, load
 // and the phases do not know which way a job was partitioned.
 //
-// An attempt is all seven rounds on one set of workers. Losing one of them
+// An attempt is all nine rounds on one set of workers. Losing one of them
 // (or its restart) abandons the attempt: the driver's next step starts a
 // new one over the workers alive then, with a new attempt number, so the
 // shards of the lost worker are scanned by the others. The result does not
@@ -166,29 +166,35 @@ func (r *ingestRun) layout(ctx context.Context, plan *partition.IngestPlan) (*pa
 	return &layout, nil
 }
 
-// build runs rounds 6 and 7: every rating to its blocks' builders; the
-// blocks to the block store. It returns the builds and each user
-// block's sum of ratings.
+// build runs rounds 6 to 9: every rating to its user block's builder;
+// the user blocks to the block store; their ratings to the item blocks'
+// builders; the item blocks to the block store. It returns the builds and
+// each user block's sum of ratings.
 func (r *ingestRun) build(ctx context.Context, layout *partition.IngestLayout) ([]partition.BuildReport, []float64, error) {
 	if _, err := r.round(ctx, wire.IngestRoute, &wire.IngestCommand{Layout: layout}); err != nil {
 		return nil, nil, err
 	}
-	reps, err := r.round(ctx, wire.IngestBuild, &wire.IngestCommand{})
-	if err != nil {
-		return nil, nil, err
-	}
-	builds := make([]partition.BuildReport, len(reps))
+	var builds []partition.BuildReport
 	userSums := make([]float64, len(layout.UserBounds)-1)
-	for k, rep := range reps {
-		if rep.Build == nil {
-			return nil, nil, fmt.Errorf("worker %s reported no blocks", r.alive[k])
+	for _, round := range []int{wire.IngestBuildUsers, wire.IngestTranspose, wire.IngestBuildItems} {
+		reps, err := r.round(ctx, round, &wire.IngestCommand{})
+		if err != nil {
+			return nil, nil, err
 		}
-		builds[k] = *rep.Build
-		for _, s := range rep.Sums {
-			if s.Block < 0 || s.Block >= len(userSums) {
-				return nil, nil, fmt.Errorf("worker %s reported the sum of user block %d of %d", r.alive[k], s.Block, len(userSums))
+		if round == wire.IngestTranspose {
+			continue
+		}
+		for k, rep := range reps {
+			if rep.Build == nil {
+				return nil, nil, fmt.Errorf("worker %s reported no blocks", r.alive[k])
 			}
-			userSums[s.Block] = s.Sum
+			builds = append(builds, *rep.Build)
+			for _, s := range rep.Sums {
+				if s.Block < 0 || s.Block >= len(userSums) {
+					return nil, nil, fmt.Errorf("worker %s reported the sum of user block %d of %d", r.alive[k], s.Block, len(userSums))
+				}
+				userSums[s.Block] = s.Sum
+			}
 		}
 	}
 	return builds, userSums, nil

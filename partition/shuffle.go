@@ -41,14 +41,18 @@ import (
 //  4. Route (SetLayout, SendBlockIDs, Route per shard): each range owner
 //     sends every block's builder (block b of a side is built by worker
 //     b mod W) its IDs; each shard is parsed again, its IDs numbered by
-//     asking their range owners, and every rating sent to the builders of
-//     its user block and its item block (a test rating to its user block
-//     only; a test rating naming an unknown ID to the owner of the pair's
-//     hash, which counts such pairs once).
-//  5. Build (Build): each builder sorts its blocks' ratings (input order
-//     decides which copy of a repeated pair is kept, as NewDataset does),
-//     sends every block of the other side the rows it needs from it,
-//     derives its send lists from what it receives, and stores its blocks.
+//     asking their range owners, and every rating sent to the builder of
+//     its user block (a test rating naming an unknown ID to the owner of
+//     the pair's hash, which counts such pairs once).
+//  5. Build, in three barriers. BuildUsers: each builder sorts its user
+//     blocks' ratings (input order decides which copy of a repeated pair
+//     is kept, as NewDataset does), tells every item block which rows it
+//     needs from it, derives its own send lists, and stores the blocks.
+//     Transpose: the user blocks send their kept training ratings to the
+//     builders of their item blocks. BuildItems: each builder sorts its
+//     item blocks, fills their send lists from the user blocks' needs,
+//     and stores them. A worker thus holds its user blocks' raw ratings,
+//     then its item blocks', never both at once.
 //
 // Messages go through bounded buffers (IngestPlan.BufferBytes a
 // destination), so a worker holds its hash range, its ID range, its
@@ -202,6 +206,8 @@ type Ingest struct {
 	blocks  map[blockKey]*building
 	pairs   []pairRec
 	changed chan struct{} // closed (and replaced) when a block's needs complete
+	// userBuilt are the user blocks BuildUsers built, for Transpose.
+	userBuilt []*Block
 }
 
 type msgKey struct {
@@ -1012,9 +1018,10 @@ type router struct {
 	peers Peers
 	arena []byte
 	recs  []routeRec
-	// out[k][to]: ratings for worker to's user blocks (k 0), item blocks
-	// (k 1), user blocks' test sets (k 2); then test pairs of unknown IDs
-	// for their pair owner (k 3).
+	// out[k][to]: ratings for worker to's user blocks (k 0), user blocks'
+	// test sets (k 2); then test pairs of unknown IDs for their pair
+	// owner (k 3). k 1 (item blocks) stays empty: item blocks get their
+	// ratings from Transpose.
 	out   [4][]msgWriter
 	batch [4][]uint32
 }
@@ -1104,9 +1111,6 @@ func (rt *router) resolve(ctx context.Context) error {
 			return fmt.Errorf("partition: training pair (%q, %q) has no dense index: the ranges lost an ID", rt.str(r.u), rt.str(r.i))
 		case !r.test:
 			if err := rt.send(ctx, 0, rt.g.builder(blockOf(rt.l.UserBounds, u)), rating{u, i, r.val, r.seq}); err != nil {
-				return err
-			}
-			if err := rt.send(ctx, 1, rt.g.builder(blockOf(rt.l.ItemBounds, i)), rating{i, u, r.val, r.seq}); err != nil {
 				return err
 			}
 		case u >= 0 && i >= 0:
@@ -1239,61 +1243,171 @@ type BuildReport struct {
 }
 
 // StoreFunc stores a finished block and returns its stored size. The
-// block's Rows and Test may be dropped after it returns.
+// block must not be changed afterwards: Transpose reads the user blocks'
+// ratings.
 type StoreFunc func(ctx context.Context, blk *Block) (int64, error)
 
-// Build is round 5: it sorts the ratings of every block this worker
-// builds, exchanges with the other builders which rows each block needs
-// from which, and stores each block with store.
-func (g *Ingest) Build(ctx context.Context, peers Peers, store StoreFunc) (BuildReport, error) {
+// BuildUsers is round 5a: it sorts the ratings of every user block this
+// worker builds, tells each item block's builder which item rows the
+// block needs from it, and stores the block. A user block's send lists
+// (the rows each item block needs from it) are its users with a training
+// rating in that item block — item blocks hold training ratings only — so
+// they are derived here rather than waited for. The blocks are kept for
+// Transpose.
+func (g *Ingest) BuildUsers(ctx context.Context, peers Peers, store StoreFunc) (BuildReport, error) {
 	g.mu.Lock()
 	l := g.layout
 	if l == nil {
 		g.mu.Unlock()
-		return BuildReport{}, errors.New("partition: Build before SetLayout")
+		return BuildReport{}, errors.New("partition: BuildUsers before SetLayout")
 	}
-	var mine []*building
-	for _, side := range []Side{Users, Items} {
-		for b := g.self; b < len(l.bounds(side))-1; b += g.plan.Workers {
-			mine = append(mine, g.blocks[blockKey{side, b}])
-		}
-	}
+	mine := g.mine(Users)
 	pairs := g.pairs
 	g.pairs = nil
 	g.lookup = [2]*Dict{}
 	g.mu.Unlock()
 	var rep BuildReport
 	rep.TestUnknown, rep.TestUnknownDuplicates = countPairs(pairs)
-
-	built := make([]*Block, len(mine))
-	for k, bk := range mine {
+	for _, bk := range mine {
 		g.mu.Lock()
 		train, test := bk.train, bk.test
 		bk.train, bk.test = ratingList{}, ratingList{}
 		g.mu.Unlock()
-		nOther := int(l.Offsets.side(bk.side.Other()).IDs)
-		blk, dups, testDups, err := assemble(bk, train, test, l.bounds(bk.side.Other()), nOther)
+		blk, dups, testDups, err := assemble(bk, train, test, l.ItemBounds, int(l.Offsets.Items.IDs))
 		if err != nil {
 			return rep, err
 		}
-		if bk.side == Users {
-			rep.Duplicates += dups
-			rep.TestDuplicates += testDups
-			rep.TestKept += blk.Test.NNZ()
-		}
-		built[k] = blk
-		// Tell every block of the other side what this one needs of it.
-		for q := range len(l.bounds(bk.side.Other())) - 1 {
+		rep.Duplicates += dups
+		rep.TestDuplicates += testDups
+		rep.TestKept += blk.Test.NNZ()
+		for q := range len(l.ItemBounds) - 1 {
 			if err := g.sendNeeds(ctx, peers, blk, q); err != nil {
 				return rep, err
 			}
 		}
+		blk.SendPtr, blk.Send = sendLists(blk)
+		br, err := g.finish(ctx, bk, blk, store)
+		if err != nil {
+			return rep, err
+		}
+		rep.Blocks = append(rep.Blocks, br)
+		g.mu.Lock()
+		g.userBuilt = append(g.userBuilt, blk)
+		g.mu.Unlock()
 	}
-	for k, bk := range mine {
+	return rep, nil
+}
+
+// sendLists derives a user block's send lists from its training ratings:
+// for item block q, the block's rows with a rating of an item in q, in
+// row order.
+func sendLists(blk *Block) ([]int32, []int32) {
+	nq := len(blk.NeedPtr) - 1
+	lists := make([][]int32, nq)
+	for r := range blk.Len() {
+		q := 0
+		for _, c := range blk.Rows.Col[blk.Rows.Ptr[r]:blk.Rows.Ptr[r+1]] {
+			for c >= blk.NeedPtr[q+1] {
+				q++
+			}
+			if l := lists[q]; len(l) == 0 || l[len(l)-1] != int32(r) {
+				lists[q] = append(lists[q], int32(r))
+			}
+		}
+	}
+	ptr := make([]int32, nq+1)
+	n := 0
+	for q, l := range lists {
+		n += len(l)
+		ptr[q+1] = int32(n)
+	}
+	send := make([]int32, 0, n)
+	for _, l := range lists {
+		send = append(send, l...)
+	}
+	return ptr, send
+}
+
+// Transpose is round 5b: every user block this worker built sends its
+// training ratings, repeats already resolved, to the builders of their
+// item blocks. It may be repeated (the messages are the same, and
+// duplicates are ignored). Item blocks are thus built from what the user blocks kept
+// and never hold the raw copies: a worker holds its user blocks' ratings
+// while it sorts them, and its item blocks' only after.
+func (g *Ingest) Transpose(ctx context.Context, peers Peers) error {
+	g.mu.Lock()
+	l, blocks := g.layout, g.userBuilt
+	g.mu.Unlock()
+	if l == nil {
+		return errors.New("partition: Transpose before SetLayout")
+	}
+	out := make([]msgWriter, g.plan.Workers)
+	batch := make([]uint32, g.plan.Workers)
+	for _, blk := range blocks {
+		from := uint32(blk.Index)
+		for to := range out {
+			batch[to] = 0
+			out[to].reset(msgRatings, Items, false, -1, from, 0, 0)
+		}
+		flush := func(to int) error {
+			w := &out[to]
+			if w.n == 0 {
+				return nil
+			}
+			msg := w.finish()
+			batch[to]++
+			w.reset(msgRatings, Items, false, -1, from, batch[to], 0)
+			return g.call(ctx, peers, to, msg)
+		}
+		for r := range blk.Len() {
+			u := blk.Start + int32(r)
+			for j := blk.Rows.Ptr[r]; j < blk.Rows.Ptr[r+1]; j++ {
+				i := blk.Needed[blk.Rows.Col[j]]
+				to := g.builder(blockOf(l.ItemBounds, i))
+				if out[to].len()+ratingSize > g.bufBytes {
+					if err := flush(to); err != nil {
+						return err
+					}
+				}
+				out[to].rating(rating{row: i, col: u, val: blk.Rows.Val[j]})
+				out[to].n++
+			}
+		}
+		for to := range out {
+			if err := flush(to); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// BuildItems is round 5c: it sorts the ratings of every item block this
+// worker builds, fills its send lists from what the user blocks said they
+// need, and stores it.
+func (g *Ingest) BuildItems(ctx context.Context, store StoreFunc) (BuildReport, error) {
+	g.mu.Lock()
+	l := g.layout
+	if l == nil {
+		g.mu.Unlock()
+		return BuildReport{}, errors.New("partition: BuildItems before SetLayout")
+	}
+	mine := g.mine(Items)
+	g.userBuilt = nil // every Transpose is done
+	g.mu.Unlock()
+	var rep BuildReport
+	for _, bk := range mine {
+		g.mu.Lock()
+		train := bk.train
+		bk.train = ratingList{}
+		g.mu.Unlock()
+		blk, _, _, err := assemble(bk, train, ratingList{}, l.UserBounds, int(l.Offsets.Users.IDs))
+		if err != nil {
+			return rep, err
+		}
 		if err := g.waitNeeds(ctx, bk); err != nil {
 			return rep, err
 		}
-		blk := built[k]
 		g.mu.Lock()
 		blk.SendPtr = make([]int32, len(bk.needs)+1)
 		n := 0
@@ -1308,24 +1422,43 @@ func (g *Ingest) Build(ctx context.Context, peers Peers, store StoreFunc) (Build
 			blk.SendPtr[p+1] = int32(len(blk.Send))
 		}
 		bk.needs = nil
-		if bk.nIDs != len(bk.ids) {
-			g.mu.Unlock()
-			return rep, fmt.Errorf("partition: %s block %d received %d of its %d IDs", bk.side, bk.index, bk.nIDs, len(bk.ids))
-		}
-		blk.IDs, bk.ids = bk.ids, nil
 		g.mu.Unlock()
-		size, err := store(ctx, blk)
+		br, err := g.finish(ctx, bk, blk, store)
 		if err != nil {
 			return rep, err
 		}
-		br := BlockReport{Side: blk.Side, Index: blk.Index, Rows: int64(blk.Len()), Ratings: blk.Rows.NNZ(), Bytes: size}
-		for q := range len(blk.NeedPtr) - 1 {
-			br.Needs = append(br.Needs, int64(len(blk.NeededFrom(q))))
-		}
 		rep.Blocks = append(rep.Blocks, br)
-		built[k] = nil
 	}
 	return rep, nil
+}
+
+// mine lists the blocks of side this worker builds (g.mu held).
+func (g *Ingest) mine(side Side) []*building {
+	var out []*building
+	for b := g.self; b < len(g.layout.bounds(side))-1; b += g.plan.Workers {
+		out = append(out, g.blocks[blockKey{side, b}])
+	}
+	return out
+}
+
+// finish gives a built block its IDs, stores it and reports it.
+func (g *Ingest) finish(ctx context.Context, bk *building, blk *Block, store StoreFunc) (BlockReport, error) {
+	g.mu.Lock()
+	if bk.nIDs != len(bk.ids) {
+		g.mu.Unlock()
+		return BlockReport{}, fmt.Errorf("partition: %s block %d received %d of its %d IDs", bk.side, bk.index, bk.nIDs, len(bk.ids))
+	}
+	blk.IDs, bk.ids = bk.ids, nil
+	g.mu.Unlock()
+	size, err := store(ctx, blk)
+	if err != nil {
+		return BlockReport{}, err
+	}
+	br := BlockReport{Side: blk.Side, Index: blk.Index, Rows: int64(blk.Len()), Ratings: blk.Rows.NNZ(), Bytes: size}
+	for q := range len(blk.NeedPtr) - 1 {
+		br.Needs = append(br.Needs, int64(len(blk.NeededFrom(q))))
+	}
+	return br, nil
 }
 
 // countPairs counts the distinct pairs among test pairs of unknown IDs,

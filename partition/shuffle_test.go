@@ -210,30 +210,36 @@ func runIngest(t testing.TB, in ingestInput, w, shards int, chunk int64, p, q, r
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Round 5.
+	// Round 5: user blocks, the transposition, item blocks, each a
+	// barrier.
 	run := &ingestRun{blocks: map[blockKey][]byte{}, layout: layout, peers: peers}
 	var mu sync.Mutex
-	builds := make([]BuildReport, w)
-	err = each(func(self int) error {
-		var err error
-		builds[self], err = peers.nodes[self].Build(ctx, peers, func(_ context.Context, blk *Block) (int64, error) {
-			data, err := blk.MarshalBinary()
-			if err != nil {
-				return 0, err
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			k := blockKey{blk.Side, blk.Index}
-			if run.blocks[k] != nil {
-				return 0, fmt.Errorf("%s block %d stored twice", blk.Side, blk.Index)
-			}
-			run.blocks[k] = data
-			return int64(len(data)), nil
-		})
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
+	store := func(_ context.Context, blk *Block) (int64, error) {
+		data, err := blk.MarshalBinary()
+		if err != nil {
+			return 0, err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		k := blockKey{blk.Side, blk.Index}
+		if run.blocks[k] != nil {
+			return 0, fmt.Errorf("%s block %d stored twice", blk.Side, blk.Index)
+		}
+		run.blocks[k] = data
+		return int64(len(data)), nil
+	}
+	builds := make([]BuildReport, 2*w)
+	for _, step := range []func(self int) error{
+		func(self int) (err error) {
+			builds[self], err = peers.nodes[self].BuildUsers(ctx, peers, store)
+			return err
+		},
+		func(self int) error { return peers.nodes[self].Transpose(ctx, peers) },
+		func(self int) (err error) { builds[w+self], err = peers.nodes[self].BuildItems(ctx, store); return err },
+	} {
+		if err := each(step); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if run.summary, err = Summarize(&plan, &layout, reps, builds); err != nil {
 		t.Fatal(err)

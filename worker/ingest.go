@@ -349,20 +349,32 @@ func (w *Worker) runIngestRound(ctx context.Context, js *jobState, st *ingestSta
 				}
 			}
 		}
-	case wire.IngestBuild:
-		b, err := g.Build(ctx, st.peers, func(ctx context.Context, blk *partition.Block) (int64, error) {
+	case wire.IngestBuildUsers, wire.IngestBuildItems:
+		store := func(ctx context.Context, blk *partition.Block) (int64, error) {
 			return w.storeIngested(ctx, js.id, st, blk)
-		})
+		}
+		var b partition.BuildReport
+		var err error
+		if c.Iteration == wire.IngestBuildUsers {
+			b, err = g.BuildUsers(ctx, st.peers, store)
+		} else {
+			b, err = g.BuildItems(ctx, store)
+		}
 		if err != nil {
 			return nil, err
 		}
 		rep.Build = &b
 		st.mu.Lock()
 		rep.Sums = slices.Clone(st.sums)
+		st.sums = nil
 		st.mu.Unlock()
-		// What the ingest held is garbage now: give its pages back before
-		// this process loads the blocks it is assigned.
+		// The raw ratings of the blocks just built are garbage now: give
+		// their pages back before the next round or the load.
 		debug.FreeOSMemory()
+	case wire.IngestTranspose:
+		if err := g.Transpose(ctx, st.peers); err != nil {
+			return nil, err
+		}
 	default:
 		return nil, fmt.Errorf("unknown ingest round %d", c.Iteration)
 	}

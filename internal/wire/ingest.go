@@ -17,14 +17,16 @@ import (
 // Ingest rounds, in order. Every worker finishes a round before any is
 // given the next.
 const (
-	IngestScan   = 1 + iota // ScanIDs of the worker's shards
-	IngestDict              // DictReport
-	IngestRanges            // SendRanges
-	IngestNumber            // RangeReport
-	IngestBounds            // BoundCandidates
-	IngestRoute             // SetLayout, SendBlockIDs, Route of the worker's shards
-	IngestBuild             // Build: blocks to the block store
-	IngestRounds = IngestBuild
+	IngestScan       = 1 + iota // ScanIDs of the worker's shards
+	IngestDict                  // DictReport
+	IngestRanges                // SendRanges
+	IngestNumber                // RangeReport
+	IngestBounds                // BoundCandidates
+	IngestRoute                 // SetLayout, SendBlockIDs, Route of the worker's shards
+	IngestBuildUsers            // BuildUsers: user blocks to the block store
+	IngestTranspose             // Transpose: user blocks' ratings to the item blocks' builders
+	IngestBuildItems            // BuildItems: item blocks to the block store
+	IngestRounds     = IngestBuildItems
 )
 
 // IngestCommand is the ingest part of a CmdIngest command.
