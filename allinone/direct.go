@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/cofactor-ml/cofactor/als"
@@ -200,16 +201,8 @@ func (d *direct) load(ctx context.Context) error {
 	if d.solver, err = als.NewSolver(spec.ALS(d.o.Threads)); err != nil {
 		return err
 	}
-	cfg := spec.ALS(0)
 	d.f = [2][]float32{make([]float32, r.Users*d.k), make([]float32, r.Items*d.k)}
-	for _, side := range []partition.Side{partition.Users, partition.Items} {
-		for _, blk := range d.layout.Blocks(side) {
-			x := d.rows(blk)
-			for i, id := range blk.IDs {
-				cfg.InitRow(x[i*d.k:(i+1)*d.k], spec.Seed, alsSide(side), id)
-			}
-		}
-	}
+	d.initRows()
 	if spec.WarmStart != "" {
 		if err := d.warmStart(ctx); err != nil {
 			return err
@@ -219,6 +212,29 @@ func (d *direct) load(ctx context.Context) error {
 	d.log.Info("partitioned", "job", r.JobID, "users", r.Users, "items", r.Items, "ratings", r.TrainRatings,
 		"blocks", fmt.Sprintf("%dx%d", r.UserBlocks, r.ItemBlocks), "seconds", r.LoadSeconds)
 	return nil
+}
+
+// initRows sets every row's initial factors, a function of the seed, the
+// side and the row's ID alone, on the job's threads.
+func (d *direct) initRows() {
+	cfg, seed := d.spec.ALS(0), d.spec.Seed
+	var wg sync.WaitGroup
+	for _, side := range []partition.Side{partition.Users, partition.Items} {
+		for _, blk := range d.layout.Blocks(side) {
+			x, n := d.rows(blk), len(blk.IDs)
+			step := (n + d.o.Threads - 1) / d.o.Threads
+			for lo := 0; lo < n; lo += step {
+				wg.Add(1)
+				go func(ids []string, x []float32) {
+					defer wg.Done()
+					for i, id := range ids {
+						cfg.InitRow(x[i*d.k:(i+1)*d.k], seed, alsSide(side), id)
+					}
+				}(blk.IDs[lo:min(lo+step, n)], x[lo*d.k:])
+			}
+		}
+	}
+	wg.Wait()
 }
 
 // meanRating is the mean of the training ratings (0 for none), summed in
@@ -288,7 +304,7 @@ func (d *direct) phase(ctx context.Context, t int, side partition.Side) error {
 		if side == partition.Users && t >= 2 && !d.spec.Implicit {
 			// The items gathered are those of iteration t−1, and x holds
 			// the users of t−1: the test error of iteration t−1.
-			s, _, n := als.BlockErrors(blockRows(blk.Test), x, other, d.k, d.mean)
+			s, _, n := als.BlockErrorsThreads(blockRows(blk.Test), x, other, d.k, d.mean, d.o.Threads)
 			testSSE += s
 			testN += n
 		}
@@ -333,7 +349,7 @@ func (d *direct) evaluate(ctx context.Context) error {
 		}
 		x := d.rows(blk)
 		if !d.spec.Implicit {
-			s, a, n := als.BlockErrors(blockRows(blk.Test), x, d.gather(blk), d.k, d.mean)
+			s, a, n := als.BlockErrorsThreads(blockRows(blk.Test), x, d.gather(blk), d.k, d.mean, d.o.Threads)
 			testSSE, testAE, testN = testSSE+s, testAE+a, testN+n
 			continue
 		}

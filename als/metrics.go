@@ -3,6 +3,7 @@ package als
 import (
 	"math"
 	"slices"
+	"sort"
 	"sync"
 	"sync/atomic"
 )
@@ -394,16 +395,88 @@ func BlockErrors(rows Rows, x, other []float32, k int, mean float32) (sse, sae f
 		xr := x[r*k : r*k+k]
 		for p := rows.Ptr[r]; p < rows.Ptr[r+1]; p++ {
 			c := int(rows.Col[p])
-			y := other[c*k : c*k+k]
-			var d float32
-			for i, a := range xr {
-				d += a * y[i]
-			}
-			e := float64(rows.Val[p]) - float64(mean) - float64(d)
-			sse += e * e
-			sae += math.Abs(e)
-			n++
+			sse, sae = addError(sse, sae, rows.Val[p], mean, dotRow(xr, other[c*k:c*k+k]))
 		}
+		n += rows.Ptr[r+1] - rows.Ptr[r]
 	}
 	return sse, sae, n
+}
+
+// dotRow is x·y in float32, summed in order: BlockErrors and
+// BlockErrorsThreads share it so that they round alike.
+func dotRow(x, y []float32) float32 {
+	y = y[:len(x)]
+	var d float32
+	for i, a := range x {
+		d += a * y[i]
+	}
+	return d
+}
+
+// addError adds the error of rating v against the prediction mean + d.
+func addError(sse, sae float64, v, mean, d float32) (float64, float64) {
+	e := float64(v) - float64(mean) - float64(d)
+	return sse + e*e, sae + math.Abs(e)
+}
+
+// errorsRound is how many ratings BlockErrorsThreads predicts before it
+// sums their errors: 128 KiB of predictions.
+const errorsRound = 1 << 15
+
+// BlockErrorsThreads is BlockErrors with the predictions computed by up to
+// threads goroutines. The errors are summed by one, in BlockErrors's
+// order, so the result is BlockErrors's to the last bit — what a block's
+// owner reports does not depend on how many threads it has. (A test set's
+// predictions are a serial pass as long as a quarter of a rank-64
+// iteration's row solves otherwise.)
+func BlockErrorsThreads(rows Rows, x, other []float32, k int, mean float32, threads int) (sse, sae float64, n int64) {
+	nr := rows.Len()
+	if nr == 0 {
+		return 0, 0, 0
+	}
+	lo, hi := rows.Ptr[0], rows.Ptr[nr]
+	if threads <= 1 || hi-lo < 2*errorsRound {
+		return BlockErrors(rows, x, other, k, mean)
+	}
+	d := make([]float32, errorsRound)
+	// rowOf is the row of rating p, at or after row r.
+	rowOf := func(p int64, r int) int {
+		for rows.Ptr[r+1] <= p {
+			r++
+		}
+		return r
+	}
+	r := 0 // the row of the round's first rating
+	for p0 := lo; p0 < hi; p0 += errorsRound {
+		p1 := min(p0+errorsRound, hi)
+		r = rowOf(p0, r)
+		var wg sync.WaitGroup
+		step := (p1 - p0 + int64(threads) - 1) / int64(threads)
+		for q0 := p0; q0 < p1; q0 += step {
+			q1 := min(q0+step, p1)
+			wg.Add(1)
+			go func(q0, q1 int64) {
+				defer wg.Done()
+				row := rowAt(rows.Ptr, r, q0)
+				for p := q0; p < q1; p++ {
+					row = rowOf(p, row)
+					c := int(rows.Col[p])
+					d[p-p0] = dotRow(x[row*k:row*k+k], other[c*k:c*k+k])
+				}
+			}(q0, q1)
+		}
+		wg.Wait()
+		for p := p0; p < p1; p++ {
+			sse, sae = addError(sse, sae, rows.Val[p], mean, d[p-p0])
+		}
+	}
+	return sse, sae, hi - lo
+}
+
+// rowAt is the row of rating p, searched from row r on: the last row
+// whose ratings start at or before p (rows without ratings skipped).
+func rowAt(ptr []int64, r int, p int64) int {
+	n := len(ptr) - 1
+	// The first row after r whose start is beyond p, less one.
+	return r + sort.Search(n-r, func(i int) bool { return ptr[r+i+1] > p })
 }
