@@ -145,8 +145,11 @@ func runGoals(ctx context.Context, c *config, e *env) error {
 	rep := goalsReport{Machine: machine(), Src: c.src, Threads: c.threads, Started: time.Now().UTC().Format(time.RFC3339),
 		LoadBefore: loadAvg()}
 	var err error
-	if e.python, err = findPython(); err != nil {
-		return err
+	want := func(g int) bool { return slices.Contains(c.goalList, g) }
+	if want(1) || want(2) {
+		if e.python, err = findPython(); err != nil {
+			return err
+		}
 	}
 	problem := func(err error) {
 		logf("problem: %v", err)
@@ -156,11 +159,18 @@ func runGoals(ctx context.Context, c *config, e *env) error {
 		rep.Rows = append(rep.Rows, r)
 		fmt.Fprintln(os.Stderr, goalHeader+"\n"+r.markdown())
 	}
+	addIf := func(ok bool, r goalRow) {
+		if ok {
+			add(r)
+		}
+	}
 	// The sgemm rate first and again at the end: the best of both is the
 	// reference (the machine is shared).
-	logf("NumPy sgemm probe, %d threads", c.threads)
-	if rep.SgemmGFLOPS, err = runSgemm(ctx, e); err != nil {
-		return err
+	if want(1) {
+		logf("NumPy sgemm probe, %d threads", c.threads)
+		if rep.SgemmGFLOPS, err = runSgemm(ctx, e); err != nil {
+			return err
+		}
 	}
 	all := datasets()
 	runs := c.goalRuns
@@ -168,7 +178,7 @@ func runGoals(ctx context.Context, c *config, e *env) error {
 	explicit := map[string]row{}
 	for _, name := range c.datasets {
 		d := all[name]
-		if d == nil || d.Rank != 64 || slices.Contains(d.Gen, "--implicit") {
+		if d == nil || d.Rank != 64 || slices.Contains(d.Gen, "--implicit") || !(want(1) || want(3)) {
 			continue
 		}
 		if c.iters > 0 {
@@ -194,18 +204,18 @@ func runGoals(ctx context.Context, c *config, e *env) error {
 		users, items := res.Users, res.Items
 		f := explicitFlops(res.TrainRatings, users+items, 64)
 		g := f / res.SecPerIter / 1e9
-		add(goalRow{Goal: 1, What: fmt.Sprintf("explicit rank 64, %s (%.1fM training ratings): s/iteration %.3f", name, float64(res.TrainRatings)/1e6, res.SecPerIter),
+		addIf(want(1), goalRow{Goal: 1, What: fmt.Sprintf("explicit rank 64, %s (%.1fM training ratings): s/iteration %.3f", name, float64(res.TrainRatings)/1e6, res.SecPerIter),
 			Value: g, Unit: "GFLOP/s", Ref: rep.SgemmGFLOPS, RefWhat: fmt.Sprintf("NumPy sgemm, %d threads", c.threads),
 			Ratio: g / rep.SgemmGFLOPS, Target: "≥ 0.50 of sgemm", Met: boolp(g/rep.SgemmGFLOPS >= 0.5),
 			Note: fmt.Sprintf("F = %.1f GFLOP; test RMSE %s", f/1e9, fmtp(res.TestRMSE))})
 		bound := memoryBound(res.TrainRatings, users+items, 64)
-		add(goalRow{Goal: 3, What: fmt.Sprintf("peak RSS, explicit rank 64, %s, 1 process", name),
+		addIf(want(3), goalRow{Goal: 3, What: fmt.Sprintf("peak RSS, explicit rank 64, %s, 1 process", name),
 			Value: res.PeakRSSMB, Unit: "MB", Ref: bound / 1e6, RefWhat: "2×8 B/rating + 2 × float32 factors + 120 MB",
 			Ratio: res.PeakRSSMB * 1e6 / bound, Target: "≤ 1.00 of the bound", Met: boolp(res.PeakRSSMB*1e6 <= bound),
 			Note: fmt.Sprintf("%.1f B per training rating", res.PeakRSSMB*1e6/float64(res.TrainRatings))})
 	}
 	// Goal 1: the NumPy reference on the 5M set.
-	if r, ok := explicit["5m"]; ok {
+	if r, ok := explicit["5m"]; ok && want(1) {
 		d := all["5m"]
 		np, err := runNpals(ctx, e, d, false)
 		if err != nil {
@@ -218,7 +228,7 @@ func runGoals(ctx context.Context, c *config, e *env) error {
 		}
 	}
 	// Goal 2: implicit rank 64 against the implicit library's CG.
-	if d := all[c.implicitSet]; d != nil {
+	if d := all[c.implicitSet]; d != nil && want(2) {
 		if err := prepare(ctx, e.cofactor(), c.data, d); err != nil {
 			return err
 		}
@@ -251,7 +261,7 @@ func runGoals(ctx context.Context, c *config, e *env) error {
 				Note: fmt.Sprintf("cofactor %.3f s/iteration, %d threads each", cof.SecPerIter, c.threads)})
 		}
 	}
-	if d := all["ml-small"]; d != nil {
+	if d := all["ml-small"]; d != nil && want(2) {
 		id := *d
 		id.ImplicitRank, id.ImplicitLambda, id.ImplicitAlpha, id.Iterations = 64, 50, 1, 15
 		args := append([]string{"train", "--json", "--workers", "1"}, trainFlags(&id, true, id.Iterations, "cg")...)
@@ -271,7 +281,7 @@ func runGoals(ctx context.Context, c *config, e *env) error {
 		}
 	}
 	// Goal 4: loading against GNU sort on the same files.
-	if d := all[c.loadSet]; d != nil {
+	if d := all[c.loadSet]; d != nil && want(4) {
 		if err := prepare(ctx, e.cofactor(), c.data, d); err != nil {
 			return err
 		}
@@ -305,11 +315,15 @@ func runGoals(ctx context.Context, c *config, e *env) error {
 		}
 	}
 	// Goal 5: the guards, from the tree under test (absent before them).
-	for _, g := range guardRows(ctx, e) {
-		add(g)
+	if want(5) {
+		for _, g := range guardRows(ctx, e) {
+			add(g)
+		}
 	}
-	if g, err := runSgemm(ctx, e); err == nil && g > rep.SgemmGFLOPS {
-		rep.SgemmGFLOPS = g
+	if want(1) {
+		if g, err := runSgemm(ctx, e); err == nil && g > rep.SgemmGFLOPS {
+			rep.SgemmGFLOPS = g
+		}
 	}
 	rep.LoadAfter = loadAvg()
 	return rep.write(c.out, os.Stdout)

@@ -56,6 +56,9 @@ type config struct {
 	implicitSet string
 	loadSet     string
 	implicitDir string
+	// goalList selects the goals measured (1-5): a noisy machine can take
+	// the load-independent ones alone.
+	goalList []int
 }
 
 var allSystems = []string{"cofactor", "cluster", "npals", "kernels", "gorse"}
@@ -66,6 +69,11 @@ func (c *config) Validate() error {
 	for _, d := range c.datasets {
 		if known[d] == nil {
 			return fmt.Errorf("unknown dataset %q (know ml-small, 5m, 20m, 20m-imp, 100m)", d)
+		}
+	}
+	for _, g := range c.goalList {
+		if g < 1 || g > 5 {
+			return fmt.Errorf("--goal-list: no goal %d (know 1-5)", g)
 		}
 	}
 	for _, s := range c.systems {
@@ -130,6 +138,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.IntVar(&c.goalRuns, "goal-runs", 3, "runs of each --goals measurement (the best is kept)")
 	fs.StringVar(&c.implicitSet, "goal-implicit-set", "20m-imp", "dataset of the implicit-speed goal")
 	fs.StringVar(&c.loadSet, "goal-load-set", "20m", "dataset of the loading goal")
+	gl := fs.String("goal-list", "1,2,3,4,5", "goals --goals measures (goal 3 alone needs no Python)")
 	fs.StringVar(&c.implicitDir, "implicit-dir", "", "directory the implicit library was built into (implicitref/build.sh)")
 	fs.BoolVar(&c.clusterBg, "cluster-big", false, "also run the process cluster on sets marked big (100m)")
 	if err := fs.Parse(args); err != nil {
@@ -145,6 +154,9 @@ func parseFlags(args []string) (*config, error) {
 	}
 	if c.ranks, err = intList(*rk); err != nil {
 		return nil, fmt.Errorf("--scaling-ranks: %w", err)
+	}
+	if c.goalList, err = intList(*gl); err != nil {
+		return nil, fmt.Errorf("--goal-list: %w", err)
 	}
 	return c, c.Validate()
 }
