@@ -108,6 +108,19 @@ func TestLogStaysSmall(t *testing.T) {
 	if after-before > 2 {
 		t.Errorf("an idle %v appended %d entries, want at most 2", window, after-before)
 	}
+	// Yet every coordinator, follower or leader, says when it last heard
+	// each worker: liveness lives in memory.
+	for i := range c.nodes {
+		st, err := coordinator.NewClient(c.url(i)).Cluster(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range st.Workers {
+			if age := time.Since(w.LastSeen); age > 2*time.Second {
+				t.Errorf("%s says worker %s was last seen %v ago, after an idle %v", c.cfgs[i].ID, w.ID, age, window)
+			}
+		}
+	}
 }
 
 // waitAll waits for the jobs to succeed.
