@@ -12,7 +12,7 @@ var retainEvery = time.Minute
 
 // pruneBatch bounds the jobs one prune command names, to keep the log
 // entry small.
-const pruneBatch = 200
+const pruneBatch = 100
 
 // retention runs on the leader: it drops finished jobs beyond
 // Config.RetainJobs or older than Config.RetainAge, with their logs, by

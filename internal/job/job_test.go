@@ -36,3 +36,23 @@ func TestValidateInputs(t *testing.T) {
 		}
 	}
 }
+
+func TestStateText(t *testing.T) {
+	for _, s := range []State{StatePending, StateRunning, StateSucceeded, StateFailed, StateCancelled} {
+		b, err := s.MarshalText()
+		var back State
+		if err != nil || back.UnmarshalText(b) != nil || back != s || back.String() != string(b) {
+			t.Errorf("%s: %q, %v, read back %q", s, b, err, back)
+		}
+		if s.Finished() != (s != StatePending && s != StateRunning) {
+			t.Errorf("%s: finished %v", s, s.Finished())
+		}
+	}
+	var s State
+	if err := s.UnmarshalText([]byte("done")); !errors.Is(err, ErrState) {
+		t.Errorf("an unknown state: %v", err)
+	}
+	if _, err := State("done").MarshalText(); !errors.Is(err, ErrState) {
+		t.Errorf("marshalling an unknown state: %v", err)
+	}
+}
