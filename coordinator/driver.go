@@ -699,6 +699,13 @@ func (d *driver) checkpoint(ctx context.Context, j *Job, t int, final bool) erro
 // store: the newest and the one before it, to fall back to.
 const checkpointsKept = 2
 
+// pruneTimeout bounds deleting one old checkpoint. Pruning is best effort
+// and runs between a job's steps: a delete whose JetStream request went
+// to a NATS server that has just died would otherwise hold the job for
+// the store's whole operation timeout (a minute). A checkpoint not
+// deleted is tried again after the next checkpoint.
+const pruneTimeout = 5 * time.Second
+
 // pruneCheckpoints deletes a job's older checkpoints from the store, keeping
 // the newest few and any the current assignment resumes from.
 func (d *driver) pruneCheckpoints(ctx context.Context, j *Job, repo *checkpoint.Repo, newest string) {
@@ -712,7 +719,10 @@ func (d *driver) pruneCheckpoints(ctx context.Context, j *Job, repo *checkpoint.
 		if i < checkpointsKept || (j.Assign != nil && id == j.Assign.Resume) {
 			continue
 		}
-		if err := repo.Delete(ctx, id); err != nil {
+		dctx, cancel := context.WithTimeout(ctx, pruneTimeout)
+		err := repo.Delete(dctx, id)
+		cancel()
+		if err != nil {
 			d.n.log.Warn("old checkpoint not deleted", "job", j.ID, "checkpoint", id, "err", err)
 		}
 	}

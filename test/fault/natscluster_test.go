@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -24,6 +26,7 @@ import (
 type natsServer struct {
 	name            string
 	port, routePort int
+	monitorPort     int // /connz: which clients it holds
 	dir             string
 	p               *testcluster.Proc
 	stopped         bool // SIGSTOPped
@@ -43,7 +46,7 @@ func startNATSCluster(t *testing.T, dir string, n int) *natsCluster {
 	nc := &natsCluster{t: t, dir: dir}
 	for i := 1; i <= n; i++ {
 		nc.servers = append(nc.servers, &natsServer{
-			name: fmt.Sprintf("n%d", i), port: testcluster.FreePort(t), routePort: testcluster.FreePort(t),
+			name: fmt.Sprintf("n%d", i), port: testcluster.FreePort(t), routePort: testcluster.FreePort(t), monitorPort: testcluster.FreePort(t),
 			dir: filepath.Join(dir, fmt.Sprintf("n%d-js", i)),
 		})
 	}
@@ -74,10 +77,51 @@ func (nc *natsCluster) URLs() string {
 func (nc *natsCluster) start(s *natsServer) {
 	nc.t.Helper()
 	s.p = testcluster.StartProc(nc.t, nc.dir, s.name, testcluster.Bins.NATS,
-		"-a", "127.0.0.1", "-p", fmt.Sprint(s.port), "-n", s.name, "-js", "-sd", s.dir,
+		"-a", "127.0.0.1", "-p", fmt.Sprint(s.port), "-m", fmt.Sprint(s.monitorPort), "-n", s.name, "-js", "-sd", s.dir,
 		"--cluster_name", "cofactor", "--cluster", fmt.Sprintf("nats://127.0.0.1:%d", s.routePort), "--routes", nc.routes())
 	s.stopped = false
 	testcluster.WaitFor(nc.t, s.name+" to listen", func() bool { return testcluster.Dials(s.port) })
+}
+
+// clients returns the names of the cofactor processes (coordinators and
+// workers) connected to server i, from its monitoring endpoint.
+func (nc *natsCluster) clients(i int) []string {
+	nc.t.Helper()
+	hc := &http.Client{Timeout: 5 * time.Second}
+	defer hc.CloseIdleConnections()
+	resp, err := hc.Get(fmt.Sprintf("http://127.0.0.1:%d/connz?limit=1000", nc.servers[i].monitorPort))
+	if err != nil {
+		nc.t.Fatalf("%s /connz: %v", nc.servers[i].name, err)
+	}
+	defer resp.Body.Close()
+	var cz struct {
+		Connections []struct {
+			Name string `json:"name"`
+		} `json:"connections"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&cz); err != nil {
+		nc.t.Fatalf("%s /connz: %v", nc.servers[i].name, err)
+	}
+	var names []string
+	for _, c := range cz.Connections {
+		if strings.HasPrefix(c.Name, "cofactor-") {
+			names = append(names, c.Name)
+		}
+	}
+	return names
+}
+
+// busiest is the server holding the most cofactor processes (the first
+// of them from start on, for ties).
+func (nc *natsCluster) busiest(start int) (int, []string) {
+	best, names := -1, []string(nil)
+	for k := range nc.servers {
+		i := (start + k) % len(nc.servers)
+		if c := nc.clients(i); best < 0 || len(c) > len(names) {
+			best, names = i, c
+		}
+	}
+	return best, names
 }
 
 // kill SIGKILLs server i; restart starts it again on its ports and data.
@@ -235,11 +279,12 @@ func snapshotsReadable(t *testing.T, urls, job string) int {
 }
 
 // One of three NATS servers SIGKILLed in the middle of a job whose
-// buckets have three copies (--replicas 3): clients on it move to the
-// others, JetStream keeps a quorum, and the job ends with the undisturbed
-// factors. With the server still down, every snapshot the job published
-// is pulled and verifies (the earlier runs' too). The server is started again and catches up
-// before the next run; the victim changes each run.
+// buckets have three copies (--replicas 3) — the one most coordinators and
+// workers are connected to: they move to the others, JetStream keeps a
+// quorum, and the job ends with the undisturbed factors. With the server
+// still down, every snapshot in the store (this run's and the earlier
+// ones') is pulled and verifies. The server is started again and catches
+// up before the next run.
 func TestNATSServerKilledR3(t *testing.T) {
 	nc := startNATSCluster(t, t.TempDir(), 3)
 	c := startOnNATSCluster(t, nc)
@@ -251,14 +296,34 @@ func TestNATSServerKilledR3(t *testing.T) {
 			victim := i % 3
 			id, dist := submitOut(t, c)
 			if killPoints[1].wait(t, c, id, rng) {
-				t.Logf("killing NATS server %s mid-phase", nc.servers[victim].name)
+				// The server most processes are connected to: they must
+				// move to the others.
+				var held []string
+				victim, held = nc.busiest(i % 3)
+				t.Logf("killing NATS server %s mid-phase; connected to it: %v", nc.servers[victim].name, held)
+				if len(held) == 0 {
+					t.Errorf("no coordinator or worker was connected to %s: nothing had to reconnect", nc.servers[victim].name)
+				}
 				nc.kill(victim)
 			} else {
 				t.Logf("the job finished before the kill")
 			}
 			start := time.Now()
 			res := mustSucceed(t, c, id)
-			t.Logf("job done %.1f s after the kill; restarts %d, notes %v", time.Since(start).Seconds(), res.Restarts, res.Notes)
+			took := time.Since(start)
+			t.Logf("job done %.1f s after the kill; restarts %d, notes %v", took.Seconds(), res.Restarts, res.Notes)
+			if keep := os.Getenv("COFACTOR_FAULT_SLOW_LOGS"); keep != "" && took > 30*time.Second {
+				// A slow recovery: keep every process's log to read.
+				dst := filepath.Join(keep, fmt.Sprintf("%s-run%d", t.Name(), i))
+				logs, _ := filepath.Glob(filepath.Join(c.Dir, "*.log"))
+				more, _ := filepath.Glob(filepath.Join(nc.dir, "*.log"))
+				for _, l := range append(logs, more...) {
+					if b, err := os.ReadFile(l); err == nil && os.MkdirAll(dst, 0o755) == nil {
+						os.WriteFile(filepath.Join(dst, filepath.Base(l)), b, 0o644)
+					}
+				}
+				t.Logf("logs of the slow run kept in %s", dst)
+			}
 			d := compare(t, dist)
 			var up []string
 			for j, s := range nc.servers {
@@ -298,13 +363,17 @@ func TestTwoNATSServersStoppedR3(t *testing.T) {
 				t.Fatal("the job finished before the servers were stopped")
 			}
 			var stopped []int
+			var held []string
 			for j := range nc.servers {
 				if j != left {
-					nc.stop(j)
+					held = append(held, nc.clients(j)...)
 					stopped = append(stopped, j)
 				}
 			}
-			t.Logf("stopped NATS servers %v, %s left", stopped, nc.servers[left].name)
+			for _, j := range stopped {
+				nc.stop(j)
+			}
+			t.Logf("stopped NATS servers %v, %s left; connected to them: %v", stopped, nc.servers[left].name, held)
 			committed := func() string {
 				r := c.Job(id)
 				if r == nil {
