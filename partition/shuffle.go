@@ -244,6 +244,9 @@ type building struct {
 	nIDs   int // IDs received
 	train  ratingList
 	test   ratingList
+	// cells are an item block's ratings from Transpose: repeats already
+	// resolved, so without their input position.
+	cells cellList
 	// needs[p] lists the rows block p of the other side needs from this
 	// one, filled as its messages arrive; needsGot[p] counts them.
 	needs    [][]int32
@@ -933,9 +936,12 @@ func (g *Ingest) applyRoute(m *message) error {
 			if bk == nil {
 				return msgErrorf("%s block %d is not built by worker %d", m.side, b, g.self)
 			}
-			if m.test {
+			switch {
+			case m.test:
 				bk.test.add(r)
-			} else {
+			case m.side == Items:
+				bk.cells.add(cell{r.row, r.col, r.val})
+			default:
 				bk.train.add(r)
 			}
 		}
@@ -1398,13 +1404,10 @@ func (g *Ingest) BuildItems(ctx context.Context, store StoreFunc) (BuildReport, 
 	var rep BuildReport
 	for _, bk := range mine {
 		g.mu.Lock()
-		train := bk.train
-		bk.train = ratingList{}
+		cells := bk.cells
+		bk.cells = cellList{}
 		g.mu.Unlock()
-		blk, _, _, err := assemble(bk, train, ratingList{}, l.UserBounds, int(l.Offsets.Users.IDs))
-		if err != nil {
-			return rep, err
-		}
+		blk := assembleCells(bk, cells, l.UserBounds, int(l.Offsets.Users.IDs))
 		if err := g.waitNeeds(ctx, bk); err != nil {
 			return rep, err
 		}
@@ -1550,10 +1553,74 @@ func assemble(bk *building, train, test ratingList, otherBounds []int32, nOther 
 	return blk, dups, testDups, nil
 }
 
+// assembleCells is assemble for an item block built from Transpose's
+// cells: no test ratings, no repeats.
+func assembleCells(bk *building, cells cellList, otherBounds []int32, nOther int) *Block {
+	n := int(bk.hi - bk.lo)
+	blk := &Block{Side: bk.side, Index: bk.index, Start: bk.lo}
+	rows := sortCells(cells, bk.lo, n)
+	tst, _ := sortRows(ratingList{}, bk.lo, n)
+	need := newRankSet(nOther)
+	for _, c := range rows.Col {
+		need.add(c)
+	}
+	blk.Needed = need.finish()
+	for j, c := range rows.Col {
+		rows.Col[j] = need.rank(c)
+	}
+	blk.Rows, blk.Test = rows, tst
+	blk.NeedPtr = make([]int32, len(otherBounds))
+	for q, b := range otherBounds {
+		blk.NeedPtr[q] = int32(sort.Search(len(blk.Needed), func(j int) bool { return blk.Needed[j] >= b }))
+	}
+	return blk
+}
+
+// sortCells sorts the cells of rows lo … lo+n−1 into a CSR matrix with
+// global columns, ascending within a row. A cell is packed into one
+// uint64, column above value bits, so that a row sorts as plain integers
+// and the sort needs 8 bytes a rating beside the cells (which it lets go
+// of chunk by chunk) rather than a 16-byte copy.
+func sortCells(cs cellList, lo int32, n int) CSR {
+	ptr := make([]int64, n+1)
+	for _, c := range cs.chunks {
+		for _, x := range c {
+			ptr[x.row-lo+1]++
+		}
+	}
+	for j := range n {
+		ptr[j+1] += ptr[j]
+	}
+	packed := make([]uint64, cs.n)
+	fill := slices.Clone(ptr[:n])
+	for k, c := range cs.chunks {
+		for _, x := range c {
+			p := &fill[x.row-lo]
+			packed[*p] = uint64(uint32(x.col))<<32 | uint64(math.Float32bits(x.val))
+			*p++
+		}
+		cs.chunks[k] = nil
+	}
+	for j := range n {
+		slices.Sort(packed[ptr[j]:ptr[j+1]])
+	}
+	col := make([]int32, len(packed))
+	val := make([]float32, len(packed))
+	for j, x := range packed {
+		col[j], val[j] = int32(x>>32), math.Float32frombits(uint32(x))
+	}
+	return CSR{Ptr: ptr, Col: col, Val: val}
+}
+
 // sortRows sorts ratings of rows lo … lo+n−1 into a CSR matrix with
 // global columns, ascending within a row; of the copies of one (row,
 // column) the one of largest seq is kept and the others counted (copies
 // of one seq are one rating delivered twice, dropped without counting).
+//
+// It sorts the list in place — by row with a counting sort that swaps
+// records between their rows' slots, then each row in a small scratch
+// slice — and lets go of its chunks as the CSR arrays fill: it needs the
+// ratings and 8 bytes a rating beside them, not a second copy.
 func sortRows(rs ratingList, lo int32, n int) (CSR, int64) {
 	ptr := make([]int64, n+1)
 	for _, c := range rs.chunks {
@@ -1564,27 +1631,38 @@ func sortRows(rs ratingList, lo int32, n int) (CSR, int64) {
 	for j := range n {
 		ptr[j+1] += ptr[j]
 	}
+	at := func(i int64) *packedRating { return &rs.chunks[i/ratingChunk][i%ratingChunk] }
+	fill := slices.Clone(ptr[:n])
+	for b := range n {
+		for fill[b] < ptr[b+1] {
+			x := at(fill[b])
+			r := int(x.row - lo)
+			if r == b {
+				fill[b]++
+				continue
+			}
+			y := at(fill[r])
+			*x, *y = *y, *x
+			fill[r]++
+		}
+	}
 	type entry struct {
 		col int32
 		val float32
 		seq uint64
 	}
-	sorted := make([]entry, rs.n)
-	fill := slices.Clone(ptr[:n])
-	for k, c := range rs.chunks {
-		for _, r := range c {
-			p := &fill[r.row-lo]
-			sorted[*p] = entry{r.col, r.val, r.seq}
-			*p++
-		}
-		rs.chunks[k] = nil // the sorted copy holds them now
-	}
+	var row []entry
 	col := make([]int32, 0, rs.n)
 	val := make([]float32, 0, rs.n)
 	var dups int64
 	out := make([]int64, n+1)
+	freed := int64(0)
 	for j := range n {
-		row := sorted[ptr[j]:ptr[j+1]]
+		row = row[:0]
+		for i := ptr[j]; i < ptr[j+1]; i++ {
+			r := at(i)
+			row = append(row, entry{r.col, r.val, r.seq()})
+		}
 		slices.SortFunc(row, func(a, b entry) int { return cmp.Or(cmp.Compare(a.col, b.col), cmp.Compare(a.seq, b.seq)) })
 		for k := range row {
 			if k+1 < len(row) && row[k+1].col == row[k].col {
@@ -1597,25 +1675,60 @@ func sortRows(rs ratingList, lo int32, n int) (CSR, int64) {
 			val = append(val, row[k].val)
 		}
 		out[j+1] = int64(len(col))
+		for ; freed < ptr[j+1]/ratingChunk; freed++ {
+			rs.chunks[freed] = nil // every rating of it is in the CSR arrays now
+		}
 	}
 	return CSR{Ptr: out, Col: slices.Clip(col), Val: slices.Clip(val)}, dups
 }
 
 // ratingList collects ratings in chunks of fixed size: it never copies
 // what it holds to grow, so it takes its ratings' size and little more.
+// It keeps them as packed 20-byte records (a rating with its 64-bit
+// position is 24 bytes in memory, 4 of them padding).
 type ratingList struct {
-	chunks [][]rating
+	chunks [][]packedRating
 	n      int
 }
+
+// packedRating is a rating with its position in two 32-bit halves.
+type packedRating struct {
+	row, col     int32
+	val          float32
+	seqLo, seqHi uint32
+}
+
+func (p *packedRating) seq() uint64 { return uint64(p.seqHi)<<32 | uint64(p.seqLo) }
 
 const ratingChunk = 1 << 14
 
 func (l *ratingList) add(r rating) {
 	if k := len(l.chunks); k == 0 || len(l.chunks[k-1]) == ratingChunk {
-		l.chunks = append(l.chunks, make([]rating, 0, ratingChunk))
+		l.chunks = append(l.chunks, make([]packedRating, 0, ratingChunk))
 	}
 	c := &l.chunks[len(l.chunks)-1]
-	*c = append(*c, r)
+	*c = append(*c, packedRating{r.row, r.col, r.val, uint32(r.seq), uint32(r.seq >> 32)})
+	l.n++
+}
+
+// cell is a rating without its input position: 12 bytes.
+type cell struct {
+	row, col int32
+	val      float32
+}
+
+// cellList is ratingList for cells.
+type cellList struct {
+	chunks [][]cell
+	n      int
+}
+
+func (l *cellList) add(c cell) {
+	if k := len(l.chunks); k == 0 || len(l.chunks[k-1]) == ratingChunk {
+		l.chunks = append(l.chunks, make([]cell, 0, ratingChunk))
+	}
+	ch := &l.chunks[len(l.chunks)-1]
+	*ch = append(*ch, c)
 	l.n++
 }
 

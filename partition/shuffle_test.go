@@ -2,6 +2,7 @@ package partition
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // localPeers delivers ingest messages by calling the receivers' Handle
@@ -623,4 +625,67 @@ func parquetRows(rng *rand.Rand, n int) []intRatings {
 		rows[j] = intRatings{User: int64(rng.IntN(70)), Item: int32(rng.IntN(45)), Rating: float64(rng.IntN(10)+1) / 2, Time: int64(j)}
 	}
 	return rows
+}
+
+// TestSortRowsInPlace: the in-place sorts give, over many chunks, what
+// sorting a copy of every rating by (row, column, position) gives.
+func TestSortRowsInPlace(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(3, 4))
+	const lo, n, cols = 100, 700, 300
+	var list ratingList
+	var cells cellList
+	var all []rating
+	seen := map[[2]int32]bool{}
+	for k := range 3*ratingChunk + 123 {
+		r := rating{row: lo + int32(rng.IntN(n)), col: int32(rng.IntN(cols)), val: float32(rng.IntN(50)), seq: uint64(rng.IntN(1 << 20))}
+		if k%97 == 0 && len(all) > 0 {
+			r = all[rng.IntN(len(all))] // a message delivered twice
+		}
+		list.add(r)
+		all = append(all, r)
+		if key := [2]int32{r.row, r.col}; !seen[key] {
+			seen[key] = true
+			cells.add(cell{r.row, r.col, r.val})
+		}
+	}
+	slices.SortFunc(all, func(a, b rating) int {
+		return cmp.Or(cmp.Compare(a.row, b.row), cmp.Compare(a.col, b.col), cmp.Compare(a.seq, b.seq))
+	})
+	want := CSR{Ptr: make([]int64, n+1)}
+	var wantCells CSR
+	wantCells.Ptr = make([]int64, n+1)
+	var dups int64
+	for k, r := range all {
+		if k+1 < len(all) && all[k+1].row == r.row && all[k+1].col == r.col {
+			if all[k+1].seq != r.seq {
+				dups++
+			}
+			continue
+		}
+		want.Col = append(want.Col, r.col)
+		want.Val = append(want.Val, r.val)
+		want.Ptr[r.row-lo+1] = int64(len(want.Col))
+	}
+	for j := range n {
+		want.Ptr[j+1] = max(want.Ptr[j+1], want.Ptr[j])
+	}
+	got, gotDups := sortRows(list, lo, n)
+	if !reflect.DeepEqual(got, want) || gotDups != dups {
+		t.Fatalf("sortRows: %d repeats (want %d), CSR equal: %v", gotDups, dups, reflect.DeepEqual(got, want))
+	}
+	gc := sortCells(cells, lo, n)
+	if !reflect.DeepEqual(gc.Ptr, want.Ptr) || !slices.Equal(gc.Col, want.Col) || len(gc.Val) != len(want.Val) {
+		t.Fatalf("sortCells: rows or columns differ")
+	}
+}
+
+// A routed rating is held in 20 bytes, a transposed one in 12.
+func TestHeldRecordSizes(t *testing.T) {
+	if s := unsafe.Sizeof(packedRating{}); s != 20 {
+		t.Errorf("packedRating is %d bytes, want 20", s)
+	}
+	if s := unsafe.Sizeof(cell{}); s != 12 {
+		t.Errorf("cell is %d bytes, want 12", s)
+	}
 }
