@@ -178,6 +178,31 @@ type Peers interface {
 // receiver has not reached yet: retry it a little later.
 var ErrNotReady = errors.New("partition: ingest round not reached yet")
 
+// ErrRepeat is returned by a round that hands over or drops what it works
+// on (SendRanges, RangeReport, BoundCandidates, BuildUsers, BuildItems)
+// when it is called again, say after it failed half-way: what it needs
+// is gone, so the ingest must start again. The other rounds may be
+// repeated.
+var ErrRepeat = errors.New("partition: an ingest round that cannot be repeated was run again; start the ingest again")
+
+// The rounds ErrRepeat guards.
+const (
+	onceRanges = 1 << iota
+	onceNumber
+	onceBounds
+	onceUsers
+	onceItems
+)
+
+// once marks round r as started (g.mu held); ErrRepeat if it was.
+func (g *Ingest) once(r uint8) error {
+	if g.started&r != 0 {
+		return ErrRepeat
+	}
+	g.started |= r
+	return nil
+}
+
 // seqShift places the shard index above a rating's ordinal in its shard:
 // seq = shard<<seqShift | ordinal orders ratings as the input does.
 const seqShift = 40
@@ -208,6 +233,7 @@ type Ingest struct {
 	changed chan struct{} // closed (and replaced) when a block's needs complete
 	// userBuilt are the user blocks BuildUsers built, for Transpose.
 	userBuilt []*Block
+	started   uint8 // the once… rounds begun
 }
 
 type msgKey struct {
@@ -576,6 +602,10 @@ func (g *Ingest) SendRanges(ctx context.Context, plan RangePlan, peers Peers) er
 		}
 	}
 	g.mu.Lock()
+	if err := g.once(onceRanges); err != nil {
+		g.mu.Unlock()
+		return err
+	}
 	g.ranges = &plan
 	dict := g.dict
 	g.dict = [2]map[string]uint64{}
@@ -637,6 +667,9 @@ func (g *Ingest) RangeReport() (RangeReport, error) {
 	defer g.mu.Unlock()
 	if g.ranges == nil {
 		return RangeReport{}, errors.New("partition: RangeReport before SendRanges")
+	}
+	if err := g.once(onceNumber); err != nil {
+		return RangeReport{}, err
 	}
 	var rep [2]SideRangeReport
 	for _, side := range []Side{Users, Items} {
@@ -737,9 +770,13 @@ type BoundReport struct {
 func (g *Ingest) BoundCandidates(off Offsets) (BoundReport, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if g.started&onceBounds != 0 {
+		return BoundReport{}, ErrRepeat
+	}
 	if g.lookup[Users] == nil {
 		return BoundReport{}, errors.New("partition: BoundCandidates before RangeReport")
 	}
+	g.started |= onceBounds
 	for _, side := range []Side{Users, Items} {
 		if so := off.side(side); len(so.Start) != g.plan.Workers || len(so.Before) != g.plan.Workers {
 			return BoundReport{}, fmt.Errorf("partition: offsets of %d ranges for %d workers", len(so.Start), g.plan.Workers)
@@ -1267,6 +1304,10 @@ func (g *Ingest) BuildUsers(ctx context.Context, peers Peers, store StoreFunc) (
 		g.mu.Unlock()
 		return BuildReport{}, errors.New("partition: BuildUsers before SetLayout")
 	}
+	if err := g.once(onceUsers); err != nil {
+		g.mu.Unlock()
+		return BuildReport{}, err
+	}
 	mine := g.mine(Users)
 	pairs := g.pairs
 	g.pairs = nil
@@ -1397,6 +1438,10 @@ func (g *Ingest) BuildItems(ctx context.Context, store StoreFunc) (BuildReport, 
 	if l == nil {
 		g.mu.Unlock()
 		return BuildReport{}, errors.New("partition: BuildItems before SetLayout")
+	}
+	if err := g.once(onceItems); err != nil {
+		g.mu.Unlock()
+		return BuildReport{}, err
 	}
 	mine := g.mine(Items)
 	g.userBuilt = nil // every Transpose is done

@@ -689,3 +689,32 @@ func TestHeldRecordSizes(t *testing.T) {
 		t.Errorf("cell is %d bytes, want 12", s)
 	}
 }
+
+// The rounds that hand over what they work on refuse to run twice, rather
+// than build from what is left.
+func TestIngestRoundsNotRepeated(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(5, 6))
+	in := ingestInput{train: [][]byte{ratingsCSV(rng, 500, 30, 20, num, num)}, split: SplitOptions{TestFraction: 0.2, Seed: 1}}
+	run, err := runIngest(t, in, 2, 3, 64, 2, 2, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, ctx := run.peers.nodes[0], context.Background()
+	store := func(context.Context, *Block) (int64, error) { return 0, nil }
+	for name, f := range map[string]func() error{
+		"SendRanges":      func() error { return g.SendRanges(ctx, run.layout.Ranges, run.peers) },
+		"RangeReport":     func() error { _, err := g.RangeReport(); return err },
+		"BoundCandidates": func() error { _, err := g.BoundCandidates(run.layout.Offsets); return err },
+		"BuildUsers":      func() error { _, err := g.BuildUsers(ctx, run.peers, store); return err },
+		"BuildItems":      func() error { _, err := g.BuildItems(ctx, store); return err },
+	} {
+		if err := f(); !errors.Is(err, ErrRepeat) {
+			t.Errorf("%s run again: %v, want ErrRepeat", name, err)
+		}
+	}
+	// Transpose may be repeated: its messages are the same, and ignored.
+	if err := g.Transpose(ctx, run.peers); err != nil {
+		t.Errorf("Transpose run again: %v", err)
+	}
+}

@@ -38,9 +38,13 @@ const (
 )
 
 // ingestPeerWait bounds how long a worker keeps trying to reach a peer of
-// the ingest before it reports the peer as not answering (the leader
-// usually starts a new attempt well before, once the heartbeats stop).
-const ingestPeerWait = time.Minute
+// the ingest before it reports the peer as not answering. A lost peer is
+// found sooner by the leader (its heartbeats stop), which then starts a
+// new attempt and so ends this one; the bound is for a peer that still
+// heartbeats but does not answer, and is long because several rounds of
+// the ingest cannot be repeated once begun (partition.ErrRepeat): a slow
+// peer is better waited for than given up on.
+const ingestPeerWait = 10 * time.Minute
 
 // ingestHandlers bounds the ingest messages a worker handles at once.
 const ingestHandlers = 8
