@@ -15,11 +15,12 @@ import (
 	"github.com/cofactor-ml/cofactor/internal/job"
 	"github.com/cofactor-ml/cofactor/internal/synth"
 	"github.com/cofactor-ml/cofactor/internal/testutil"
+	"github.com/cofactor-ml/cofactor/transport"
 )
 
 // putDataset stores files as dataset name in c's store, in small chunks
 // so that each file makes several shards.
-func putDataset(t *testing.T, c *Cluster, name string, files ...string) {
+func putDataset(t *testing.T, c *Cluster, name string, files ...string) *dataset.Manifest {
 	t.Helper()
 	nc, err := c.ns.Connect()
 	if err != nil {
@@ -39,9 +40,11 @@ func putDataset(t *testing.T, c *Cluster, name string, files ...string) {
 		}
 		srcs = append(srcs, dataset.Source{Name: filepath.Base(f), R: bytes.NewReader(data)})
 	}
-	if _, err := st.Put(ctx, name, srcs, dataset.PutOptions{}); err != nil {
+	m, err := st.Put(ctx, name, srcs, dataset.PutOptions{})
+	if err != nil {
 		t.Fatal(err)
 	}
+	return m
 }
 
 // runDataset trains spec on a fresh cluster of the given size that holds
@@ -74,30 +77,42 @@ func runDataset(t *testing.T, workers int, spec job.Spec, files ...string) (job.
 func TestDatasetIngestMatchesInput(t *testing.T) {
 	t.Parallel()
 	skipShort(t)
-	input := testutil.WriteRatings(t, synth.Config{Users: 900, Items: 400, Ratings: 40_000, Rank: 6, Noise: 0.3, Seed: 5, ZipfExponent: 0.8})
-	spec := job.DefaultSpec()
-	spec.Rank, spec.Iterations, spec.Lambda = 8, 5, 0.05
-	local := spec
-	local.Input = input
-	want := snapshotFactors(t, 1, local)
-	wantRes := train(t, 1, func() job.Spec { s := local; s.Out = ""; return s }())
-	for _, workers := range []int{1, 3} {
-		res, got, err := runDataset(t, workers, spec, input)
-		if err != nil {
-			t.Fatalf("%d workers: %v", workers, err)
-		}
-		if res.Users != wantRes.Users || res.Items != wantRes.Items || res.TrainRatings != wantRes.TrainRatings ||
-			res.TestRatings != wantRes.TestRatings || res.TestSkipped != wantRes.TestSkipped || res.Duplicates != wantRes.Duplicates {
-			t.Errorf("%d workers: %d users, %d items, %d/%d ratings (%d skipped, %d repeated); --input: %d, %d, %d/%d (%d, %d)", workers,
-				res.Users, res.Items, res.TrainRatings, res.TestRatings, res.TestSkipped, res.Duplicates,
-				wantRes.Users, wantRes.Items, wantRes.TrainRatings, wantRes.TestRatings, wantRes.TestSkipped, wantRes.Duplicates)
-		}
-		if res.Workers != workers || res.UserBlocks != workers {
-			t.Errorf("%d workers: ran on %d workers with %d user blocks", workers, res.Workers, res.UserBlocks)
-		}
-		if d := testutil.SnapshotDiff(t, want, got); d > 1e-5 {
-			t.Errorf("%d workers: factors differ by %g from the --input run", workers, d)
-		}
+	for _, tc := range []struct {
+		name             string
+		implicit, biases bool
+	}{
+		{"explicit", false, false},
+		{"explicit biases", false, true},
+		{"implicit", true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			input := testutil.WriteRatings(t, synth.Config{Users: 900, Items: 400, Ratings: 40_000, Rank: 6, Noise: 0.3, Seed: 5, ZipfExponent: 0.8, Implicit: tc.implicit})
+			spec := job.DefaultSpec()
+			spec.Rank, spec.Iterations, spec.Lambda = 8, 5, 0.05
+			spec.Implicit, spec.Biases = tc.implicit, tc.biases
+			local := spec
+			local.Input = input
+			want := snapshotFactors(t, 1, local)
+			wantRes := train(t, 1, func() job.Spec { s := local; s.Out = ""; return s }())
+			for _, workers := range []int{1, 3} {
+				res, got, err := runDataset(t, workers, spec, input)
+				if err != nil {
+					t.Fatalf("%d workers: %v", workers, err)
+				}
+				if res.Users != wantRes.Users || res.Items != wantRes.Items || res.TrainRatings != wantRes.TrainRatings ||
+					res.TestRatings != wantRes.TestRatings || res.TestSkipped != wantRes.TestSkipped || res.Duplicates != wantRes.Duplicates {
+					t.Errorf("%d workers: %d users, %d items, %d/%d ratings (%d skipped, %d repeated); --input: %d, %d, %d/%d (%d, %d)", workers,
+						res.Users, res.Items, res.TrainRatings, res.TestRatings, res.TestSkipped, res.Duplicates,
+						wantRes.Users, wantRes.Items, wantRes.TrainRatings, wantRes.TestRatings, wantRes.TestSkipped, wantRes.Duplicates)
+				}
+				if res.Workers != workers || res.UserBlocks != workers {
+					t.Errorf("%d workers: ran on %d workers with %d user blocks", workers, res.Workers, res.UserBlocks)
+				}
+				if d := testutil.SnapshotDiff(t, want, got); d > 1e-5 {
+					t.Errorf("%d workers: factors differ by %g from the --input run", workers, d)
+				}
+			}
+		})
 	}
 }
 
@@ -125,5 +140,42 @@ func TestDatasetBadLine(t *testing.T) {
 	}
 	if want := `ds/bad.csv:5002: rating "x" is not a number`; res.Error != want {
 		t.Errorf("error %q, want %q", res.Error, want)
+	}
+}
+
+// A dataset missing a chunk fails the job, naming the dataset, the file
+// and the chunk.
+func TestDatasetMissingChunk(t *testing.T) {
+	t.Parallel()
+	input := testutil.WriteRatings(t, synth.Config{Users: 300, Items: 200, Ratings: 20_000, Rank: 4, Noise: 0.3, Seed: 6})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c, err := Start(ctx, Options{Workers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	m := putDataset(t, c, "ds", input)
+	nc, err := c.ns.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	blobs, err := transport.OpenBlobs(ctx, nc, dataset.Bucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := blobs.Delete(ctx, "ds/"+m.Generation+"/0/2"); err != nil {
+		t.Fatal(err)
+	}
+	spec := job.DefaultSpec()
+	spec.Dataset = "ds"
+	res, err := c.Run(ctx, spec, nil)
+	var je *JobError
+	if !errors.As(err, &je) || res.State != job.StateFailed {
+		t.Fatalf("err %v, state %s, want a failed job", err, res.State)
+	}
+	if want := `dataset "ds": file ` + filepath.Base(input) + `: chunk 2 of`; !strings.Contains(res.Error, want) || !strings.Contains(res.Error, "put it again with --replace") {
+		t.Errorf("error %q, want it to name %q", res.Error, want)
 	}
 }
