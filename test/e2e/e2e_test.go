@@ -109,8 +109,15 @@ func TestClusterMatchesSingleProcess(t *testing.T) {
 // seconds, so that a process can be killed in its middle.
 func genInput(t *testing.T) string {
 	t.Helper()
+	return genSet(t, "--users", "6000", "--items", "2500", "--ratings", "600000", "--rank", "16", "--noise", "0.3", "--seed", "3")
+}
+
+// genSet writes the synthetic set `cofactor gen` makes with flags and
+// returns its path.
+func genSet(t *testing.T, flags ...string) string {
+	t.Helper()
 	p := filepath.Join(t.TempDir(), "ratings.csv")
-	code, _, errs := runCLI(t, "gen", "--users", "6000", "--items", "2500", "--ratings", "600000", "--rank", "16", "--noise", "0.3", "--seed", "3", "--out", p)
+	code, _, errs := runCLI(t, append(append([]string{"gen"}, flags...), "--out", p)...)
 	if code != 0 {
 		t.Fatalf("gen: exit %d: %s", code, errs)
 	}

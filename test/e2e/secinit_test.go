@@ -24,15 +24,49 @@ import (
 	"github.com/cofactor-ml/cofactor/transport"
 )
 
+// secured is a directory `cofactor security init` wrote.
+type secured string
+
+// file is the path of one of its files.
+func (d secured) file(name string) string { return filepath.Join(string(d), name) }
+
+// token reads one of its token files.
+func (d secured) token(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(d.file(name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// cluster returns an empty cluster whose own API calls and CLI runs use
+// d's CA and tokens over HTTPS; the caller sets NATSConfig or NATSURL.
+func (d secured) cluster(t *testing.T) *testcluster.Cluster {
+	c := testcluster.NewEmpty(t)
+	c.HTTPS = true
+	c.CLIFlags = []string{"--ca-file", d.file(secinit.CACert), "--token-file", d.file(secinit.AdminToken)}
+	c.APIToken = d.token(t, secinit.ReadToken)
+	c.APITLS = clientTLS(t, d.file(secinit.CACert))
+	return c
+}
+
+// coordFlags are a coordinator's flags for d's files: the coordinator
+// NKey over TLS, HTTPS, both tokens, raft mutual TLS.
+func (d secured) coordFlags() []string {
+	f := d.file
+	return []string{
+		"--nats-nkey", f(secinit.NKeyFile(natsauth.Coordinator)), "--nats-ca", f(secinit.CACert),
+		"--http-tls-cert", f(secinit.CoordinatorCrt), "--http-tls-key", f(secinit.CoordinatorKey), "--http-tls-ca", f(secinit.CACert),
+		"--admin-token-file", f(secinit.AdminToken), "--read-token-file", f(secinit.ReadToken),
+		"--raft-tls-cert", f(secinit.RaftCert), "--raft-tls-key", f(secinit.RaftKey), "--raft-tls-ca", f(secinit.RaftCACert),
+	}
+}
+
 // smallInput is a set a job trains in a second or two.
 func smallInput(t *testing.T) string {
 	t.Helper()
-	p := filepath.Join(t.TempDir(), "ratings.csv")
-	code, _, errs := runCLI(t, "gen", "--users", "1500", "--items", "600", "--ratings", "40000", "--rank", "6", "--noise", "0.2", "--seed", "11", "--out", p)
-	if code != 0 {
-		t.Fatalf("gen: exit %d: %s", code, errs)
-	}
-	return p
+	return genSet(t, "--users", "1500", "--items", "600", "--ratings", "40000", "--rank", "6", "--noise", "0.2", "--seed", "11")
 }
 
 // TestSecurityInitCluster: what `cofactor security init` writes is all a
@@ -51,25 +85,11 @@ func TestSecurityInitCluster(t *testing.T) {
 	if code != 0 || json.Unmarshal([]byte(out), &res) != nil {
 		t.Fatalf("security init: exit %d, %q, %s", code, out, errs)
 	}
-	f := func(name string) string { return filepath.Join(dir, name) }
-	token := func(name string) string {
-		b, err := os.ReadFile(f(name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return strings.TrimSpace(string(b))
-	}
-	c := testcluster.NewEmpty(t)
+	d := secured(dir)
+	f, token := d.file, func(name string) string { return d.token(t, name) }
+	c := d.cluster(t)
 	c.NATSConfig = f(secinit.NATSConfig)
-	c.HTTPS = true
-	c.CLIFlags = []string{"--ca-file", f(secinit.CACert), "--token-file", f(secinit.AdminToken)}
-	c.APIToken = token(secinit.ReadToken)
-	c.APITLS = clientTLS(t, f(secinit.CACert))
-	c.StartBase(3,
-		"--nats-nkey", f(secinit.NKeyFile(natsauth.Coordinator)), "--nats-ca", f(secinit.CACert),
-		"--http-tls-cert", f(secinit.CoordinatorCrt), "--http-tls-key", f(secinit.CoordinatorKey), "--http-tls-ca", f(secinit.CACert),
-		"--admin-token-file", f(secinit.AdminToken), "--read-token-file", f(secinit.ReadToken),
-		"--raft-tls-cert", f(secinit.RaftCert), "--raft-tls-key", f(secinit.RaftKey), "--raft-tls-ca", f(secinit.RaftCACert))
+	c.StartBase(3, d.coordFlags()...)
 	for _, id := range []string{"w1", "w2"} {
 		c.StartWorkerArgs(id, "--nats-nkey", f(secinit.NKeyFile(natsauth.Worker)), "--nats-ca", f(secinit.CACert))
 	}
@@ -227,25 +247,14 @@ func TestWorkerIdentitiesCluster(t *testing.T) {
 	if code, _, errs := runCLI(t, "security", "init", dir, "--workers", "2", "--jetstream-dir", filepath.Join(t.TempDir(), "jetstream"), "--nats-http-port", "0"); code != 0 {
 		t.Fatalf("security init --workers 2: exit %d: %s", code, errs)
 	}
-	f := func(name string) string { return filepath.Join(dir, name) }
+	d := secured(dir)
+	f := d.file
 	if _, err := os.Stat(f(secinit.NKeyFile(natsauth.Worker))); err == nil {
 		t.Fatal("security init --workers wrote the shared worker seed")
 	}
-	readToken, err := os.ReadFile(f(secinit.ReadToken))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := testcluster.NewEmpty(t)
+	c := d.cluster(t)
 	c.NATSConfig = f(secinit.NATSConfig)
-	c.HTTPS = true
-	c.CLIFlags = []string{"--ca-file", f(secinit.CACert), "--token-file", f(secinit.AdminToken)}
-	c.APIToken = strings.TrimSpace(string(readToken))
-	c.APITLS = clientTLS(t, f(secinit.CACert))
-	c.StartBase(1,
-		"--nats-nkey", f(secinit.NKeyFile(natsauth.Coordinator)), "--nats-ca", f(secinit.CACert),
-		"--http-tls-cert", f(secinit.CoordinatorCrt), "--http-tls-key", f(secinit.CoordinatorKey), "--http-tls-ca", f(secinit.CACert),
-		"--admin-token-file", f(secinit.AdminToken), "--read-token-file", f(secinit.ReadToken),
-		"--raft-tls-cert", f(secinit.RaftCert), "--raft-tls-key", f(secinit.RaftKey), "--raft-tls-ca", f(secinit.RaftCACert))
+	c.StartBase(1, d.coordFlags()...)
 	for _, id := range []string{"w1", "w2"} {
 		c.StartWorkerArgs(id, "--nats-nkey", f(secinit.WorkerNKeyFile(id)), "--nats-ca", f(secinit.CACert))
 	}
@@ -329,7 +338,8 @@ func TestSecureNATSClusterR3(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("security init: exit %d: %s", code, errs)
 	}
-	f := func(name string) string { return filepath.Join(dir, name) }
+	d := secured(dir)
+	f := d.file
 	for _, s := range servers {
 		// One host: each server its own client and route port, and its
 		// name and JetStream directory from its environment; the rest
@@ -353,21 +363,9 @@ func TestSecureNATSClusterR3(t *testing.T) {
 		return true
 	})
 
-	readToken, err := os.ReadFile(f(secinit.ReadToken))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := testcluster.NewEmpty(t)
+	c := d.cluster(t)
 	c.NATSURL = strings.Join(urls, ",")
-	c.HTTPS = true
-	c.CLIFlags = []string{"--ca-file", f(secinit.CACert), "--token-file", f(secinit.AdminToken)}
-	c.APIToken = strings.TrimSpace(string(readToken))
-	c.APITLS = clientTLS(t, f(secinit.CACert))
-	c.CoordFlags = []string{"--replicas", "3",
-		"--nats-nkey", f(secinit.NKeyFile(natsauth.Coordinator)), "--nats-ca", f(secinit.CACert),
-		"--http-tls-cert", f(secinit.CoordinatorCrt), "--http-tls-key", f(secinit.CoordinatorKey), "--http-tls-ca", f(secinit.CACert),
-		"--admin-token-file", f(secinit.AdminToken), "--read-token-file", f(secinit.ReadToken),
-		"--raft-tls-cert", f(secinit.RaftCert), "--raft-tls-key", f(secinit.RaftKey), "--raft-tls-ca", f(secinit.RaftCACert)}
+	c.CoordFlags = append([]string{"--replicas", "3"}, d.coordFlags()...)
 	cd := &testcluster.Coord{ID: "c1", DataDir: filepath.Join(c.Dir, "c1")}
 	c.Coords = append(c.Coords, cd)
 	c.StartCoord(cd, true)

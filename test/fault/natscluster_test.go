@@ -209,29 +209,13 @@ func startOnNATSCluster(t *testing.T, nc *natsCluster) *testcluster.Cluster {
 	t.Helper()
 	c := testcluster.NewEmpty(t)
 	c.NATSURL = nc.URLs()
-	c.CoordFlags = []string{"--replicas", "3"}
-	for i := 1; i <= 3; i++ {
-		cd := &testcluster.Coord{ID: fmt.Sprintf("c%d", i), DataDir: filepath.Join(c.Dir, fmt.Sprintf("c%d", i))}
-		c.Coords = append(c.Coords, cd)
-		c.StartCoord(cd, i == 1)
-		if i == 1 {
-			c.WaitLeader(30 * time.Second)
-		}
-	}
+	c.StartCoords(3, "--replicas", "3")
 	for i := 1; i <= 3; i++ {
 		c.StartWorker(fmt.Sprintf("w%d", i))
 	}
 	c.WaitReady(3, 3, time.Minute)
 	t.Cleanup(func() {
 		if t.Failed() {
-			for _, cd := range c.Coords {
-				t.Logf("--- %s log tail:\n%s", cd.ID, cd.P.Tail())
-			}
-			c.Mu.Lock()
-			for id, w := range c.Workers {
-				t.Logf("--- %s log tail:\n%s", id, w.Tail())
-			}
-			c.Mu.Unlock()
 			for _, s := range nc.servers {
 				t.Logf("--- %s log tail:\n%s", s.name, s.p.Tail())
 			}
@@ -240,6 +224,21 @@ func startOnNATSCluster(t *testing.T, nc *natsCluster) *testcluster.Cluster {
 	// Every bucket has its three copies.
 	nc.waitJetStream(time.Minute)
 	return c
+}
+
+// r3Scenario runs a scenario's repetitions on a fresh cluster of three
+// NATS servers and three coordinators with --replicas 3 and three
+// workers; run is one repetition (i counts them) returning the factor
+// difference from the undisturbed run.
+func r3Scenario(t *testing.T, name string, seed uint64, run func(t *testing.T, nc *natsCluster, c *testcluster.Cluster, i int, rng *rand.Rand) float64) {
+	nc := startNATSCluster(t, t.TempDir(), 3)
+	c := startOnNATSCluster(t, nc)
+	reference(t)
+	ty := newTally(t, name)
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), seed))
+	for i := range runs(t) {
+		ty.run(i, func(t *testing.T) float64 { return run(t, nc, c, i, rng) })
+	}
 }
 
 // snapshotsReadable lists the cluster store's snapshots through the NATS
@@ -286,62 +285,55 @@ func snapshotsReadable(t *testing.T, urls, job string) int {
 // ones') is pulled and verifies. The server is started again and catches
 // up before the next run.
 func TestNATSServerKilledR3(t *testing.T) {
-	nc := startNATSCluster(t, t.TempDir(), 3)
-	c := startOnNATSCluster(t, nc)
-	reference(t)
-	ty := newTally(t, "1 of 3 NATS servers SIGKILL (R3)")
-	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 20))
-	for i := range runs(t) {
-		ty.run(i, func(t *testing.T) float64 {
-			victim := i % 3
-			id, dist := submitOut(t, c)
-			if killPoints[1].wait(t, c, id, rng) {
-				// The server most processes are connected to: they must
-				// move to the others.
-				var held []string
-				victim, held = nc.busiest(i % 3)
-				t.Logf("killing NATS server %s mid-phase; connected to it: %v", nc.servers[victim].name, held)
-				if len(held) == 0 {
-					t.Errorf("no coordinator or worker was connected to %s: nothing had to reconnect", nc.servers[victim].name)
-				}
-				nc.kill(victim)
-			} else {
-				t.Logf("the job finished before the kill")
+	r3Scenario(t, "1 of 3 NATS servers SIGKILL (R3)", 20, func(t *testing.T, nc *natsCluster, c *testcluster.Cluster, i int, rng *rand.Rand) float64 {
+		victim := i % 3
+		id, dist := submitOut(t, c)
+		if killPoints[1].wait(t, c, id, rng) {
+			// The server most processes are connected to: they must
+			// move to the others.
+			var held []string
+			victim, held = nc.busiest(i % 3)
+			t.Logf("killing NATS server %s mid-phase; connected to it: %v", nc.servers[victim].name, held)
+			if len(held) == 0 {
+				t.Errorf("no coordinator or worker was connected to %s: nothing had to reconnect", nc.servers[victim].name)
 			}
-			start := time.Now()
-			res := mustSucceed(t, c, id)
-			took := time.Since(start)
-			t.Logf("job done %.1f s after the kill; restarts %d, notes %v", took.Seconds(), res.Restarts, res.Notes)
-			if keep := os.Getenv("COFACTOR_FAULT_SLOW_LOGS"); keep != "" && took > 30*time.Second {
-				// A slow recovery: keep every process's log to read.
-				dst := filepath.Join(keep, fmt.Sprintf("%s-run%d", t.Name(), i))
-				logs, _ := filepath.Glob(filepath.Join(c.Dir, "*.log"))
-				more, _ := filepath.Glob(filepath.Join(nc.dir, "*.log"))
-				for _, l := range append(logs, more...) {
-					if b, err := os.ReadFile(l); err == nil && os.MkdirAll(dst, 0o755) == nil {
-						os.WriteFile(filepath.Join(dst, filepath.Base(l)), b, 0o644)
-					}
-				}
-				t.Logf("logs of the slow run kept in %s", dst)
-			}
-			d := compare(t, dist)
-			var up []string
-			for j, s := range nc.servers {
-				if j != victim {
-					up = append(up, fmt.Sprintf("nats://127.0.0.1:%d", s.port))
+			nc.kill(victim)
+		} else {
+			t.Logf("the job finished before the kill")
+		}
+		start := time.Now()
+		res := mustSucceed(t, c, id)
+		took := time.Since(start)
+		t.Logf("job done %.1f s after the kill; restarts %d, notes %v", took.Seconds(), res.Restarts, res.Notes)
+		if keep := os.Getenv("COFACTOR_FAULT_SLOW_LOGS"); keep != "" && took > 30*time.Second {
+			// A slow recovery: keep every process's log to read.
+			dst := filepath.Join(keep, fmt.Sprintf("%s-run%d", t.Name(), i))
+			logs, _ := filepath.Glob(filepath.Join(c.Dir, "*.log"))
+			more, _ := filepath.Glob(filepath.Join(nc.dir, "*.log"))
+			for _, l := range append(logs, more...) {
+				if b, err := os.ReadFile(l); err == nil && os.MkdirAll(dst, 0o755) == nil {
+					os.WriteFile(filepath.Join(dst, filepath.Base(l)), b, 0o644)
 				}
 			}
-			n := snapshotsReadable(t, strings.Join(up, ","), "")
-			t.Logf("%d snapshots pulled and verified with %s down", n, nc.servers[victim].name)
-			if n == 0 {
-				t.Errorf("no snapshot in the store")
+			t.Logf("logs of the slow run kept in %s", dst)
+		}
+		d := compare(t, dist)
+		var up []string
+		for j, s := range nc.servers {
+			if j != victim {
+				up = append(up, fmt.Sprintf("nats://127.0.0.1:%d", s.port))
 			}
-			nc.restart(victim)
-			nc.waitJetStream(2 * time.Minute)
-			c.WaitReady(3, 3, time.Minute)
-			return d
-		})
-	}
+		}
+		n := snapshotsReadable(t, strings.Join(up, ","), "")
+		t.Logf("%d snapshots pulled and verified with %s down", n, nc.servers[victim].name)
+		if n == 0 {
+			t.Errorf("no snapshot in the store")
+		}
+		nc.restart(victim)
+		nc.waitJetStream(2 * time.Minute)
+		c.WaitReady(3, 3, time.Minute)
+		return d
+	})
 }
 
 // Two of three NATS servers SIGSTOPped in the middle of a job: the one
@@ -350,68 +342,61 @@ func TestNATSServerKilledR3(t *testing.T) {
 // the two resume, the job finishes with the undisturbed factors and every
 // snapshot verifies.
 func TestTwoNATSServersStoppedR3(t *testing.T) {
-	nc := startNATSCluster(t, t.TempDir(), 3)
-	c := startOnNATSCluster(t, nc)
-	reference(t)
-	ty := newTally(t, "2 of 3 NATS servers SIGSTOP (R3)")
-	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 21))
-	for i := range runs(t) {
-		ty.run(i, func(t *testing.T) float64 {
-			left := i % 3
-			id, dist := submitOut(t, c)
-			if !killPoints[1].wait(t, c, id, rng) {
-				t.Fatal("the job finished before the servers were stopped")
+	r3Scenario(t, "2 of 3 NATS servers SIGSTOP (R3)", 21, func(t *testing.T, nc *natsCluster, c *testcluster.Cluster, i int, rng *rand.Rand) float64 {
+		left := i % 3
+		id, dist := submitOut(t, c)
+		if !killPoints[1].wait(t, c, id, rng) {
+			t.Fatal("the job finished before the servers were stopped")
+		}
+		var stopped []int
+		var held []string
+		for j := range nc.servers {
+			if j != left {
+				held = append(held, nc.clients(j)...)
+				stopped = append(stopped, j)
 			}
-			var stopped []int
-			var held []string
-			for j := range nc.servers {
-				if j != left {
-					held = append(held, nc.clients(j)...)
-					stopped = append(stopped, j)
-				}
+		}
+		for _, j := range stopped {
+			nc.stop(j)
+		}
+		t.Logf("stopped NATS servers %v, %s left; connected to them: %v", stopped, nc.servers[left].name, held)
+		committed := func() string {
+			r := c.Job(id)
+			if r == nil {
+				return "no answer"
 			}
-			for _, j := range stopped {
-				nc.stop(j)
+			ck := ""
+			if r.Checkpoint != nil {
+				ck = r.Checkpoint.ID
 			}
-			t.Logf("stopped NATS servers %v, %s left; connected to them: %v", stopped, nc.servers[left].name, held)
-			committed := func() string {
-				r := c.Job(id)
-				if r == nil {
-					return "no answer"
-				}
-				ck := ""
-				if r.Checkpoint != nil {
-					ck = r.Checkpoint.ID
-				}
-				return fmt.Sprintf("%s, %d history entries, checkpoint %q", r.State, len(r.History), ck)
-			}
-			// What was in flight settles, then nothing more commits.
-			time.Sleep(3 * time.Second)
-			before := committed()
-			time.Sleep(10 * time.Second)
-			after := committed()
-			if after != before {
-				t.Errorf("the job committed progress without a JetStream quorum: %q, then %q", before, after)
-			}
-			if strings.HasPrefix(after, "failed") {
-				t.Errorf("the job failed while NATS had no quorum: %s", after)
-			}
-			t.Logf("stalled for 10 s at: %s", after)
-			resumed := time.Now()
-			for _, j := range stopped {
-				nc.cont(j)
-			}
-			res := mustSucceed(t, c, id)
-			t.Logf("job done %.1f s after the servers resumed; restarts %d, notes %v", time.Since(resumed).Seconds(), res.Restarts, res.Notes)
-			d := compare(t, dist)
-			nc.waitJetStream(2 * time.Minute)
-			if n := snapshotsReadable(t, nc.URLs(), ""); n == 0 {
-				t.Errorf("no snapshot in the store")
-			} else {
-				t.Logf("%d snapshots pulled and verified", n)
-			}
-			c.WaitReady(3, 3, time.Minute)
-			return d
-		})
-	}
+			return fmt.Sprintf("%s, %d history entries, checkpoint %q", r.State, len(r.History), ck)
+		}
+		// What was in flight settles, then nothing more commits.
+		time.Sleep(3 * time.Second)
+		before := committed()
+		time.Sleep(10 * time.Second)
+		after := committed()
+		if after != before {
+			t.Errorf("the job committed progress without a JetStream quorum: %q, then %q", before, after)
+		}
+		if strings.HasPrefix(after, "failed") {
+			t.Errorf("the job failed while NATS had no quorum: %s", after)
+		}
+		t.Logf("stalled for 10 s at: %s", after)
+		resumed := time.Now()
+		for _, j := range stopped {
+			nc.cont(j)
+		}
+		res := mustSucceed(t, c, id)
+		t.Logf("job done %.1f s after the servers resumed; restarts %d, notes %v", time.Since(resumed).Seconds(), res.Restarts, res.Notes)
+		d := compare(t, dist)
+		nc.waitJetStream(2 * time.Minute)
+		if n := snapshotsReadable(t, nc.URLs(), ""); n == 0 {
+			t.Errorf("no snapshot in the store")
+		} else {
+			t.Logf("%d snapshots pulled and verified", n)
+		}
+		c.WaitReady(3, 3, time.Minute)
+		return d
+	})
 }

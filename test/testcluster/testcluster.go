@@ -306,6 +306,18 @@ func (c *Cluster) StartBase(nCoord int, coordFlags ...string) {
 		return c.natsArgs(p[0])
 	}, func(p []int) bool { return Dials(p[0]) })
 	c.NATSURL, c.NATSPort = fmt.Sprintf("nats://127.0.0.1:%d", ports[0]), ports[0]
+	c.StartCoords(nCoord, coordFlags...)
+}
+
+// StartCoords starts nCoord coordinators (extra coordinator flags
+// appended) on c.NATSURL, and arranges for their and the workers' logs to
+// be shown when the test fails. StartBase calls it after starting NATS; a
+// test that runs NATS itself (a cluster of servers) sets NATSURL and calls
+// it directly.
+func (c *Cluster) StartCoords(nCoord int, coordFlags ...string) {
+	t := c.T
+	t.Helper()
+	c.CoordFlags = coordFlags
 	for i := 1; i <= nCoord; i++ {
 		cd := &Coord{ID: fmt.Sprintf("c%d", i)}
 		cd.DataDir = filepath.Join(c.Dir, cd.ID)
