@@ -152,7 +152,10 @@ func newTrainCmd(s streams) *cobra.Command {
 		Short: "Train a model on an all-in-one cluster in this process",
 		Long: `train runs a whole cluster in this process — an embedded NATS server, a
 single-node raft coordinator and --workers workers — and trains one job on it:
-the same engine, messages and phases as a multi-machine cluster.`,
+the same engine, messages and phases as a multi-machine cluster. With
+--workers 1 it runs the job directly: the same blocks, row solves, figures and
+snapshot as a one-worker cluster, without the machinery only several workers
+need (about half the memory).`,
 		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			spec, err := o.resolve(cmd)
@@ -196,7 +199,7 @@ the same engine, messages and phases as a multi-machine cluster.`,
 		},
 	}
 	o.addFlags(cmd)
-	cmd.Flags().IntVar(&workers, "workers", 0, "in-process workers (default: one per CPU)")
+	cmd.Flags().IntVar(&workers, "workers", 0, "in-process workers (default: one per CPU; 1 trains without the embedded cluster)")
 	cmd.Flags().StringVar(&models, "models", defaultModelsDir(), "without --out, keep the model here as DIR/SNAPSHOT_ID and make it the latest of --model (a store: --store dir:DIR; default $"+EnvModels+" or ~/.local/share/cofactor/models)")
 	return cmd
 }
