@@ -28,7 +28,11 @@ var (
 // chunks under max_payload and records its size and SHA-256 digest; Get
 // verifies the digest. Safe for concurrent use.
 type Blobs struct {
-	os      jetstream.ObjectStore
+	os jetstream.ObjectStore
+	// put is the same bucket through a JetStream handle whose requests
+	// time out after PutAckTimeout: what Put writes with when the caller
+	// gives no deadline.
+	put     jetstream.ObjectStore
 	bucket  string
 	chunk   uint32        // the Object Store chunk size: under the server's max_payload
 	timeout time.Duration // bounds every read (the caller's context aborts it sooner)
@@ -44,8 +48,17 @@ type BlobInfo struct {
 const OpenTimeout = 10 * time.Second
 
 // DefaultBlobTimeout bounds a [Blobs] operation whose context has no
-// deadline (the whole operation, reading or writing every chunk).
+// deadline (the whole operation, reading every chunk), except a Put.
 const DefaultBlobTimeout = time.Minute
+
+// PutAckTimeout bounds, in a [Blobs.Put] whose context has no deadline,
+// the wait for each chunk's acknowledgement (the Object Store times its
+// publishes out one by one then, so a large blob takes as long as it needs
+// while it progresses). It is shorter than DefaultBlobTimeout so that a
+// write whose chunks went to a stream leader that has just died (a NATS
+// server of the cluster lost) fails in this time instead of a minute and
+// is redone on the new leader.
+const PutAckTimeout = 15 * time.Second
 
 type blobsConfig struct {
 	store   jetstream.ObjectStoreConfig
@@ -102,13 +115,21 @@ func OpenBlobs(ctx context.Context, nc *nats.Conn, bucket string, opts ...BlobsO
 	if err != nil {
 		return nil, fmt.Errorf("transport: blobs %s: open: %w", bucket, err)
 	}
+	pjs, err := jetstream.New(nc, jetstream.WithDefaultTimeout(min(cfg.timeout, PutAckTimeout)))
+	if err != nil {
+		return nil, fmt.Errorf("transport: blobs %s: %w", bucket, err)
+	}
+	put, err := pjs.ObjectStore(octx, bucket)
+	if err != nil {
+		return nil, fmt.Errorf("transport: blobs %s: open: %w", bucket, err)
+	}
 	// A chunk travels as one message with JetStream headers: leave room
 	// for them under the server's max_payload.
 	chunk := uint32(128 << 10)
 	if mp := nc.MaxPayload() - 1024; mp > 0 && mp < int64(chunk) {
 		chunk = uint32(mp)
 	}
-	return &Blobs{os: os, bucket: bucket, chunk: chunk, timeout: cfg.timeout}, nil
+	return &Blobs{os: os, put: put, bucket: bucket, chunk: chunk, timeout: cfg.timeout}, nil
 }
 
 // Put stores data under name, replacing any blob of that name. Repeating
@@ -119,6 +140,10 @@ func OpenBlobs(ctx context.Context, nc *nats.Conn, bucket string, opts ...BlobsO
 // returns the old or the new blob whole, or fails; never a mix. Of two
 // racing Puts of one name, one version wins whole (the other's chunks may
 // stay behind as unreferenced data until the bucket is deleted).
+//
+// Without a deadline on ctx, each chunk must be acknowledged within
+// PutAckTimeout (the Object Store's per-publish timeout applies only
+// then); with one, the deadline bounds the whole write.
 func (b *Blobs) Put(ctx context.Context, name string, data []byte) error {
 	if info, err := b.os.GetInfo(ctx, name); err == nil && !info.Deleted && info.Size == uint64(len(data)) {
 		sum := sha256.Sum256(data)
@@ -126,7 +151,11 @@ func (b *Blobs) Put(ctx context.Context, name string, data []byte) error {
 			return nil
 		}
 	}
-	if _, err := b.os.Put(ctx, jetstream.ObjectMeta{Name: name, Opts: &jetstream.ObjectMetaOptions{ChunkSize: b.chunk}}, bytes.NewReader(data)); err != nil {
+	obs := b.os
+	if _, ok := ctx.Deadline(); !ok {
+		obs = b.put
+	}
+	if _, err := obs.Put(ctx, jetstream.ObjectMeta{Name: name, Opts: &jetstream.ObjectMetaOptions{ChunkSize: b.chunk}}, bytes.NewReader(data)); err != nil {
 		return fmt.Errorf("transport: blobs %s: put %q: %w", b.bucket, name, err)
 	}
 	return nil
