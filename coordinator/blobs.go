@@ -130,7 +130,7 @@ func (s *blobStore) get(ctx context.Context, ref BlobRef, v any) error {
 // sizing and the lower bound do without the row needs.
 func (s *blobStore) summary(ctx context.Context, p *PartitionInfo) (*wire.PartitionSummary, error) {
 	if p.Summary.Name == "" {
-		return &wire.PartitionSummary{Users: p.Users, Items: p.Items, UserBlocks: p.UserBlocks, ItemBlocks: p.ItemBlocks, Mean: p.Mean}, nil
+		return &wire.PartitionSummary{PartitionCounts: p.PartitionCounts}, nil
 	}
 	if v, ok := s.cached(p.Summary.SHA256); ok {
 		if sum, ok := v.(*wire.PartitionSummary); ok {

@@ -83,8 +83,23 @@ func freeAddr(t *testing.T) string {
 // leader, three voters and two live workers.
 func startCluster(t *testing.T) *cluster {
 	t.Helper()
-	logs := &syncBuffer{}
-	c := &cluster{t: t, log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))}
+	c := startCoordinators(t, &syncBuffer{}, slog.LevelInfo, func(cfg *coordinator.Config) {
+		cfg.WorkerTimeout = time.Second
+		cfg.ResendInterval = 200 * time.Millisecond
+	})
+	for i := range 2 {
+		c.startWorker(fmt.Sprintf("w%d", i+1))
+	}
+	c.waitFormed()
+	return c
+}
+
+// startCoordinators brings up NATS and three coordinators (the first
+// bootstraps, the others join it) logging into logs at level, each
+// configuration adjusted by tune; the logs are printed if the test fails.
+func startCoordinators(t *testing.T, logs *syncBuffer, level slog.Level, tune func(*coordinator.Config)) *cluster {
+	t.Helper()
+	c := &cluster{t: t, log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: level}))}
 	// Registered first, so it runs last, when nothing logs any more.
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -104,8 +119,7 @@ func startCluster(t *testing.T) *cluster {
 		cfg.DataDir = t.TempDir()
 		cfg.RaftAddr = freeAddr(t)
 		cfg.HTTPAddr = "127.0.0.1:0"
-		cfg.WorkerTimeout = time.Second
-		cfg.ResendInterval = 200 * time.Millisecond
+		tune(&cfg)
 		if i == 0 {
 			cfg.Bootstrap = true
 		} else {
@@ -116,10 +130,6 @@ func startCluster(t *testing.T) *cluster {
 		c.open = append(c.open, false)
 		c.start(i)
 	}
-	for i := range 2 {
-		c.startWorker(fmt.Sprintf("w%d", i+1))
-	}
-	c.waitFormed()
 	return c
 }
 

@@ -199,17 +199,7 @@ type BlobRef struct {
 // lower bound read). Its JSON names are the summary's, so states written
 // by earlier builds (which held the whole summary) read back.
 type PartitionInfo struct {
-	Users        int     `json:"users"`
-	Items        int     `json:"items"`
-	TrainRatings int64   `json:"train_ratings"`
-	TestRatings  int64   `json:"test_ratings"`
-	TestSkipped  int64   `json:"test_skipped"`
-	SkippedLines int64   `json:"skipped_lines"`
-	Duplicates   int64   `json:"duplicates"`
-	UserBlocks   int     `json:"user_blocks"`
-	ItemBlocks   int     `json:"item_blocks"`
-	Seconds      float64 `json:"seconds"`
-	Mean         float64 `json:"mean,omitempty"`
+	wire.PartitionCounts
 	// Summary is the blob of the whole wire.PartitionSummary (zero for a
 	// job partitioned by an earlier build).
 	Summary BlobRef `json:"summary,omitzero"`
@@ -217,12 +207,7 @@ type PartitionInfo struct {
 
 // partitionInfo is the log's part of a partition summary stored as blob.
 func partitionInfo(s *wire.PartitionSummary, blob BlobRef) PartitionInfo {
-	return PartitionInfo{
-		Users: s.Users, Items: s.Items, TrainRatings: s.TrainRatings, TestRatings: s.TestRatings,
-		TestSkipped: s.TestSkipped, SkippedLines: s.SkippedLines, Duplicates: s.Duplicates,
-		UserBlocks: s.UserBlocks, ItemBlocks: s.ItemBlocks, Seconds: s.Seconds, Mean: s.Mean,
-		Summary: blob,
-	}
+	return PartitionInfo{PartitionCounts: s.PartitionCounts, Summary: blob}
 }
 
 // CheckpointInfo is a committed checkpoint as the log records it: its

@@ -53,7 +53,7 @@ func testSpec(iterations int) *job.Spec {
 }
 
 func summary() *wire.PartitionSummary {
-	return &wire.PartitionSummary{Users: 10, Items: 5, TrainRatings: 40, UserBlocks: 2, ItemBlocks: 1,
+	return &wire.PartitionSummary{PartitionCounts: wire.PartitionCounts{Users: 10, Items: 5, TrainRatings: 40, UserBlocks: 2, ItemBlocks: 1},
 		UserNeeds: [][]int64{{3}, {4}}, ItemNeeds: [][]int64{{5, 5}}}
 }
 

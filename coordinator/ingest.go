@@ -82,11 +82,12 @@ func (d *driver) ingest(ctx context.Context, j *Job, alive []string, p, q int) (
 		return nil, &stepFailure{kind: job.KindRuntime, msg: fmt.Sprintf("ingest: %v", err)}
 	}
 	sum := &wire.PartitionSummary{
-		Users: s.Users, Items: s.Items, TrainRatings: s.TrainRatings,
-		TestRatings: s.TestRatings, TestSkipped: s.TestSkipped, SkippedLines: s.SkippedLines, Duplicates: s.Duplicates,
-		UserBlocks: s.UserBlocks, ItemBlocks: s.ItemBlocks,
+		PartitionCounts: wire.PartitionCounts{
+			Users: s.Users, Items: s.Items, TrainRatings: s.TrainRatings,
+			TestRatings: s.TestRatings, TestSkipped: s.TestSkipped, SkippedLines: s.SkippedLines, Duplicates: s.Duplicates,
+			UserBlocks: s.UserBlocks, ItemBlocks: s.ItemBlocks, Seconds: time.Since(start).Seconds(),
+		},
 		UserNeeds: s.UserNeeds, ItemNeeds: s.ItemNeeds, BlockBytes: s.BlockBytes, BlockRows: s.BlockRows,
-		Seconds: time.Since(start).Seconds(),
 	}
 	if s.TrainRatings > 0 {
 		var total float64

@@ -10,42 +10,13 @@ import (
 	"time"
 
 	"github.com/cofactor-ml/cofactor/coordinator"
-	"github.com/cofactor-ml/cofactor/transport/embedded"
 )
 
 // startLoggedCluster is three coordinators without workers, all logging
 // into logs at WARN and above.
 func startLoggedCluster(t *testing.T, logs *syncBuffer) *cluster {
 	t.Helper()
-	c := &cluster{t: t, log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("cluster logs:\n%s", logs.String())
-		}
-	})
-	ns, err := embedded.Start(embedded.Options{JetStream: true, StoreDir: t.TempDir(), NoListen: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.ns = ns
-	t.Cleanup(ns.Shutdown)
-	t.Cleanup(c.stopAll)
-	for i := range 3 {
-		cfg := coordinator.DefaultConfig()
-		cfg.ID = fmt.Sprintf("c%d", i+1)
-		cfg.DataDir = t.TempDir()
-		cfg.RaftAddr = freeAddr(t)
-		cfg.HTTPAddr = "127.0.0.1:0"
-		if i == 0 {
-			cfg.Bootstrap = true
-		} else {
-			cfg.Join = "http://" + c.nodes[0].HTTPAddr()
-		}
-		c.cfgs = append(c.cfgs, cfg)
-		c.nodes = append(c.nodes, nil)
-		c.open = append(c.open, false)
-		c.start(i)
-	}
+	c := startCoordinators(t, logs, slog.LevelWarn, func(*coordinator.Config) {})
 	eventually(t, "three members, one leader", func() error {
 		for i := range c.nodes {
 			st, err := coordinator.NewClient(c.url(i)).Cluster(context.Background())

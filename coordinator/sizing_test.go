@@ -8,7 +8,7 @@ import (
 )
 
 func TestMemoryNeeds(t *testing.T) {
-	sum := &wire.PartitionSummary{Users: 10, Items: 5, UserBlocks: 2, ItemBlocks: 1,
+	sum := &wire.PartitionSummary{PartitionCounts: wire.PartitionCounts{Users: 10, Items: 5, UserBlocks: 2, ItemBlocks: 1},
 		UserNeeds: [][]int64{{3}, {4}}, ItemNeeds: [][]int64{{5, 5}},
 		BlockBytes: []int64{100, 200, 300}, BlockRows: []int64{6, 4, 5}}
 	a := &Assignment{Users: []string{"a", "b"}, Items: []string{"a"}}
@@ -35,7 +35,7 @@ func TestMemoryNeeds(t *testing.T) {
 }
 
 func TestCheckMemory(t *testing.T) {
-	sum := &wire.PartitionSummary{Users: 10, Items: 5, UserBlocks: 2, ItemBlocks: 1,
+	sum := &wire.PartitionSummary{PartitionCounts: wire.PartitionCounts{Users: 10, Items: 5, UserBlocks: 2, ItemBlocks: 1},
 		UserNeeds: [][]int64{{3}, {4}}, ItemNeeds: [][]int64{{5, 5}},
 		BlockBytes: []int64{100, 200, 300}, BlockRows: []int64{6, 4, 5}}
 	a := &Assignment{Users: []string{"a", "b"}, Items: []string{"a"}}

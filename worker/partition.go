@@ -41,13 +41,13 @@ func (w *Worker) cutAndStore(ctx context.Context, c *wire.Command) (*wire.Partit
 	if err != nil {
 		return nil, err
 	}
-	sum := &wire.PartitionSummary{
+	sum := &wire.PartitionSummary{PartitionCounts: wire.PartitionCounts{
 		Users: ds.Users.Len(), Items: ds.Items.Len(),
 		TrainRatings: ds.ByUser.NNZ(), TestRatings: ds.Test.Total, TestSkipped: ds.Test.Skipped,
 		SkippedLines: skipped, Duplicates: ds.Duplicates,
 		UserBlocks: len(layout.UserBlocks), ItemBlocks: len(layout.ItemBlocks),
 		Mean: meanRating(ds.ByUser.Val),
-	}
+	}}
 	for _, side := range []partition.Side{partition.Users, partition.Items} {
 		others := len(layout.Blocks(side.Other()))
 		needs := make([][]int64, len(layout.Blocks(side)))

@@ -121,8 +121,9 @@ type BlockStats struct {
 	NDCGSum      float64 `json:"ndcg_sum"`
 }
 
-// PartitionSummary is what the partitioning worker reports.
-type PartitionSummary struct {
+// PartitionCounts are a partition's counts: what the raft log keeps of a
+// summary, and the summary's first fields (embedded, so the JSON is flat).
+type PartitionCounts struct {
 	Users        int     `json:"users"`
 	Items        int     `json:"items"`
 	TrainRatings int64   `json:"train_ratings"`
@@ -136,6 +137,11 @@ type PartitionSummary struct {
 	// Mean is the mean training rating: the global mean μ of a model
 	// with biases.
 	Mean float64 `json:"mean,omitempty"`
+}
+
+// PartitionSummary is what the partitioning worker reports.
+type PartitionSummary struct {
+	PartitionCounts
 	// UserNeeds[p][q] is how many rows user block p needs from item block
 	// q; ItemNeeds[q][p] likewise. They give the exchange's lower bound.
 	UserNeeds [][]int64 `json:"user_needs"`
