@@ -312,6 +312,9 @@ func (s *Solver) solveRow(sc *rowScratch, rows Rows, r int, other []float32, bas
 		diag *= float64(n)
 	}
 	chol := s.cfg.SolverUsed() != SolverCG
+	if chol && n > longRow && !s.useDual(n) {
+		return s.solveLong(sc, rows, r, other, w, v, base, diag, xr, loss)
+	}
 	weighted := chol && w != nil
 	sc.grow(n, weighted)
 	// The panel with its rows up to the next multiple of rowGroup: gemv32
@@ -366,10 +369,18 @@ func (s *Solver) solveRow(sc *rowScratch, rows Rows, r int, other []float32, bas
 // the weighted panel, nil for weight 1), solves them and leaves the
 // solution in sc.b.
 func (s *Solver) solveChol(sc *rowScratch, g, wg []float32, n int, v []float32, base []float64, diag float64) error {
+	clear(sc.b)
+	s.accumulate(sc, g, wg, n, v, true)
+	return s.factor(sc, n, base, diag)
+}
+
+// accumulate adds the normal equations of the n ratings of the panel g
+// (wg: the weighted panel, nil for weight 1; v: the right-hand sides'
+// weights) to sc.a64 and sc.b, in chunks of gramChunk ratings; first
+// makes the first chunk overwrite the previous row's matrix.
+func (s *Solver) accumulate(sc *rowScratch, g, wg []float32, n int, v []float32, first bool) {
 	k, kp := s.cfg.Rank, sc.kp
-	b := sc.b
-	clear(b)
-	bp := sc.bpart
+	b, bp := sc.b, sc.bpart
 	for start := 0; start < n; start += gramChunk {
 		m := min(gramChunk, n-start)
 		xs := g[start*kp : (start+m)*kp]
@@ -377,14 +388,85 @@ func (s *Solver) solveChol(sc *rowScratch, g, wg []float32, n int, v []float32, 
 		if wg != nil {
 			ws = wg[start*kp : (start+m)*kp]
 		}
-		// The first panel overwrites the previous row's matrix.
-		syrk32(sc.a64, xs, ws, m, kp, start == 0)
+		syrk32(sc.a64, xs, ws, m, kp, first && start == 0)
 		clear(bp)
 		gemvT32(bp, xs, m, kp, v[start:start+m])
 		for i, bi := range bp[:k] {
 			b[i] += float64(bi)
 		}
 	}
+}
+
+// longRow is the rating count above which a Cholesky row solve gathers
+// its panel in segments of longRow ratings instead of whole (solveLong):
+// a goroutine's panel then stays at 2 MiB at k = 64 instead of growing to
+// the most popular item's ratings (35 MB for 138k ratings). It is a
+// multiple of gramChunk, so the normal equations are summed in the same
+// chunks and the factors are the same to the last bit.
+const longRow = 64 * gramChunk
+
+// solveLong is solveRow's Cholesky path for a row of more than longRow
+// ratings (w, v: the row's weights), one panel segment at a time; the
+// training loss gathers the segments again.
+func (s *Solver) solveLong(sc *rowScratch, rows Rows, r int, other, w, v []float32, base []float64, diag float64, xr []float32, loss bool) (float64, error) {
+	k, kp := s.cfg.Rank, sc.kp
+	lo := rows.Ptr[r]
+	n := int(rows.Ptr[r+1] - lo)
+	weighted := w != nil
+	sc.grow(longRow, weighted)
+	// gather fills the panel (and the weighted one, with ws) with ratings
+	// [start, start+m) of the row.
+	gather := func(start, m int, ws, wg []float32) error {
+		p := lo + int64(start)
+		ahead := rows.Col[p:min(p+int64(m)+prefetchAhead, int64(len(rows.Col)))]
+		if j := gatherPanel(sc.g[:m*kp], wg, kp, other, k, ahead, m, ws); j >= 0 {
+			return fmt.Errorf("%w: column %d outside the %d rows given", ErrShape, rows.Col[p+int64(j)], len(other)/k)
+		}
+		return nil
+	}
+	clear(sc.b)
+	for start := 0; start < n; start += longRow {
+		m := min(longRow, n-start)
+		var ws, wg []float32
+		if weighted {
+			ws, wg = w[start:start+m], sc.wg[:m*kp]
+		}
+		if err := gather(start, m, ws, wg); err != nil {
+			return 0, err
+		}
+		s.accumulate(sc, sc.g[:m*kp], wg, m, v[start:start+m], start == 0)
+	}
+	if err := s.factor(sc, n, base, diag); err != nil {
+		return 0, err
+	}
+	for i := range xr {
+		xr[i] = float32(sc.b[i])
+	}
+	copy(sc.x, xr)
+	if s.cfg.Implicit || !loss {
+		return 0, nil
+	}
+	var sse float64
+	for start := 0; start < n; start += longRow {
+		m := min(longRow, n-start)
+		if err := gather(start, m, nil, nil); err != nil {
+			return 0, err
+		}
+		t := sc.t[:m]
+		gemv32(t, sc.g[:(m+rowGroup-1)/rowGroup*rowGroup*kp], m, kp, sc.x)
+		for j, tj := range t {
+			e := float64(v[start+j]) - float64(tj)
+			sse += e * e
+		}
+	}
+	return sse, nil
+}
+
+// factor solves the accumulated normal equations of a row of n ratings
+// (base: the implicit model's YᵀY + λI, else nil; diag: the explicit
+// model's λ·n) into sc.b.
+func (s *Solver) factor(sc *rowScratch, n int, base []float64, diag float64) error {
+	k, kp, b := s.cfg.Rank, sc.kp, sc.b
 	var err error
 	switch {
 	case k == kp && base == nil:
