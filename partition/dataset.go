@@ -387,19 +387,23 @@ func buildCSR(nRows int, rows, cols []int32, vals []float32) (CSR, int64) {
 	}
 	col, val := cols, vals
 	var dups int64
-	var buf []colVal
+	var keys []uint64
+	var vbuf []float32
 	out := int64(0)
 	for r := 0; r < nRows; r++ {
 		lo, hi := ptr[r], ptr[r+1]
 		c, v := col[lo:hi], val[lo:hi]
 		if !slices.IsSorted(c) {
-			buf = buf[:0]
-			for j := range c {
-				buf = append(buf, colVal{c[j], v[j]})
+			// A stable sort by column, as an unstable sort of the keys
+			// (column, position in the row), which are distinct: the
+			// copies of a pair keep their input order.
+			keys, vbuf = keys[:0], append(vbuf[:0], v...)
+			for j, cj := range c {
+				keys = append(keys, uint64(uint32(cj))<<32|uint64(j))
 			}
-			slices.SortStableFunc(buf, func(a, b colVal) int { return int(a.c) - int(b.c) })
-			for j, e := range buf {
-				c[j], v[j] = e.c, e.v
+			slices.Sort(keys)
+			for j, key := range keys {
+				c[j], v[j] = int32(key>>32), vbuf[uint32(key)]
 			}
 		}
 		ptr[r] = out
@@ -414,11 +418,6 @@ func buildCSR(nRows int, rows, cols []int32, vals []float32) (CSR, int64) {
 	}
 	ptr[nRows] = out
 	return CSR{Ptr: ptr, Col: col[:out:out], Val: val[:out:out]}, dups
-}
-
-type colVal struct {
-	c int32
-	v float32
 }
 
 // transpose returns the CSR of m's transpose, which has nCols rows. Rows of
