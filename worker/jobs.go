@@ -140,6 +140,22 @@ func (h *heldBlock) store(v int, x []float32) {
 	}
 }
 
+// dropBefore drops the versions older than v and reports whether there
+// were any.
+func (h *heldBlock) dropBefore(v int) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	dropped := false
+	for old := range h.vers {
+		if old < v {
+			delete(h.vers, old)
+			delete(h.grams, old)
+			dropped = true
+		}
+	}
+	return dropped
+}
+
 // gram returns YᵀY of version v, computing it once.
 func (h *heldBlock) gram(v int, threads int) ([]float64, bool) {
 	h.mu.Lock()
@@ -367,6 +383,11 @@ func (w *Worker) run(ctx context.Context, js *jobState, c *wire.Command) []wire.
 	default:
 		err = fmt.Errorf("unknown command %q", c.Type)
 	}
+	// A phase leaves its gathered rows and solver scratch behind, a
+	// checkpoint its encoded blocks: hand their pages back now, or the
+	// next command's allocations land on fresh pages beside them and the
+	// process holds both.
+	debug.FreeOSMemory()
 	if err != nil {
 		return w.failure(c, err)
 	}
@@ -679,6 +700,32 @@ func (js *jobState) owners(side partition.Side) []string {
 	return js.users
 }
 
+// dropBefore drops the versions older than v of the blocks held on side
+// s, and collects them. A phase reads version v of the other side: it
+// starts only once every block of the phase before it is committed, so
+// no phase of this epoch reads an older version again (a repeated phase
+// reads the same v). In the item phase that frees the users of the
+// iteration before, a whole copy of the worker's largest factors, before
+// the phase gathers its rows; their pages go back to the system at once,
+// so that the gather does not land on fresh pages beside them.
+func (js *jobState) dropBefore(s partition.Side, v int) {
+	js.mu.Lock()
+	var blocks []*heldBlock
+	for k, h := range js.held {
+		if k.side == s {
+			blocks = append(blocks, h)
+		}
+	}
+	js.mu.Unlock()
+	dropped := false
+	for _, h := range blocks {
+		dropped = h.dropBefore(v) || dropped
+	}
+	if dropped {
+		debug.FreeOSMemory()
+	}
+}
+
 // phase solves every block this worker owns on the command's side.
 func (w *Worker) phase(ctx context.Context, js *jobState, c *wire.Command) ([]wire.Report, error) {
 	side, ok := c.Side.Block()
@@ -690,6 +737,14 @@ func (w *Worker) phase(ctx context.Context, js *jobState, c *wire.Command) ([]wi
 	otherVersion := t
 	if side == partition.Users {
 		otherVersion = t - 1
+	}
+	js.dropBefore(side.Other(), otherVersion)
+	// A solver of its own: its scratch grows to the phase's longest row
+	// (a popular item's ratings × rank, per goroutine) and is garbage when
+	// the phase ends, rather than held through the other side's phase.
+	solver, err := als.NewSolver(js.solver.Config())
+	if err != nil {
+		return nil, err
 	}
 	var reps []wire.Report
 	for b, owner := range js.owners(side) {
@@ -719,7 +774,7 @@ func (w *Worker) phase(ctx context.Context, js *jobState, c *wire.Command) ([]wi
 			st.TestSSE, st.TestAE, st.TestN = als.BlockErrors(blockRows(h.blk.Test), prev, g.rows, js.spec.Width(), float32(c.Mean))
 		}
 		x := append([]float32(nil), prev...)
-		bs, err := js.solver.UpdateBlock(ctx, als.BlockUpdate{
+		bs, err := solver.UpdateBlock(ctx, als.BlockUpdate{
 			Rows: blockRows(h.blk.Rows), Other: g.rows, YtY: g.gram, X: x,
 			Loss: side == partition.Items, Side: alsSide(side), Mean: float32(c.Mean),
 		})

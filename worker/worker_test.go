@@ -3,9 +3,11 @@ package worker
 import (
 	"context"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -421,5 +423,50 @@ func TestTaskState(t *testing.T) {
 	}
 	if s := taskState(7).String(); s != "taskState(7)" {
 		t.Errorf("unknown state named %q", s)
+	}
+}
+
+// TestDropBefore: a phase drops the other side's versions older than the
+// one it reads (nobody reads them again) and leaves its own side's alone.
+func TestDropBefore(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		side      partition.Side
+		v         int
+		users     []int // versions left on the user block
+		items     []int
+		wantUsers []int
+		wantItems []int
+	}{
+		{"item phase 2 drops users 1", partition.Users, 2, []int{1, 2}, []int{1}, []int{2}, []int{1}},
+		{"user phase 3 drops items 1", partition.Items, 2, []int{2, 3}, []int{1, 2}, []int{2, 3}, []int{2}},
+		{"nothing older", partition.Users, 0, []int{0}, []int{0}, []int{0}, []int{0}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			held := func(vs []int) *heldBlock {
+				h := &heldBlock{k: 1, vers: map[int][]float32{}, grams: map[int][]float64{}}
+				for _, v := range vs {
+					h.vers[v] = []float32{float32(v)}
+					h.grams[v] = []float64{float64(v)}
+				}
+				return h
+			}
+			js := &jobState{held: map[blockKey]*heldBlock{
+				{partition.Users, 0}: held(tc.users),
+				{partition.Items, 0}: held(tc.items),
+			}}
+			js.dropBefore(tc.side, tc.v)
+			for _, c := range []struct {
+				side partition.Side
+				want []int
+			}{{partition.Users, tc.wantUsers}, {partition.Items, tc.wantItems}} {
+				h := js.held[blockKey{c.side, 0}]
+				got := slices.Sorted(maps.Keys(h.vers))
+				grams := slices.Sorted(maps.Keys(h.grams))
+				if !slices.Equal(got, c.want) || !slices.Equal(grams, c.want) {
+					t.Errorf("%s versions %v, Gram matrices %v; want %v", c.side, got, grams, c.want)
+				}
+			}
+		})
 	}
 }
