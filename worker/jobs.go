@@ -762,6 +762,9 @@ func (w *Worker) phase(ctx context.Context, js *jobState, c *wire.Command) ([]wi
 		if err != nil {
 			return nil, err
 		}
+		// The gather's messages are garbage now: return their pages
+		// before the solve's scratch needs its own.
+		debug.FreeOSMemory()
 		st := wire.BlockStats{Rows: int64(h.blk.Len()), Ratings: h.blk.Rows.NNZ(), Bytes: g.bytes}
 		prev, ok := h.version(t - 1)
 		if !ok {
