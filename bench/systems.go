@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -161,6 +162,17 @@ func runCofactor(ctx context.Context, e *env, d *dataset, implicit bool, workers
 }
 
 func trainOnce(ctx context.Context, e *env, name string, args []string) (run, *job.Result, error) {
+	if !slices.Contains(args, "--out") {
+		// Without --out, train keeps each model in the user's models
+		// directory (~45 MB a rank-64 run): the harness's go to a
+		// directory of their own, deleted after the run.
+		dir, err := os.MkdirTemp("", "cofactor-bench-model-")
+		if err != nil {
+			return run{}, nil, err
+		}
+		defer os.RemoveAll(dir)
+		args = append(slices.Clip(args), "--out", filepath.Join(dir, "model"))
+	}
 	logf("%s: cofactor %s", name, strings.Join(args, " "))
 	r, err := runChild(ctx, e.logs, name, e.cofactor(), args, []string{fmt.Sprintf("GOMAXPROCS=%d", e.threads)})
 	if err != nil {
