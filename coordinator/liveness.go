@@ -24,12 +24,37 @@ func newLiveness() *liveness {
 	return &liveness{seen: map[string]wire.Heartbeat{}, at: map[string]time.Time{}}
 }
 
-// onHeartbeat records a worker's heartbeat.
-func (l *liveness) onHeartbeat(m *nats.Msg) {
+// onHeartbeat records a worker's heartbeat, unless its payload names
+// another worker than its subject.
+func (n *Node) onHeartbeat(m *nats.Msg) {
 	var hb wire.Heartbeat
 	if err := json.Unmarshal(m.Data, &hb); err != nil || transport.ValidID(hb.Worker) != nil {
 		return
 	}
+	if !n.fromSender("heartbeat", m.Subject, hb.Worker) {
+		return
+	}
+	n.heard.record(hb)
+}
+
+// fromSender reports whether the worker a heartbeat or report names in
+// its payload is the one its subject names. A worker's own NATS identity
+// may publish only on its own subjects, so a mismatch is a worker (or a
+// holder of the shared worker role) speaking in another's name: the
+// message is dropped, logged and counted.
+func (n *Node) fromSender(kind, subject, worker string) bool {
+	id, ok := transport.SubjectWorker(subject)
+	if ok && id == worker {
+		return true
+	}
+	n.metrics.forged.WithLabelValues(kind).Inc()
+	n.log.Warn("dropped a worker message whose payload names another worker than its subject",
+		"kind", kind, "subject", subject, "payload_worker", worker)
+	return false
+}
+
+// record stores hb as its worker's last heartbeat.
+func (l *liveness) record(hb wire.Heartbeat) {
 	l.mu.Lock()
 	l.seen[hb.Worker] = hb
 	l.at[hb.Worker] = time.Now()

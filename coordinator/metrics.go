@@ -23,6 +23,7 @@ type metrics struct {
 	checkpointSecs  prometheus.Histogram
 	checkpointBytes prometheus.Gauge
 	phaseTimeouts   prometheus.Counter
+	forged          *prometheus.CounterVec
 }
 
 func newMetrics(n *Node) *metrics {
@@ -53,14 +54,20 @@ func newMetrics(n *Node) *metrics {
 		phaseTimeouts: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "cofactor_phase_timeouts_total", Help: "Job steps that outlasted the phase timeout.", ConstLabels: labels,
 		}),
+		forged: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cofactor_forged_messages_dropped_total", Help: "Worker heartbeats and reports dropped because their payload names another worker than their subject.", ConstLabels: labels,
+		}, []string{"kind"}),
 	}
 	for _, side := range []string{wire.SideUsers.String(), wire.SideItems.String()} {
 		// Present from the start on every coordinator, not only once a
 		// leader has observed a phase.
 		m.phaseSeconds.WithLabelValues(side)
 	}
+	for _, kind := range []string{"heartbeat", "report"} {
+		m.forged.WithLabelValues(kind)
+	}
 	m.reg.MustRegister(m.commitSeconds, m.phaseSeconds, m.rowsSolved, m.bytesExchanged,
-		m.checkpointSecs, m.checkpointBytes, m.phaseTimeouts, &stateCollector{n: n, labels: labels},
+		m.checkpointSecs, m.checkpointBytes, m.phaseTimeouts, m.forged, &stateCollector{n: n, labels: labels},
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }

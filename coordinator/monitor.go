@@ -14,13 +14,20 @@ import (
 // onReport hands a worker's report to the leader's driver and acknowledges
 // it. Followers stay silent, so the worker's request reaches the leader or
 // is retried.
+//
+// A report whose payload names another worker than its subject gets no
+// answer from any coordinator (see fromSender).
 func (n *Node) onReport(m *nats.Msg) {
+	var r wire.Report
+	err := json.Unmarshal(m.Data, &r)
+	if err == nil && !n.fromSender("report", m.Subject, r.Worker) {
+		return
+	}
 	if !n.IsLeader() {
 		return
 	}
-	var r wire.Report
 	ack := wire.Ack{OK: true}
-	if err := json.Unmarshal(m.Data, &r); err != nil {
+	if err != nil {
 		ack = wire.Ack{Error: "malformed report: " + err.Error()}
 	} else {
 		select {

@@ -344,11 +344,11 @@ func (n *Node) Start(ctx context.Context) (err error) {
 			}
 		}()
 	}
-	hb, err := n.nc.Subscribe(transport.SubjectHeartbeat, n.heard.onHeartbeat)
+	hb, err := n.nc.Subscribe(transport.HeartbeatSubject("*"), n.onHeartbeat)
 	if err != nil {
 		return err
 	}
-	rep, err := n.nc.Subscribe(transport.SubjectReport, n.onReport)
+	rep, err := n.nc.Subscribe(transport.ReportSubject("*"), n.onReport)
 	if err != nil {
 		return err
 	}

@@ -7,8 +7,8 @@
 //
 // # Subjects
 //
-// Workers publish heartbeats on [SubjectHeartbeat] and send reports to the
-// coordinator leader on [SubjectReport]. The leader commands a worker on
+// Workers publish heartbeats on [HeartbeatSubject] and send reports to the
+// coordinator leader on [ReportSubject], each subject naming the worker. The leader commands a worker on
 // [WorkerCmdSubject]; workers fetch factor rows and partial Gram matrices
 // from the worker owning a block on [WorkerRowsSubject]. Worker IDs must
 // pass [ValidID], which keeps NATS wildcards and token separators out of

@@ -56,6 +56,11 @@ type Security struct {
 	// CertFile and KeyFile are this client's certificate and key, for
 	// servers that verify clients (mutual TLS).
 	CertFile, KeyFile string
+	// InboxPrefix replaces nats.go's "_INBOX" reply-subject prefix
+	// (nats.CustomInboxPrefix); a worker sets [WorkerInboxPrefix] so that
+	// its own identity needs to receive on its own inbox subjects only.
+	// Request/reply, JetStream and Object Store calls all use it.
+	InboxPrefix string
 }
 
 // FromEnv fills the password from EnvNATSPassword and the user from
@@ -150,6 +155,9 @@ func (s Security) Options() ([]nats.Option, error) {
 			}
 		}
 		opts = append(opts, nats.UserInfo(s.User, pw))
+	}
+	if s.InboxPrefix != "" {
+		opts = append(opts, nats.CustomInboxPrefix(s.InboxPrefix))
 	}
 	if s.CAFile != "" {
 		if err := readable(s.CAFile, "CA file"); err != nil {

@@ -3,15 +3,58 @@ package transport
 import (
 	"fmt"
 	"strconv"
+	"strings"
 )
 
 const (
-	// SubjectHeartbeat carries worker heartbeats (JSON); every coordinator
-	// subscribes.
+	// SubjectHeartbeat is the root of the heartbeat subjects: worker id
+	// heartbeats (JSON) on [HeartbeatSubject](id), and every coordinator
+	// subscribes to [HeartbeatSubject]("*").
 	SubjectHeartbeat = "cofactor.hb"
-	// SubjectReport carries worker → leader reports by request/reply.
+	// SubjectReport is the root of the report subjects: worker id sends
+	// its reports to the leader by request/reply on [ReportSubject](id).
 	SubjectReport = "cofactor.coord.report"
+	// InboxRoot is nats.go's default reply-subject prefix; a worker's
+	// replies arrive under [WorkerInboxPrefix].
+	InboxRoot = "_INBOX"
 )
+
+// HeartbeatSubject is the subject of worker workerID's heartbeats:
+// "cofactor.hb.<id>" ("*" gives the coordinators' wildcard). The ID in
+// the subject lets NATS permissions keep a worker from heartbeating in
+// another's name; a coordinator drops a heartbeat whose payload names a
+// different worker than its subject. The ID must pass [ValidID]; this
+// function does not check it.
+func HeartbeatSubject(workerID string) string {
+	return SubjectHeartbeat + "." + workerID
+}
+
+// ReportSubject is the subject of worker workerID's reports:
+// "cofactor.coord.report.<id>", with the same purpose as
+// [HeartbeatSubject]'s ID.
+func ReportSubject(workerID string) string {
+	return SubjectReport + "." + workerID
+}
+
+// SubjectWorker returns the worker ID that ends a [HeartbeatSubject] or
+// [ReportSubject] subject, and false when subject is neither or the ID
+// is not valid.
+func SubjectWorker(subject string) (string, bool) {
+	for _, root := range []string{SubjectHeartbeat, SubjectReport} {
+		if id, ok := strings.CutPrefix(subject, root+"."); ok && ValidID(id) == nil {
+			return id, true
+		}
+	}
+	return "", false
+}
+
+// WorkerInboxPrefix is the reply-subject prefix of worker workerID's
+// connections ("_INBOX.<id>", set with nats.CustomInboxPrefix through
+// [Security].InboxPrefix), so that a worker's own NATS identity may
+// subscribe to its replies only, not to other workers'.
+func WorkerInboxPrefix(workerID string) string {
+	return InboxRoot + "." + workerID
+}
 
 // MaxIDLen is the longest worker or coordinator ID [ValidID] accepts.
 const MaxIDLen = 64

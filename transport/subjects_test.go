@@ -12,6 +12,37 @@ func TestSubjects(t *testing.T) {
 	if got := WorkerRowsSubject("w_2"); got != "cofactor.w.w_2.rows" {
 		t.Errorf("WorkerRowsSubject = %q", got)
 	}
+	if got := HeartbeatSubject("w1"); got != "cofactor.hb.w1" {
+		t.Errorf("HeartbeatSubject = %q", got)
+	}
+	if got := ReportSubject("w1"); got != "cofactor.coord.report.w1" {
+		t.Errorf("ReportSubject = %q", got)
+	}
+	if got := WorkerInboxPrefix("w1"); got != "_INBOX.w1" {
+		t.Errorf("WorkerInboxPrefix = %q", got)
+	}
+}
+
+func TestSubjectWorker(t *testing.T) {
+	for _, c := range []struct {
+		subject, want string
+		ok            bool
+	}{
+		{HeartbeatSubject("w1"), "w1", true},
+		{ReportSubject("w-2_x"), "w-2_x", true},
+		{SubjectHeartbeat, "", false},
+		{SubjectReport, "", false},
+		{"cofactor.hb.", "", false},
+		{"cofactor.hb.w1.x", "", false},
+		{"cofactor.coord.report.*", "", false},
+		{WorkerCmdSubject("w1"), "", false},
+		{"cofactor.hbw1", "", false},
+	} {
+		got, ok := SubjectWorker(c.subject)
+		if got != c.want || ok != c.ok {
+			t.Errorf("SubjectWorker(%q) = %q, %v; want %q, %v", c.subject, got, ok, c.want, c.ok)
+		}
+	}
 }
 
 func TestValidID(t *testing.T) {

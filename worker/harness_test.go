@@ -130,7 +130,7 @@ func runWorker(t testing.TB, w *Worker) {
 	t.Helper()
 	// The first heartbeat is sent after both subscriptions exist.
 	started := make(chan struct{}, 1)
-	stop, err := w.tr.Subscribe(transport.SubjectHeartbeat, func(data []byte, _ func([]byte) error) {
+	stop, err := w.tr.Subscribe(transport.HeartbeatSubject(w.ID()), func(data []byte, _ func([]byte) error) {
 		var b wire.Heartbeat
 		if json.Unmarshal(data, &b) == nil && b.Worker == w.ID() {
 			select {
@@ -178,7 +178,7 @@ type leader struct {
 func startLeader(t testing.TB, net network) *leader {
 	t.Helper()
 	l := &leader{changed: make(chan struct{})}
-	stop, err := net.endpoint(t).Subscribe(transport.SubjectReport, func(data []byte, reply func([]byte) error) {
+	stop, err := net.endpoint(t).Subscribe(transport.ReportSubject("*"), func(data []byte, reply func([]byte) error) {
 		var r wire.Report
 		ack := wire.Ack{OK: true}
 		if err := json.Unmarshal(data, &r); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -136,11 +137,33 @@ func (n *memNet) deliver(subject string, data []byte, reply func([]byte) error) 
 	if n.closed {
 		return 0, errMemClosed
 	}
-	subs := n.subs[subject]
-	for _, s := range subs {
-		s.push(memMsg{data: append([]byte(nil), data...), reply: reply})
+	count := 0
+	for pattern, subs := range n.subs {
+		if !subjectMatches(pattern, subject) {
+			continue
+		}
+		for _, s := range subs {
+			s.push(memMsg{data: append([]byte(nil), data...), reply: reply})
+		}
+		count += len(subs)
 	}
-	return len(subs), nil
+	return count, nil
+}
+
+// subjectMatches reports whether subject matches pattern, whose "*"
+// tokens match any one token (as a NATS subscription's do; ">" is not
+// needed by the tests).
+func subjectMatches(pattern, subject string) bool {
+	p, s := strings.Split(pattern, "."), strings.Split(subject, ".")
+	if len(p) != len(s) {
+		return false
+	}
+	for i := range p {
+		if p[i] != "*" && p[i] != s[i] {
+			return false
+		}
+	}
+	return true
 }
 
 func noReply([]byte) error { return nil }

@@ -151,6 +151,12 @@ func New(cfg Config, opts ...Option) (*Worker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if cfg.NATSSecurity.InboxPrefix == "" {
+		// Replies to this worker (its requests, JetStream and Object Store
+		// calls, and those of the snapshot stores it dials) arrive under
+		// its own prefix, the only inbox its own NATS identity may read.
+		cfg.NATSSecurity.InboxPrefix = transport.WorkerInboxPrefix(cfg.ID)
+	}
 	w := &Worker{cfg: cfg, log: slog.Default(), jobs: map[string]*jobState{}, dropped: map[string]uint64{}, metrics: newMetrics(cfg.ID)}
 	for _, o := range opts {
 		if err := o(w); err != nil {
@@ -237,7 +243,7 @@ func (w *Worker) Run(ctx context.Context) error {
 
 func (w *Worker) heartbeat() {
 	b, _ := json.Marshal(wire.Heartbeat{Worker: w.cfg.ID, Boot: w.boot, CPUs: runtime.GOMAXPROCS(0), Memory: w.cfg.Memory, Time: time.Now().UTC()})
-	if err := w.tr.Publish(transport.SubjectHeartbeat, b); err != nil {
+	if err := w.tr.Publish(transport.HeartbeatSubject(w.cfg.ID), b); err != nil {
 		w.log.Warn("heartbeat not sent", "err", err)
 	}
 }
@@ -263,7 +269,7 @@ func (w *Worker) report(ctx context.Context, r wire.Report) {
 	p := w.cfg.Retry
 	p.Attempts = 0 // until acknowledged: a leader election may be under way
 	for ctx.Err() == nil {
-		answer, err := w.tr.Request(ctx, transport.SubjectReport, b, p)
+		answer, err := w.tr.Request(ctx, transport.ReportSubject(w.cfg.ID), b, p)
 		if err != nil {
 			continue
 		}

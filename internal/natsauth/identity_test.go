@@ -2,6 +2,7 @@ package natsauth_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -12,7 +13,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
 
+	"github.com/cofactor-ml/cofactor/checkpoint"
 	"github.com/cofactor-ml/cofactor/internal/natsauth"
+	"github.com/cofactor-ml/cofactor/internal/wire"
 	"github.com/cofactor-ml/cofactor/transport"
 	"github.com/cofactor-ml/cofactor/transport/embedded"
 )
@@ -49,7 +52,7 @@ func identityServer(t *testing.T) (url string, seeds map[string]string) {
 	if err := os.WriteFile(confFile, conf.Bytes(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := embedded.Start(embedded.Options{ConfigFile: confFile})
+	srv, err := embedded.Start(embedded.Options{ConfigFile: confFile, JetStream: true, StoreDir: filepath.Join(dir, "js")})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, conf.String())
 	}
@@ -72,16 +75,24 @@ func dialIdentity(t *testing.T, url string, sec transport.Security, name string)
 	return nc, v
 }
 
+// workerSecurity is how worker id connects with its own identity: its
+// seed and its own inbox prefix, as worker.New sets it.
+func workerSecurity(seeds map[string]string, id string) transport.Security {
+	return transport.Security{NKeySeedFile: seeds[id], InboxPrefix: transport.WorkerInboxPrefix(id)}
+}
+
 // TestWorkerIdentities: with one NATS identity per worker, w2's
-// credentials receive w2's commands, row requests and ingest messages and
-// none of w1's (each subscription refused by the server), cannot command
-// w1, and so cannot answer a row request meant for w1: the requester
-// gets w1's answer. w2 may still ask w1 for rows.
+// credentials receive w2's commands, row requests, ingest messages and
+// replies and none of w1's (each subscription refused by the server),
+// cannot command w1, and so cannot answer a row request meant for w1: the
+// requester gets w1's answer. w2 may still ask w1 for rows. w2 heartbeats
+// and reports on its own subjects only: in w1's name it is refused.
 func TestWorkerIdentities(t *testing.T) {
 	url, seeds := identityServer(t)
 	coord, _ := dialIdentity(t, url, transport.Security{User: "coord", Password: coordPass}, "coord")
-	w1, _ := dialIdentity(t, url, transport.Security{NKeySeedFile: seeds["w1"]}, "w1")
-	w2, v2 := dialIdentity(t, url, transport.Security{NKeySeedFile: seeds["w2"]}, "w2")
+	w1, _ := dialIdentity(t, url, workerSecurity(seeds, "w1"), "w1")
+	w2, v2 := dialIdentity(t, url, workerSecurity(seeds, "w2"), "w2")
+	refusedSubs, refusedPubs := 0, 0
 
 	// Its own subjects: allowed.
 	for _, subj := range []string{transport.WorkerCmdSubject("w2"), transport.WorkerRowsSubject("w2"), transport.WorkerIngestSubject("w2", "j1", 1)} {
@@ -116,7 +127,8 @@ func TestWorkerIdentities(t *testing.T) {
 		}
 		defer sub.Unsubscribe()
 		w2.Flush()
-		v2.expect(t, subj)
+		v2.expect(t, `Subscription to "`+subj+`"`)
+		refusedSubs++
 	}
 	// So a row request to w1, from w2 or the coordinator's side of the
 	// world, is answered by w1 only.
@@ -131,7 +143,98 @@ func TestWorkerIdentities(t *testing.T) {
 		t.Fatal(err)
 	}
 	w2.Flush()
-	v2.expect(t, transport.WorkerCmdSubject("w1"))
+	v2.expect(t, `Publish to "`+transport.WorkerCmdSubject("w1")+`"`)
+	refusedPubs++
+
+	// Heartbeats and reports: w2's own reach the coordinator.
+	hb, err := coord.SubscribeSync(transport.HeartbeatSubject("*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hb.Unsubscribe()
+	rep, err := coord.Subscribe(transport.ReportSubject("*"), func(m *nats.Msg) { m.Respond([]byte(m.Subject)) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rep.Unsubscribe()
+	coord.Flush()
+	if err := w2.Publish(transport.HeartbeatSubject("w2"), []byte("hb")); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := hb.NextMsg(2 * time.Second); err != nil || m.Subject != transport.HeartbeatSubject("w2") {
+		t.Fatalf("w2's heartbeat: %v", err)
+	}
+	if m, err := w2.Request(transport.ReportSubject("w2"), []byte("r"), 2*time.Second); err != nil || string(m.Data) != transport.ReportSubject("w2") {
+		t.Fatalf("w2's report: %v", err)
+	}
+	// In w1's name: refused, and nothing reaches the coordinator.
+	for _, subj := range []string{transport.HeartbeatSubject("w1"), transport.ReportSubject("w1"), transport.HeartbeatSubject("*"), transport.SubjectHeartbeat, transport.SubjectReport} {
+		if err := w2.PublishRequest(subj, transport.WorkerInboxPrefix("w2")+".forged", []byte(`{"worker":"w1"}`)); err != nil {
+			t.Fatal(err)
+		}
+		w2.Flush()
+		v2.expect(t, `Publish to "`+subj+`"`)
+		refusedPubs++
+	}
+	if m, err := hb.NextMsg(300 * time.Millisecond); err == nil {
+		t.Fatalf("a heartbeat reached the coordinator on %s", m.Subject)
+	}
+
+	// Replies: w2 cannot read w1's (nor any other's) inbox.
+	for _, subj := range []string{transport.WorkerInboxPrefix("w1") + ".>", "_INBOX.>", "_INBOX.*.*"} {
+		sub, err := w2.SubscribeSync(subj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sub.Unsubscribe()
+		w2.Flush()
+		v2.expect(t, `Subscription to "`+subj+`"`)
+		refusedSubs++
+	}
+	t.Logf("w2's identity: %d subscriptions and %d publishes refused", refusedSubs, refusedPubs)
+}
+
+// TestWorkerIdentityJetStream: a worker's own identity, whose replies
+// arrive under its own inbox prefix only, writes and reads blocks and
+// checkpoints through JetStream and the Object Store (whose replies and
+// ordered consumers use the connection's inbox prefix).
+func TestWorkerIdentityJetStream(t *testing.T) {
+	url, seeds := identityServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	coord, _ := dialIdentity(t, url, transport.Security{User: "coord", Password: coordPass}, "coord")
+	if err := natsauth.EnsureBuckets(ctx, coord, 1); err != nil {
+		t.Fatal(err)
+	}
+	w1, v1 := dialIdentity(t, url, workerSecurity(seeds, "w1"), "w1")
+	w2, _ := dialIdentity(t, url, workerSecurity(seeds, "w2"), "w2")
+	blobs, err := transport.OpenBlobs(ctx, w1, wire.BlockBucket)
+	if err != nil {
+		t.Fatalf("w1 opening the block bucket: %v", err)
+	}
+	data := bytes.Repeat([]byte("block"), 300_000) // several chunks
+	if err := blobs.Put(ctx, "j/b0", data); err != nil {
+		t.Fatalf("w1 writing a block: %v", err)
+	}
+	other, err := transport.OpenBlobs(ctx, w2, wire.BlockBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := other.Get(ctx, "j/b0", 1<<30); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("w2 reading w1's block: %v", err)
+	}
+	store, err := checkpoint.OpenBlobStore(ctx, w1)
+	if err != nil {
+		t.Fatalf("w1 opening the snapshot store: %v", err)
+	}
+	if err := store.Put(ctx, "snap/u0", []byte("factors")); err != nil {
+		t.Fatalf("w1 writing a checkpoint: %v", err)
+	}
+	v1.mu.Lock()
+	defer v1.mu.Unlock()
+	if len(v1.errs) > 0 {
+		t.Fatalf("w1's JetStream use met errors: %v", v1.errs)
+	}
 }
 
 func TestWorkerIdentityValidate(t *testing.T) {
@@ -153,8 +256,15 @@ func TestWorkerIdentityValidate(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, s := range p.SubscribeAllow {
-		if strings.Contains(s, "cofactor.w.") && !strings.HasPrefix(s, "cofactor.w.w7.") {
+		if (strings.Contains(s, "cofactor.w.") && !strings.HasPrefix(s, "cofactor.w.w7.")) ||
+			(strings.HasPrefix(s, "_INBOX") && !strings.HasPrefix(s, "_INBOX.w7.")) {
 			t.Errorf("worker w7 may subscribe to %s", s)
+		}
+	}
+	for _, s := range p.PublishAllow {
+		if strings.HasPrefix(s, transport.SubjectHeartbeat) && s != transport.HeartbeatSubject("w7") ||
+			strings.HasPrefix(s, transport.SubjectReport) && s != transport.ReportSubject("w7") {
+			t.Errorf("worker w7 may publish on %s", s)
 		}
 	}
 }

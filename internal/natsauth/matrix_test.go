@@ -170,9 +170,9 @@ func TestJetStreamMatrix(t *testing.T) {
 // (reads arrive on the role's own inbox).
 func TestSubscribeMatrix(t *testing.T) {
 	s := startSecure(t)
-	subjects := []string{"$JS.API.>", "$JS.EVENT.>", "$O.>", "$KV.>", "cofactor.hb", "cofactor.coord.report", "cofactor.w.w1.cmd", "cofactor.w.w1.rows", "_INBOX.x"}
+	subjects := []string{"$JS.API.>", "$JS.EVENT.>", "$O.>", "$KV.>", "cofactor.hb.*", "cofactor.hb.w1", "cofactor.coord.report.*", "cofactor.coord.report.w1", "cofactor.w.w1.cmd", "cofactor.w.w1.rows", "_INBOX.x"}
 	want := map[natsauth.Role][]string{
-		natsauth.Coordinator: {"cofactor.hb", "cofactor.coord.report", "_INBOX.x"},
+		natsauth.Coordinator: {"cofactor.hb.*", "cofactor.hb.w1", "cofactor.coord.report.*", "cofactor.coord.report.w1", "_INBOX.x"},
 		natsauth.Worker:      {"cofactor.w.w1.cmd", "cofactor.w.w1.rows", "_INBOX.x"},
 		natsauth.Client:      {"_INBOX.x"},
 	}

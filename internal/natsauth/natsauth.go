@@ -190,17 +190,18 @@ func Permissions(r Role) (transport.Permissions, error) {
 	// A dataset job's ingest: workers send each other its messages.
 	ingest := transport.WorkerIngestSubject("*", "*", 0)
 	ingest = ingest[:len(ingest)-1] + "*"
+	heartbeat, report := transport.HeartbeatSubject("*"), transport.ReportSubject("*")
 	var pub []string
 	switch r {
 	case Worker:
-		pub = []string{transport.SubjectHeartbeat, transport.SubjectReport, rows, ingest}
+		pub = []string{heartbeat, report, rows, ingest}
 	case Client:
 	case Coordinator:
 		// Coordinators own JetStream: they create, prune and delete the
 		// buckets and move the pointers.
 		return transport.Permissions{
 			PublishAllow:   []string{cmd, "$JS.API.>", "$O.>", "$KV.>"},
-			SubscribeAllow: []string{transport.SubjectHeartbeat, transport.SubjectReport, inbox},
+			SubscribeAllow: []string{heartbeat, report, inbox},
 			Responses:      true,
 		}, nil
 	default:
@@ -219,13 +220,18 @@ func Permissions(r Role) (transport.Permissions, error) {
 // WorkerPermissions returns the permissions of one worker's own NATS
 // identity (User.WorkerID): the worker role's, except that it receives
 // only its own subjects — the commands, row requests and ingest messages
-// sent to worker id. Another worker's identity therefore cannot read that
-// worker's commands or row requests, nor answer them: a row answer can
-// only go to the inbox of a request its identity received
-// (allow_responses), and a requester asks only the block's owner of the
-// current assignment and checks that the answer is for the block, epoch
-// and version it asked. It can still request rows from any worker and
-// send ingest messages to any.
+// sent to worker id, and the replies under its own inbox prefix
+// (transport.WorkerInboxPrefix, which the worker sets on its
+// connections) — and publishes heartbeats and reports only on its own
+// subjects. Another worker's identity therefore cannot read that
+// worker's commands, row requests or replies, nor answer its row
+// requests: a row answer can only go to the inbox of a request its
+// identity received (allow_responses), and a requester asks only the
+// block's owner of the current assignment and checks that the answer is
+// for the block, epoch and version it asked. Nor can it heartbeat or
+// report in that worker's name: coordinators drop a heartbeat or report
+// whose payload names another worker than its subject. It can still
+// request rows from any worker and send ingest messages to any.
 func WorkerPermissions(id string) (transport.Permissions, error) {
 	if err := transport.ValidID(id); err != nil {
 		return transport.Permissions{}, fmt.Errorf("%w: worker identity: %w", ErrConfig, err)
@@ -236,7 +242,13 @@ func WorkerPermissions(id string) (transport.Permissions, error) {
 	}
 	ingest := transport.WorkerIngestSubject(id, "*", 0)
 	ingest = ingest[:len(ingest)-1] + "*"
-	p.SubscribeAllow = []string{transport.WorkerCmdSubject(id), transport.WorkerRowsSubject(id), ingest, inbox}
+	p.SubscribeAllow = []string{transport.WorkerCmdSubject(id), transport.WorkerRowsSubject(id), ingest, transport.WorkerInboxPrefix(id) + ".>"}
+	own := map[string]string{transport.HeartbeatSubject("*"): transport.HeartbeatSubject(id), transport.ReportSubject("*"): transport.ReportSubject(id)}
+	for i, s := range p.PublishAllow {
+		if o, ok := own[s]; ok {
+			p.PublishAllow[i] = o
+		}
+	}
 	return p, nil
 }
 

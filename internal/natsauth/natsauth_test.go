@@ -218,21 +218,21 @@ func TestWorkerPermissions(t *testing.T) {
 	w2, _ := s.connect(t, natsauth.Worker)
 
 	// Reports: worker → coordinator by request/reply.
-	rep, err := coord.Subscribe(transport.SubjectReport, func(m *nats.Msg) { m.Respond([]byte("ok")) })
+	rep, err := coord.Subscribe(transport.ReportSubject("*"), func(m *nats.Msg) { m.Respond([]byte("ok")) })
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rep.Unsubscribe()
-	hb, err := coord.SubscribeSync(transport.SubjectHeartbeat)
+	hb, err := coord.SubscribeSync(transport.HeartbeatSubject("*"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer hb.Unsubscribe()
 	coord.Flush()
-	if m, err := w1.Request(transport.SubjectReport, []byte("r"), 2*time.Second); err != nil || string(m.Data) != "ok" {
+	if m, err := w1.Request(transport.ReportSubject("w1"), []byte("r"), 2*time.Second); err != nil || string(m.Data) != "ok" {
 		t.Fatalf("report: %v", err)
 	}
-	if err := w1.Publish(transport.SubjectHeartbeat, []byte("hb")); err != nil {
+	if err := w1.Publish(transport.HeartbeatSubject("w1"), []byte("hb")); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := hb.NextMsg(2 * time.Second); err != nil {
@@ -284,9 +284,9 @@ func TestWorkerPermissions(t *testing.T) {
 	// heartbeats, moving a snapshot pointer, deleting a stream.
 	w1.Publish(transport.WorkerCmdSubject("w2"), []byte("evil"))
 	v1.expect(t, transport.WorkerCmdSubject("w2"))
-	if _, err := w1.SubscribeSync(transport.SubjectHeartbeat); err == nil {
+	if _, err := w1.SubscribeSync(transport.HeartbeatSubject("*")); err == nil {
 		w1.Flush()
-		v1.expect(t, transport.SubjectHeartbeat)
+		v1.expect(t, transport.HeartbeatSubject("*"))
 	}
 	w1.Publish("$KV."+checkpoint.LatestBucket+".latest.default", []byte("evil"))
 	v1.expect(t, "$KV."+checkpoint.LatestBucket)

@@ -20,6 +20,7 @@ import (
 	"github.com/cofactor-ml/cofactor/internal/natsauth"
 	"github.com/cofactor-ml/cofactor/internal/secinit"
 	"github.com/cofactor-ml/cofactor/internal/testutil"
+	"github.com/cofactor-ml/cofactor/internal/wire"
 	"github.com/cofactor-ml/cofactor/test/testcluster"
 	"github.com/cofactor-ml/cofactor/transport"
 )
@@ -239,8 +240,10 @@ func TestProtectedModeProcesses(t *testing.T) {
 // TestWorkerIdentitiesCluster: `security init --workers 2` gives w1 and
 // w2 each its own NATS identity. A job trains with them to the factors of
 // `train --workers 1`, while w2's credentials, used by an intruder to
-// listen on w1's commands and row requests (and answer them with forged
-// rows), are refused by the server: the job is unharmed.
+// listen on w1's commands, row requests and replies (and answer them with
+// forged rows) and to heartbeat and report in w1's name, are refused by
+// the server; its reports in w1's name on w2's own subject are dropped by
+// the coordinator: the job is unharmed.
 func TestWorkerIdentitiesCluster(t *testing.T) {
 	skipShort(t)
 	dir := filepath.Join(t.TempDir(), "secure")
@@ -262,12 +265,12 @@ func TestWorkerIdentitiesCluster(t *testing.T) {
 
 	// The intruder: w2's credentials, listening where w1 is commanded and
 	// asked for rows, ready to answer with zeros.
-	sec := transport.Security{NKeySeedFile: f(secinit.WorkerNKeyFile("w2")), CAFile: f(secinit.CACert)}
+	sec := transport.Security{NKeySeedFile: f(secinit.WorkerNKeyFile("w2")), CAFile: f(secinit.CACert), InboxPrefix: transport.WorkerInboxPrefix("w2")}
 	opts, err := sec.Options()
 	if err != nil {
 		t.Fatal(err)
 	}
-	refused := make(chan string, 8)
+	refused := make(chan string, 16)
 	opts = append(opts, nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 		if strings.Contains(err.Error(), "Permissions Violation") {
 			refused <- err.Error()
@@ -279,25 +282,48 @@ func TestWorkerIdentitiesCluster(t *testing.T) {
 	}
 	defer intruder.Close()
 	var answered atomic.Int32
-	for _, subj := range []string{transport.WorkerRowsSubject("w1"), transport.WorkerCmdSubject("w1")} {
+	expectRefusal := func(what string) {
+		t.Helper()
+		select {
+		case e := <-refused:
+			if !strings.Contains(e, what) {
+				t.Errorf("refusal %q does not name %s", e, what)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("w2's credentials were not refused: %s", what)
+		}
+	}
+	for _, subj := range []string{transport.WorkerRowsSubject("w1"), transport.WorkerCmdSubject("w1"), transport.WorkerInboxPrefix("w1") + ".>"} {
 		if _, err := intruder.Subscribe(subj, func(m *nats.Msg) { answered.Add(1); m.Respond(make([]byte, 64)) }); err != nil {
 			t.Fatal(err)
 		}
-		select {
-		case e := <-refused:
-			if !strings.Contains(e, subj) {
-				t.Errorf("refusal %q does not name %s", e, subj)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatalf("w2's credentials were not refused a subscription to %s", subj)
-		}
+		expectRefusal(`Subscription to "` + subj + `"`)
+	}
+	for _, subj := range []string{transport.HeartbeatSubject("w1"), transport.ReportSubject("w1")} {
+		intruder.Publish(subj, []byte(`{"worker":"w1"}`))
+		expectRefusal(`Publish to "` + subj + `"`)
 	}
 
 	input := smallInput(t)
 	flags := []string{"--input", input, "--rank", "6", "--lambda", "0.05", "--iterations", "5", "--test-fraction", "0.1", "--seed", "2"}
 	dist := filepath.Join(t.TempDir(), "cluster")
 	id := c.Submit(append([]string{"--out", dist}, flags...)...)
+	// While the job runs, the intruder reports on its own subject that w1
+	// failed the job's phases: every coordinator drops these.
+	forging := make(chan struct{})
+	var forged, forgedAnswered atomic.Int32
+	go func() {
+		defer close(forging)
+		for i := 0; i < 40; i++ {
+			b, _ := json.Marshal(wire.Report{Type: wire.RepPhase, Worker: "w1", Job: id, Error: "forged failure"})
+			forged.Add(1)
+			if _, err := intruder.Request(transport.ReportSubject("w2"), b, 100*time.Millisecond); err == nil {
+				forgedAnswered.Add(1)
+			}
+		}
+	}()
 	code, jr := c.WaitWithin(id, 3*time.Minute)
+	<-forging
 	if code != 0 || jr.State != job.StateSucceeded || jr.Workers != 2 {
 		t.Fatalf("job wait: exit %d, state %s on %d workers, error %s", code, jr.State, jr.Workers, jr.Error)
 	}
@@ -308,6 +334,10 @@ func TestWorkerIdentitiesCluster(t *testing.T) {
 	if n := answered.Load(); n != 0 {
 		t.Errorf("the intruder received %d of w1's messages", n)
 	}
+	if n := forgedAnswered.Load(); n != 0 {
+		t.Errorf("the coordinator answered %d of the reports forged in w1's name", n)
+	}
+	t.Logf("w2's credentials: 5 refusals; %d reports forged in w1's name, %d answered", forged.Load(), forgedAnswered.Load())
 }
 
 // TestSecureNATSClusterR3: the nats.conf `security init --nats-routes`
@@ -415,7 +445,7 @@ func TestSecureNATSClusterR3(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer listener.Close()
-	got, err := listener.SubscribeSync(transport.SubjectHeartbeat)
+	got, err := listener.SubscribeSync(transport.HeartbeatSubject("*"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -427,7 +457,7 @@ func TestSecureNATSClusterR3(t *testing.T) {
 	defer intruder.Close()
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
-		intruder.Publish(transport.SubjectHeartbeat, []byte("rogue heartbeat"))
+		intruder.Publish(transport.HeartbeatSubject("w1"), []byte("rogue heartbeat"))
 		intruder.Flush()
 		for {
 			m, err := got.NextMsg(100 * time.Millisecond)
