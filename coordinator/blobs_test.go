@@ -9,23 +9,13 @@ import (
 	"github.com/cofactor-ml/cofactor/checkpoint"
 	"github.com/cofactor-ml/cofactor/internal/wire"
 	"github.com/cofactor-ml/cofactor/transport"
-	"github.com/cofactor-ml/cofactor/transport/embedded"
 )
 
 // What the log names, the block store holds: a blob read back by its ref
 // is the value stored; a blob changed since, or missing, is refused with
 // ErrBlob rather than used.
 func TestBlobRefs(t *testing.T) {
-	ns, err := embedded.Start(embedded.Options{JetStream: true, StoreDir: t.TempDir(), NoListen: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ns.Shutdown()
-	nc, err := ns.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	_, nc := testNATS(t)
 	ctx := context.Background()
 	n := &Node{nc: nc, log: slog.New(slog.DiscardHandler)}
 	leader := &blobStore{n: n}

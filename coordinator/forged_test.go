@@ -1,10 +1,7 @@
 package coordinator
 
 import (
-	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -12,7 +9,6 @@ import (
 
 	"github.com/cofactor-ml/cofactor/internal/wire"
 	"github.com/cofactor-ml/cofactor/transport"
-	"github.com/cofactor-ml/cofactor/transport/embedded"
 )
 
 // TestForgedWorkerMessagesDropped: the leader answers a report and records
@@ -20,33 +16,8 @@ import (
 // drops (no answer, nothing recorded, counted) those whose payload names
 // another worker than their subject.
 func TestForgedWorkerMessagesDropped(t *testing.T) {
-	ns, err := embedded.Start(embedded.Options{JetStream: true, StoreDir: t.TempDir(), NoListen: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ns.Shutdown()
-	nc, err := ns.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	cfg := DefaultConfig()
-	cfg.ID, cfg.InMemory = "c1", true
-	n, err := New(cfg, WithConn(nc), WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer n.Close()
-	deadline := time.Now().Add(20 * time.Second)
-	for !n.IsLeader() {
-		if time.Now().After(deadline) {
-			t.Fatal("the node did not become leader")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	ns, nc := testNATS(t)
+	n := leaderNode(t, nc, nil)
 	sender, err := ns.Connect()
 	if err != nil {
 		t.Fatal(err)
@@ -86,7 +57,7 @@ func TestForgedWorkerMessagesDropped(t *testing.T) {
 
 	heartbeat(transport.HeartbeatSubject("w1"), "w2")
 	heartbeat(transport.HeartbeatSubject("w3"), "w3")
-	deadline = time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(5 * time.Second)
 	for {
 		if _, ok := n.heard.lastSeen("w3"); ok {
 			break

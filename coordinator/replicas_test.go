@@ -7,23 +7,13 @@ import (
 	"testing"
 
 	"github.com/cofactor-ml/cofactor/transport"
-	"github.com/cofactor-ml/cofactor/transport/embedded"
 )
 
 // TestReplicasNeedANATSCluster: --replicas 3 against a single NATS
 // server is refused when the coordinator starts, saying why; 0 and 6 are
 // refused by Validate.
 func TestReplicasNeedANATSCluster(t *testing.T) {
-	e, err := embedded.Start(embedded.Options{NoListen: true, JetStream: true, StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Shutdown()
-	nc, err := e.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	_, nc := testNATS(t)
 	cfg := DefaultConfig()
 	cfg.ID, cfg.InMemory, cfg.Replicas = "c1", true, 3
 	n, err := New(cfg, WithConn(nc))

@@ -3,48 +3,19 @@ package coordinator
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
-
-	"github.com/cofactor-ml/cofactor/transport/embedded"
 )
 
 // The leader drops finished jobs beyond RetainJobs by itself, keeping the
 // newest and the unfinished.
 func TestRetentionDropsOldJobs(t *testing.T) {
-	ns, err := embedded.Start(embedded.Options{JetStream: true, StoreDir: t.TempDir(), NoListen: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ns.Shutdown()
-	nc, err := ns.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	_, nc := testNATS(t)
 	saved := retainEvery
 	retainEvery = 50 * time.Millisecond
 	defer func() { retainEvery = saved }()
-	cfg := DefaultConfig()
-	cfg.ID, cfg.InMemory, cfg.RetainJobs = "c1", true, 2
-	n, err := New(cfg, WithConn(nc), WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer n.Close()
+	n := leaderNode(t, nc, func(cfg *Config) { cfg.RetainJobs = 2 })
 	ctx := context.Background()
-	deadline := time.Now().Add(20 * time.Second)
-	for !n.IsLeader() {
-		if time.Now().After(deadline) {
-			t.Fatal("the node did not become leader")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 	for i := range 5 {
 		id := fmt.Sprintf("j%d", i)
 		if err := n.state.propose(ctx, &submitCmd{Job: id, Spec: *testSpec(1)}); err != nil {
@@ -57,6 +28,7 @@ func TestRetentionDropsOldJobs(t *testing.T) {
 		}
 	}
 	var order []string
+	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		n.fsm.View(func(st *State) { order = append(order[:0], st.Order...) })
 		if len(order) == 3 {

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/cofactor-ml/cofactor/internal/job"
-	"github.com/cofactor-ml/cofactor/transport/embedded"
 )
 
 func TestDueSlots(t *testing.T) {
@@ -74,34 +73,8 @@ func (c *fakeClock) Add(d time.Duration) {
 // fake clock. It has no workers, so fired jobs stay pending.
 func scheduleNode(t *testing.T, clock *fakeClock) *Node {
 	t.Helper()
-	e, err := embedded.Start(embedded.Options{NoListen: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Shutdown)
-	nc, err := e.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	cfg := DefaultConfig()
-	cfg.ID, cfg.InMemory, cfg.Clock, cfg.ScheduleTick = "c1", true, clock.Now, 10*time.Millisecond
-	n, err := New(cfg, WithConn(nc))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { n.Close() })
-	deadline := time.Now().Add(10 * time.Second)
-	for !n.IsLeader() {
-		if time.Now().After(deadline) {
-			t.Fatal("no leader")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return n
+	_, nc := testNATS(t)
+	return leaderNode(t, nc, func(cfg *Config) { cfg.Clock, cfg.ScheduleTick = clock.Now, 10*time.Millisecond })
 }
 
 // jobsOf lists the jobs a schedule started, by ID.

@@ -257,6 +257,26 @@ func TestWorkerPermissions(t *testing.T) {
 		t.Fatalf("rows: %v", err)
 	}
 	// The block store and checkpoints.
+	checkWorkerStores(ctx, t, w1, w2)
+
+	// Refused: a worker commanding another worker, listening to
+	// heartbeats, moving a snapshot pointer, deleting a stream.
+	w1.Publish(transport.WorkerCmdSubject("w2"), []byte("evil"))
+	v1.expect(t, transport.WorkerCmdSubject("w2"))
+	if _, err := w1.SubscribeSync(transport.HeartbeatSubject("*")); err == nil {
+		w1.Flush()
+		v1.expect(t, transport.HeartbeatSubject("*"))
+	}
+	w1.Publish("$KV."+checkpoint.LatestBucket+".latest.default", []byte("evil"))
+	v1.expect(t, "$KV."+checkpoint.LatestBucket)
+	w1.Publish("$JS.API.STREAM.DELETE.OBJ_"+wire.BlockBucket, nil)
+	v1.expect(t, "$JS.API.STREAM.DELETE")
+}
+
+// checkWorkerStores: worker w1 writes a block of several chunks that w2
+// reads back, and writes a checkpoint file.
+func checkWorkerStores(ctx context.Context, t *testing.T, w1, w2 *nats.Conn) {
+	t.Helper()
 	blobs, err := transport.OpenBlobs(ctx, w1, wire.BlockBucket)
 	if err != nil {
 		t.Fatalf("worker opening the block bucket: %v", err)
@@ -279,19 +299,6 @@ func TestWorkerPermissions(t *testing.T) {
 	if err := store.Put(ctx, "snap/u0", []byte("factors")); err != nil {
 		t.Fatalf("worker writing a checkpoint: %v", err)
 	}
-
-	// Refused: a worker commanding another worker, listening to
-	// heartbeats, moving a snapshot pointer, deleting a stream.
-	w1.Publish(transport.WorkerCmdSubject("w2"), []byte("evil"))
-	v1.expect(t, transport.WorkerCmdSubject("w2"))
-	if _, err := w1.SubscribeSync(transport.HeartbeatSubject("*")); err == nil {
-		w1.Flush()
-		v1.expect(t, transport.HeartbeatSubject("*"))
-	}
-	w1.Publish("$KV."+checkpoint.LatestBucket+".latest.default", []byte("evil"))
-	v1.expect(t, "$KV."+checkpoint.LatestBucket)
-	w1.Publish("$JS.API.STREAM.DELETE.OBJ_"+wire.BlockBucket, nil)
-	v1.expect(t, "$JS.API.STREAM.DELETE")
 }
 
 // TestClientPermissions: a serving client reads snapshots and pointers and
