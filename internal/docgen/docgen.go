@@ -16,6 +16,8 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -195,9 +197,23 @@ func flagRow(f *pflag.Flag) string {
 	case f.DefValue == "" || f.DefValue == "[]":
 		def = "—"
 	default:
-		def = "`" + f.DefValue + "`"
+		def = "`" + homeRelative(f.DefValue) + "`"
 	}
 	return fmt.Sprintf("| `%s` | %s | %s |\n", name, def, cell(usage))
+}
+
+// homeRelative writes a default under the user's home directory (one
+// computed from $HOME when the flags were made) as ~/…, so the reference
+// reads the same whoever generates it.
+func homeRelative(v string) string {
+	home, err := os.UserHomeDir()
+	if err != nil || home == "" || home == "/" {
+		return v
+	}
+	if rest, ok := strings.CutPrefix(v, home+string(os.PathSeparator)); ok {
+		return "~/" + filepath.ToSlash(rest)
+	}
+	return v
 }
 
 // cell escapes text for a Markdown table cell.
