@@ -385,9 +385,11 @@ func CopyToDir(ctx context.Context, src *Repo, id, dir string) (err error) {
 		return err
 	}
 	defer unlock()
-	// A repeat of a copy that completed (a leader re-sends a command whose
-	// report it missed) finds the snapshot in place: swapping it again
-	// would take dir away for a moment from readers told it is there.
+	// A repeat of a copy that completed finds the snapshot in place:
+	// swapping it again would take dir away for a moment from readers told
+	// it is there. It happens: a worker paused during its export is
+	// declared lost, another exports and the job succeeds, and the paused
+	// one's export runs when it wakes (test/fault TestPausedExportTarget).
 	cur, _ := OpenDir(dir)
 	if cm, err := cur.Manifest(ctx, ""); err == nil && cm.ID == m.ID && cur.Verify(ctx, "") == nil {
 		return nil

@@ -28,6 +28,9 @@ type faultHook interface {
 	// beforeSolve runs before each block solve of a phase; an error
 	// (ctx's, when it ends) fails the phase.
 	beforeSolve(ctx context.Context) error
+	// beforeExport runs before an export copies the final snapshot into
+	// the --out directory.
+	beforeExport()
 }
 
 // withFaultHook sets the worker's fault hook.
@@ -53,13 +56,18 @@ type faults struct {
 	seed uint64
 	// solveDelay slows every block solve down by this much.
 	solveDelay time.Duration
+	// exportStall holds every export back by this much before it copies,
+	// deaf to its context, as a process paused by the system would be: the
+	// fault suite pauses the worker meanwhile so that it is declared lost
+	// while its export is still to come.
+	exportStall time.Duration
 }
 
 // errFaultSpec is wrapped by parseFaults's errors.
 var errFaultSpec = errors.New("bad fault injection spec")
 
 // parseFaults reads a spec such as "dup=0.3,delay=50ms,store-fail-every=3,
-// store-full-after=10,seed=7" (every key optional).
+// store-full-after=10,export-stall=3s,seed=7" (every key optional).
 func parseFaults(spec string) (faults, error) {
 	var f faults
 	if strings.TrimSpace(spec) == "" {
@@ -95,10 +103,15 @@ func (f *faults) set(k, v string) error {
 		f.storeFailEvery, err = nonNegative(v)
 	case "store-full-after":
 		f.storeFullAfter, err = nonNegative(v)
+	case "export-stall":
+		f.exportStall, err = time.ParseDuration(v)
+		if err == nil && f.exportStall < 0 {
+			err = errors.New("must be ≥ 0")
+		}
 	case "seed":
 		f.seed, err = strconv.ParseUint(v, 10, 64)
 	default:
-		err = errors.New("unknown key (dup, delay, store-fail-every, store-full-after, seed)")
+		err = errors.New("unknown key (dup, delay, store-fail-every, store-full-after, export-stall, seed)")
 	}
 	return err
 }
@@ -114,8 +127,8 @@ func nonNegative(v string) (int, error) {
 func (f faults) store() bool { return f.storeFailEvery > 0 || f.storeFullAfter > 0 }
 
 func (f faults) String() string {
-	return fmt.Sprintf("dup=%g,delay=%v,store-fail-every=%d,store-full-after=%d,seed=%d,solve-delay=%v",
-		f.dup, f.delay, f.storeFailEvery, f.storeFullAfter, f.seed, f.solveDelay)
+	return fmt.Sprintf("dup=%g,delay=%v,store-fail-every=%d,store-full-after=%d,export-stall=%v,seed=%d,solve-delay=%v",
+		f.dup, f.delay, f.storeFailEvery, f.storeFullAfter, f.exportStall, f.seed, f.solveDelay)
 }
 
 // injector is the faultHook that applies faults.
@@ -152,6 +165,12 @@ func (in *injector) beforeSolve(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+}
+
+func (in *injector) beforeExport() {
+	if in.f.exportStall > 0 {
+		time.Sleep(in.f.exportStall)
 	}
 }
 

@@ -674,7 +674,14 @@ func (w *Worker) checkpoint(ctx context.Context, js *jobState, c *wire.Command) 
 }
 
 // export copies the final snapshot into the spec's Out directory.
+// The log lines say when a copy starts and ends: an export of an epoch
+// the leader gave up on may still run (its worker paused and declared
+// lost), and CopyToDir must leave the directory the job reported alone.
 func (w *Worker) export(ctx context.Context, js *jobState, c *wire.Command) error {
+	w.log.Info("export started", "job", c.Job, "epoch", c.Epoch, "snapshot", c.Snapshot, "dir", js.spec.Out)
+	if w.faults != nil {
+		w.faults.beforeExport()
+	}
 	repo, err := w.repo(ctx, js)
 	if err != nil {
 		return err
@@ -682,6 +689,7 @@ func (w *Worker) export(ctx context.Context, js *jobState, c *wire.Command) erro
 	if err := checkpoint.CopyToDir(ctx, repo, c.Snapshot, js.spec.Out); err != nil {
 		return fmt.Errorf("writing snapshot %s: %w", js.spec.Out, err)
 	}
+	w.log.Info("export done", "job", c.Job, "epoch", c.Epoch, "snapshot", c.Snapshot, "dir", js.spec.Out)
 	return nil
 }
 
