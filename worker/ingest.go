@@ -401,28 +401,36 @@ func (w *Worker) storeIngested(ctx context.Context, jobID string, st *ingestStat
 	if err != nil {
 		return 0, err
 	}
-	// Every worker stores its blocks at once, and JetStream refuses puts
-	// for a while when too many arrive ("too many requests"): a failed
-	// put is repeated, for up to storeRetryFor. Build cannot be repeated
-	// (it has handed the block's ratings over), so it must not fail on
-	// a passing refusal.
+	// Build cannot be repeated (it has handed the block's ratings over),
+	// so it must not fail on a passing refusal of the store.
 	name := wire.BlockBlob(jobID, wire.SideOf(blk.Side), blk.Index)
+	if err := w.putRetrying(ctx, name, data, "job", jobID, "side", blk.Side, "block", blk.Index); err != nil {
+		return 0, fmt.Errorf("storing %s block %d: %w", blk.Side, blk.Index, err)
+	}
+	st.mu.Lock()
+	st.built[blockKey{blk.Side, blk.Index}] = blk
+	st.mu.Unlock()
+	return int64(len(data)), nil
+}
+
+// putRetrying stores a blob in the block store, repeating a failed put
+// for up to storeRetryFor: when every worker stores its blocks at once,
+// JetStream refuses puts for a while ("too many requests"). logArgs name
+// the blob in the log line of each retry.
+func (w *Worker) putRetrying(ctx context.Context, name string, data []byte, logArgs ...any) error {
 	wait, deadline := 100*time.Millisecond, time.Now().Add(storeRetryFor)
 	for {
 		err := w.blobs.Put(ctx, name, data)
 		if err == nil {
-			st.mu.Lock()
-			st.built[blockKey{blk.Side, blk.Index}] = blk
-			st.mu.Unlock()
-			return int64(len(data)), nil
+			return nil
 		}
 		if ctx.Err() != nil || time.Now().After(deadline) {
-			return 0, fmt.Errorf("storing %s block %d: %w", blk.Side, blk.Index, err)
+			return err
 		}
-		w.log.Info("block store refused a block; retrying", "job", jobID, "side", blk.Side, "block", blk.Index, "err", err)
+		w.log.Info("block store refused a put; retrying", append(logArgs, "err", err)...)
 		select {
 		case <-ctx.Done():
-			return 0, ctx.Err()
+			return ctx.Err()
 		case <-time.After(wait):
 		}
 		wait = min(2*wait, 5*time.Second)
@@ -465,7 +473,7 @@ func (w *Worker) dropIngested(js *jobState) {
 	}
 }
 
-// storeRetryFor bounds how long a built block's put is repeated.
+// storeRetryFor bounds how long a block store put is repeated.
 const storeRetryFor = 2 * time.Minute
 
 // openSources reads the manifests of the datasets the plan was cut from

@@ -62,7 +62,7 @@ func (w *Worker) cutAndStore(ctx context.Context, c *wire.Command) (*wire.Partit
 			if err != nil {
 				return nil, err
 			}
-			if err := w.blobs.Put(ctx, wire.BlockBlob(c.Job, wire.SideOf(side), blk.Index), data); err != nil {
+			if err := w.putRetrying(ctx, wire.BlockBlob(c.Job, wire.SideOf(side), blk.Index), data, "job", c.Job, "side", side, "block", blk.Index); err != nil {
 				return nil, fmt.Errorf("storing %s block %d: %w", side, blk.Index, err)
 			}
 			sum.BlockBytes = append(sum.BlockBytes, int64(len(data)))
@@ -77,7 +77,7 @@ func (w *Worker) cutAndStore(ctx context.Context, c *wire.Command) (*wire.Partit
 		if side == partition.Items {
 			d = ds.Items
 		}
-		if err := w.blobs.Put(ctx, wire.IDsBlob(c.Job, wire.SideOf(side)), []byte(strings.Join(d.IDs(), "\n"))); err != nil {
+		if err := w.putRetrying(ctx, wire.IDsBlob(c.Job, wire.SideOf(side)), []byte(strings.Join(d.IDs(), "\n")), "job", c.Job, "ids", side); err != nil {
 			return nil, fmt.Errorf("storing the %s IDs: %w", side, err)
 		}
 	}
