@@ -164,10 +164,11 @@ func NewDataset(train, test *Builder, opt SplitOptions) (*Dataset, error) {
 		return nil, fmt.Errorf("%w: the training part is empty", ErrEmpty)
 	}
 	// Canonical indices for the users and items that have training ratings.
+	threads := runtime.GOMAXPROCS(0)
 	userMap, users := canonicalMap(train.Users, train.U)
 	itemMap, items := canonicalMap(train.Items, train.I)
-	remap(train.U, userMap)
-	remap(train.I, itemMap)
+	remapThreads(train.U, userMap, threads)
+	remapThreads(train.I, itemMap, threads)
 	ds := &Dataset{Users: users, Items: items}
 	big := len(train.R) >= releaseBytes/12
 	if big {
@@ -196,18 +197,18 @@ func NewDataset(train, test *Builder, opt SplitOptions) (*Dataset, error) {
 	case test != nil:
 		um := mapByID(test.Users, users)
 		im := mapByID(test.Items, items)
-		ds.Test = mapTest(test.U, test.I, test.R, um, im, users.Len())
+		ds.Test = mapTest(test.U, test.I, test.R, um, im, users.Len(), items.Len())
 		test.U, test.I, test.R = nil, nil, nil
 	case opt.splits():
 		// Both parts came from one input: its duplicates are one count.
-		ds.Test = mapTest(tu, ti, tr, userMap, itemMap, users.Len())
+		ds.Test = mapTest(tu, ti, tr, userMap, itemMap, users.Len(), items.Len())
 		ds.Duplicates += ds.Test.Duplicates
 		ds.Test.Duplicates = 0
 	}
 	if big && ds.Test.Total > 0 {
 		runtime.GC() // the test set's intermediate arrays, likewise
 	}
-	ds.ByItem = transpose(ds.ByUser, items.Len())
+	ds.ByItem = transposeThreads(ds.ByUser, items.Len(), threads)
 	return ds, nil
 }
 
@@ -318,33 +319,39 @@ func mapByID(d, canonical *Dict) []int32 {
 // mapTest removes duplicate pairs from raw test triplets (last one kept,
 // counted in Duplicates), maps them onto canonical indices, and drops (and
 // counts in Skipped) those with a user or item absent from training.
-// nUsers is the canonical user count.
-func mapTest(u, i []int32, r []float32, um, im []int32, nUsers int) TestSet {
-	raw, dups := buildCSR(len(um), u, i, r)
-	ts := TestSet{Duplicates: dups, Total: raw.NNZ()}
-	// At most raw's ratings are kept: reserved, the appends leave no
-	// regrowth garbage.
-	cu, ci, cr := make([]int32, 0, raw.NNZ()), make([]int32, 0, raw.NNZ()), make([]float32, 0, raw.NNZ())
-	for row := 0; row < raw.Rows(); row++ {
-		for p := raw.Ptr[row]; p < raw.Ptr[row+1]; p++ {
-			a, b := um[row], im[raw.Col[p]]
-			if a < 0 || b < 0 {
-				ts.Skipped++
-				continue
-			}
-			cu, ci, cr = append(cu, a), append(ci, b), append(cr, raw.Val[p])
+// um and im map the raw indices onto canonical ones (-1: absent); nUsers
+// and nItems are the canonical counts. It consumes u, i and r: the
+// TestSet's arrays are theirs.
+//
+// One sort does it all: the absent IDs are numbered after the canonical
+// ones (extendMap), so that the pairs map one to one and their duplicates
+// are those of the raw pairs, and a pair to drop sorts into a row from
+// nUsers on or to the end of its row. (Sorting the raw indices first and
+// the canonical ones again, the mapping sorted every row twice; the
+// canonical order is usually the input's, so rows now rarely need a
+// sort at all.)
+func mapTest(u, i []int32, r []float32, um, im []int32, nUsers, nItems int) TestSet {
+	ue, nu := extendMap(um, nUsers)
+	ie, _ := extendMap(im, nItems)
+	remap(u, ue)
+	remap(i, ie)
+	csr, dups := buildCSR(nu, u, i, r)
+	ts := TestSet{Duplicates: dups, Total: csr.NNZ()}
+	// u is free once buildCSR returns: it takes the kept pairs' users.
+	out := 0
+	for row := range nUsers {
+		for p := csr.Ptr[row]; p < csr.Ptr[row+1] && csr.Col[p] < int32(nItems); p++ {
+			u[out], csr.Col[out], csr.Val[out] = int32(row), csr.Col[p], csr.Val[p]
+			out++
 		}
 	}
-	// Canonical order differs from the raw one: sort again (no duplicates
-	// are left to drop).
-	csr, _ := buildCSR(nUsers, cu, ci, cr)
-	ts.U = make([]int32, 0, csr.NNZ())
-	for row := 0; row < csr.Rows(); row++ {
-		for p := csr.Ptr[row]; p < csr.Ptr[row+1]; p++ {
-			ts.U = append(ts.U, int32(row))
-		}
+	ts.Skipped = ts.Total - int64(out)
+	ts.U, ts.I, ts.R = u[:out:out], csr.Col[:out:out], csr.Val[:out:out]
+	if cap(u) > out+out/8 {
+		// Appends' slack (the split's test part) or many pairs dropped:
+		// copies, so that the job does not hold the rest for its life.
+		ts.U, ts.I, ts.R = slices.Clone(ts.U), slices.Clone(ts.I), slices.Clone(ts.R)
 	}
-	ts.I, ts.R = csr.Col, csr.Val
 	return ts
 }
 

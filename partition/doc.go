@@ -12,6 +12,13 @@
 // ratings in any order or any number of shards give the same indices. Each
 // CSR row lists its ratings in ascending order of the other side's index.
 //
+// # Concurrency
+//
+// [ReadFileParallel] parses on the threads it is given; [NewDataset]
+// remaps, merges and transposes in ranges on GOMAXPROCS goroutines. Each
+// goroutine writes only its own range of the output, so the results are
+// those of one goroutine to the last bit, whatever the thread count.
+//
 // # Streaming
 //
 // [Scan] reads its input through a fixed-size buffer and hands each record

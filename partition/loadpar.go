@@ -1,0 +1,126 @@
+package partition
+
+import (
+	"slices"
+	"sync"
+)
+
+// The loader's steps after the parse (merging the parsers' parts,
+// remapping to canonical indices, the transpose) touch every rating once
+// with little arithmetic; on T threads they are cut into T contiguous
+// ranges, each on its own goroutine, with results equal to the one-range
+// code's: each range writes its own part of the output, so nothing
+// depends on the goroutines' timing.
+
+// minParallelRatings is the smallest range worth a goroutine: below it
+// the goroutine costs more than the range's work.
+const minParallelRatings = 1 << 16
+
+// forRanges calls f(lo, hi) for up to threads contiguous ranges covering
+// [0, n), each of at least minParallelRatings (one range when n is
+// smaller), concurrently, and returns when every call has. f must only
+// write what its range owns.
+func forRanges(n, threads int, f func(lo, hi int)) {
+	parts := max(min(threads, n/minParallelRatings), 1)
+	if parts == 1 {
+		f(0, n)
+		return
+	}
+	var wg sync.WaitGroup
+	for t := range parts {
+		lo, hi := int(int64(n)*int64(t)/int64(parts)), int(int64(n)*int64(t+1)/int64(parts))
+		wg.Go(func() { f(lo, hi) })
+	}
+	wg.Wait()
+}
+
+// remapThreads is remap on up to threads goroutines.
+func remapThreads(xs []int32, m []int32, threads int) {
+	forRanges(len(xs), threads, func(lo, hi int) { remap(xs[lo:hi], m) })
+}
+
+// transposeThreads is transpose(m, nCols) computed on up to threads
+// goroutines, the same CSR to the last entry. m's rows are cut into
+// ranges of about equal ratings; each range counts its ratings in every
+// column, and then writes them into each column after those of the
+// ranges before it — the order in which transpose's single pass over the
+// rows writes them. The extra memory is a column count per range beyond
+// the first (transposeParts bounds it).
+func transposeThreads(m CSR, nCols, threads int) CSR {
+	parts := transposeParts(m, nCols, threads)
+	if parts <= 1 {
+		return transpose(m, nCols)
+	}
+	bounds := BalancedBounds(m.Ptr, parts)
+	parts = len(bounds) - 1
+	// counts[t][c]: range t's ratings in column c; then the position of
+	// its first one.
+	counts := make([][]int64, parts)
+	var wg sync.WaitGroup
+	for t := range parts {
+		wg.Go(func() {
+			n := make([]int64, nCols)
+			for _, c := range m.Col[m.Ptr[bounds[t]]:m.Ptr[bounds[t+1]]] {
+				n[c]++
+			}
+			counts[t] = n
+		})
+	}
+	wg.Wait()
+	ptr := make([]int64, nCols+1)
+	pos := int64(0)
+	for c := range nCols {
+		ptr[c] = pos
+		for t := range parts {
+			n := counts[t][c]
+			counts[t][c] = pos
+			pos += n
+		}
+	}
+	ptr[nCols] = pos
+	col := make([]int32, len(m.Col))
+	val := make([]float32, len(m.Val))
+	for t := range parts {
+		wg.Go(func() {
+			fill := counts[t]
+			for r := bounds[t]; r < bounds[t+1]; r++ {
+				for p := m.Ptr[r]; p < m.Ptr[r+1]; p++ {
+					c := m.Col[p]
+					q := fill[c]
+					col[q], val[q] = r, m.Val[p]
+					fill[c] = q + 1
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return CSR{Ptr: ptr, Col: col, Val: val}
+}
+
+// transposeParts is the number of row ranges transposeThreads cuts m
+// into: at most threads, each of at least one row and minParallelRatings
+// ratings, and few enough that the ranges' column counts beyond the
+// first take at most half a byte a rating.
+func transposeParts(m CSR, nCols, threads int) int {
+	nnz := m.NNZ()
+	parts := min(threads, m.Rows(), int(nnz/minParallelRatings))
+	if nCols > 0 {
+		parts = min(parts, int(nnz/(16*int64(nCols)))+1)
+	}
+	return max(parts, 1)
+}
+
+// extendMap returns m (a map onto n canonical indices, -1 for an ID
+// without one) with each -1 replaced by the next index from n on, and
+// the extended count: the map becomes one to one, so pairs of mapped IDs
+// are distinct exactly when the pairs of IDs are.
+func extendMap(m []int32, n int) ([]int32, int) {
+	out := slices.Clone(m)
+	for j, x := range out {
+		if x < 0 {
+			out[j] = int32(n)
+			n++
+		}
+	}
+	return out, n
+}
