@@ -205,8 +205,11 @@ func NewDataset(train, test *Builder, opt SplitOptions) (*Dataset, error) {
 		ds.Duplicates += ds.Test.Duplicates
 		ds.Test.Duplicates = 0
 	}
-	if big && ds.Test.Total > 0 {
-		runtime.GC() // the test set's intermediate arrays, likewise
+	if big {
+		// The provisional user indices and the test part's first copies
+		// are garbage: handed back to the system, the transpose's arrays
+		// do not land on fresh pages beside them.
+		debug.FreeOSMemory()
 	}
 	ds.ByItem = transposeThreads(ds.ByUser, items.Len(), threads)
 	return ds, nil
@@ -217,8 +220,18 @@ func NewDataset(train, test *Builder, opt SplitOptions) (*Dataset, error) {
 func splitByHash(b *Builder, opt SplitOptions) (*Builder, []int32, []int32, []float32) {
 	uh := idHashes(b.Users, opt.Seed, 'u')
 	ih := idHashes(b.Items, opt.Seed, 'i')
-	var tu, ti []int32
-	var tr []float32
+	// Reserved at its expected size (the hash makes the count binomial:
+	// 8 standard deviations cover it but for inputs of few distinct
+	// pairs, which then regrow), the test part leaves no regrowth garbage
+	// of up to its own size beside the whole input at the loader's
+	// fullest moment.
+	all := float64(len(b.R))
+	f := opt.TestFraction
+	if opt.Folds > 0 {
+		f = 1 / float64(opt.Folds)
+	}
+	want := int(all*f + 8*math.Sqrt(all*f*(1-f)) + 1024)
+	tu, ti, tr := make([]int32, 0, want), make([]int32, 0, want), make([]float32, 0, want)
 	keep := 0
 	for j := range b.R {
 		h := pairHash(uh[b.U[j]], ih[b.I[j]])
@@ -231,7 +244,16 @@ func splitByHash(b *Builder, opt SplitOptions) (*Builder, []int32, []int32, []fl
 		b.U[keep], b.I[keep], b.R[keep] = b.U[j], b.I[j], b.R[j]
 		keep++
 	}
-	b.U, b.I, b.R = b.U[:keep], b.I[:keep], b.R[:keep]
+	// The test part's items and ratings move into the room the training
+	// part left at the end of its arrays (in input order, as read): the
+	// training CSR, which keeps those arrays, then holds no unused
+	// capacity, and the copies above are garbage before the CSRs are
+	// built. The capacities stop either part's appends at the other.
+	n := len(b.R)
+	copy(b.I[keep:n], ti)
+	copy(b.R[keep:n], tr)
+	ti, tr = b.I[keep:n:n], b.R[keep:n:n]
+	b.U, b.I, b.R = b.U[:keep], b.I[:keep:keep], b.R[:keep:keep]
 	return b, tu, ti, tr
 }
 
@@ -348,7 +370,7 @@ func mapTest(u, i []int32, r []float32, um, im []int32, nUsers, nItems int) Test
 	ts.Skipped = ts.Total - int64(out)
 	ts.U, ts.I, ts.R = u[:out:out], csr.Col[:out:out], csr.Val[:out:out]
 	if cap(u) > out+out/8 {
-		// Appends' slack (the split's test part) or many pairs dropped:
+		// Slack (a small split's reservation) or many pairs dropped:
 		// copies, so that the job does not hold the rest for its life.
 		ts.U, ts.I, ts.R = slices.Clone(ts.U), slices.Clone(ts.I), slices.Clone(ts.R)
 	}

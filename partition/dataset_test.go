@@ -2,6 +2,7 @@ package partition
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -404,5 +405,74 @@ func TestHashFoldsPartitionTheInput(t *testing.T) {
 	}
 	if _, err := NewDataset(NewBuilder(), nil, SplitOptions{Folds: 2, Fold: 2}); err == nil {
 		t.Error("fold 2 of 2 accepted")
+	}
+}
+
+// A fraction split against a map of the last value of every pair: the
+// test part moves into the tail of the training arrays and is then mapped
+// in place, so both parts share storage; neither may see the other's
+// ratings, and the training CSR must not be able to grow into the test
+// part.
+func TestSplitMatchesReference(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(7, 8))
+	for _, tc := range []struct {
+		users, items, n int
+		opt             SplitOptions
+	}{
+		{40, 30, 2_000, SplitOptions{TestFraction: 0.2, Seed: 3}},
+		{500, 80, 20_000, SplitOptions{TestFraction: 0.5, Seed: 4}},
+		{3000, 900, 30_000, SplitOptions{Folds: 5, Fold: 2, Seed: 5}},
+	} {
+		b := NewBuilder()
+		train, test := map[[2]string]float32{}, map[[2]string]float32{}
+		for j := range tc.n {
+			u, i := strconv.Itoa(rng.IntN(tc.users)), "i"+strconv.Itoa(rng.IntN(tc.items))
+			v := float32(j)
+			if err := b.Add([]byte(u), []byte(i), v); err != nil {
+				t.Fatal(err)
+			}
+			if tc.opt.InTest([]byte(u), []byte(i)) {
+				test[[2]string{u, i}] = v
+			} else {
+				train[[2]string{u, i}] = v
+			}
+		}
+		ds, err := NewDataset(b, nil, tc.opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cap(ds.ByUser.Col) != len(ds.ByUser.Col) || cap(ds.ByUser.Val) != len(ds.ByUser.Val) {
+			t.Fatalf("%+v: the training CSR has room to grow into the test part", tc.opt)
+		}
+		got := map[[2]string]float32{}
+		for r := range ds.ByUser.Rows() {
+			for p := ds.ByUser.Ptr[r]; p < ds.ByUser.Ptr[r+1]; p++ {
+				got[[2]string{ds.Users.ID(int32(r)), ds.Items.ID(ds.ByUser.Col[p])}] = ds.ByUser.Val[p]
+			}
+		}
+		if !maps.Equal(got, train) {
+			t.Fatalf("%+v: training part differs from the reference (%d pairs, want %d)", tc.opt, len(got), len(train))
+		}
+		want, skipped := map[[2]string]float32{}, int64(0)
+		for k, v := range test {
+			_, uok := ds.Users.LookupString(k[0])
+			_, iok := ds.Items.LookupString(k[1])
+			if uok && iok {
+				want[k] = v
+			} else {
+				skipped++
+			}
+		}
+		got = map[[2]string]float32{}
+		for j := range ds.Test.R {
+			got[[2]string{ds.Users.ID(ds.Test.U[j]), ds.Items.ID(ds.Test.I[j])}] = ds.Test.R[j]
+		}
+		if !maps.Equal(got, want) || ds.Test.Skipped != skipped || ds.Test.Total != int64(len(test)) {
+			t.Fatalf("%+v: test part %d pairs (%d skipped of %d), want %d (%d of %d)", tc.opt, len(got), ds.Test.Skipped, ds.Test.Total, len(want), skipped, len(test))
+		}
+		if int(ds.Duplicates) != tc.n-len(train)-len(test) {
+			t.Fatalf("%+v: %d duplicates, want %d", tc.opt, ds.Duplicates, tc.n-len(train)-len(test))
+		}
 	}
 }
