@@ -179,7 +179,7 @@ func NewDataset(train, test *Builder, opt SplitOptions) (*Dataset, error) {
 		// pointers to mark.)
 		debug.FreeOSMemory()
 	}
-	ds.ByUser, ds.Duplicates = buildCSR(users.Len(), train.U, train.I, train.R)
+	ds.ByUser, ds.Duplicates = buildCSR(users.Len(), train.U, train.I, train.R, threads)
 	// The triplets are consumed: dropping them before the transpose keeps
 	// them and both orientations from being live at once (12 of the 28
 	// bytes a rating would take at this peak).
@@ -197,11 +197,11 @@ func NewDataset(train, test *Builder, opt SplitOptions) (*Dataset, error) {
 	case test != nil:
 		um := mapByID(test.Users, users)
 		im := mapByID(test.Items, items)
-		ds.Test = mapTest(test.U, test.I, test.R, um, im, users.Len(), items.Len())
+		ds.Test = mapTest(test.U, test.I, test.R, um, im, users.Len(), items.Len(), threads)
 		test.U, test.I, test.R = nil, nil, nil
 	case opt.splits():
 		// Both parts came from one input: its duplicates are one count.
-		ds.Test = mapTest(tu, ti, tr, userMap, itemMap, users.Len(), items.Len())
+		ds.Test = mapTest(tu, ti, tr, userMap, itemMap, users.Len(), items.Len(), threads)
 		ds.Duplicates += ds.Test.Duplicates
 		ds.Test.Duplicates = 0
 	}
@@ -343,7 +343,7 @@ func mapByID(d, canonical *Dict) []int32 {
 // counts in Skipped) those with a user or item absent from training.
 // um and im map the raw indices onto canonical ones (-1: absent); nUsers
 // and nItems are the canonical counts. It consumes u, i and r: the
-// TestSet's arrays are theirs.
+// TestSet's arrays are theirs. Its sort runs on up to threads goroutines.
 //
 // One sort does it all: the absent IDs are numbered after the canonical
 // ones (extendMap), so that the pairs map one to one and their duplicates
@@ -352,12 +352,12 @@ func mapByID(d, canonical *Dict) []int32 {
 // the canonical ones again, the mapping sorted every row twice; the
 // canonical order is usually the input's, so rows now rarely need a
 // sort at all.)
-func mapTest(u, i []int32, r []float32, um, im []int32, nUsers, nItems int) TestSet {
+func mapTest(u, i []int32, r []float32, um, im []int32, nUsers, nItems, threads int) TestSet {
 	ue, nu := extendMap(um, nUsers)
 	ie, _ := extendMap(im, nItems)
 	remap(u, ue)
 	remap(i, ie)
-	csr, dups := buildCSR(nu, u, i, r)
+	csr, dups := buildCSR(nu, u, i, r, threads)
 	ts := TestSet{Duplicates: dups, Total: csr.NNZ()}
 	// u is free once buildCSR returns: it takes the kept pairs' users.
 	out := 0
@@ -383,7 +383,9 @@ func mapTest(u, i []int32, r []float32, um, im []int32, nUsers, nItems int) Test
 // permuted in place, and rows is overwritten. Sorting in place, the
 // loader's largest step holds the triplets (12 bytes a rating) rather
 // than the triplets and a sorted copy (20).
-func buildCSR(nRows int, rows, cols []int32, vals []float32) (CSR, int64) {
+//
+// The rows are sorted on up to threads goroutines (packRows).
+func buildCSR(nRows int, rows, cols []int32, vals []float32, threads int) (CSR, int64) {
 	ptr := make([]int64, nRows+1)
 	for _, r := range rows {
 		ptr[r+1]++
@@ -414,39 +416,9 @@ func buildCSR(nRows int, rows, cols []int32, vals []float32) (CSR, int64) {
 		}
 		cols[i], vals[i] = c, v
 	}
-	col, val := cols, vals
-	var dups int64
-	var keys []uint64
-	var vbuf []float32
-	out := int64(0)
-	for r := 0; r < nRows; r++ {
-		lo, hi := ptr[r], ptr[r+1]
-		c, v := col[lo:hi], val[lo:hi]
-		if !slices.IsSorted(c) {
-			// A stable sort by column, as an unstable sort of the keys
-			// (column, position in the row), which are distinct: the
-			// copies of a pair keep their input order.
-			keys, vbuf = keys[:0], append(vbuf[:0], v...)
-			for j, cj := range c {
-				keys = append(keys, uint64(uint32(cj))<<32|uint64(j))
-			}
-			slices.Sort(keys)
-			for j, key := range keys {
-				c[j], v[j] = int32(key>>32), vbuf[uint32(key)]
-			}
-		}
-		ptr[r] = out
-		for j := range c {
-			if j+1 < len(c) && c[j+1] == c[j] {
-				dups++ // a later copy of this pair follows: it wins
-				continue
-			}
-			col[out], val[out] = c[j], v[j]
-			out++
-		}
-	}
-	ptr[nRows] = out
-	return CSR{Ptr: ptr, Col: col[:out:out], Val: val[:out:out]}, dups
+	dups := packRows(ptr, cols, vals, threads)
+	out := ptr[nRows]
+	return CSR{Ptr: ptr, Col: cols[:out:out], Val: vals[:out:out]}, dups
 }
 
 // transpose returns the CSR of m's transpose, which has nCols rows. Rows of

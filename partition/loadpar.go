@@ -39,6 +39,89 @@ func remapThreads(xs []int32, m []int32, threads int) {
 	forRanges(len(xs), threads, func(lo, hi int) { remap(xs[lo:hi], m) })
 }
 
+// packRows finishes buildCSR: ptr is the row pointer of col and val
+// after the stable counting sort by row. It sorts each row by column
+// (stably: the copies of a pair keep their input order), keeps only the
+// last copy of each pair, and sets ptr to the row pointer of what is
+// kept, packed at the front of col and val. It returns the number of
+// copies dropped. The rows are cut into up to threads ranges of about
+// equal ratings, each sorted and packed at its own start by its own
+// goroutine (packRange); the ranges are then moved down over the gaps
+// the dropped copies left, in order.
+func packRows(ptr []int64, col []int32, val []float32, threads int) int64 {
+	nRows := len(ptr) - 1
+	parts := max(min(threads, nRows, int(ptr[nRows]/minParallelRatings)), 1)
+	if parts == 1 {
+		end, dups := packRange(ptr, col, val, 0, int32(nRows))
+		ptr[nRows] = end
+		return dups
+	}
+	bounds := BalancedBounds(ptr, parts)
+	parts = len(bounds) - 1
+	ends, dups := make([]int64, parts), make([]int64, parts)
+	var wg sync.WaitGroup
+	for t := range parts {
+		wg.Go(func() { ends[t], dups[t] = packRange(ptr, col, val, bounds[t], bounds[t+1]) })
+	}
+	wg.Wait()
+	out, total := ends[0], dups[0]
+	for t := 1; t < parts; t++ {
+		start := ptr[bounds[t]]
+		if shift := start - out; shift > 0 {
+			copy(col[out:], col[start:ends[t]])
+			copy(val[out:], val[start:ends[t]])
+			for r := bounds[t]; r < bounds[t+1]; r++ {
+				ptr[r] -= shift
+			}
+		}
+		out += ends[t] - start
+		total += dups[t]
+	}
+	ptr[nRows] = out
+	return total
+}
+
+// packRange sorts and deduplicates rows [lo, hi) for packRows, packing
+// what it keeps from ptr[lo] on and setting ptr[lo+1:hi] to the kept rows'
+// starts; it returns the end of what it kept and the copies it dropped.
+// It reads ptr[hi] and writes no other range's entries: ptr[lo] keeps
+// its value (the first row starts where it did), so that the range
+// before may read it as its end.
+func packRange(ptr []int64, col []int32, val []float32, lo, hi int32) (int64, int64) {
+	var dups int64
+	var keys []uint64
+	var vbuf []float32
+	out := ptr[lo]
+	for r := lo; r < hi; r++ {
+		c, v := col[ptr[r]:ptr[r+1]], val[ptr[r]:ptr[r+1]]
+		if !slices.IsSorted(c) {
+			// A stable sort by column, as an unstable sort of the keys
+			// (column, position in the row), which are distinct: the
+			// copies of a pair keep their input order.
+			keys, vbuf = keys[:0], append(vbuf[:0], v...)
+			for j, cj := range c {
+				keys = append(keys, uint64(uint32(cj))<<32|uint64(j))
+			}
+			slices.Sort(keys)
+			for j, key := range keys {
+				c[j], v[j] = int32(key>>32), vbuf[uint32(key)]
+			}
+		}
+		if r > lo {
+			ptr[r] = out
+		}
+		for j := range c {
+			if j+1 < len(c) && c[j+1] == c[j] {
+				dups++ // a later copy of this pair follows: it wins
+				continue
+			}
+			col[out], val[out] = c[j], v[j]
+			out++
+		}
+	}
+	return out, dups
+}
+
 // transposeThreads is transpose(m, nCols) computed on up to threads
 // goroutines, the same CSR to the last entry. m's rows are cut into
 // ranges of about equal ratings; each range counts its ratings in every

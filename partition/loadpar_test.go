@@ -26,7 +26,7 @@ func randomCSR(rng *rand.Rand, rows, cols, n int) CSR {
 		}
 		v[j] = rng.Float32()
 	}
-	m, _ := buildCSR(rows, r, c, v)
+	m, _ := buildCSR(rows, r, c, v, 1)
 	return m
 }
 
@@ -72,7 +72,7 @@ func TestTransposeThreadsMatchesSerial(t *testing.T) {
 // pairs sorted and deduplicated, mapped, and sorted again in canonical
 // indices. It is the reference mapTest must equal.
 func mapTestTwoSorts(u, i []int32, r []float32, um, im []int32, nUsers int) TestSet {
-	raw, dups := buildCSR(len(um), u, i, r)
+	raw, dups := buildCSR(len(um), u, i, r, 1)
 	ts := TestSet{Duplicates: dups, Total: raw.NNZ()}
 	var cu, ci []int32
 	var cr []float32
@@ -86,7 +86,7 @@ func mapTestTwoSorts(u, i []int32, r []float32, um, im []int32, nUsers int) Test
 			cu, ci, cr = append(cu, a), append(ci, b), append(cr, raw.Val[p])
 		}
 	}
-	csr, _ := buildCSR(nUsers, cu, ci, cr)
+	csr, _ := buildCSR(nUsers, cu, ci, cr, 1)
 	ts.U = []int32{}
 	for row := 0; row < csr.Rows(); row++ {
 		for p := csr.Ptr[row]; p < csr.Ptr[row+1]; p++ {
@@ -182,7 +182,7 @@ func TestMapTestMatchesTwoSorts(t *testing.T) {
 				u, i = su, si
 			}
 			want := mapTestTwoSorts(slices.Clone(u), slices.Clone(i), slices.Clone(r), um, im, nUsers)
-			got := mapTest(u, i, r, um, im, nUsers, nItems)
+			got := mapTest(u, i, r, um, im, nUsers, nItems, 2)
 			if got.Total != want.Total || got.Skipped != want.Skipped || got.Duplicates != want.Duplicates {
 				t.Fatalf("total %d skipped %d duplicates %d, want %d %d %d", got.Total, got.Skipped, got.Duplicates,
 					want.Total, want.Skipped, want.Duplicates)
