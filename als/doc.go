@@ -21,9 +21,12 @@
 //
 // SolverCholesky forms the k×k normal equations with float64 accumulation
 // (products of float32 factors are exact in float64) and solves them by
-// Cholesky factorisation. SolverCG runs a few conjugate-gradient steps per
-// row, warm-started from the row's previous value, and never forms the
-// per-row matrix: each step applies Y_uᵀ(W Y_u p) directly.
+// Cholesky factorisation; where the CPU has AVX-512, the explicit model's
+// systems of at most 64 unknowns are factored eight at a time, one per
+// vector lane (cholbatch.go, rowbatch.go). SolverCG runs a few
+// conjugate-gradient steps per row, warm-started from the row's previous
+// value, and never forms the per-row matrix: each step applies
+// Y_uᵀ(W Y_u p) directly.
 //
 // # Determinism
 //

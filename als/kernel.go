@@ -45,6 +45,8 @@ func setKernelGo() {
 	setPanelKernelsGo()
 	transposePanel = transposePanelGo
 	cgDot, cgAxpy, cgDir = cgDotGo, cgAxpyGo, cgDirGo
+	cholBatch = nil
+	interleave = interleaveGo
 	kernelName = "go"
 }
 

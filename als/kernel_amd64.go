@@ -136,6 +136,8 @@ func setKernel(name string) bool {
 		gemvT32 = gemvT32AVX2Go
 		transposePanel = transposeAVX2Go
 		cgDot, cgAxpy, cgDir = cgDotAVX2Go, cgAxpyAVX2Go, cgDirAVX2Go
+		cholBatch = nil
+		interleave = interleaveGo
 		kernelName = name
 	case name == "avx512" && haveAVX512:
 		syrkTiles = syrkTilesAVX512
@@ -152,6 +154,8 @@ func setKernel(name string) bool {
 		gemvT32 = gemvT32AVX512Go
 		transposePanel = transposeAVX512Go
 		cgDot, cgAxpy, cgDir = cgDotAVX512Go, cgAxpyAVX512Go, cgDirAVX512Go
+		cholBatch = cholBatchAVX512Go
+		interleave = interleaveAVX512Go
 		kernelName = name
 	default:
 		return false
@@ -637,4 +641,35 @@ func cgDirVec(kernel func(p, r *float32, n int, beta float32), lanes int, p, r [
 	}
 	_ = r[n-1]
 	kernel(&p[0], &r[0], n, beta)
+}
+
+//go:noescape
+func cholBatchAVX512(a *float64, n int, b, w *float64) (fail int)
+
+// cholBatchAVX512Go runs the AVX-512 batched Cholesky on sizes that are a
+// positive multiple of 8 (the kernel's blocks of rows) and cholBatchGo on
+// others, checking the slices first.
+func cholBatchAVX512Go(a []float64, n int, b, w []float64) int {
+	if n <= 0 || n%8 != 0 {
+		return cholBatchGo(a, n, b, w)
+	}
+	_ = a[n*n*batchLanes-1]
+	_ = b[n*batchLanes-1]
+	_ = w[n*batchLanes-1]
+	return cholBatchAVX512(&a[0], n, &b[0], &w[0])
+}
+
+//go:noescape
+func interleaveAVX512(dst, src *float64, n int)
+
+// interleaveAVX512Go runs the AVX-512 interleave on sizes that are a
+// positive multiple of 8 and interleaveGo on others.
+func interleaveAVX512Go(dst, src []float64, n int) {
+	if n <= 0 || n%8 != 0 {
+		interleaveGo(dst, src, n)
+		return
+	}
+	_ = dst[n*n*batchLanes-1]
+	_ = src[n*n*batchLanes-1]
+	interleaveAVX512(&dst[0], &src[0], n)
 }

@@ -157,15 +157,40 @@ func (s *Solver) UpdateBlock(ctx context.Context, u BlockUpdate) (BlockStats, er
 	}
 	nChunks := len(order)
 	sse := make([]float64, nChunks) // per chunk, summed in order: deterministic
+	// Batched rows finish out of order: their losses are kept per row and
+	// summed per chunk afterwards, in the same order.
+	batch := s.batchRows()
+	var rowSSE []float64
+	if batch {
+		for _, sc := range s.scratch[:threads] {
+			sc.batchStart(x)
+		}
+		if u.Loss {
+			rowSSE = make([]float64, n)
+		}
+	}
 	var next atomic.Int64
 	var firstErr error
 	var errOnce sync.Once
 	var wg sync.WaitGroup
+	fail := func(err error) {
+		errOnce.Do(func() { firstErr = err })
+		next.Store(int64(nChunks))
+	}
 	for t := 0; t < threads; t++ {
 		sc := s.scratch[t]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if batch {
+				defer func() {
+					if ctx.Err() == nil {
+						if err := s.batchFlush(sc, rowSSE); err != nil {
+							fail(err)
+						}
+					}
+				}()
+			}
 			for {
 				ci := int(next.Add(1) - 1)
 				if ci >= nChunks {
@@ -178,13 +203,25 @@ func (s *Solver) UpdateBlock(ctx context.Context, u BlockUpdate) (BlockStats, er
 				}
 				lo, hi := bounds[c], bounds[c+1]
 				for r := lo; r < hi; r++ {
+					if batch {
+						if m := s.batchSize(int(rows.Ptr[r+1]-rows.Ptr[r]), sc.kp); m > 0 {
+							if err := s.batchAdd(sc, rows, r, m, other, rowSSE); err != nil {
+								fail(err)
+								return
+							}
+							continue
+						}
+					}
 					e, err := solve(sc, r)
 					if err != nil {
-						errOnce.Do(func() { firstErr = fmt.Errorf("row %d of block: %w", r, err) })
-						next.Store(int64(nChunks))
+						fail(fmt.Errorf("row %d of block: %w", r, err))
 						return
 					}
-					sse[c] += e
+					if rowSSE != nil {
+						rowSSE[r] = e
+					} else {
+						sse[c] += e
+					}
 				}
 			}
 		}()
@@ -192,6 +229,13 @@ func (s *Solver) UpdateBlock(ctx context.Context, u BlockUpdate) (BlockStats, er
 	wg.Wait()
 	if firstErr != nil {
 		return BlockStats{}, firstErr
+	}
+	if rowSSE != nil {
+		for c := range sse {
+			for _, e := range rowSSE[bounds[c]:bounds[c+1]] {
+				sse[c] += e
+			}
+		}
 	}
 	st := BlockStats{Rows: int64(n), Ratings: rows.NNZ()}
 	for _, e := range sse {
@@ -231,6 +275,7 @@ type rowScratch struct {
 	x     []float32 // kp: the row's factors, zero padded
 	cg    cgScratch
 	sp    *specialScratch // biased and non-negative rows (bias.go)
+	batch *rowBatcher     // explicit rows solved in batches (rowbatch.go)
 }
 
 func newRowScratch(k int) *rowScratch {
