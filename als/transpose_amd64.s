@@ -13,78 +13,177 @@ DATA iota16<>+48(SB)/8, $0x0000000d0000000c
 DATA iota16<>+56(SB)/8, $0x0000000f0000000e
 GLOBL iota16<>(SB), RODATA|NOPTR, $64
 
+// tzero is a zero vector: the rows past n of a panel's last block.
+GLOBL tzero<>(SB), RODATA|NOPTR, $64
+
+// LOADROW loads row q of the 16-row block at AX (row stride R12) into z,
+// or zeros when q ≥ R13 (the rows left); advances AX by a row.
+#define LOADROW(q, z) \
+	MOVQ AX, CX; \
+	CMPQ R13, q; \
+	CMOVQLE BX, CX; \
+	VMOVUPS (CX), z; \
+	ADDQ R12, AX
+
 // func transposeAVX512(t, pan *float32, n, np, kp int)
 // t[i*np + r] = g[r*kp + i] for i < kp and r < np, 0 for n ≤ r < np; np
-// and kp are multiples of 16. Each 16-lane row piece of t is one masked
-// gather down a column of g (which a row solve has just written, so it is
-// in L1); four gathers are in flight at a time.
+// and kp are multiples of 16. The panel is cut into 16×16 blocks (rows
+// past n read as zeros), each transposed in registers: interleaving pairs
+// of rows (VUNPCK*PS), pairs of pairs (VUNPCK*PD), then 128-bit lanes
+// twice (VSHUFF32X4) — 64 shuffles for 256 entries, where a gather per 16
+// entries costs several times that.
 //
-// Registers: DI t, SI g, R8 n, R9 np·4, R10 kp, BX r0, DX &g[r0][i],
-// R11 &t[i][r0], R12 columns left, Z31 lane·kp, K1 lanes r0+l < n.
+// Registers: DI t, SI g, R8 n, R9 np·4, R10 kp, R12 kp·4, R11 r0, R13
+// rows left (n − r0), DX c0, AX row pointer, CX load / store pointer, BX
+// &tzero.
 TEXT ·transposeAVX512(SB), NOSPLIT, $0-40
 	MOVQ t+0(FP), DI
 	MOVQ pan+8(FP), SI
 	MOVQ n+16(FP), R8
 	MOVQ np+24(FP), R9
-	MOVQ kp+32(FP), R10
-	VPBROADCASTD R10, Z30
-	VMOVDQU32 iota16<>(SB), Z29
-	VPMULLD Z30, Z29, Z31
 	SHLQ $2, R9
-	XORQ BX, BX
+	MOVQ kp+32(FP), R10
+	MOVQ R10, R12
+	SHLQ $2, R12
+	LEAQ tzero<>(SB), BX
+	XORQ R11, R11
+
+t512rows:
+	CMPQ R11, R8
+	JGE  t512done
+	MOVQ R8, R13
+	SUBQ R11, R13
+	XORQ DX, DX
 
 t512block:
-	MOVQ BX, AX
-	SHLQ $2, AX
-	CMPQ AX, R9
-	JGE  t512done
-	// K1: the lanes of this block of 16 rows that exist (r0 + l < n).
-	MOVQ R8, CX
-	SUBQ BX, CX
-	MOVL $0xffff, AX
-	CMPQ CX, $16
-	JGE  t512mask
-	XORL AX, AX
-	TESTQ CX, CX
-	JLE  t512mask
-	MOVL $1, AX
-	SHLL CX, AX
-	DECL AX
-
-t512mask:
-	KMOVW AX, K1
-	MOVQ BX, AX
+	CMPQ DX, R10
+	JGE  t512next
+	MOVQ R11, AX
 	IMULQ R10, AX
-	LEAQ (SI)(AX*4), DX
-	LEAQ (DI)(BX*4), R11
-	MOVQ R10, R12
-
-t512cols:
-	KMOVW K1, K2
-	KMOVW K1, K3
-	KMOVW K1, K4
-	KMOVW K1, K5
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-	VGATHERDPS 0(DX)(Z31*4), K2, Z0
-	VGATHERDPS 4(DX)(Z31*4), K3, Z1
-	VGATHERDPS 8(DX)(Z31*4), K4, Z2
-	VGATHERDPS 12(DX)(Z31*4), K5, Z3
-	VMOVUPS Z0, (R11)
-	ADDQ R9, R11
-	VMOVUPS Z1, (R11)
-	ADDQ R9, R11
-	VMOVUPS Z2, (R11)
-	ADDQ R9, R11
-	VMOVUPS Z3, (R11)
-	ADDQ R9, R11
+	ADDQ DX, AX
+	LEAQ (SI)(AX*4), AX
+	LOADROW($0, Z0)
+	LOADROW($1, Z1)
+	LOADROW($2, Z2)
+	LOADROW($3, Z3)
+	LOADROW($4, Z4)
+	LOADROW($5, Z5)
+	LOADROW($6, Z6)
+	LOADROW($7, Z7)
+	LOADROW($8, Z8)
+	LOADROW($9, Z9)
+	LOADROW($10, Z10)
+	LOADROW($11, Z11)
+	LOADROW($12, Z12)
+	LOADROW($13, Z13)
+	LOADROW($14, Z14)
+	LOADROW($15, Z15)
+	VUNPCKLPS Z1, Z0, Z16
+	VUNPCKHPS Z1, Z0, Z17
+	VUNPCKLPS Z3, Z2, Z18
+	VUNPCKHPS Z3, Z2, Z19
+	VUNPCKLPS Z5, Z4, Z20
+	VUNPCKHPS Z5, Z4, Z21
+	VUNPCKLPS Z7, Z6, Z22
+	VUNPCKHPS Z7, Z6, Z23
+	VUNPCKLPS Z9, Z8, Z24
+	VUNPCKHPS Z9, Z8, Z25
+	VUNPCKLPS Z11, Z10, Z26
+	VUNPCKHPS Z11, Z10, Z27
+	VUNPCKLPS Z13, Z12, Z28
+	VUNPCKHPS Z13, Z12, Z29
+	VUNPCKLPS Z15, Z14, Z30
+	VUNPCKHPS Z15, Z14, Z31
+	VUNPCKLPD Z18, Z16, Z0
+	VUNPCKHPD Z18, Z16, Z1
+	VUNPCKLPD Z19, Z17, Z2
+	VUNPCKHPD Z19, Z17, Z3
+	VUNPCKLPD Z22, Z20, Z4
+	VUNPCKHPD Z22, Z20, Z5
+	VUNPCKLPD Z23, Z21, Z6
+	VUNPCKHPD Z23, Z21, Z7
+	VUNPCKLPD Z26, Z24, Z8
+	VUNPCKHPD Z26, Z24, Z9
+	VUNPCKLPD Z27, Z25, Z10
+	VUNPCKHPD Z27, Z25, Z11
+	VUNPCKLPD Z30, Z28, Z12
+	VUNPCKHPD Z30, Z28, Z13
+	VUNPCKLPD Z31, Z29, Z14
+	VUNPCKHPD Z31, Z29, Z15
+	VSHUFF32X4 $0x88, Z4, Z0, Z16
+	VSHUFF32X4 $0xdd, Z4, Z0, Z20
+	VSHUFF32X4 $0x88, Z12, Z8, Z24
+	VSHUFF32X4 $0xdd, Z12, Z8, Z28
+	VSHUFF32X4 $0x88, Z5, Z1, Z17
+	VSHUFF32X4 $0xdd, Z5, Z1, Z21
+	VSHUFF32X4 $0x88, Z13, Z9, Z25
+	VSHUFF32X4 $0xdd, Z13, Z9, Z29
+	VSHUFF32X4 $0x88, Z6, Z2, Z18
+	VSHUFF32X4 $0xdd, Z6, Z2, Z22
+	VSHUFF32X4 $0x88, Z14, Z10, Z26
+	VSHUFF32X4 $0xdd, Z14, Z10, Z30
+	VSHUFF32X4 $0x88, Z7, Z3, Z19
+	VSHUFF32X4 $0xdd, Z7, Z3, Z23
+	VSHUFF32X4 $0x88, Z15, Z11, Z27
+	VSHUFF32X4 $0xdd, Z15, Z11, Z31
+	VSHUFF32X4 $0x88, Z24, Z16, Z0
+	VSHUFF32X4 $0xdd, Z24, Z16, Z8
+	VSHUFF32X4 $0x88, Z28, Z20, Z4
+	VSHUFF32X4 $0xdd, Z28, Z20, Z12
+	VSHUFF32X4 $0x88, Z25, Z17, Z1
+	VSHUFF32X4 $0xdd, Z25, Z17, Z9
+	VSHUFF32X4 $0x88, Z29, Z21, Z5
+	VSHUFF32X4 $0xdd, Z29, Z21, Z13
+	VSHUFF32X4 $0x88, Z26, Z18, Z2
+	VSHUFF32X4 $0xdd, Z26, Z18, Z10
+	VSHUFF32X4 $0x88, Z30, Z22, Z6
+	VSHUFF32X4 $0xdd, Z30, Z22, Z14
+	VSHUFF32X4 $0x88, Z27, Z19, Z3
+	VSHUFF32X4 $0xdd, Z27, Z19, Z11
+	VSHUFF32X4 $0x88, Z31, Z23, Z7
+	VSHUFF32X4 $0xdd, Z31, Z23, Z15
+	MOVQ DX, CX
+	IMULQ R9, CX
+	LEAQ (CX)(R11*4), CX
+	ADDQ DI, CX
+	VMOVUPS Z0, (CX)
+	ADDQ R9, CX
+	VMOVUPS Z1, (CX)
+	ADDQ R9, CX
+	VMOVUPS Z2, (CX)
+	ADDQ R9, CX
+	VMOVUPS Z3, (CX)
+	ADDQ R9, CX
+	VMOVUPS Z4, (CX)
+	ADDQ R9, CX
+	VMOVUPS Z5, (CX)
+	ADDQ R9, CX
+	VMOVUPS Z6, (CX)
+	ADDQ R9, CX
+	VMOVUPS Z7, (CX)
+	ADDQ R9, CX
+	VMOVUPS Z8, (CX)
+	ADDQ R9, CX
+	VMOVUPS Z9, (CX)
+	ADDQ R9, CX
+	VMOVUPS Z10, (CX)
+	ADDQ R9, CX
+	VMOVUPS Z11, (CX)
+	ADDQ R9, CX
+	VMOVUPS Z12, (CX)
+	ADDQ R9, CX
+	VMOVUPS Z13, (CX)
+	ADDQ R9, CX
+	VMOVUPS Z14, (CX)
+	ADDQ R9, CX
+	VMOVUPS Z15, (CX)
+	ADDQ R9, CX
 	ADDQ $16, DX
-	SUBQ $4, R12
-	JNZ  t512cols
-	ADDQ $16, BX
 	JMP  t512block
+
+t512next:
+	ADDQ $16, R11
+	JMP  t512rows
 
 t512done:
 	VZEROUPPER
