@@ -384,7 +384,8 @@ func mapTest(u, i []int32, r []float32, um, im []int32, nUsers, nItems, threads 
 // loader's largest step holds the triplets (12 bytes a rating) rather
 // than the triplets and a sorted copy (20).
 //
-// The rows are sorted on up to threads goroutines (packRows).
+// The ratings are moved and the rows sorted on up to threads goroutines
+// (permute, packRows).
 func buildCSR(nRows int, rows, cols []int32, vals []float32, threads int) (CSR, int64) {
 	ptr := make([]int64, nRows+1)
 	for _, r := range rows {
@@ -395,27 +396,13 @@ func buildCSR(nRows int, rows, cols []int32, vals []float32, threads int) (CSR, 
 	}
 	// A stable counting sort (input order kept within a row): rows[j]
 	// becomes rating j's position in the sorted order, and the ratings
-	// follow the permutation's cycles, each moved once. A placed rating's
-	// entry is set to -1.
+	// are moved there in place (permute).
 	fill := slices.Clone(ptr[:nRows])
 	for j, r := range rows {
 		rows[j] = int32(fill[r])
 		fill[r]++
 	}
-	for i := range rows {
-		d := rows[i]
-		if d < 0 {
-			continue
-		}
-		c, v := cols[i], vals[i]
-		rows[i] = -1
-		for int(d) != i {
-			c, cols[d] = cols[d], c
-			v, vals[d] = vals[d], v
-			d, rows[d] = rows[d], -1
-		}
-		cols[i], vals[i] = c, v
-	}
+	permute(rows, cols, vals, permuteShift, threads)
 	dups := packRows(ptr, cols, vals, threads)
 	out := ptr[nRows]
 	return CSR{Ptr: ptr, Col: cols[:out:out], Val: vals[:out:out]}, dups

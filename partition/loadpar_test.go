@@ -262,3 +262,61 @@ func TestMergePartsThreads(t *testing.T) {
 		}
 	}
 }
+
+// permute against an out-of-place scatter, on permutations random, near
+// sorted, reversed and sorted, with buckets from 2 ratings to more than
+// the input and 1-8 threads.
+func TestPermuteMatchesScatter(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		n       int
+		shift   uint
+		threads int
+		order   string
+	}{
+		{"empty", 0, 4, 2, "random"},
+		{"one", 1, 1, 2, "random"},
+		{"one bucket", 1000, 16, 2, "random"},
+		{"tiny buckets", 1000, 1, 1, "random"},
+		{"partial last bucket", 1001, 3, 3, "random"},
+		{"reversed", 5000, 5, 2, "reversed"},
+		{"sorted", 5000, 5, 2, "sorted"},
+		{"near sorted", 300_000, 10, 2, "near"},
+		{"random, threads", 300_000, 12, 8, "random"},
+		{"random, default buckets", 400_000, permuteShift, 2, "random"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			rng := rand.New(rand.NewPCG(uint64(tc.n), uint64(tc.shift)))
+			dest := make([]int32, tc.n)
+			for j := range dest {
+				dest[j] = int32(j)
+			}
+			switch tc.order {
+			case "random":
+				rng.Shuffle(tc.n, func(a, b int) { dest[a], dest[b] = dest[b], dest[a] })
+			case "reversed":
+				slices.Reverse(dest)
+			case "near":
+				for range tc.n / 100 {
+					a, b := rng.IntN(tc.n), rng.IntN(tc.n)
+					dest[a], dest[b] = dest[b], dest[a]
+				}
+			}
+			cols, vals := make([]int32, tc.n), make([]float32, tc.n)
+			for j := range cols {
+				cols[j], vals[j] = rng.Int32(), rng.Float32()
+			}
+			wantC, wantV := make([]int32, tc.n), make([]float32, tc.n)
+			for j, d := range dest {
+				wantC[d], wantV[d] = cols[j], vals[j]
+			}
+			permute(dest, cols, vals, tc.shift, tc.threads)
+			if !slices.Equal(cols, wantC) || !slices.Equal(vals, wantV) {
+				t.Fatal("ratings not at their positions")
+			}
+		})
+	}
+}
