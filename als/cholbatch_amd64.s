@@ -5,8 +5,9 @@
 // The AVX-512 version of cholBatchGo (cholbatch.go): eight systems, one
 // in each float64 lane, entry (i, c) of all eight one 64-byte vector.
 // Rows of U are factored eight at a time: each row of a block receives
-// the block's earlier rows' updates in one pass (left-looking), its
-// pivot's square root and reciprocal, and is scaled; then the rows below
+// the block's earlier rows' updates in one pass (left-looking, the code
+// written out for each of the eight rows so that their coefficients stay
+// in registers), its pivot's square root and reciprocal, and is scaled; then the rows below
 // the block, two at a time, receive the block's eight updates in one
 // pass. Every entry gets its fused multiply-adds one after the other in
 // increasing source row — the order cholBatchGo applies them in, so the
@@ -40,45 +41,29 @@ TEXT ·cholBatchAVX512(SB), NOSPLIT, $0-40
 cbblock:
 	CMPQ R10, R8
 	JGE  cbsolve
+	LEAQ (R9)(R9*2), R13
+	// The block's rows j = jb+t, t = 0…7, left-looking: row j's
+	// coefficients a[jb+r][j] (r < t) in Z8-Z14; its pivot receives their
+	// updates and is checked, then each entry c > j receives them in one
+	// pass (r in order, sources a[jb+r][c] read through SI = &a[jb][c] and
+	// CX = &a[jb+4][c]) and is scaled by the pivot's reciprocal as it is
+	// stored. AX = &a[j][c], DX columns left, R12 = &a[jb][j], R11 j.
 	MOVQ R10, R11
 
-cbpanel:
-	// Row j = R11 of the block, left-looking: each entry c ≥ j receives
-	// the block's earlier rows' updates (r = jb…j−1, in order) in one
-	// pass, the pivot first; then the rest of the row is scaled as it is
-	// stored. AX = &a[j][j], R12 = &a[jb][j], DX = (c−j)·64, R13 columns
-	// left, SI = &a[r][j].
-	MOVQ R10, CX
-	ADDQ $8, CX
-	CMPQ R11, CX
-	JGE  cbtrail
+	// t = 0
 	MOVQ R11, AX
 	IMULQ R9, AX
 	ADDQ DI, AX
-	MOVQ R11, CX
-	SHLQ $6, CX
-	ADDQ CX, AX
+	MOVQ R11, DX
+	SHLQ $6, DX
+	ADDQ DX, AX
 	MOVQ R10, R12
 	IMULQ R9, R12
 	ADDQ DI, R12
-	ADDQ CX, R12
-	XORQ DX, DX
-	MOVQ R8, R13
-	SUBQ R11, R13
+	ADDQ DX, R12
 	VMOVUPD (AX), Z0
-	MOVQ R12, SI
-
-cbpiv:
-	CMPQ SI, AX
-	JEQ  cbpivot
-	VMOVUPD (SI), Z4
-	VFNMADD231PD Z4, Z4, Z0
-	ADDQ R9, SI
-	JMP  cbpiv
-
-cbpivot:
-	VCMPPD $0x1e, Z29, Z0, K1 // d > 0 (false for NaN)
-	VCMPPD $0x12, Z30, Z0, K2 // d ≤ MaxFloat64 (false for +Inf, NaN)
+	VCMPPD $0x1e, Z29, Z0, K1
+	VCMPPD $0x12, Z30, Z0, K2
 	KANDW K1, K2, K1
 	KMOVW K1, SI
 	NOTQ SI
@@ -88,32 +73,440 @@ cbpivot:
 	VDIVPD Z1, Z31, Z2
 	VMOVUPD Z1, (AX)
 	MOVQ w+24(FP), SI
-	VMOVUPD Z2, (SI)(CX*1)
-	DECQ R13
-	JZ   cbpnext
+	VMOVUPD Z2, (SI)(DX*1)
+	MOVQ R8, DX
+	SUBQ R11, DX
+	DECQ DX
+	JZ   cbp0done
+	ADDQ $64, AX
+	LEAQ 64(R12), SI
+	LEAQ (SI)(R9*4), CX
 
-cbprow:
-	ADDQ $64, DX
-	VMOVUPD (AX)(DX*1), Z3
-	MOVQ R12, SI
-
-cbpchain:
-	CMPQ SI, AX
-	JEQ  cbpscale
-	VMOVUPD (SI), Z4
-	VFNMADD231PD (SI)(DX*1), Z4, Z3
-	ADDQ R9, SI
-	JMP  cbpchain
-
-cbpscale:
+cbp0loop:
+	VMOVUPD (AX), Z3
 	VMULPD Z2, Z3, Z3
-	VMOVUPD Z3, (AX)(DX*1)
-	DECQ R13
-	JNZ  cbprow
+	VMOVUPD Z3, (AX)
+	ADDQ $64, AX
+	ADDQ $64, SI
+	ADDQ $64, CX
+	DECQ DX
+	JNZ  cbp0loop
 
-cbpnext:
+cbp0done:
 	INCQ R11
-	JMP  cbpanel
+
+	// t = 1
+	MOVQ R11, AX
+	IMULQ R9, AX
+	ADDQ DI, AX
+	MOVQ R11, DX
+	SHLQ $6, DX
+	ADDQ DX, AX
+	MOVQ R10, R12
+	IMULQ R9, R12
+	ADDQ DI, R12
+	ADDQ DX, R12
+	MOVQ R12, SI
+	LEAQ (R12)(R9*4), CX
+	VMOVUPD (SI), Z8
+	VMOVUPD (AX), Z0
+	VFNMADD231PD Z8, Z8, Z0
+	VCMPPD $0x1e, Z29, Z0, K1
+	VCMPPD $0x12, Z30, Z0, K2
+	KANDW K1, K2, K1
+	KMOVW K1, SI
+	NOTQ SI
+	ANDQ $0xff, SI
+	ORQ  SI, BX
+	VSQRTPD Z0, Z1
+	VDIVPD Z1, Z31, Z2
+	VMOVUPD Z1, (AX)
+	MOVQ w+24(FP), SI
+	VMOVUPD Z2, (SI)(DX*1)
+	MOVQ R8, DX
+	SUBQ R11, DX
+	DECQ DX
+	JZ   cbp1done
+	ADDQ $64, AX
+	LEAQ 64(R12), SI
+	LEAQ (SI)(R9*4), CX
+
+cbp1loop:
+	VMOVUPD (AX), Z3
+	VFNMADD231PD (SI), Z8, Z3
+	VMULPD Z2, Z3, Z3
+	VMOVUPD Z3, (AX)
+	ADDQ $64, AX
+	ADDQ $64, SI
+	ADDQ $64, CX
+	DECQ DX
+	JNZ  cbp1loop
+
+cbp1done:
+	INCQ R11
+
+	// t = 2
+	MOVQ R11, AX
+	IMULQ R9, AX
+	ADDQ DI, AX
+	MOVQ R11, DX
+	SHLQ $6, DX
+	ADDQ DX, AX
+	MOVQ R10, R12
+	IMULQ R9, R12
+	ADDQ DI, R12
+	ADDQ DX, R12
+	MOVQ R12, SI
+	LEAQ (R12)(R9*4), CX
+	VMOVUPD (SI), Z8
+	VMOVUPD (SI)(R9*1), Z9
+	VMOVUPD (AX), Z0
+	VFNMADD231PD Z8, Z8, Z0
+	VFNMADD231PD Z9, Z9, Z0
+	VCMPPD $0x1e, Z29, Z0, K1
+	VCMPPD $0x12, Z30, Z0, K2
+	KANDW K1, K2, K1
+	KMOVW K1, SI
+	NOTQ SI
+	ANDQ $0xff, SI
+	ORQ  SI, BX
+	VSQRTPD Z0, Z1
+	VDIVPD Z1, Z31, Z2
+	VMOVUPD Z1, (AX)
+	MOVQ w+24(FP), SI
+	VMOVUPD Z2, (SI)(DX*1)
+	MOVQ R8, DX
+	SUBQ R11, DX
+	DECQ DX
+	JZ   cbp2done
+	ADDQ $64, AX
+	LEAQ 64(R12), SI
+	LEAQ (SI)(R9*4), CX
+
+cbp2loop:
+	VMOVUPD (AX), Z3
+	VFNMADD231PD (SI), Z8, Z3
+	VFNMADD231PD (SI)(R9*1), Z9, Z3
+	VMULPD Z2, Z3, Z3
+	VMOVUPD Z3, (AX)
+	ADDQ $64, AX
+	ADDQ $64, SI
+	ADDQ $64, CX
+	DECQ DX
+	JNZ  cbp2loop
+
+cbp2done:
+	INCQ R11
+
+	// t = 3
+	MOVQ R11, AX
+	IMULQ R9, AX
+	ADDQ DI, AX
+	MOVQ R11, DX
+	SHLQ $6, DX
+	ADDQ DX, AX
+	MOVQ R10, R12
+	IMULQ R9, R12
+	ADDQ DI, R12
+	ADDQ DX, R12
+	MOVQ R12, SI
+	LEAQ (R12)(R9*4), CX
+	VMOVUPD (SI), Z8
+	VMOVUPD (SI)(R9*1), Z9
+	VMOVUPD (SI)(R9*2), Z10
+	VMOVUPD (AX), Z0
+	VFNMADD231PD Z8, Z8, Z0
+	VFNMADD231PD Z9, Z9, Z0
+	VFNMADD231PD Z10, Z10, Z0
+	VCMPPD $0x1e, Z29, Z0, K1
+	VCMPPD $0x12, Z30, Z0, K2
+	KANDW K1, K2, K1
+	KMOVW K1, SI
+	NOTQ SI
+	ANDQ $0xff, SI
+	ORQ  SI, BX
+	VSQRTPD Z0, Z1
+	VDIVPD Z1, Z31, Z2
+	VMOVUPD Z1, (AX)
+	MOVQ w+24(FP), SI
+	VMOVUPD Z2, (SI)(DX*1)
+	MOVQ R8, DX
+	SUBQ R11, DX
+	DECQ DX
+	JZ   cbp3done
+	ADDQ $64, AX
+	LEAQ 64(R12), SI
+	LEAQ (SI)(R9*4), CX
+
+cbp3loop:
+	VMOVUPD (AX), Z3
+	VFNMADD231PD (SI), Z8, Z3
+	VFNMADD231PD (SI)(R9*1), Z9, Z3
+	VFNMADD231PD (SI)(R9*2), Z10, Z3
+	VMULPD Z2, Z3, Z3
+	VMOVUPD Z3, (AX)
+	ADDQ $64, AX
+	ADDQ $64, SI
+	ADDQ $64, CX
+	DECQ DX
+	JNZ  cbp3loop
+
+cbp3done:
+	INCQ R11
+
+	// t = 4
+	MOVQ R11, AX
+	IMULQ R9, AX
+	ADDQ DI, AX
+	MOVQ R11, DX
+	SHLQ $6, DX
+	ADDQ DX, AX
+	MOVQ R10, R12
+	IMULQ R9, R12
+	ADDQ DI, R12
+	ADDQ DX, R12
+	MOVQ R12, SI
+	LEAQ (R12)(R9*4), CX
+	VMOVUPD (SI), Z8
+	VMOVUPD (SI)(R9*1), Z9
+	VMOVUPD (SI)(R9*2), Z10
+	VMOVUPD (SI)(R13*1), Z11
+	VMOVUPD (AX), Z0
+	VFNMADD231PD Z8, Z8, Z0
+	VFNMADD231PD Z9, Z9, Z0
+	VFNMADD231PD Z10, Z10, Z0
+	VFNMADD231PD Z11, Z11, Z0
+	VCMPPD $0x1e, Z29, Z0, K1
+	VCMPPD $0x12, Z30, Z0, K2
+	KANDW K1, K2, K1
+	KMOVW K1, SI
+	NOTQ SI
+	ANDQ $0xff, SI
+	ORQ  SI, BX
+	VSQRTPD Z0, Z1
+	VDIVPD Z1, Z31, Z2
+	VMOVUPD Z1, (AX)
+	MOVQ w+24(FP), SI
+	VMOVUPD Z2, (SI)(DX*1)
+	MOVQ R8, DX
+	SUBQ R11, DX
+	DECQ DX
+	JZ   cbp4done
+	ADDQ $64, AX
+	LEAQ 64(R12), SI
+	LEAQ (SI)(R9*4), CX
+
+cbp4loop:
+	VMOVUPD (AX), Z3
+	VFNMADD231PD (SI), Z8, Z3
+	VFNMADD231PD (SI)(R9*1), Z9, Z3
+	VFNMADD231PD (SI)(R9*2), Z10, Z3
+	VFNMADD231PD (SI)(R13*1), Z11, Z3
+	VMULPD Z2, Z3, Z3
+	VMOVUPD Z3, (AX)
+	ADDQ $64, AX
+	ADDQ $64, SI
+	ADDQ $64, CX
+	DECQ DX
+	JNZ  cbp4loop
+
+cbp4done:
+	INCQ R11
+
+	// t = 5
+	MOVQ R11, AX
+	IMULQ R9, AX
+	ADDQ DI, AX
+	MOVQ R11, DX
+	SHLQ $6, DX
+	ADDQ DX, AX
+	MOVQ R10, R12
+	IMULQ R9, R12
+	ADDQ DI, R12
+	ADDQ DX, R12
+	MOVQ R12, SI
+	LEAQ (R12)(R9*4), CX
+	VMOVUPD (SI), Z8
+	VMOVUPD (SI)(R9*1), Z9
+	VMOVUPD (SI)(R9*2), Z10
+	VMOVUPD (SI)(R13*1), Z11
+	VMOVUPD (CX), Z12
+	VMOVUPD (AX), Z0
+	VFNMADD231PD Z8, Z8, Z0
+	VFNMADD231PD Z9, Z9, Z0
+	VFNMADD231PD Z10, Z10, Z0
+	VFNMADD231PD Z11, Z11, Z0
+	VFNMADD231PD Z12, Z12, Z0
+	VCMPPD $0x1e, Z29, Z0, K1
+	VCMPPD $0x12, Z30, Z0, K2
+	KANDW K1, K2, K1
+	KMOVW K1, SI
+	NOTQ SI
+	ANDQ $0xff, SI
+	ORQ  SI, BX
+	VSQRTPD Z0, Z1
+	VDIVPD Z1, Z31, Z2
+	VMOVUPD Z1, (AX)
+	MOVQ w+24(FP), SI
+	VMOVUPD Z2, (SI)(DX*1)
+	MOVQ R8, DX
+	SUBQ R11, DX
+	DECQ DX
+	JZ   cbp5done
+	ADDQ $64, AX
+	LEAQ 64(R12), SI
+	LEAQ (SI)(R9*4), CX
+
+cbp5loop:
+	VMOVUPD (AX), Z3
+	VFNMADD231PD (SI), Z8, Z3
+	VFNMADD231PD (SI)(R9*1), Z9, Z3
+	VFNMADD231PD (SI)(R9*2), Z10, Z3
+	VFNMADD231PD (SI)(R13*1), Z11, Z3
+	VFNMADD231PD (CX), Z12, Z3
+	VMULPD Z2, Z3, Z3
+	VMOVUPD Z3, (AX)
+	ADDQ $64, AX
+	ADDQ $64, SI
+	ADDQ $64, CX
+	DECQ DX
+	JNZ  cbp5loop
+
+cbp5done:
+	INCQ R11
+
+	// t = 6
+	MOVQ R11, AX
+	IMULQ R9, AX
+	ADDQ DI, AX
+	MOVQ R11, DX
+	SHLQ $6, DX
+	ADDQ DX, AX
+	MOVQ R10, R12
+	IMULQ R9, R12
+	ADDQ DI, R12
+	ADDQ DX, R12
+	MOVQ R12, SI
+	LEAQ (R12)(R9*4), CX
+	VMOVUPD (SI), Z8
+	VMOVUPD (SI)(R9*1), Z9
+	VMOVUPD (SI)(R9*2), Z10
+	VMOVUPD (SI)(R13*1), Z11
+	VMOVUPD (CX), Z12
+	VMOVUPD (CX)(R9*1), Z13
+	VMOVUPD (AX), Z0
+	VFNMADD231PD Z8, Z8, Z0
+	VFNMADD231PD Z9, Z9, Z0
+	VFNMADD231PD Z10, Z10, Z0
+	VFNMADD231PD Z11, Z11, Z0
+	VFNMADD231PD Z12, Z12, Z0
+	VFNMADD231PD Z13, Z13, Z0
+	VCMPPD $0x1e, Z29, Z0, K1
+	VCMPPD $0x12, Z30, Z0, K2
+	KANDW K1, K2, K1
+	KMOVW K1, SI
+	NOTQ SI
+	ANDQ $0xff, SI
+	ORQ  SI, BX
+	VSQRTPD Z0, Z1
+	VDIVPD Z1, Z31, Z2
+	VMOVUPD Z1, (AX)
+	MOVQ w+24(FP), SI
+	VMOVUPD Z2, (SI)(DX*1)
+	MOVQ R8, DX
+	SUBQ R11, DX
+	DECQ DX
+	JZ   cbp6done
+	ADDQ $64, AX
+	LEAQ 64(R12), SI
+	LEAQ (SI)(R9*4), CX
+
+cbp6loop:
+	VMOVUPD (AX), Z3
+	VFNMADD231PD (SI), Z8, Z3
+	VFNMADD231PD (SI)(R9*1), Z9, Z3
+	VFNMADD231PD (SI)(R9*2), Z10, Z3
+	VFNMADD231PD (SI)(R13*1), Z11, Z3
+	VFNMADD231PD (CX), Z12, Z3
+	VFNMADD231PD (CX)(R9*1), Z13, Z3
+	VMULPD Z2, Z3, Z3
+	VMOVUPD Z3, (AX)
+	ADDQ $64, AX
+	ADDQ $64, SI
+	ADDQ $64, CX
+	DECQ DX
+	JNZ  cbp6loop
+
+cbp6done:
+	INCQ R11
+
+	// t = 7
+	MOVQ R11, AX
+	IMULQ R9, AX
+	ADDQ DI, AX
+	MOVQ R11, DX
+	SHLQ $6, DX
+	ADDQ DX, AX
+	MOVQ R10, R12
+	IMULQ R9, R12
+	ADDQ DI, R12
+	ADDQ DX, R12
+	MOVQ R12, SI
+	LEAQ (R12)(R9*4), CX
+	VMOVUPD (SI), Z8
+	VMOVUPD (SI)(R9*1), Z9
+	VMOVUPD (SI)(R9*2), Z10
+	VMOVUPD (SI)(R13*1), Z11
+	VMOVUPD (CX), Z12
+	VMOVUPD (CX)(R9*1), Z13
+	VMOVUPD (CX)(R9*2), Z14
+	VMOVUPD (AX), Z0
+	VFNMADD231PD Z8, Z8, Z0
+	VFNMADD231PD Z9, Z9, Z0
+	VFNMADD231PD Z10, Z10, Z0
+	VFNMADD231PD Z11, Z11, Z0
+	VFNMADD231PD Z12, Z12, Z0
+	VFNMADD231PD Z13, Z13, Z0
+	VFNMADD231PD Z14, Z14, Z0
+	VCMPPD $0x1e, Z29, Z0, K1
+	VCMPPD $0x12, Z30, Z0, K2
+	KANDW K1, K2, K1
+	KMOVW K1, SI
+	NOTQ SI
+	ANDQ $0xff, SI
+	ORQ  SI, BX
+	VSQRTPD Z0, Z1
+	VDIVPD Z1, Z31, Z2
+	VMOVUPD Z1, (AX)
+	MOVQ w+24(FP), SI
+	VMOVUPD Z2, (SI)(DX*1)
+	MOVQ R8, DX
+	SUBQ R11, DX
+	DECQ DX
+	JZ   cbp7done
+	ADDQ $64, AX
+	LEAQ 64(R12), SI
+	LEAQ (SI)(R9*4), CX
+
+cbp7loop:
+	VMOVUPD (AX), Z3
+	VFNMADD231PD (SI), Z8, Z3
+	VFNMADD231PD (SI)(R9*1), Z9, Z3
+	VFNMADD231PD (SI)(R9*2), Z10, Z3
+	VFNMADD231PD (SI)(R13*1), Z11, Z3
+	VFNMADD231PD (CX), Z12, Z3
+	VFNMADD231PD (CX)(R9*1), Z13, Z3
+	VFNMADD231PD (CX)(R9*2), Z14, Z3
+	VMULPD Z2, Z3, Z3
+	VMOVUPD Z3, (AX)
+	ADDQ $64, AX
+	ADDQ $64, SI
+	ADDQ $64, CX
+	DECQ DX
+	JNZ  cbp7loop
+
+cbp7done:
+	INCQ R11
 
 cbtrail:
 	// Rows i ≥ jb+8 two at a time: the coefficients a[jb+r][i] in Z0-Z7
