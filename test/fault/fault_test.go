@@ -173,6 +173,21 @@ func submitOut(t *testing.T, c *testcluster.Cluster, extra ...string) (id, dist 
 	return c.Submit(append(spec(t, extra...), "--out", dist)...), dist
 }
 
+// faultyCluster starts nCoord coordinators and workers w1..w3, worker wi
+// with the fault spec spec(i), waits until all are ready, and makes sure
+// the undisturbed run exists.
+func faultyCluster(t *testing.T, nCoord int, spec func(i int) string) *testcluster.Cluster {
+	t.Helper()
+	c := testcluster.NewEmpty(t)
+	c.StartBase(nCoord)
+	for i := 1; i <= 3; i++ {
+		c.StartWorkerArgs(fmt.Sprintf("w%d", i), "--inject-faults", spec(i))
+	}
+	c.WaitReady(nCoord, 3, time.Minute)
+	reference(t)
+	return c
+}
+
 // mustSucceed waits for a job and fails the test unless it succeeded.
 func mustSucceed(t *testing.T, c *testcluster.Cluster, id string) *job.Result {
 	t.Helper()
@@ -432,13 +447,7 @@ func TestMinorityMakesNoProgress(t *testing.T) {
 // and row requests twice and holds each back by up to 30 ms. The factors
 // are unchanged.
 func TestDuplicateAndDelayedMessages(t *testing.T) {
-	c := testcluster.NewEmpty(t)
-	c.StartBase(3)
-	for i := 1; i <= 3; i++ {
-		c.StartWorkerArgs(fmt.Sprintf("w%d", i), "--inject-faults", fmt.Sprintf("dup=0.3,delay=30ms,seed=%d", i))
-	}
-	c.WaitReady(3, 3, time.Minute)
-	reference(t)
+	c := faultyCluster(t, 3, func(i int) string { return fmt.Sprintf("dup=0.3,delay=30ms,seed=%d", i) })
 	ty := newTally(t, "duplicated and delayed messages")
 	for i := range runs(t) {
 		ty.run(i, func(t *testing.T) float64 {
@@ -534,13 +543,7 @@ func TestDamagedCheckpoint(t *testing.T) {
 // worker fails with "no space left on device"): the failed checkpoint is
 // written again and the job ends with the undisturbed factors.
 func TestCheckpointWritesFail(t *testing.T) {
-	c := testcluster.NewEmpty(t)
-	c.StartBase(1)
-	for i := 1; i <= 3; i++ {
-		c.StartWorkerArgs(fmt.Sprintf("w%d", i), "--inject-faults", "store-fail-every=4")
-	}
-	c.WaitReady(1, 3, time.Minute)
-	reference(t)
+	c := faultyCluster(t, 1, func(int) string { return "store-fail-every=4" })
 	ty := newTally(t, "checkpoint writes failing")
 	for i := range runs(t) {
 		ty.run(i, func(t *testing.T) float64 {
