@@ -21,9 +21,10 @@ import "fmt"
 const batchMaxN = 64
 
 // batchMaxRatings bounds the rows of a primal (k×k) system solved in
-// batches: each lane keeps its row's panel until the batch is solved (the
-// training loss reads it again), 256 KiB at k = 64; for longer rows the
-// k×k factorisation is a small part of the row's work anyway.
+// batches: when the training loss is wanted, each lane keeps its row's
+// panel until the batch is solved (the loss reads it again), 256 KiB at
+// k = 64; for longer rows the k×k factorisation is a small part of the
+// row's work anyway.
 const batchMaxRatings = 1024
 
 // batchLane is one row waiting in a batch, with the panels it needs after
@@ -32,7 +33,7 @@ type batchLane struct {
 	r    int       // row in the block
 	n    int       // ratings
 	dual bool      // solved through its n×n dual system
-	g    []float32 // the row's gathered panel
+	g    []float32 // the row's gathered panel (kept for the training loss)
 	t    []float32 // dual: the panel transposed (kp×np)
 	np   int       // dual: t's row stride
 	v    []float32 // the row's ratings
@@ -107,11 +108,19 @@ func (s *Solver) batchAdd(sc *rowScratch, rows Rows, r, size int, other []float3
 	ln := &sb.lanes[lane]
 	ln.r, ln.n, ln.v = r, n, rows.Val[lo:hi]
 	ln.dual = s.useDual(n)
+	// The panel is needed after the solve only for the training loss:
+	// without it, every row is gathered into the goroutine's one panel.
 	rowsUp := (n + rowGroup - 1) / rowGroup * rowGroup
-	if len(ln.g) < rowsUp*kp {
-		ln.g = make([]float32, (rowsUp+rowsUp/4)*kp)
+	var g []float32
+	if sse != nil {
+		if len(ln.g) < rowsUp*kp {
+			ln.g = make([]float32, (rowsUp+rowsUp/4)*kp)
+		}
+		g = ln.g[:rowsUp*kp]
+	} else {
+		sc.grow(n, false)
+		g = sc.g[:rowsUp*kp]
 	}
-	g := ln.g[:rowsUp*kp]
 	ahead := rows.Col[lo:min(hi+prefetchAhead, int64(len(rows.Col)))]
 	if j := gatherPanel(g[:n*kp], nil, kp, other, k, ahead, n, nil); j >= 0 {
 		return fmt.Errorf("row %d of block: %w: column %d outside the %d rows given", r, ErrShape, rows.Col[lo+int64(j)], len(other)/k)
@@ -264,6 +273,23 @@ func (sc *rowScratch) batchStart(x []float32) {
 	for _, sb := range sc.batch.sizes {
 		if sb != nil {
 			sb.count = 0
+		}
+	}
+}
+
+// batchEnd drops sc's references to the block (its factors, its rows'
+// ratings), so that the Solver, which lives on, does not keep the caller's
+// arrays from being collected.
+func (sc *rowScratch) batchEnd() {
+	if sc.batch == nil {
+		return
+	}
+	sc.batch.out = nil
+	for _, sb := range sc.batch.sizes {
+		if sb != nil {
+			for l := range sb.lanes {
+				sb.lanes[l].v = nil
+			}
 		}
 	}
 }

@@ -227,6 +227,11 @@ func (s *Solver) UpdateBlock(ctx context.Context, u BlockUpdate) (BlockStats, er
 		}()
 	}
 	wg.Wait()
+	if batch {
+		for _, sc := range s.scratch[:threads] {
+			sc.batchEnd()
+		}
+	}
 	if firstErr != nil {
 		return BlockStats{}, firstErr
 	}
