@@ -26,3 +26,17 @@ func Apply() int {
 	debug.SetGCPercent(GCPercent)
 	return GCPercent
 }
+
+// Limit sets a soft memory limit of bytes for the whole process (the
+// runtime collects more often as the process nears it, and hands freed
+// pages back sooner) unless bytes ≤ 0 or the environment sets GOMEMLIMIT,
+// which then wins. A process whose live data is near the limit spends
+// more time collecting; it is not stopped. It returns the limit in
+// effect, or -1 when none was set here.
+func Limit(bytes int64) int64 {
+	if bytes <= 0 || os.Getenv("GOMEMLIMIT") != "" {
+		return -1
+	}
+	debug.SetMemoryLimit(bytes)
+	return bytes
+}

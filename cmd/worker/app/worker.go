@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/cofactor-ml/cofactor/internal/cli"
+	"github.com/cofactor-ml/cofactor/internal/memtune"
 	"github.com/cofactor-ml/cofactor/worker"
 )
 
@@ -56,6 +57,7 @@ they must be reachable from every worker (a shared filesystem).`,
 			if err != nil {
 				return cli.Usage(err)
 			}
+			memtune.Limit(cfg.Memory)
 			if metricsAddr != "" {
 				stop, err := cli.ServeMetrics(metricsAddr, w.Registry(), log)
 				if err != nil {
@@ -71,7 +73,7 @@ they must be reachable from every worker (a shared filesystem).`,
 	f.StringVar(&cfg.NATSURL, "nats", "nats://127.0.0.1:4222", "NATS server URL(s), comma-separated: every server of a NATS cluster, so that the connection moves to another when one goes")
 	f.StringVar(&dataDir, "data-dir", "", "scratch directory (created if missing)")
 	f.IntVar(&cfg.Threads, "threads", 0, "goroutines solving rows (default: all CPUs)")
-	f.Int64Var(&cfg.Memory, "memory", 0, "bytes of memory offered for blocks (advertised)")
+	f.Int64Var(&cfg.Memory, "memory", 0, "bytes of memory this worker offers: the coordinator refuses assignments that need more, and the process keeps it as its soft memory limit (GOMEMLIMIT wins)")
 	f.DurationVar(&cfg.HeartbeatInterval, "heartbeat", cfg.HeartbeatInterval, "heartbeat interval")
 	f.StringVar(&metricsAddr, "metrics-addr", "", "host:port to serve Prometheus /metrics on (default: none)")
 	natsAuth.AddFlags(cmd)
