@@ -33,13 +33,20 @@ type gathered struct {
 
 // gather fetches the rows h's block needs from the other side at version
 // v, and in the implicit model the other side's YᵀY, summing the blocks'
-// partial sums in block order.
-func (w *Worker) gather(ctx context.Context, js *jobState, h *heldBlock, v int) (gathered, error) {
+// partial sums in block order. The rows land in buf when it is large
+// enough (every element is overwritten), else in a new array: a phase
+// passes the same buffer for each of its blocks, so that one block's
+// rows are not garbage beside the next block's.
+func (w *Worker) gather(ctx context.Context, js *jobState, h *heldBlock, v int, buf []float32) (gathered, error) {
 	k := js.spec.Width()
 	blk := h.blk
 	otherSide := blk.Side.Other()
 	owners := js.owners(otherSide)
-	g := gathered{rows: make([]float32, len(blk.Needed)*k)}
+	n := len(blk.Needed) * k
+	if cap(buf) < n {
+		buf = make([]float32, n)
+	}
+	g := gathered{rows: buf[:n]}
 	if js.spec.Implicit {
 		g.gram = make([]float64, k*k)
 	}

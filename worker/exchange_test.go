@@ -196,19 +196,31 @@ func equalBits(a, b []float32) bool {
 	return true
 }
 
+// twoWorkers starts workers w1 and w2 holding job "j1" on a 2×2 layout of
+// the small explicit set (user blocks on w1, w2; item blocks on w2, w1),
+// versions 0 and 1 of every block, at the given rank (0: testSpec's). It
+// returns w1, its job and the layout.
+func twoWorkers(t *testing.T, e network, rank int) (*Worker, *jobState, *partition.Layout) {
+	t.Helper()
+	w1 := startWorker(t, e, testConfig("w1"))
+	w2 := startWorker(t, e, testConfig("w2"))
+	spec := testSpec(testutil.WriteRatings(t, smallSet(false)), false)
+	if rank > 0 {
+		spec.Rank = rank
+	}
+	_, l := loadLayout(t, spec, 2, 2)
+	users, items := []string{"w1", "w2"}, []string{"w2", "w1"}
+	js1 := install(t, w1, "j1", spec, 1, l, users, items, 0, 1)
+	install(t, w2, "j1", spec, 1, l, users, items, 0, 1)
+	return w1, js1, l
+}
+
 // TestFetchChunked has one running worker fetch rows, whole blocks and a
 // Gram matrix from another over NATS under a small max_payload.
 func TestFetchChunked(t *testing.T) {
 	onNetworks(t, smallPayload, func(t *testing.T, e network) {
-		w1 := startWorker(t, e, testConfig("w1"))
-		w2 := startWorker(t, e, testConfig("w2"))
-		spec := testSpec(testutil.WriteRatings(t, smallSet(false)), false)
-		spec.Rank = 16
-		k := spec.Rank
-		_, l := loadLayout(t, spec, 2, 2)
-		users, items := []string{"w1", "w2"}, []string{"w2", "w1"}
-		js1 := install(t, w1, "j1", spec, 1, l, users, items, 0, 1)
-		install(t, w2, "j1", spec, 1, l, users, items, 0, 1)
+		w1, js1, l := twoWorkers(t, e, 16)
+		k := js1.spec.Rank
 		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 		defer cancel()
 
@@ -260,6 +272,47 @@ func TestFetchChunked(t *testing.T) {
 		}
 		if !equalBits(side, append(append([]float32(nil), y...), factorValues(l.ItemBlocks[1], k, 1)...)) {
 			t.Error("fetchSide differs from the blocks' rows in order")
+		}
+	})
+}
+
+// TestGatherIntoBuffer: a gather writes its rows into the buffer it is
+// given when that is large enough (a phase reuses one buffer for its
+// blocks), overwriting whatever was there, and allocates otherwise; the
+// rows are the same either way.
+func TestGatherIntoBuffer(t *testing.T) {
+	onNetworks(t, 0, func(t *testing.T, e network) {
+		w1, js1, _ := twoWorkers(t, e, 0)
+		k := js1.spec.Rank
+		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+		defer cancel()
+		h := js1.block(partition.Items, 1) // needs users of both workers
+		n := len(h.blk.Needed) * k
+		want, err := w1.gather(ctx, js1, h, 1, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			name  string
+			buf   []float32
+			reuse bool
+		}{
+			{"larger buffer", pseudoRandom(n+3*k, 7), true},
+			{"exact buffer", pseudoRandom(n, 8), true},
+			{"short buffer", make([]float32, n-1), false},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				g, err := w1.gather(ctx, js1, h, 1, tc.buf)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(g.rows) != n || !equalBits(g.rows, want.rows) {
+					t.Fatalf("gathered %d values, want the %d of a gather without a buffer", len(g.rows), n)
+				}
+				if same := &g.rows[0] == &tc.buf[0]; same != tc.reuse {
+					t.Errorf("rows in the given buffer: %v, want %v", same, tc.reuse)
+				}
+			})
 		}
 	})
 }

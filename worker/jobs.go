@@ -734,6 +734,18 @@ func (js *jobState) dropBefore(s partition.Side, v int) {
 	}
 }
 
+// neededRows is the most rows of the other side that one of the blocks
+// owned by id on side s needs.
+func (js *jobState) neededRows(s partition.Side, id string) int {
+	n := 0
+	for b, owner := range js.owners(s) {
+		if h := js.block(s, b); owner == id && h != nil {
+			n = max(n, len(h.blk.Needed))
+		}
+	}
+	return n
+}
+
 // phase solves every block this worker owns on the command's side.
 func (w *Worker) phase(ctx context.Context, js *jobState, c *wire.Command) ([]wire.Report, error) {
 	side, ok := c.Side.Block()
@@ -754,6 +766,10 @@ func (w *Worker) phase(ctx context.Context, js *jobState, c *wire.Command) ([]wi
 	if err != nil {
 		return nil, err
 	}
+	// One buffer for the rows every block of the phase gathers, sized for
+	// the largest: a block's rows are dead once it is solved, and reusing
+	// their array keeps the phase's peak at one block's gather.
+	rows := make([]float32, js.neededRows(side, w.cfg.ID)*js.spec.Width())
 	var reps []wire.Report
 	for b, owner := range js.owners(side) {
 		if owner != w.cfg.ID {
@@ -766,7 +782,7 @@ func (w *Worker) phase(ctx context.Context, js *jobState, c *wire.Command) ([]wi
 				return nil, err
 			}
 		}
-		g, err := w.gather(ctx, js, h, otherVersion)
+		g, err := w.gather(ctx, js, h, otherVersion, rows)
 		if err != nil {
 			return nil, err
 		}
@@ -839,7 +855,7 @@ func (w *Worker) evaluate(ctx context.Context, js *jobState, c *wire.Command) ([
 		}
 		st := wire.BlockStats{Rows: int64(h.blk.Len())}
 		if !js.spec.Implicit {
-			g, err := w.gather(ctx, js, h, t)
+			g, err := w.gather(ctx, js, h, t, nil)
 			if err != nil {
 				return nil, err
 			}
