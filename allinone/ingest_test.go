@@ -116,6 +116,31 @@ func TestDatasetIngestMatchesInput(t *testing.T) {
 	}
 }
 
+// A dataset job without --blocks on sparse data gets more item blocks
+// than workers (the coordinator's default layout, so that a worker's
+// gather of user rows is smaller), and its factors are still those of the
+// single-process run.
+func TestDatasetAutoBlocks(t *testing.T) {
+	t.Parallel()
+	skipShort(t)
+	input := testutil.WriteRatings(t, synth.Config{Users: 3000, Items: 300, Ratings: 12_000, Rank: 6, Noise: 0.3, Seed: 12, ZipfExponent: 0.8})
+	spec := job.DefaultSpec()
+	spec.Rank, spec.Iterations, spec.Lambda = 8, 3, 0.05
+	local := spec
+	local.Input = input
+	want := snapshotFactors(t, 1, local)
+	res, got, err := runDataset(t, 3, spec, input)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.UserBlocks != 3 || res.ItemBlocks <= 3 {
+		t.Errorf("layout %d×%d on 3 workers, want 3 user blocks and more item blocks", res.UserBlocks, res.ItemBlocks)
+	}
+	if d := testutil.SnapshotDiff(t, want, got); d > 1e-5 {
+		t.Errorf("factors differ by %g from the --input run", d)
+	}
+}
+
 // A bad line of a dataset fails the job with the dataset's file and the
 // line, as an input error.
 func TestDatasetBadLine(t *testing.T) {

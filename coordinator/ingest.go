@@ -146,7 +146,16 @@ func (r *ingestRun) layout(ctx context.Context, plan *partition.IngestPlan) (*pa
 		}
 		rr[k] = *rep.Range
 	}
-	off, err := partition.PlanOffsets(rr, plan.UserBlocks, plan.ItemBlocks)
+	p, q := plan.UserBlocks, plan.ItemBlocks
+	if r.j.Spec.UserBlocks == 0 {
+		// No --blocks: the layout follows the training part's size.
+		var users, items, ratings int64
+		for _, rep := range rr {
+			users, items, ratings = users+rep.Users.IDs, items+rep.Items.IDs, ratings+rep.Users.Count
+		}
+		p, q = autoBlocks(len(alive), users, items, ratings)
+	}
+	off, err := partition.PlanOffsets(rr, p, q)
 	if err != nil {
 		return nil, ingestFailure(err)
 	}

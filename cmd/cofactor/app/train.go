@@ -54,7 +54,7 @@ func (o *trainOptions) addFlags(cmd *cobra.Command) {
 	f.StringVar(&sp.Solver, "solver", sp.Solver, "row solver: cholesky (exact), cg (conjugate gradient, warm-started) or auto (cg for --implicit, else cholesky)")
 	f.IntVar(&sp.CGSteps, "cg-steps", sp.CGSteps, "conjugate-gradient steps per row (--solver cg)")
 	f.Uint64Var(&sp.Seed, "seed", sp.Seed, "seed of the initial factors and of the test split")
-	f.StringVar(&o.blocks, "blocks", "", "user×item blocks: P (P×P) or PxQ (default: one per worker)")
+	f.StringVar(&o.blocks, "blocks", "", "user×item blocks: P (P×P) or PxQ (default: one per worker; a --dataset job splits the side with fewer rows finer when that shrinks what a block gathers)")
 	f.IntVar(&sp.Cutoff, "k", sp.Cutoff, "cut-off of the ranking metrics (implicit)")
 	f.StringVar(&sp.Out, "out", "", "also copy the final snapshot to this directory (in a cluster: a path the workers can write)")
 	f.StringVar(&sp.Model, "model", sp.Model, "model name: the final snapshot becomes this model's latest")
