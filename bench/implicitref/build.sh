@@ -21,7 +21,8 @@ npinc="$($py -c 'import numpy; print(numpy.get_include())')"
 suffix="$($py -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')"
 for pyx in implicit/cpu/_als implicit/cpu/bpr implicit/cpu/lmf implicit/cpu/topk implicit/_nearest_neighbours implicit/evaluation; do
 	echo "compiling $pyx" >&2
-	cython3 -3 --cplus -I "$src" -I "$src/implicit" -I "$src/implicit/cpu" "$src/$pyx.pyx" -o "$out/$pyx.cpp"
+	# (Debian's cython3 imports pythran, whose NumPy deprecation warnings are noise.)
+	PYTHONWARNINGS=ignore::FutureWarning cython3 -3 --cplus -I "$src" -I "$src/implicit" -I "$src/implicit/cpu" "$src/$pyx.pyx" -o "$out/$pyx.cpp"
 	g++ -O3 -march=native -shared -fPIC -fopenmp -std=c++11 -I "$inc" -I "$npinc" -I "$src" -I "$src/implicit" -I "$src/implicit/cpu" \
 		"$out/$pyx.cpp" -o "$out/$pyx$suffix"
 	rm "$out/$pyx.cpp"
