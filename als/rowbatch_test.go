@@ -27,7 +27,7 @@ func TestBatchedRowsMatchOneAtATime(t *testing.T) {
 			calls.Add(1)
 			return kernel(a, n, b, w)
 		}
-		for _, tc := range []struct {
+		cases := []struct {
 			k, perRow int
 		}{
 			{10, 8},   // dual rows and 10×10 systems padded to 16
@@ -35,7 +35,11 @@ func TestBatchedRowsMatchOneAtATime(t *testing.T) {
 			{64, 40},  // dual rows of every size class and 64×64 systems
 			{64, 700}, // rows longer than batchMaxRatings (solved alone)
 			{100, 30}, // k above batchMaxN: only dual rows of ≤ 64 ratings
-		} {
+		}
+		if testing.Short() && kernelName == "go" {
+			cases = cases[:3] // the reference kernels are slow under -race
+		}
+		for _, tc := range cases {
 			rows, other, x0 := randomBlock(uint64(tc.k*1000+tc.perRow), 150, 1500, tc.perRow, tc.k, false)
 			solve := func(kernel func([]float64, int, []float64, []float64) int, threads int, split int) ([]float32, float64) {
 				cholBatch = kernel
