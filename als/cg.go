@@ -107,15 +107,7 @@ func (s *Solver) solveCG(sc *rowScratch, g []float32, n int, w, v []float32, bas
 		}
 		// ap = A p
 		applyBase(ap, p)
-		gemv32(t, g, n, kp, p)
-		if w != nil {
-			for j, tj := range t {
-				st[j] = w[j] * tj
-			}
-			gemvT32(ap, g, n, kp, st)
-		} else {
-			gemvT32(ap, g, n, kp, t)
-		}
+		applyPanel(ap, t, g, n, kp, p, w)
 		pAp := cgDot(p, ap)
 		if !(pAp > 0) {
 			break // p is (numerically) in A's null space: x cannot improve

@@ -56,6 +56,7 @@ func setPanelKernelsGo() {
 	syrk32 = syrk32Go
 	gemv32 = gemv32Go
 	gemvT32 = gemvT32Go
+	applyPanel = applyPanelGo
 }
 
 // gramPad is the multiple to which the Gram accumulator's leading dimension

@@ -134,6 +134,7 @@ func setKernel(name string) bool {
 		syrk32 = syrk32AVX2Go
 		gemv32 = gemv32AVX2Go
 		gemvT32 = gemvT32AVX2Go
+		applyPanel = applyPanelAVX2Go
 		transposePanel = transposeAVX2Go
 		cgDot, cgAxpy, cgDir = cgDotAVX2Go, cgAxpyAVX2Go, cgDirAVX2Go
 		cholBatch = nil
@@ -152,6 +153,7 @@ func setKernel(name string) bool {
 		syrk32 = syrk32AVX512Go
 		gemv32 = gemv32AVX512Go
 		gemvT32 = gemvT32AVX512Go
+		applyPanel = applyPanelAVX512Go
 		transposePanel = transposeAVX512Go
 		cgDot, cgAxpy, cgDir = cgDotAVX512Go, cgAxpyAVX512Go, cgDirAVX512Go
 		cholBatch = cholBatchAVX512Go
@@ -439,6 +441,9 @@ func gemvT32AVX512(q, pan, s *float32, n, kp int)
 func gemvT32AVX2(q, pan, s *float32, n, kp int)
 
 //go:noescape
+func applyPanelAVX512(q, t, pan, p, w *float32, n, kp int)
+
+//go:noescape
 func gatherPanelAVX512(pan, wg *float32, kp int, other *float32, k int, cols *int32, n, ncols int, w *float32, nrows int) (bad int)
 
 //go:noescape
@@ -471,6 +476,35 @@ func gemvT32AVX512Go(q, g []float32, n, kp int, s []float32) {
 
 func gemvT32AVX2Go(q, g []float32, n, kp int, s []float32) {
 	gemvT32Asm(gemvT32AVX2, q, g, n, kp, s)
+}
+
+func applyPanelAVX2Go(q, t, g []float32, n, kp int, p, w []float32) {
+	applyPanelWith(gemv32AVX2Go, gemvT32AVX2Go, q, t, g, n, kp, p, w)
+}
+
+// applyPanelAVX512Go runs the fused kernel for 32 ≤ kp ≤ 64 (its gemvT32
+// accumulators are one set of 4 vectors), cut at gatherChunk rows like
+// gemvT32Asm so that q sees the same additions; other shapes, and panels
+// without the last group's rows past n, take the two kernels in turn.
+func applyPanelAVX512Go(q, t, g []float32, n, kp int, p, w []float32) {
+	if n <= 0 || kp < 32 || kp > 64 || kp%16 != 0 || len(g) < (n+rowGroup-1)/rowGroup*rowGroup*kp {
+		applyPanelWith(gemv32AVX512Go, gemvT32AVX512Go, q, t, g, n, kp, p, w)
+		return
+	}
+	_ = q[kp-1]
+	_ = t[n-1]
+	_ = p[kp-1]
+	if w != nil {
+		_ = w[n-1]
+	}
+	for start := 0; start < n; start += gatherChunk {
+		m := min(gatherChunk, n-start)
+		var ws *float32
+		if w != nil {
+			ws = &w[start]
+		}
+		applyPanelAVX512(&q[0], &t[start], &g[start*kp], &p[0], ws, m, kp)
+	}
 }
 
 func gatherPanelAVX512Go(g, wg []float32, kp int, other []float32, k int, cols []int32, n int, w []float32) int {

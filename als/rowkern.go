@@ -20,6 +20,8 @@ var (
 	gemv32 = gemv32Go
 	// gemvT32 adds Gᵀ s to q (see gemvT32Go).
 	gemvT32 = gemvT32Go
+	// applyPanel adds Gᵀ diag(w) G p to q (see applyPanelGo).
+	applyPanel = applyPanelGo
 )
 
 // rowPad is the multiple to which the panel's row stride kp is rounded:
@@ -132,4 +134,29 @@ func gemvT32Go(q, g []float32, n, kp int, s []float32) {
 			q[i] += sr * v
 		}
 	}
+}
+
+// applyPanelGo adds Gᵀ diag(w) G p to q (kp entries; a nil w means every
+// weight is 1) and leaves the weighted products w∘(G p) in t[:n]: the
+// conjugate-gradient product's panel part, gemv32, the weights, then
+// gemvT32. A vector version does both passes 16 rows at a time, while
+// those rows are in L1, with the same arithmetic as the two kernels in
+// turn (so the same bits as applyPanelWith of its gemv32 and gemvT32).
+// g must hold whole groups of rowGroup rows, as gemv32's may be read.
+func applyPanelGo(q, t, g []float32, n, kp int, p, w []float32) {
+	applyPanelWith(gemv32Go, gemvT32Go, q, t, g, n, kp, p, w)
+}
+
+// applyPanelWith is applyPanel made of the two passes gemv and gemvT.
+func applyPanelWith(gemv func(t, g []float32, n, kp int, p []float32), gemvT func(q, g []float32, n, kp int, s []float32),
+	q, t, g []float32, n, kp int, p, w []float32) {
+	t = t[:n]
+	gemv(t, g, n, kp, p)
+	if w != nil {
+		w = w[:n]
+		for j, tj := range t {
+			t[j] = w[j] * tj
+		}
+	}
+	gemvT(q, g, n, kp, t)
 }

@@ -1192,6 +1192,236 @@ gt16sum:
 	RET
 
 // ---------------------------------------------------------------------------
+// func applyPanelAVX512(q, t, pan, p, w *float32, n, kp int)
+// gemv32AVX512 and gemvT32AVX512 fused, for 32 ≤ kp ≤ 64 (one chunk of
+// 4 vectors, masked by K1-K4 where the row ends): per group of 16 rows,
+// t = g·p exactly as gemv32AVX512 (Z0-Z15, the same reduction tree), times
+// w (when w is not nil; masked load past n), stored; then the group's rows
+// are added into q's accumulators as gemvT32AVX512 does, two rows at a time
+// into two sets (Z20-Z23 even rows, Z24-Z27 odd rows) kept over all the
+// groups, while the group's 16 rows are still in L1. The sets are summed
+// and added to q at the end: the same bits as the two kernels in turn.
+//
+// Registers: DI &t[r0], SI &g[r0][0], DX p, CX rows left, R8 kp·4, R9
+// 3·kp·4, R10 &w[r0] (or 0), BX column byte offset / &t[r], AX/R11/R12/R13
+// &g[r0+0/4/8/12][col] / row pointer and rows of the group; K5 the group's
+// rows below n.
+TEXT ·applyPanelAVX512(SB), NOSPLIT, $0-56
+	MOVQ t+8(FP), DI
+	MOVQ pan+16(FP), SI
+	MOVQ p+24(FP), DX
+	MOVQ w+32(FP), R10
+	MOVQ n+40(FP), CX
+	MOVQ kp+48(FP), R8
+	SHLQ $2, R8
+	LEAQ (R8)(R8*2), R9
+	VMOVDQU32 gemvPerm<>(SB), Z18
+	// K(v+1) is all ones when vector v is inside the row (kp ≥ 32).
+	MOVL $0xffff, AX
+	KMOVW AX, K1
+	KMOVW AX, K2
+	XORL AX, AX
+	CMPQ R8, $128
+	JLE  apm2
+	MOVL $0xffff, AX
+apm2:
+	KMOVW AX, K3
+	XORL AX, AX
+	CMPQ R8, $192
+	JLE  apm3
+	MOVL $0xffff, AX
+apm3:
+	KMOVW AX, K4
+	VPXORD Z20, Z20, Z20
+	VPXORD Z21, Z21, Z21
+	VPXORD Z22, Z22, Z22
+	VPXORD Z23, Z23, Z23
+	VPXORD Z24, Z24, Z24
+	VPXORD Z25, Z25, Z25
+	VPXORD Z26, Z26, Z26
+	VPXORD Z27, Z27, Z27
+
+apgroup:
+	TESTQ CX, CX
+	JLE  apsum
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+	MOVQ SI, AX
+	LEAQ (SI)(R8*4), R11
+	LEAQ (R11)(R8*4), R12
+	LEAQ (R12)(R8*4), R13
+	XORQ BX, BX
+
+apcol:
+	VMOVUPS (DX)(BX*1), Z16
+	VFMADD231PS (AX), Z16, Z0
+	VFMADD231PS (AX)(R8*1), Z16, Z1
+	VFMADD231PS (AX)(R8*2), Z16, Z2
+	VFMADD231PS (AX)(R9*1), Z16, Z3
+	VFMADD231PS (R11), Z16, Z4
+	VFMADD231PS (R11)(R8*1), Z16, Z5
+	VFMADD231PS (R11)(R8*2), Z16, Z6
+	VFMADD231PS (R11)(R9*1), Z16, Z7
+	VFMADD231PS (R12), Z16, Z8
+	VFMADD231PS (R12)(R8*1), Z16, Z9
+	VFMADD231PS (R12)(R8*2), Z16, Z10
+	VFMADD231PS (R12)(R9*1), Z16, Z11
+	VFMADD231PS (R13), Z16, Z12
+	VFMADD231PS (R13)(R8*1), Z16, Z13
+	VFMADD231PS (R13)(R8*2), Z16, Z14
+	VFMADD231PS (R13)(R9*1), Z16, Z15
+	ADDQ $64, AX
+	ADDQ $64, R11
+	ADDQ $64, R12
+	ADDQ $64, R13
+	ADDQ $64, BX
+	CMPQ BX, R8
+	JLT  apcol
+
+	// The reduction of gemv32AVX512.
+	VSHUFF32X4 $0x44, Z1, Z0, Z16
+	VSHUFF32X4 $0xEE, Z1, Z0, Z17
+	VADDPS Z17, Z16, Z0
+	VSHUFF32X4 $0x44, Z3, Z2, Z16
+	VSHUFF32X4 $0xEE, Z3, Z2, Z17
+	VADDPS Z17, Z16, Z2
+	VSHUFF32X4 $0x44, Z5, Z4, Z16
+	VSHUFF32X4 $0xEE, Z5, Z4, Z17
+	VADDPS Z17, Z16, Z4
+	VSHUFF32X4 $0x44, Z7, Z6, Z16
+	VSHUFF32X4 $0xEE, Z7, Z6, Z17
+	VADDPS Z17, Z16, Z6
+	VSHUFF32X4 $0x44, Z9, Z8, Z16
+	VSHUFF32X4 $0xEE, Z9, Z8, Z17
+	VADDPS Z17, Z16, Z8
+	VSHUFF32X4 $0x44, Z11, Z10, Z16
+	VSHUFF32X4 $0xEE, Z11, Z10, Z17
+	VADDPS Z17, Z16, Z10
+	VSHUFF32X4 $0x44, Z13, Z12, Z16
+	VSHUFF32X4 $0xEE, Z13, Z12, Z17
+	VADDPS Z17, Z16, Z12
+	VSHUFF32X4 $0x44, Z15, Z14, Z16
+	VSHUFF32X4 $0xEE, Z15, Z14, Z17
+	VADDPS Z17, Z16, Z14
+	VSHUFF32X4 $0x88, Z2, Z0, Z16
+	VSHUFF32X4 $0xDD, Z2, Z0, Z17
+	VADDPS Z17, Z16, Z0
+	VSHUFF32X4 $0x88, Z6, Z4, Z16
+	VSHUFF32X4 $0xDD, Z6, Z4, Z17
+	VADDPS Z17, Z16, Z4
+	VSHUFF32X4 $0x88, Z10, Z8, Z16
+	VSHUFF32X4 $0xDD, Z10, Z8, Z17
+	VADDPS Z17, Z16, Z8
+	VSHUFF32X4 $0x88, Z14, Z12, Z16
+	VSHUFF32X4 $0xDD, Z14, Z12, Z17
+	VADDPS Z17, Z16, Z12
+	VSHUFPS $0x88, Z4, Z0, Z16
+	VSHUFPS $0xDD, Z4, Z0, Z17
+	VADDPS Z17, Z16, Z0
+	VSHUFPS $0x88, Z12, Z8, Z16
+	VSHUFPS $0xDD, Z12, Z8, Z17
+	VADDPS Z17, Z16, Z8
+	VSHUFPS $0x88, Z8, Z0, Z16
+	VSHUFPS $0xDD, Z8, Z0, Z17
+	VADDPS Z17, Z16, Z0
+	VPERMPS Z0, Z18, Z0
+
+	// K5: the group's rows below n; AX: their count.
+	MOVQ CX, AX
+	MOVL $0xffff, R11
+	CMPQ CX, $16
+	JLT  appart
+	MOVQ $16, AX
+	JMP  apmask
+appart:
+	MOVL $1, R11
+	SHLL CX, R11
+	DECL R11
+apmask:
+	KMOVW R11, K5
+	TESTQ R10, R10
+	JZ   apstore
+	VMULPS.Z (R10), Z0, K5, Z0
+	ADDQ $64, R10
+apstore:
+	VMOVUPS Z0, K5, (DI)
+
+	// q's accumulators += s[r]·g_r for the group's AX rows.
+	MOVQ AX, R11
+	MOVQ SI, AX
+	MOVQ DI, BX
+
+appair:
+	CMPQ R11, $2
+	JLT  apone
+	VBROADCASTSS (BX), Z28
+	VBROADCASTSS 4(BX), Z29
+	VFMADD231PS 0(AX), Z28, K1, Z20
+	VFMADD231PS 64(AX), Z28, K2, Z21
+	VFMADD231PS 128(AX), Z28, K3, Z22
+	VFMADD231PS 192(AX), Z28, K4, Z23
+	VFMADD231PS 0(AX)(R8*1), Z29, K1, Z24
+	VFMADD231PS 64(AX)(R8*1), Z29, K2, Z25
+	VFMADD231PS 128(AX)(R8*1), Z29, K3, Z26
+	VFMADD231PS 192(AX)(R8*1), Z29, K4, Z27
+	LEAQ (AX)(R8*2), AX
+	ADDQ $8, BX
+	SUBQ $2, R11
+	JMP  appair
+
+apone:
+	TESTQ R11, R11
+	JZ   apnext
+	VBROADCASTSS (BX), Z28
+	VFMADD231PS 0(AX), Z28, K1, Z20
+	VFMADD231PS 64(AX), Z28, K2, Z21
+	VFMADD231PS 128(AX), Z28, K3, Z22
+	VFMADD231PS 192(AX), Z28, K4, Z23
+
+apnext:
+	ADDQ $64, DI
+	MOVQ R8, AX
+	SHLQ $4, AX
+	ADDQ AX, SI
+	SUBQ $16, CX
+	JMP  apgroup
+
+apsum:
+	VADDPS Z24, Z20, Z20
+	VADDPS Z25, Z21, Z21
+	VADDPS Z26, Z22, Z22
+	VADDPS Z27, Z23, Z23
+	MOVQ q+0(FP), DI
+	VMOVUPS.Z 0(DI), K1, Z8
+	VADDPS Z20, Z8, Z8
+	VMOVUPS Z8, K1, 0(DI)
+	VMOVUPS.Z 64(DI), K2, Z9
+	VADDPS Z21, Z9, Z9
+	VMOVUPS Z9, K2, 64(DI)
+	VMOVUPS.Z 128(DI), K3, Z10
+	VADDPS Z22, Z10, Z10
+	VMOVUPS Z10, K3, 128(DI)
+	VMOVUPS.Z 192(DI), K4, Z11
+	VADDPS Z23, Z11, Z11
+	VMOVUPS Z11, K4, 192(DI)
+	VZEROUPPER
+	RET
+
+// ---------------------------------------------------------------------------
 // func gatherPanelAVX512(pan, wg *float32, kp int, other *float32, k int, cols *int32, n, ncols int, w *float32, nrows int) (bad int)
 // Row r of g (and, when wg is not nil, of wg scaled by w[r]) is row
 // cols[r] of other, zero padded to kp: whole vectors, then a masked one
