@@ -1,11 +1,13 @@
 package checkpoint
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"math"
 	"regexp"
 	"slices"
@@ -234,33 +236,110 @@ type Block struct {
 
 // EncodeBlock returns the factor file of b.
 func EncodeBlock(b *Block) ([]byte, error) {
+	size, err := blockSize(b)
+	if err != nil {
+		return nil, err
+	}
+	var out bytes.Buffer
+	out.Grow(int(size))
+	if _, err := writeBlock(&out, b); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
+}
+
+// blockSize checks b and returns the size of its encoding.
+func blockSize(b *Block) (int64, error) {
 	rows := len(b.IDs)
 	if b.Rank < 1 || b.Rank > maxRank || len(b.Counts) != rows || len(b.Factors) != rows*b.Rank || (b.Side != SideUsers && b.Side != SideItems) || b.Index < 0 {
-		return nil, fmt.Errorf("checkpoint: block %s %d: %d IDs, %d counts, %d factors at rank %d do not fit", b.Side, b.Index, rows, len(b.Counts), len(b.Factors), b.Rank)
+		return 0, fmt.Errorf("checkpoint: block %s %d: %d IDs, %d counts, %d factors at rank %d do not fit", b.Side, b.Index, rows, len(b.Counts), len(b.Factors), b.Rank)
 	}
-	size := factorHeader + 4*rows + 4*len(b.Factors) + crcBytes
+	size := int64(factorHeader + 4*rows + 4*len(b.Factors) + crcBytes)
 	for _, id := range b.IDs {
 		if len(id) == 0 || len(id) > maxIDBytes {
-			return nil, fmt.Errorf("checkpoint: block %s %d: ID of %d bytes", b.Side, b.Index, len(id))
+			return 0, fmt.Errorf("checkpoint: block %s %d: ID of %d bytes", b.Side, b.Index, len(id))
 		}
-		size += 4 + len(id)
+		size += int64(4 + len(id))
 	}
-	out := make([]byte, 0, size)
-	out = append(out, factorMagic...)
-	out = binary.LittleEndian.AppendUint32(out, fileVersion)
-	out = append(out, sideByte(b.Side))
-	out = binary.LittleEndian.AppendUint32(out, uint32(b.Index))
-	out = binary.LittleEndian.AppendUint32(out, uint32(b.Rank))
-	out = binary.LittleEndian.AppendUint64(out, uint64(rows))
+	return size, nil
+}
+
+// writeBlock writes b's encoding to w and returns the CRC-32C of its body.
+func writeBlock(w io.Writer, b *Block) (uint32, error) {
+	if _, err := blockSize(b); err != nil {
+		return 0, err
+	}
+	f := newFileWriter(w)
+	f.buf = append(f.buf, factorMagic...)
+	f.buf = binary.LittleEndian.AppendUint32(f.buf, fileVersion)
+	f.buf = append(f.buf, sideByte(b.Side))
+	f.buf = binary.LittleEndian.AppendUint32(f.buf, uint32(b.Index))
+	f.buf = binary.LittleEndian.AppendUint32(f.buf, uint32(b.Rank))
+	f.buf = binary.LittleEndian.AppendUint64(f.buf, uint64(len(b.IDs)))
 	for _, id := range b.IDs {
-		out = binary.LittleEndian.AppendUint32(out, uint32(len(id)))
-		out = append(out, id...)
+		f.room(4 + len(id))
+		f.buf = binary.LittleEndian.AppendUint32(f.buf, uint32(len(id)))
+		f.buf = append(f.buf, id...)
 	}
 	for _, c := range b.Counts {
-		out = binary.LittleEndian.AppendUint32(out, uint32(c))
+		f.room(4)
+		f.buf = binary.LittleEndian.AppendUint32(f.buf, uint32(c))
 	}
-	out = transport.AppendFloat32s(out, b.Factors)
-	return binary.LittleEndian.AppendUint32(out, crc32.Checksum(out, castagnoli)), nil
+	f.float32s(b.Factors)
+	return f.finish()
+}
+
+// fileWriter streams a file's body through a small buffer and a CRC-32C,
+// and ends it with the CRC trailer, so that a large file is never whole
+// in memory.
+type fileWriter struct {
+	w   io.Writer
+	crc uint32
+	buf []byte
+	err error
+}
+
+const fileWriterBuffer = 64 << 10
+
+func newFileWriter(w io.Writer) *fileWriter {
+	return &fileWriter{w: w, buf: make([]byte, 0, fileWriterBuffer)}
+}
+
+func (f *fileWriter) flush() {
+	if f.err == nil && len(f.buf) > 0 {
+		f.crc = crc32.Update(f.crc, castagnoli, f.buf)
+		_, f.err = f.w.Write(f.buf)
+	}
+	f.buf = f.buf[:0]
+}
+
+// room makes room for n more bytes in the buffer.
+func (f *fileWriter) room(n int) {
+	if len(f.buf)+n > cap(f.buf) {
+		f.flush()
+	}
+}
+
+func (f *fileWriter) float32s(v []float32) {
+	const per = fileWriterBuffer / 4
+	for len(v) > 0 {
+		n := min(len(v), per)
+		f.room(4 * n)
+		f.buf = transport.AppendFloat32s(f.buf, v[:n])
+		v = v[n:]
+	}
+}
+
+// finish writes what is buffered and the CRC trailer, and returns the
+// body's CRC.
+func (f *fileWriter) finish() (uint32, error) {
+	f.flush()
+	if f.err != nil {
+		return 0, f.err
+	}
+	crc := f.crc
+	_, f.err = f.w.Write(binary.LittleEndian.AppendUint32(nil, crc))
+	return crc, f.err
 }
 
 func sideByte(s string) byte {
@@ -347,43 +426,57 @@ type Seen struct {
 // EncodeSeen returns the seen-items file of s. Items are stored as
 // varint-coded gaps, which makes popular catalogues compact.
 func EncodeSeen(s *Seen) ([]byte, error) {
+	var out bytes.Buffer
+	out.Grow(seenHeader + 2*len(s.Items) + 4*len(s.Values) + len(s.Ptr) + crcBytes)
+	if _, err := writeSeen(&out, s); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
+}
+
+// writeSeen writes s's encoding to w and returns the CRC-32C of its body.
+// Items out of order are found while writing: the error comes after part
+// of the file, which the caller must then drop.
+func writeSeen(w io.Writer, s *Seen) (uint32, error) {
 	rows := len(s.Ptr) - 1
 	if rows < 0 || s.Ptr[0] != 0 || s.Ptr[rows] != int64(len(s.Items)) {
-		return nil, fmt.Errorf("checkpoint: seen block %d: inconsistent pointers", s.Index)
+		return 0, fmt.Errorf("checkpoint: seen block %d: inconsistent pointers", s.Index)
 	}
 	for r := range rows {
 		if s.Ptr[r] > s.Ptr[r+1] {
-			return nil, fmt.Errorf("checkpoint: seen block %d: inconsistent pointers", s.Index)
+			return 0, fmt.Errorf("checkpoint: seen block %d: inconsistent pointers", s.Index)
 		}
 	}
 	if s.Values != nil && len(s.Values) != len(s.Items) {
-		return nil, fmt.Errorf("checkpoint: seen block %d: %d values for %d items", s.Index, len(s.Values), len(s.Items))
+		return 0, fmt.Errorf("checkpoint: seen block %d: %d values for %d items", s.Index, len(s.Values), len(s.Items))
 	}
 	version := uint32(fileVersion)
 	if s.Values != nil {
 		version = seenVersion
 	}
-	out := make([]byte, 0, seenHeader+2*len(s.Items)+4*len(s.Values)+rows+crcBytes)
-	out = append(out, seenMagic...)
-	out = binary.LittleEndian.AppendUint32(out, version)
-	out = binary.LittleEndian.AppendUint32(out, uint32(s.Index))
-	out = binary.LittleEndian.AppendUint64(out, uint64(rows))
-	out = binary.LittleEndian.AppendUint64(out, uint64(len(s.Items)))
+	f := newFileWriter(w)
+	f.buf = append(f.buf, seenMagic...)
+	f.buf = binary.LittleEndian.AppendUint32(f.buf, version)
+	f.buf = binary.LittleEndian.AppendUint32(f.buf, uint32(s.Index))
+	f.buf = binary.LittleEndian.AppendUint64(f.buf, uint64(rows))
+	f.buf = binary.LittleEndian.AppendUint64(f.buf, uint64(len(s.Items)))
 	for r := range rows {
 		items := s.Items[s.Ptr[r]:s.Ptr[r+1]]
-		out = binary.AppendUvarint(out, uint64(len(items)))
+		f.room(binary.MaxVarintLen64)
+		f.buf = binary.AppendUvarint(f.buf, uint64(len(items)))
 		prev := int64(-1)
 		for _, it := range items {
 			if int64(it) <= prev {
-				return nil, fmt.Errorf("checkpoint: seen block %d row %d: items not ascending", s.Index, r)
+				return 0, fmt.Errorf("checkpoint: seen block %d row %d: items not ascending", s.Index, r)
 			}
-			out = binary.AppendUvarint(out, uint64(int64(it)-prev-1))
+			f.room(binary.MaxVarintLen64)
+			f.buf = binary.AppendUvarint(f.buf, uint64(int64(it)-prev-1))
 			prev = int64(it)
 		}
 	}
 	// Version 3: the ratings follow the items, float32 in item order.
-	out = transport.AppendFloat32s(out, s.Values)
-	return binary.LittleEndian.AppendUint32(out, crc32.Checksum(out, castagnoli)), nil
+	f.float32s(s.Values)
+	return f.finish()
 }
 
 // DecodeSeen checks and decodes a seen-items file; items must be below

@@ -1,12 +1,14 @@
 package checkpoint
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -43,18 +45,15 @@ func fileName(id, name string) string {
 }
 
 // WriteBlock stores one factor file of snapshot id and returns its entry
-// for the manifest.
+// in the manifest.
 func (r *Repo) WriteBlock(ctx context.Context, id string, b *Block) (FileInfo, error) {
-	data, err := EncodeBlock(b)
+	size, err := blockSize(b)
 	if err != nil {
 		return FileInfo{}, err
 	}
-	fi := FileInfo{Name: FactorFileName(b.Side, b.Index), Kind: "factors", Side: b.Side, Block: b.Index, Rows: len(b.IDs),
-		Bytes: int64(len(data)), CRC32C: bodyCRC(data)}
-	if err := r.Store.Put(ctx, fileName(id, fi.Name), data); err != nil {
-		return FileInfo{}, fmt.Errorf("writing %s: %w", fileName(id, fi.Name), err)
-	}
-	return fi, nil
+	fi := FileInfo{Name: FactorFileName(b.Side, b.Index), Kind: "factors", Side: b.Side, Block: b.Index, Rows: len(b.IDs)}
+	fi.Bytes, fi.CRC32C, err = r.putEncoded(ctx, fileName(id, fi.Name), size, func(w io.Writer) (uint32, error) { return writeBlock(w, b) })
+	return fi, err
 }
 
 // bodyCRC is the CRC-32C of a file without its trailing CRC (the CRC of a
@@ -63,16 +62,52 @@ func bodyCRC(b []byte) uint32 { return crc32.Checksum(b[:max(0, len(b)-crcBytes)
 
 // WriteSeen stores a user block's seen-items file of snapshot id.
 func (r *Repo) WriteSeen(ctx context.Context, id string, s *Seen) (FileInfo, error) {
-	data, err := EncodeSeen(s)
+	fi := FileInfo{Name: SeenFileName(s.Index), Kind: "seen", Side: SideUsers, Block: s.Index, Rows: max(0, len(s.Ptr)-1)}
+	var err error
+	fi.Bytes, fi.CRC32C, err = r.putEncoded(ctx, fileName(id, fi.Name), int64(seenHeader+2*len(s.Items)+4*len(s.Values)+len(s.Ptr)+crcBytes),
+		func(w io.Writer) (uint32, error) { return writeSeen(w, s) })
+	return fi, err
+}
+
+// putEncoded stores name with the bytes encode writes, and returns their
+// size and the CRC-32C of the body. A store that takes a stream gets one:
+// a factor file is as large as a worker's share of the factors, and
+// encoding it whole would hold a second copy at the end of every job. Any
+// other store gets the file in one piece (sizeHint bytes or about).
+func (r *Repo) putEncoded(ctx context.Context, name string, sizeHint int64, encode func(io.Writer) (uint32, error)) (int64, uint32, error) {
+	var size int64
+	var crc uint32
+	write := func(w io.Writer) error {
+		cw := &countingWriter{w: w}
+		c, err := encode(cw)
+		size, crc = cw.n, c
+		return err
+	}
+	var err error
+	if ss, ok := r.Store.(StreamStore); ok {
+		err = ss.PutFrom(ctx, name, write)
+	} else {
+		var b bytes.Buffer
+		b.Grow(int(sizeHint))
+		if err = write(&b); err == nil {
+			err = r.Store.Put(ctx, name, b.Bytes())
+		}
+	}
 	if err != nil {
-		return FileInfo{}, err
+		return 0, 0, fmt.Errorf("writing %s: %w", name, err)
 	}
-	fi := FileInfo{Name: SeenFileName(s.Index), Kind: "seen", Side: SideUsers, Block: s.Index, Rows: len(s.Ptr) - 1,
-		Bytes: int64(len(data)), CRC32C: bodyCRC(data)}
-	if err := r.Store.Put(ctx, fileName(id, fi.Name), data); err != nil {
-		return FileInfo{}, fmt.Errorf("writing %s: %w", fileName(id, fi.Name), err)
-	}
-	return fi, nil
+	return size, crc, nil
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // Commit writes the manifest of a snapshot whose files are stored: from

@@ -1,6 +1,7 @@
 package checkpoint
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -703,5 +704,78 @@ func TestCopyToDirConcurrent(t *testing.T) {
 	checkTestModel(t, md, true)
 	if got := dirEntries(t, parent); !slices.Equal(got, []string{"out"}) {
 		t.Errorf("the parent holds %q, want only the copy", got)
+	}
+}
+
+// wholeStore hides a store's PutFrom: the Repo then writes files whole.
+type wholeStore struct{ Store }
+
+// TestRepoStreamsFiles: factor and seen files streamed into a store are
+// the bytes EncodeBlock and EncodeSeen give, with the same manifest
+// entries as when written whole, and a block that does not encode leaves
+// no file.
+func TestRepoStreamsFiles(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const rows, rank = 70_000, 3 // a factor file of several buffers
+	blk := &Block{Side: SideUsers, Index: 2, Rank: rank, IDs: make([]string, rows), Counts: make([]int32, rows), Factors: make([]float32, rows*rank)}
+	seen := &Seen{Index: 2, Ptr: make([]int64, rows+1)}
+	for r := range rows {
+		blk.IDs[r] = fmt.Sprintf("user-%d", r*13)
+		blk.Counts[r] = int32(r % 17)
+		for k := range rank {
+			blk.Factors[r*rank+k] = float32(r) / float32(k+1)
+		}
+		for it := range r % 5 {
+			seen.Items = append(seen.Items, int32(it*1000+r%997))
+			seen.Values = append(seen.Values, float32(r%5))
+		}
+		seen.Ptr[r+1] = int64(len(seen.Items))
+	}
+	wantBlock, err := EncodeBlock(blk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantSeen, err := EncodeSeen(seen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var infos [2][2]FileInfo
+	for i, kind := range storeKinds {
+		s, p := kind.open(t)
+		for j, r := range []*Repo{NewRepo(s, p), NewRepo(wholeStore{s}, p)} {
+			id := fmt.Sprintf("snap-%d", j)
+			fb, err := r.WriteBlock(ctx, id, blk)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fs, err := r.WriteSeen(ctx, id, seen)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range []struct {
+				fi   FileInfo
+				want []byte
+			}{{fb, wantBlock}, {fs, wantSeen}} {
+				got, err := s.Get(ctx, id+"/"+f.fi.Name, 1<<30)
+				if err != nil || !bytes.Equal(got, f.want) {
+					t.Fatalf("%s, %s: %d bytes, %v; want the encoder's %d", kind.name, f.fi.Name, len(got), err, len(f.want))
+				}
+				if f.fi.Bytes != int64(len(f.want)) || f.fi.CRC32C != bodyCRC(f.want) || f.fi.Rows != rows {
+					t.Fatalf("%s: entry %+v, want %d bytes, CRC %08x", kind.name, f.fi, len(f.want), bodyCRC(f.want))
+				}
+			}
+			infos[i][j] = fb
+		}
+		bad := &Seen{Index: 3, Ptr: []int64{0, 2}, Items: []int32{5, 4}}
+		if _, err := NewRepo(s, p).WriteSeen(ctx, "snap-0", bad); err == nil || !strings.Contains(err.Error(), "not ascending") {
+			t.Fatalf("%s: a seen block out of order: %v", kind.name, err)
+		}
+		if _, err := s.Get(ctx, "snap-0/"+SeenFileName(3), 1<<20); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("%s: a seen block that failed to encode left a file: %v", kind.name, err)
+		}
+	}
+	if infos[0] != infos[1] {
+		t.Fatalf("entries differ between the stores: %+v", infos)
 	}
 }

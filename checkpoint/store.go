@@ -31,6 +31,15 @@ type Store interface {
 	List(ctx context.Context, prefix string) ([]string, error)
 }
 
+// StreamStore is a Store that writes a file as its encoder produces it,
+// without the whole file in memory. PutFrom is atomic like Put; write
+// must produce the same bytes each time it is called (PutFrom may call it
+// more than once), and an error from it leaves nothing stored.
+type StreamStore interface {
+	Store
+	PutFrom(ctx context.Context, name string, write func(io.Writer) error) error
+}
+
 // Pointers hold each model's "latest" pointer: the ID of its newest
 // published snapshot.
 type Pointers interface {
@@ -65,11 +74,26 @@ func (d DirStore) Put(_ context.Context, name string, data []byte) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	return writeAtomic(p, data)
+	return writeAtomic(p, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// PutFrom writes name atomically from write.
+func (d DirStore) PutFrom(_ context.Context, name string, write func(io.Writer) error) error {
+	p, err := d.path(name)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	return writeAtomic(p, write)
 }
 
 // writeAtomic writes a file through a synced temporary one and a rename.
-func writeAtomic(p string, data []byte) (err error) {
+func writeAtomic(p string, write func(io.Writer) error) (err error) {
 	f, err := os.CreateTemp(filepath.Dir(p), "."+filepath.Base(p)+".tmp-")
 	if err != nil {
 		return err
@@ -80,7 +104,7 @@ func writeAtomic(p string, data []byte) (err error) {
 			os.Remove(f.Name())
 		}
 	}()
-	if _, err = f.Write(data); err != nil {
+	if err = write(f); err != nil {
 		return err
 	}
 	if err = f.Sync(); err != nil {
@@ -284,6 +308,11 @@ func OpenBlobStore(ctx context.Context, nc *nats.Conn) (*BlobStore, error) {
 // Put stores name.
 func (s *BlobStore) Put(ctx context.Context, name string, data []byte) error {
 	return s.blobs.Put(ctx, name, data)
+}
+
+// PutFrom stores name from write, streamed through the object store.
+func (s *BlobStore) PutFrom(ctx context.Context, name string, write func(io.Writer) error) error {
+	return s.blobs.PutFrom(ctx, name, write)
 }
 
 // Get reads name.

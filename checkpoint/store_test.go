@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -28,6 +29,7 @@ func TestStores(t *testing.T) {
 				{"Pointers", testPointers},
 				{"Watch", testWatch},
 				{"WatchWithoutValue", testWatchWithoutValue},
+				{"PutFrom", testPutFrom},
 			} {
 				t.Run(tc.name, func(t *testing.T) {
 					s, p := kind.open(t)
@@ -329,3 +331,59 @@ func TestDirStoreListSkipsHiddenDirectories(t *testing.T) {
 		t.Errorf("Repo.List shows %d snapshots, want none", len(list))
 	}
 }
+
+// testPutFrom: a streamed file is stored whole from many small writes,
+// repeating it is harmless, and a writer that fails midway leaves the
+// name as it was (the old file, or none).
+func testPutFrom(t *testing.T, s Store, _ Pointers) {
+	ctx := context.Background()
+	ss, ok := s.(StreamStore)
+	if !ok {
+		t.Fatalf("%T does not take streams", s)
+	}
+	data := make([]byte, 700_000) // several Object Store chunks
+	for i := range data {
+		data[i] = byte(i * 7 / 3)
+	}
+	writeIn := func(piece int, data []byte, failAt int) func(io.Writer) error {
+		return func(w io.Writer) error {
+			for off := 0; off < len(data); off += piece {
+				if failAt >= 0 && off >= failAt {
+					return errInjected
+				}
+				if _, err := w.Write(data[off:min(off+piece, len(data))]); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}
+	for range 2 { // the second time the same bytes are there already
+		if err := ss.PutFrom(ctx, "s/users.0000.cfcf", writeIn(1000, data, -1)); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.Get(ctx, "s/users.0000.cfcf", int64(len(data))); err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("Get after PutFrom: %d bytes, %v; want %d bytes", len(got), err, len(data))
+		}
+	}
+	other := slices.Clone(data)
+	other[len(other)-1]++
+	err := ss.PutFrom(ctx, "s/users.0000.cfcf", writeIn(4096, other, 300_000))
+	if !errors.Is(err, errInjected) {
+		t.Fatalf("a writer failing midway: %v, want its error", err)
+	}
+	if got, err := s.Get(ctx, "s/users.0000.cfcf", int64(len(data))); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("after a failed PutFrom the old file is gone: %d bytes, %v", len(got), err)
+	}
+	if err := ss.PutFrom(ctx, "s/new", writeIn(4096, other, 200_000)); !errors.Is(err, errInjected) {
+		t.Fatalf("a writer failing midway: %v, want its error", err)
+	}
+	if _, err := s.Get(ctx, "s/new", 1<<20); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("a failed PutFrom of a new name left something: %v", err)
+	}
+	if got, err := s.List(ctx, "s/"); err != nil || !slices.Equal(got, []string{"s/users.0000.cfcf"}) {
+		t.Fatalf("List after a failed PutFrom = %q, %v", got, err)
+	}
+}
+
+var errInjected = errors.New("injected writer failure")

@@ -60,6 +60,21 @@ func (b *Block) Len() int { return b.Rows.Rows() }
 // End is one past the global index of the block's last row.
 func (b *Block) End() int32 { return b.Start + int32(b.Len()) }
 
+// NeededCount is how many rows of the other side the block needs: the
+// length of Needed, also when Needed itself was dropped (DropNeeded).
+func (b *Block) NeededCount() int {
+	if len(b.NeedPtr) == 0 {
+		return len(b.Needed)
+	}
+	return int(b.NeedPtr[len(b.NeedPtr)-1])
+}
+
+// DropNeeded lets go of Needed but keeps NeedPtr, which routes a gather:
+// a worker solving the block gathers by NeedPtr and needs the global
+// indices only to map ratings back to the other side's rows (a user
+// block's seen items and test ratings), never for an item block.
+func (b *Block) DropNeeded() { b.Needed = nil }
+
 // NeededFrom returns the global indices of the rows b needs from the other
 // side's block q.
 func (b *Block) NeededFrom(q int) []int32 { return b.Needed[b.NeedPtr[q]:b.NeedPtr[q+1]] }

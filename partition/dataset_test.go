@@ -303,6 +303,12 @@ func TestLayoutRouting(t *testing.T) {
 				if !slices.IsSorted(blk.Needed) || len(slices.Compact(slices.Clone(blk.Needed))) != len(blk.Needed) {
 					t.Fatalf("block %d: Needed not strictly ascending", blk.Index)
 				}
+				if blk.NeededCount() != len(blk.Needed) {
+					t.Fatalf("block %d: NeededCount %d, %d needed", blk.Index, blk.NeededCount(), len(blk.Needed))
+				}
+				if dropped := (&Block{NeedPtr: blk.NeedPtr}); dropped.NeededCount() != len(blk.Needed) {
+					t.Fatalf("block %d: NeededCount without Needed %d, want %d", blk.Index, dropped.NeededCount(), len(blk.Needed))
+				}
 				for q := 0; q+1 < len(otherBounds); q++ {
 					for _, g := range blk.NeededFrom(q) {
 						if g < otherBounds[q] || g >= otherBounds[q+1] {

@@ -1,12 +1,14 @@
 package transport
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"strings"
 	"time"
@@ -147,15 +149,70 @@ func OpenBlobs(ctx context.Context, nc *nats.Conn, bucket string, opts ...BlobsO
 func (b *Blobs) Put(ctx context.Context, name string, data []byte) error {
 	if info, err := b.os.GetInfo(ctx, name); err == nil && !info.Deleted && info.Size == uint64(len(data)) {
 		sum := sha256.Sum256(data)
-		if info.Digest == "SHA-256="+base64.URLEncoding.EncodeToString(sum[:]) {
+		if info.Digest == digestValue(sum[:]) {
 			return nil
 		}
 	}
+	return b.putReader(ctx, name, bytes.NewReader(data))
+}
+
+func digestValue(sum []byte) string { return "SHA-256=" + base64.URLEncoding.EncodeToString(sum) }
+
+// PutFrom is Put of the bytes write produces, streamed to the bucket a
+// chunk at a time rather than held whole. write must produce the same
+// bytes each time it is called: when the bucket holds a blob of that name
+// it is called once more first, to compare digests (a repeated PutFrom
+// writes nothing). An error from write aborts the put; the partial chunks
+// are purged and the old blob, if any, stays.
+func (b *Blobs) PutFrom(ctx context.Context, name string, write func(io.Writer) error) error {
+	if info, err := b.os.GetInfo(ctx, name); err == nil && !info.Deleted {
+		h := &sizedHash{h: sha256.New()}
+		if err := write(h); err != nil {
+			return err
+		}
+		if info.Size == uint64(h.n) && info.Digest == digestValue(h.h.Sum(nil)) {
+			return nil
+		}
+	}
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		// Whole chunks through the pipe: the Object Store sends what one
+		// Read returns as one chunk.
+		bw := bufio.NewWriterSize(pw, int(b.chunk))
+		err := write(bw)
+		if err == nil {
+			err = bw.Flush()
+		}
+		pw.CloseWithError(err) // nil: the reader sees EOF
+		done <- err
+	}()
+	err := b.putReader(ctx, name, pr)
+	pr.CloseWithError(errPutEnded) // unblocks write if the put stopped reading
+	if werr := <-done; werr != nil && !errors.Is(werr, errPutEnded) {
+		return werr
+	}
+	return err
+}
+
+var errPutEnded = errors.New("transport: the blob put ended")
+
+type sizedHash struct {
+	h hash.Hash
+	n int64
+}
+
+func (s *sizedHash) Write(p []byte) (int, error) {
+	s.n += int64(len(p))
+	return s.h.Write(p)
+}
+
+func (b *Blobs) putReader(ctx context.Context, name string, r io.Reader) error {
 	obs := b.os
 	if _, ok := ctx.Deadline(); !ok {
 		obs = b.put
 	}
-	if _, err := obs.Put(ctx, jetstream.ObjectMeta{Name: name, Opts: &jetstream.ObjectMetaOptions{ChunkSize: b.chunk}}, bytes.NewReader(data)); err != nil {
+	if _, err := obs.Put(ctx, jetstream.ObjectMeta{Name: name, Opts: &jetstream.ObjectMetaOptions{ChunkSize: b.chunk}}, r); err != nil {
 		return fmt.Errorf("transport: blobs %s: put %q: %w", b.bucket, name, err)
 	}
 	return nil

@@ -193,11 +193,16 @@ func (h Header) Check(payload []byte) error {
 // this program from its own data, so an invalid one is a bug. Callers
 // holding untrusted values call Check first.
 func AppendFrame(dst []byte, h Header, payload []byte) []byte {
-	if err := h.Check(payload); err != nil {
-		panic(err)
-	}
+	return AppendFrameWith(dst, h, len(payload), func(dst []byte) []byte { return append(dst, payload...) })
+}
+
+// AppendFrameWith is AppendFrame with the payload appended by fill, which
+// must append exactly size bytes: a large payload (a chunk of factor
+// rows) is built in place rather than in a buffer of its own and copied.
+// It panics as AppendFrame does, and when fill appends another size.
+func AppendFrameWith(dst []byte, h Header, size int, fill func(dst []byte) []byte) []byte {
 	start := len(dst)
-	dst = slices.Grow(dst, frameFixedLen+len(h.Job)+len(payload)+frameCRCLen)
+	dst = slices.Grow(dst, frameFixedLen+len(h.Job)+size+frameCRCLen)
 	dst = append(dst, frameMagic...)
 	dst = append(dst, frameVersion, byte(h.Type), h.Side, byte(len(h.Job)))
 	le := binary.LittleEndian
@@ -209,9 +214,16 @@ func AppendFrame(dst []byte, h Header, payload []byte) []byte {
 	dst = le.AppendUint32(dst, h.Chunks)
 	dst = le.AppendUint32(dst, h.Rows)
 	dst = le.AppendUint32(dst, h.Cols)
-	dst = le.AppendUint32(dst, uint32(len(payload)))
+	dst = le.AppendUint32(dst, uint32(size))
 	dst = append(dst, h.Job...)
-	dst = append(dst, payload...)
+	at := len(dst)
+	dst = fill(dst)
+	if n := len(dst) - at; n != size {
+		panic(fmt.Sprintf("transport: a frame payload of %d bytes was announced as %d", n, size))
+	}
+	if err := h.Check(dst[at:]); err != nil {
+		panic(err)
+	}
 	return le.AppendUint32(dst, crc32.Checksum(dst[start:], castagnoli))
 }
 

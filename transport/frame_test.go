@@ -497,3 +497,38 @@ func FuzzFrameRoundTrip(f *testing.F) {
 		}
 	})
 }
+
+// TestAppendFrameWith: a payload built in place gives the frame
+// AppendFrame gives, after what dst held, and a fill that appends another
+// size than announced, or a payload the header does not fit, panics.
+func TestAppendFrameWith(t *testing.T) {
+	h := rowsHeader(3, 4)
+	payload := AppendFloat32s(nil, seqFloat32s(12))
+	prefix := []byte("kept")
+	want := AppendFrame(bytes.Clone(prefix), h, payload)
+	got := AppendFrameWith(bytes.Clone(prefix), h, len(payload), func(dst []byte) []byte {
+		return AppendFloat32s(dst, seqFloat32s(12))
+	})
+	if !bytes.Equal(got, want) {
+		t.Fatalf("AppendFrameWith differs from AppendFrame:\n%x\n%x", got, want)
+	}
+	if dh, p, err := DecodeFrame(got[len(prefix):]); err != nil || dh.Rows != 3 || !bytes.Equal(p, payload) {
+		t.Fatalf("decoded %+v, %d bytes, %v", dh, len(p), err)
+	}
+	for name, tc := range map[string]struct {
+		size int
+		rows int
+	}{
+		"fill appends less than announced": {len(payload), 11},
+		"payload does not fit the header":  {11 * 4, 11},
+	} {
+		t.Run(name, func(t *testing.T) {
+			defer func() {
+				if recover() == nil {
+					t.Error("did not panic")
+				}
+			}()
+			AppendFrameWith(nil, h, tc.size, func(dst []byte) []byte { return AppendFloat32s(dst, seqFloat32s(tc.rows)) })
+		})
+	}
+}

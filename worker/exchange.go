@@ -42,7 +42,7 @@ func (w *Worker) gather(ctx context.Context, js *jobState, h *heldBlock, v int, 
 	blk := h.blk
 	otherSide := blk.Side.Other()
 	owners := js.owners(otherSide)
-	n := len(blk.Needed) * k
+	n := blk.NeededCount() * k
 	if cap(buf) < n {
 		buf = make([]float32, n)
 	}
@@ -425,20 +425,20 @@ func (w *Worker) serveFrame(dst, data []byte) []byte {
 		if !ok {
 			return fail("chunk %d of %d rows in chunks of %d does not exist", h.Chunk, n, per)
 		}
-		pp := framePool.Get().(*[]byte)
-		defer framePool.Put(pp)
-		payload := (*pp)[:0]
-		for j := lo; j < hi; j++ {
-			r := j
-			if list != nil {
-				r = int(list[j])
-			}
-			payload = transport.AppendFloat32s(payload, x[r*k:r*k+k])
-		}
-		*pp = payload
 		rh := h
 		rh.Type, rh.Rows, rh.Chunks = transport.FrameRows, uint32(hi-lo), uint32(transport.ChunkCount(n, per))
-		return transport.AppendFrame(dst, rh, payload)
+		// The rows go straight into the answer: one pooled buffer an
+		// answer in flight, not a payload buffer beside it.
+		return transport.AppendFrameWith(dst, rh, (hi-lo)*k*4, func(payload []byte) []byte {
+			for j := lo; j < hi; j++ {
+				r := j
+				if list != nil {
+					r = int(list[j])
+				}
+				payload = transport.AppendFloat32s(payload, x[r*k:r*k+k])
+			}
+			return payload
+		})
 	case transport.FrameGramRequest:
 		g, ok := hb.gram(int(h.Iteration), w.cfg.Threads)
 		if !ok {

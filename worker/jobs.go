@@ -517,6 +517,14 @@ func (w *Worker) loadBlock(ctx context.Context, js *jobState, k blockKey, resume
 	if err != nil {
 		return nil, err
 	}
+	if k.side == partition.Items {
+		// Only a user block maps its ratings back to global indices (its
+		// seen items, its test ratings). An item block's list of the users
+		// it needs would be held through the whole job for nothing: 4
+		// bytes for each of its needed users, several MB a worker when the
+		// item side is split finely.
+		blk.DropNeeded()
+	}
 	return &heldBlock{blk: blk, k: js.spec.Width(), vers: map[int][]float32{version: x}, grams: map[int][]float64{}}, nil
 }
 
@@ -740,7 +748,7 @@ func (js *jobState) neededRows(s partition.Side, id string) int {
 	n := 0
 	for b, owner := range js.owners(s) {
 		if h := js.block(s, b); owner == id && h != nil {
-			n = max(n, len(h.blk.Needed))
+			n = max(n, h.blk.NeededCount())
 		}
 	}
 	return n
