@@ -23,6 +23,9 @@ var (
 	errReassign  = errors.New("an assigned worker was lost")
 	errJobOver   = errors.New("the job finished meanwhile")
 	errNoWorkers = errors.New("no live workers")
+	// errIngestAgain abandons an ingest attempt that a worker cannot take
+	// further (wire.KindIngestAttempt): the next step starts a new one.
+	errIngestAgain = errors.New("the ingest must start again")
 )
 
 // stepFailure ends a job: the step cannot succeed.
@@ -40,9 +43,14 @@ type driver struct {
 	// waiting, when set, names what the step under way still waits for:
 	// a step that outlasts PhaseTimeout is reported with it.
 	waiting  func() string
-	failures int             // runtime failures of the step under way
-	dropped  map[string]bool // finished jobs whose workers were told to drop them
-	sends    sync.WaitGroup
+	failures int // runtime failures of the step under way
+	// ingestRestarts counts the ingest attempts of job ingestJob that a
+	// worker could not take further: bounded like a step's failures, or a
+	// fault that recurs would start attempts forever.
+	ingestJob      string
+	ingestRestarts int
+	dropped        map[string]bool // finished jobs whose workers were told to drop them
+	sends          sync.WaitGroup
 }
 
 func newDriver(n *Node) *driver { return &driver{n: n, dropped: map[string]bool{}} }
@@ -304,6 +312,16 @@ func (d *driver) failed(ctx context.Context, s *step, r wire.Report) error {
 			return err
 		}
 		return fmt.Errorf("%w: checkpoint %s is damaged", errReassign, c.Snapshot)
+	case r.Kind == wire.KindIngestAttempt && c.Type == wire.CmdIngest:
+		if d.ingestJob != s.j.ID {
+			d.ingestJob, d.ingestRestarts = s.j.ID, 0
+		}
+		d.ingestRestarts++
+		if d.ingestRestarts >= d.n.cfg.MaxStepFailures {
+			return &stepFailure{kind: job.KindRuntime, msg: fmt.Sprintf("the ingest was started %d times and could not be finished, last on worker %s: %s", d.ingestRestarts, r.Worker, r.Error)}
+		}
+		d.n.log.Warn("ingest attempt abandoned", "job", s.j.ID, "round", c.Iteration, "worker", r.Worker, "restarts", d.ingestRestarts, "err", r.Error)
+		return fmt.Errorf("%w: round %d on worker %s: %s", errIngestAgain, c.Iteration, r.Worker, r.Error)
 	case r.Kind == wire.KindPeer && slices.Contains(s.watch, r.Peer):
 		// The peer may be dead and not yet declared lost: give the
 		// monitor time to notice before counting failures.

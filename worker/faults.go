@@ -31,6 +31,10 @@ type faultHook interface {
 	// beforeExport runs before an export copies the final snapshot into
 	// the --out directory.
 	beforeExport()
+	// afterIngestRound runs after an ingest round has done its work; an
+	// error fails the round nonetheless, as a failure after the point of
+	// no return would.
+	afterIngestRound(round int) error
 }
 
 // withFaultHook sets the worker's fault hook.
@@ -61,13 +65,17 @@ type faults struct {
 	// fault suite pauses the worker meanwhile so that it is declared lost
 	// while its export is still to come.
 	exportStall time.Duration
+	// ingestFailRound fails the first run of that ingest round on this
+	// worker after its work is done (0: none).
+	ingestFailRound int
 }
 
 // errFaultSpec is wrapped by parseFaults's errors.
 var errFaultSpec = errors.New("bad fault injection spec")
 
 // parseFaults reads a spec such as "dup=0.3,delay=50ms,store-fail-every=3,
-// store-full-after=10,export-stall=3s,seed=7" (every key optional).
+// store-full-after=10,export-stall=3s,ingest-fail-round=7,seed=7" (every
+// key optional).
 func parseFaults(spec string) (faults, error) {
 	var f faults
 	if strings.TrimSpace(spec) == "" {
@@ -108,10 +116,12 @@ func (f *faults) set(k, v string) error {
 		if err == nil && f.exportStall < 0 {
 			err = errors.New("must be ≥ 0")
 		}
+	case "ingest-fail-round":
+		f.ingestFailRound, err = nonNegative(v)
 	case "seed":
 		f.seed, err = strconv.ParseUint(v, 10, 64)
 	default:
-		err = errors.New("unknown key (dup, delay, store-fail-every, store-full-after, export-stall, seed)")
+		err = errors.New("unknown key (dup, delay, store-fail-every, store-full-after, export-stall, ingest-fail-round, seed)")
 	}
 	return err
 }
@@ -127,8 +137,8 @@ func nonNegative(v string) (int, error) {
 func (f faults) store() bool { return f.storeFailEvery > 0 || f.storeFullAfter > 0 }
 
 func (f faults) String() string {
-	return fmt.Sprintf("dup=%g,delay=%v,store-fail-every=%d,store-full-after=%d,export-stall=%v,seed=%d,solve-delay=%v",
-		f.dup, f.delay, f.storeFailEvery, f.storeFullAfter, f.exportStall, f.seed, f.solveDelay)
+	return fmt.Sprintf("dup=%g,delay=%v,store-fail-every=%d,store-full-after=%d,export-stall=%v,ingest-fail-round=%d,seed=%d,solve-delay=%v",
+		f.dup, f.delay, f.storeFailEvery, f.storeFullAfter, f.exportStall, f.ingestFailRound, f.seed, f.solveDelay)
 }
 
 // injector is the faultHook that applies faults.
@@ -136,6 +146,8 @@ type injector struct {
 	f   faults
 	mu  sync.Mutex
 	rng *rand.Rand
+	// ingestFailed: the ingest round of f.ingestFailRound has failed once.
+	ingestFailed bool
 }
 
 func newInjector(f faults) *injector {
@@ -172,6 +184,19 @@ func (in *injector) beforeExport() {
 	if in.f.exportStall > 0 {
 		time.Sleep(in.f.exportStall)
 	}
+}
+
+// errInjectedIngest is the failure afterIngestRound injects.
+var errInjectedIngest = errors.New("injected fault: the ingest round failed after its work")
+
+func (in *injector) afterIngestRound(round int) error {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.f.ingestFailRound == 0 || round != in.f.ingestFailRound || in.ingestFailed {
+		return nil
+	}
+	in.ingestFailed = true
+	return fmt.Errorf("round %d: %w", round, errInjectedIngest)
 }
 
 // before delays a message and reports whether to send it twice.

@@ -26,6 +26,8 @@ func TestParseFaults(t *testing.T) {
 		{spec: "dup=0.25,delay=40ms,seed=9", want: faults{dup: 0.25, delay: 40 * time.Millisecond, seed: 9}},
 		{spec: "store-fail-every=3, store-full-after=10", want: faults{storeFailEvery: 3, storeFullAfter: 10}},
 		{spec: "export-stall=3s", want: faults{exportStall: 3 * time.Second}},
+		{spec: "ingest-fail-round=7", want: faults{ingestFailRound: 7}},
+		{spec: "ingest-fail-round=-7", bad: true},
 		{spec: "export-stall=-1s", bad: true},
 		{spec: "export-stall=soon", bad: true},
 		{spec: "dup=2", bad: true},
@@ -144,5 +146,23 @@ func TestFaultTransportKeepsCapabilities(t *testing.T) {
 	}
 	if _, ok := in.wrap(newNATSTransport(nil, transport.Security{}, "x")).(DatasetOpener); !ok {
 		t.Error("the NATS transport wrapped lost its dataset store")
+	}
+}
+
+// TestInjectedIngestFailure: ingest-fail-round fails that round's first
+// run only, after its work, and no other round.
+func TestInjectedIngestFailure(t *testing.T) {
+	in := newInjector(faults{ingestFailRound: 7})
+	for round := 1; round <= 9; round++ {
+		err := in.afterIngestRound(round)
+		if (round == 7) != (err != nil) || (err != nil && !errors.Is(err, errInjectedIngest)) {
+			t.Fatalf("round %d: %v", round, err)
+		}
+	}
+	if err := in.afterIngestRound(7); err != nil {
+		t.Fatalf("round 7 run again: %v, want no second failure", err)
+	}
+	if err := newInjector(faults{}).afterIngestRound(7); err != nil {
+		t.Fatalf("without the key: %v", err)
 	}
 }

@@ -272,6 +272,9 @@ func (p *ingestPeers) Call(ctx context.Context, to int, msg []byte) ([]byte, err
 func (w *Worker) ingestRound(ctx context.Context, js *jobState, st *ingestState, c *wire.Command) []wire.Report {
 	start := time.Now()
 	rep, err := w.runIngestRound(ctx, js, st, c)
+	if err == nil && w.faults != nil {
+		err = w.faults.afterIngestRound(c.Iteration)
+	}
 	if err != nil {
 		kind, peer := job.KindRuntime, ""
 		var pe *peerError
@@ -279,6 +282,8 @@ func (w *Worker) ingestRound(ctx context.Context, js *jobState, st *ingestState,
 		case job.IsInputError(err), errors.Is(err, dataset.ErrMissingChunk), errors.Is(err, dataset.ErrCorrupt),
 			errors.Is(err, dataset.ErrNotFound), errors.Is(err, partition.ErrIndex):
 			kind = job.KindInput // the dataset, not the worker: no retry mends it
+		case errors.Is(err, partition.ErrRepeat):
+			kind = wire.KindIngestAttempt // only a new attempt mends it
 		case errors.As(err, &pe):
 			kind, peer = wire.KindPeer, pe.peer
 		}

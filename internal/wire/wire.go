@@ -163,6 +163,12 @@ const KindCheckpoint = "checkpoint"
 // worker's blocks are then reassigned, which is the real fix.
 const KindPeer = "peer"
 
+// KindIngestAttempt marks an ingest round that failed where it cannot be
+// run again (partition.ErrRepeat: an earlier run of it handed over or
+// dropped what it works on). Sending the round again cannot mend it: the
+// leader abandons the attempt and starts the ingest again.
+const KindIngestAttempt = "ingest-attempt"
+
 // Heartbeat is published by every worker each heartbeat interval.
 type Heartbeat struct {
 	Worker string `json:"worker"`

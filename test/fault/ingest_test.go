@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cofactor-ml/cofactor/internal/testutil"
+	"github.com/cofactor-ml/cofactor/internal/wire"
 	"github.com/cofactor-ml/cofactor/test/testcluster"
 )
 
@@ -69,4 +70,54 @@ func TestWorkerKilledMidIngest(t *testing.T) {
 			return d
 		})
 	}
+}
+
+// An ingest round fails on one worker after its point of no return (its
+// Build has handed its ratings over, so running it again can only report
+// partition.ErrRepeat): the leader abandons the attempt and starts the
+// ingest again over the same three workers, and the job ends with the
+// factors of `train --workers 1`, instead of failing after the round's
+// retries.
+func TestIngestRoundFailsPastRepeat(t *testing.T) {
+	in := filepath.Join(t.TempDir(), "ratings.csv")
+	code, _, errs := testcluster.RunCLI(t, "gen", "--users", "20000", "--items", "2000", "--ratings", "400000", "--rank", "8",
+		"--noise", "0.3", "--seed", "13", "--out", in)
+	if code != 0 {
+		t.Fatalf("gen: exit %d: %s", code, errs)
+	}
+	ref := filepath.Join(t.TempDir(), "reference")
+	if code, _, errs := testcluster.RunCLI(t, append([]string{"train", "--workers", "1", "--input", in, "--out", ref, "--json"}, ingestFlags...)...); code != 0 {
+		t.Fatalf("reference train: exit %d: %s", code, errs)
+	}
+	c := testcluster.NewEmpty(t)
+	c.StartBase(1)
+	c.StartWorker("w1")
+	c.StartWorker("w2")
+	c.StartWorkerArgs("w3", "--inject-faults", fmt.Sprintf("ingest-fail-round=%d", wire.IngestBuildUsers))
+	c.WaitReady(1, 3, time.Minute)
+	if code, _, errs := testcluster.RunCLI(t, "dataset", "put", "ds", in, "--nats", c.NATSURL); code != 0 {
+		t.Fatalf("dataset put: exit %d: %s", code, errs)
+	}
+	ty := newTally(t, "ingest round failed past its point of no return")
+	ty.run(0, func(t *testing.T) float64 {
+		dist := filepath.Join(t.TempDir(), "out")
+		id := c.Submit(append(append([]string{"--dataset", "ds"}, ingestFlags...), "--out", dist)...)
+		res := mustSucceed(t, c, id)
+		b, err := os.ReadFile(c.Coords[0].P.Log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		log := string(b)
+		attempts := strings.Count(log, `msg="ingest started" coordinator=c1 job=`+id+" ")
+		t.Logf("ingest attempts %d, workers %d", attempts, res.Workers)
+		if attempts != 2 || !strings.Contains(log, `msg="ingest attempt abandoned"`) || res.Workers != 3 {
+			t.Errorf("%d ingest attempts on %d workers, abandoned logged %v: want the ingest started again once over the same 3 workers",
+				attempts, res.Workers, strings.Contains(log, `msg="ingest attempt abandoned"`))
+		}
+		d := testutil.DirDiff(t, dist, ref)
+		if d > 1e-5 {
+			t.Errorf("factors differ from train --workers 1 by %g", d)
+		}
+		return d
+	})
 }

@@ -18,7 +18,7 @@ func init() {
 		var delay time.Duration
 		f.DurationVar(&delay, "inject-delay", 0, "fault injection for tests: slow every block solve by this much")
 		f.MarkHidden("inject-delay")
-		f.StringVar(&spec, "inject-faults", "", "fault injection for tests: dup=P,delay=D,store-fail-every=N,store-full-after=N,seed=S")
+		f.StringVar(&spec, "inject-faults", "", "fault injection for tests: dup=P,delay=D,store-fail-every=N,store-full-after=N,export-stall=D,ingest-fail-round=R,seed=S")
 		f.MarkHidden("inject-faults")
 		return func() worker.Option { return worker.WithInjectedFaults(spec, delay) }
 	})
