@@ -20,22 +20,31 @@ import (
 // iterations, the ingest is what is disturbed.
 var ingestFlags = []string{"--rank", "16", "--lambda", "0.05", "--iterations", "4", "--test-fraction", "0.1"}
 
+// ingestReference generates a set of users × items with ratings (rank 8,
+// seed) and trains it with `train --workers 1` and ingestFlags: the
+// file, and the snapshot every ingest scenario must reproduce.
+func ingestReference(t *testing.T, users, items, ratings, seed string) (in, ref string) {
+	t.Helper()
+	in = filepath.Join(t.TempDir(), "ratings.csv")
+	code, _, errs := testcluster.RunCLI(t, "gen", "--users", users, "--items", items, "--ratings", ratings, "--rank", "8",
+		"--noise", "0.3", "--seed", seed, "--out", in)
+	if code != 0 {
+		t.Fatalf("gen: exit %d: %s", code, errs)
+	}
+	ref = filepath.Join(t.TempDir(), "reference")
+	if code, _, errs := testcluster.RunCLI(t, append([]string{"train", "--workers", "1", "--input", in, "--out", ref, "--json"}, ingestFlags...)...); code != 0 {
+		t.Fatalf("reference train: exit %d: %s", code, errs)
+	}
+	return in, ref
+}
+
 // A worker SIGKILLed while a dataset is ingested (issue 12): the attempt is
 // abandoned, the ingest starts again with the shards spread over the two
 // workers left, and the job ends with the factors of `train --workers 1`
 // on the same file. The worker is started again before the next run.
 func TestWorkerKilledMidIngest(t *testing.T) {
 	// A set whose ingest lasts a few seconds on three workers.
-	in := filepath.Join(t.TempDir(), "ratings.csv")
-	code, _, errs := testcluster.RunCLI(t, "gen", "--users", "60000", "--items", "5000", "--ratings", "3000000", "--rank", "8",
-		"--noise", "0.3", "--seed", "12", "--out", in)
-	if code != 0 {
-		t.Fatalf("gen: exit %d: %s", code, errs)
-	}
-	ref := filepath.Join(t.TempDir(), "reference")
-	if code, _, errs := testcluster.RunCLI(t, append([]string{"train", "--workers", "1", "--input", in, "--out", ref, "--json"}, ingestFlags...)...); code != 0 {
-		t.Fatalf("reference train: exit %d: %s", code, errs)
-	}
+	in, ref := ingestReference(t, "60000", "5000", "3000000", "12")
 	c := testcluster.New(t, 1, 3)
 	if code, _, errs := testcluster.RunCLI(t, "dataset", "put", "ds", in, "--nats", c.NATSURL); code != 0 {
 		t.Fatalf("dataset put: exit %d: %s", code, errs)
@@ -79,16 +88,7 @@ func TestWorkerKilledMidIngest(t *testing.T) {
 // factors of `train --workers 1`, instead of failing after the round's
 // retries.
 func TestIngestRoundFailsPastRepeat(t *testing.T) {
-	in := filepath.Join(t.TempDir(), "ratings.csv")
-	code, _, errs := testcluster.RunCLI(t, "gen", "--users", "20000", "--items", "2000", "--ratings", "400000", "--rank", "8",
-		"--noise", "0.3", "--seed", "13", "--out", in)
-	if code != 0 {
-		t.Fatalf("gen: exit %d: %s", code, errs)
-	}
-	ref := filepath.Join(t.TempDir(), "reference")
-	if code, _, errs := testcluster.RunCLI(t, append([]string{"train", "--workers", "1", "--input", in, "--out", ref, "--json"}, ingestFlags...)...); code != 0 {
-		t.Fatalf("reference train: exit %d: %s", code, errs)
-	}
+	in, ref := ingestReference(t, "20000", "2000", "400000", "13")
 	c := testcluster.NewEmpty(t)
 	c.StartBase(1)
 	c.StartWorker("w1")
