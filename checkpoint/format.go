@@ -265,10 +265,8 @@ func blockSize(b *Block) (int64, error) {
 }
 
 // writeBlock writes b's encoding to w and returns the CRC-32C of its body.
+// b must have passed blockSize, which its callers need anyway.
 func writeBlock(w io.Writer, b *Block) (uint32, error) {
-	if _, err := blockSize(b); err != nil {
-		return 0, err
-	}
 	f := newFileWriter(w)
 	f.buf = append(f.buf, factorMagic...)
 	f.buf = binary.LittleEndian.AppendUint32(f.buf, fileVersion)
@@ -427,11 +425,17 @@ type Seen struct {
 // varint-coded gaps, which makes popular catalogues compact.
 func EncodeSeen(s *Seen) ([]byte, error) {
 	var out bytes.Buffer
-	out.Grow(seenHeader + 2*len(s.Items) + 4*len(s.Values) + len(s.Ptr) + crcBytes)
+	out.Grow(int(seenSizeHint(s)))
 	if _, err := writeSeen(&out, s); err != nil {
 		return nil, err
 	}
 	return out.Bytes(), nil
+}
+
+// seenSizeHint is about the size of s's encoding: items take two bytes
+// on average as varint gaps.
+func seenSizeHint(s *Seen) int64 {
+	return int64(seenHeader + 2*len(s.Items) + 4*len(s.Values) + len(s.Ptr) + crcBytes)
 }
 
 // writeSeen writes s's encoding to w and returns the CRC-32C of its body.

@@ -64,8 +64,7 @@ func bodyCRC(b []byte) uint32 { return crc32.Checksum(b[:max(0, len(b)-crcBytes)
 func (r *Repo) WriteSeen(ctx context.Context, id string, s *Seen) (FileInfo, error) {
 	fi := FileInfo{Name: SeenFileName(s.Index), Kind: "seen", Side: SideUsers, Block: s.Index, Rows: max(0, len(s.Ptr)-1)}
 	var err error
-	fi.Bytes, fi.CRC32C, err = r.putEncoded(ctx, fileName(id, fi.Name), int64(seenHeader+2*len(s.Items)+4*len(s.Values)+len(s.Ptr)+crcBytes),
-		func(w io.Writer) (uint32, error) { return writeSeen(w, s) })
+	fi.Bytes, fi.CRC32C, err = r.putEncoded(ctx, fileName(id, fi.Name), seenSizeHint(s), func(w io.Writer) (uint32, error) { return writeSeen(w, s) })
 	return fi, err
 }
 
