@@ -146,3 +146,13 @@ func (c Config) threads() int {
 	}
 	return runtime.GOMAXPROCS(0)
 }
+
+// InPlace reports whether a block's new factors may be written over its
+// old ones: true when no row's solve reads the row's previous value
+// (Cholesky without biases or non-negativity; conjugate gradients warm
+// start from it). A caller that holds one copy of a block's factors
+// instead of two relies on it, also when it repeats an interrupted solve
+// over rows already overwritten.
+func (c Config) InPlace() bool {
+	return c.SolverUsed() == SolverCholesky && !c.Biases && !c.NonNegative
+}

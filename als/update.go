@@ -281,6 +281,10 @@ type rowScratch struct {
 	cg    cgScratch
 	sp    *specialScratch // biased and non-negative rows (bias.go)
 	batch *rowBatcher     // explicit rows solved in batches (rowbatch.go)
+	// A streamed row's segment of other-side rows, and the identity
+	// columns that gather it into the panel (SolveStreamed).
+	seg   []float32
+	ident []int32
 }
 
 func newRowScratch(k int) *rowScratch {
@@ -462,18 +466,76 @@ func (s *Solver) solveLong(sc *rowScratch, rows Rows, r int, other, w, v []float
 	k, kp := s.cfg.Rank, sc.kp
 	lo := rows.Ptr[r]
 	n := int(rows.Ptr[r+1] - lo)
-	weighted := w != nil
-	sc.grow(longRow, weighted)
-	// gather fills the panel (and the weighted one, with ws) with ratings
-	// [start, start+m) of the row.
-	gather := func(start, m int, ws, wg []float32) error {
+	return s.solveSegments(sc, n, func(start, m int, ws, wg []float32) error {
 		p := lo + int64(start)
 		ahead := rows.Col[p:min(p+int64(m)+prefetchAhead, int64(len(rows.Col)))]
 		if j := gatherPanel(sc.g[:m*kp], wg, kp, other, k, ahead, m, ws); j >= 0 {
 			return fmt.Errorf("%w: column %d outside the %d rows given", ErrShape, rows.Col[p+int64(j)], len(other)/k)
 		}
 		return nil
+	}, w, v, base, diag, xr, loss)
+}
+
+// Streams reports whether UpdateBlock solves a row of n ratings in
+// segments of longRow ratings, so that SolveStreamed can solve it from
+// rows fetched one segment at a time.
+func (s *Solver) Streams(n int) bool {
+	return s.cfg.SolverUsed() == SolverCholesky && !s.cfg.Biases && !s.cfg.NonNegative && n > longRow && !s.useDual(n)
+}
+
+// SegmentRows is the most ratings a segment of SolveStreamed holds.
+const SegmentRows = longRow
+
+// SolveStreamed solves one row of len(vals) ratings (Streams must hold)
+// into xr, the other side's row of each rating coming from segment:
+// segment(start, dst) fills dst (len(dst)/k ratings, at most SegmentRows)
+// with the rows of ratings start, start+1, …. The factors are those
+// UpdateBlock computes from a whole array, to the last bit; only a
+// segment's rows are held at a time. With loss, the training loss reads
+// every segment a second time. yty is the other side's YᵀY (implicit).
+func (s *Solver) SolveStreamed(vals []float32, yty []float64, segment func(start int, dst []float32) error, xr []float32, loss bool) (float64, error) {
+	k := s.cfg.Rank
+	n := len(vals)
+	if !s.Streams(n) || len(xr) != k || (s.cfg.Implicit && len(yty) != k*k) {
+		return 0, fmt.Errorf("%w: a streamed row of %d ratings, len(xr)=%d, len(yty)=%d, rank %d", ErrShape, n, len(xr), len(yty), k)
 	}
+	if len(s.scratch) == 0 {
+		s.scratch = append(s.scratch, newRowScratch(k))
+	}
+	sc := s.scratch[0]
+	kp := sc.kp
+	var base []float64
+	if s.cfg.Implicit {
+		base = s.implicitBase(yty)
+	}
+	diag := s.cfg.Lambda
+	if !s.cfg.Implicit {
+		diag *= float64(n)
+	}
+	if len(sc.seg) < longRow*k {
+		sc.seg = make([]float32, longRow*k)
+		sc.ident = make([]int32, longRow)
+		for i := range sc.ident {
+			sc.ident[i] = int32(i)
+		}
+	}
+	w, v := s.weights(sc, vals)
+	return s.solveSegments(sc, n, func(start, m int, ws, wg []float32) error {
+		if err := segment(start, sc.seg[:m*k]); err != nil {
+			return err
+		}
+		gatherPanel(sc.g[:m*kp], wg, kp, sc.seg[:m*k], k, sc.ident[:m], m, ws)
+		return nil
+	}, w, v, base, diag, xr, loss)
+}
+
+// solveSegments solves a row of n ratings by Cholesky, gathering its
+// panel in segments of longRow ratings: gather(start, m, ws, wg) fills
+// sc.g (and with ws, the weighted panel wg) with ratings [start, start+m).
+func (s *Solver) solveSegments(sc *rowScratch, n int, gather func(start, m int, ws, wg []float32) error, w, v []float32, base []float64, diag float64, xr []float32, loss bool) (float64, error) {
+	kp := sc.kp
+	weighted := w != nil
+	sc.grow(longRow, weighted)
 	clear(sc.b)
 	for start := 0; start < n; start += longRow {
 		m := min(longRow, n-start)

@@ -357,3 +357,142 @@ func TestInitRowDeterministic(t *testing.T) {
 		t.Errorf("mean·√k = %.3f, want ≈ 0.80", mean)
 	}
 }
+
+// TestInPlaceIgnoresX checks the promise of Config.InPlace: the solve of
+// a configuration that allows in-place updates gives the same factors,
+// bit for bit, whatever the block's factors held before (here NaN), on
+// short, dual and long rows.
+func TestInPlaceIgnoresX(t *testing.T) {
+	t.Parallel()
+	type block struct {
+		name                      string
+		seed                      uint64
+		rows, other, perRow, rank int
+	}
+	blocks := []block{
+		{"short rows", 3, 200, 150, 20, 12},
+		{"dual rows", 4, 100, 60, 3, 16},
+		{"long rows", 5, 3, 20000, 9000, 8},
+	}
+	configs := []struct {
+		name string
+		set  func(*Config)
+		want bool
+	}{
+		{"explicit cholesky", func(c *Config) {}, true},
+		{"implicit cholesky", func(c *Config) { c.Implicit, c.Solver = true, SolverCholesky }, true},
+		{"explicit cg", func(c *Config) { c.Solver = SolverCG }, false},
+		{"implicit auto (cg)", func(c *Config) { c.Implicit = true }, false},
+		{"biases", func(c *Config) { c.Biases = true }, false},
+		{"non-negative", func(c *Config) { c.NonNegative = true }, false},
+	}
+	for _, b := range blocks {
+		for _, tc := range configs {
+			t.Run(b.name+"/"+tc.name, func(t *testing.T) {
+				cfg := DefaultConfig()
+				cfg.Rank = b.rank
+				tc.set(&cfg)
+				if got := cfg.InPlace(); got != tc.want {
+					t.Fatalf("InPlace() = %v, want %v", got, tc.want)
+				}
+				if !tc.want {
+					return
+				}
+				rows, other, x0 := randomBlock(b.seed, b.rows, b.other, b.perRow, b.rank, cfg.Implicit)
+				var yty []float64
+				if cfg.Implicit {
+					yty = gramRef(other, b.rank)
+				}
+				solve := func(x []float32) []float32 {
+					s, err := NewSolver(cfg)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if _, err := s.UpdateBlock(context.Background(), BlockUpdate{Rows: rows, Other: other, YtY: yty, X: x, Loss: true}); err != nil {
+						t.Fatal(err)
+					}
+					return x
+				}
+				want := solve(append([]float32(nil), x0...))
+				garbage := make([]float32, len(x0))
+				for i := range garbage {
+					garbage[i] = float32(math.NaN())
+				}
+				got := solve(garbage)
+				for i := range want {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("element %d: %v over NaN, %v over the old factors", i, got[i], want[i])
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestSolveStreamedMatchesUpdateBlock solves long rows from segments
+// handed over one at a time and compares them, bit for bit, with
+// UpdateBlock's solve from the whole array, loss included.
+func TestSolveStreamedMatchesUpdateBlock(t *testing.T) {
+	t.Parallel()
+	for _, implicit := range []bool{false, true} {
+		k := 8
+		rows, other, x0 := randomBlock(11, 4, 30000, 12000, k, implicit)
+		cfg := DefaultConfig()
+		cfg.Rank, cfg.Implicit, cfg.Solver = k, implicit, SolverCholesky
+		if implicit {
+			cfg.Lambda = 2
+		}
+		var yty []float64
+		if implicit {
+			yty = gramRef(other, k)
+		}
+		streamed := 0
+		for r := 0; r < rows.Len(); r++ {
+			lo, hi := rows.Ptr[r], rows.Ptr[r+1]
+			one := Rows{Ptr: []int64{0, hi - lo}, Col: rows.Col[lo:hi], Val: rows.Val[lo:hi]}
+			s, _ := NewSolver(cfg)
+			if !s.Streams(int(hi - lo)) {
+				continue
+			}
+			streamed++
+			want := append([]float32(nil), x0[r*k:r*k+k]...)
+			st, err := s.UpdateBlock(context.Background(), BlockUpdate{Rows: one, Other: other, YtY: yty, X: want, Loss: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			segments := 0
+			got := make([]float32, k)
+			sse, err := s.SolveStreamed(one.Val, yty, func(start int, dst []float32) error {
+				segments++
+				if len(dst) > SegmentRows*k {
+					t.Fatalf("segment of %d rows, more than %d", len(dst)/k, SegmentRows)
+				}
+				for j, c := range one.Col[start : start+len(dst)/k] {
+					copy(dst[j*k:j*k+k], other[int(c)*k:int(c)*k+k])
+				}
+				return nil
+			}, got, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range want {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("implicit=%v row %d element %d: streamed %v, whole %v", implicit, r, i, got[i], want[i])
+				}
+			}
+			if sse != st.SSE {
+				t.Errorf("implicit=%v row %d: streamed loss %v, whole %v", implicit, r, sse, st.SSE)
+			}
+			if n := int(hi - lo); segments < (n+SegmentRows-1)/SegmentRows {
+				t.Errorf("row of %d ratings in %d segments", n, segments)
+			}
+		}
+		if streamed == 0 {
+			t.Fatal("no row long enough to stream")
+		}
+	}
+	s, _ := NewSolver(DefaultConfig())
+	if _, err := s.SolveStreamed(make([]float32, 10), nil, nil, make([]float32, DefaultConfig().Rank), false); !errors.Is(err, ErrShape) {
+		t.Errorf("a short row: %v, want ErrShape", err)
+	}
+}

@@ -30,6 +30,11 @@ const (
 	// FrameError answers any request that could not be served: UTF-8 text
 	// of at most MaxErrorText bytes, Rows = Cols = 0.
 	FrameError FrameType = 5
+	// FramePickRequest asks for some of the factor rows that block Block
+	// (side Side, version Iteration) sends to block Peer: the payload
+	// holds Rows positions in that list, uint32 little-endian, and the
+	// FrameRows answer carries those rows in that order. Chunk 0 of 1.
+	FramePickRequest FrameType = 6
 )
 
 // String returns the type's name.
@@ -45,6 +50,8 @@ func (t FrameType) String() string {
 		return "Gram"
 	case FrameError:
 		return "Error"
+	case FramePickRequest:
+		return "PickRequest"
 	}
 	return fmt.Sprintf("FrameType(%d)", uint8(t))
 }
@@ -110,7 +117,7 @@ func frameErrf(format string, args ...any) error {
 // MaxErrorText bytes of UTF-8 with Rows = Cols = 0 for FrameError). The
 // error wraps [ErrFrame].
 func (h Header) Check(payload []byte) error {
-	if h.Type < FrameRowsRequest || h.Type > FrameError {
+	if h.Type < FrameRowsRequest || h.Type > FramePickRequest {
 		return frameErrf("unknown frame type %d", uint8(h.Type))
 	}
 	if h.Side > 1 {
@@ -148,6 +155,13 @@ func (h Header) Check(payload []byte) error {
 		}
 		if want := uint64(h.Cols) * uint64(h.Cols) * 8; n != want {
 			return frameErrf("Gram frame: payload is %d bytes, %d×%d float64 needs %d", n, h.Cols, h.Cols, want)
+		}
+	case FramePickRequest:
+		if h.Rows == 0 {
+			return frameErrf("PickRequest frame: no rows asked")
+		}
+		if want := uint64(h.Rows) * 4; n != want {
+			return frameErrf("PickRequest frame: payload is %d bytes, %d positions need %d", n, h.Rows, want)
 		}
 	case FrameRowsRequest, FrameGramRequest:
 		if n != 0 {

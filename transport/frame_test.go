@@ -60,6 +60,7 @@ func TestFrameRoundTrip(t *testing.T) {
 		{"gram", Header{Type: FrameGram, Side: 1, Job: "j", Iteration: 8, Block: 1, Chunks: 1, Rows: 4, Cols: 4}, AppendFloat64s(nil, gram)},
 		{"error", Header{Type: FrameError, Job: "j", Block: 1}, []byte("no such block: 1 — ü")},
 		{"error empty job", Header{Type: FrameError}, []byte("bad request")},
+		{"pick", Header{Type: FramePickRequest, Job: "j", Block: 2, Peer: 1, Chunks: 1, Rows: 2, Cols: 4}, []byte{1, 0, 0, 0, 7, 0, 0, 0}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -133,7 +134,9 @@ func TestDecodeFrameErrors(t *testing.T) {
 		{"crc", mut(func(b []byte) []byte { b[50] ^= 1; return b }), "CRC mismatch"},
 		{"crc field", mut(func(b []byte) []byte { b[len(b)-1] ^= 0x80; return b }), "CRC mismatch"},
 		{"type 0", mut(func(b []byte) []byte { b[5] = 0; return reseal(b) }), "unknown frame type 0"},
-		{"type 6", mut(func(b []byte) []byte { b[5] = 6; return reseal(b) }), "unknown frame type 6"},
+		{"type 7", mut(func(b []byte) []byte { b[5] = 7; return reseal(b) }), "unknown frame type 7"},
+		{"pick without rows", rawFrame(Header{Type: FramePickRequest, Job: "j"}, nil), "no rows asked"},
+		{"pick short", rawFrame(Header{Type: FramePickRequest, Job: "j", Rows: 2}, []byte{1, 0, 0, 0}), "2 positions need 8"},
 		{"side", mut(func(b []byte) []byte { b[6] = 2; return reseal(b) }), "side 2"},
 		{"cols over limit", rawFrame(Header{Type: FrameRowsRequest, Job: "j", Cols: MaxCols + 1}, nil), "cols 65537 exceeds 65536"},
 		{"rows with wrong payload", mut(put32(32, 4)), "payload is 24 bytes, 4×2 float32 needs 32"},

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -32,17 +33,21 @@ type gathered struct {
 }
 
 // gather fetches the rows h's block needs from the other side at version
-// v, and in the implicit model the other side's YᵀY, summing the blocks'
+// v (unless rows is false: a windowed block fetches its own), and in the
+// implicit model the other side's YᵀY, summing the blocks'
 // partial sums in block order. The rows land in buf when it is large
 // enough (every element is overwritten), else in a new array: a phase
 // passes the same buffer for each of its blocks, so that one block's
 // rows are not garbage beside the next block's.
-func (w *Worker) gather(ctx context.Context, js *jobState, h *heldBlock, v int, buf []float32) (gathered, error) {
+func (w *Worker) gather(ctx context.Context, js *jobState, h *heldBlock, v int, buf []float32, rows bool) (gathered, error) {
 	k := js.spec.Width()
 	blk := h.blk
 	otherSide := blk.Side.Other()
 	owners := js.owners(otherSide)
 	n := blk.NeededCount() * k
+	if !rows {
+		n = 0
+	}
 	if cap(buf) < n {
 		buf = make([]float32, n)
 	}
@@ -54,7 +59,10 @@ func (w *Worker) gather(ctx context.Context, js *jobState, h *heldBlock, v int, 
 	var mu sync.Mutex
 	err := w.forEach(ctx, len(owners), func(ctx context.Context, q int) error {
 		owner := owners[q]
-		dst := g.rows[int(blk.NeedPtr[q])*k : int(blk.NeedPtr[q+1])*k]
+		var dst []float32
+		if rows {
+			dst = g.rows[int(blk.NeedPtr[q])*k : int(blk.NeedPtr[q+1])*k]
+		}
 		var n int64
 		if owner == w.cfg.ID {
 			src := js.block(otherSide, q)
@@ -65,8 +73,10 @@ func (w *Worker) gather(ctx context.Context, js *jobState, h *heldBlock, v int, 
 			if !ok {
 				return fmt.Errorf("%s block %d has no version %d", otherSide, q, v)
 			}
-			for j, r := range src.blk.SendTo(blk.Index) {
-				copy(dst[j*k:(j+1)*k], x[int(r)*k:int(r)*k+k])
+			if rows {
+				for j, r := range src.blk.SendTo(blk.Index) {
+					copy(dst[j*k:(j+1)*k], x[int(r)*k:int(r)*k+k])
+				}
 			}
 			if js.spec.Implicit {
 				if grams[q], ok = src.gram(v, w.cfg.Threads); !ok {
@@ -150,8 +160,8 @@ func (e *peerError) Unwrap() error { return e.err }
 
 // request sends a frame to owner and returns the decoded answer, repeating
 // requests answered with an error frame a bounded number of times.
-func (w *Worker) request(ctx context.Context, owner string, h transport.Header) (transport.Header, []byte, int64, error) {
-	req := transport.AppendFrame(nil, h, nil)
+func (w *Worker) request(ctx context.Context, owner string, h transport.Header, payload []byte) (transport.Header, []byte, int64, error) {
+	req := transport.AppendFrame(nil, h, payload)
 	var last error
 	for attempt := 0; attempt < remoteRetries; attempt++ {
 		answer, err := w.tr.Request(ctx, transport.WorkerRowsSubject(owner), req, w.cfg.Retry)
@@ -221,7 +231,7 @@ func (w *Worker) fetchRows(ctx context.Context, js *jobState, owner string, side
 	err = w.forEach(ctx, chunks, func(ctx context.Context, c int) error {
 		h := w.header(js, transport.FrameRowsRequest, side, block, peer, v)
 		h.Chunk, h.Chunks = uint32(c), uint32(chunks)
-		rh, payload, n, err := w.request(ctx, owner, h)
+		rh, payload, n, err := w.request(ctx, owner, h, nil)
 		if err != nil {
 			return err
 		}
@@ -245,7 +255,7 @@ func (w *Worker) fetchGram(ctx context.Context, js *jobState, owner string, side
 		return nil, 0, fmt.Errorf("a rank-%d Gram matrix does not fit the NATS server's max_payload of %d bytes", k, w.tr.MaxPayload())
 	}
 	h := w.header(js, transport.FrameGramRequest, side, block, 0, v)
-	rh, payload, n, err := w.request(ctx, owner, h)
+	rh, payload, n, err := w.request(ctx, owner, h, nil)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -304,7 +314,7 @@ func (w *Worker) fetchAll(ctx context.Context, js *jobState, owner string, s par
 	get := func(ctx context.Context, c int) ([]float32, transport.Header, int64, error) {
 		h := w.header(js, transport.FrameRowsRequest, s, block, allRows, v)
 		h.Chunk = uint32(c)
-		rh, payload, n, err := w.request(ctx, owner, h)
+		rh, payload, n, err := w.request(ctx, owner, h, nil)
 		if err != nil {
 			return nil, rh, 0, err
 		}
@@ -376,7 +386,7 @@ var framePool = sync.Pool{New: func() any { b := make([]byte, 0, 1<<20); return 
 
 // serveFrame appends the answer to one request frame to dst.
 func (w *Worker) serveFrame(dst, data []byte) []byte {
-	h, _, err := transport.DecodeFrame(data)
+	h, payload, err := transport.DecodeFrame(data)
 	if err != nil {
 		return append(dst, transport.ErrorFrame(h, err.Error())...)
 	}
@@ -403,6 +413,29 @@ func (w *Worker) serveFrame(dst, data []byte) []byte {
 		return fail("rank %d asked, the job's is %d", h.Cols, k)
 	}
 	switch h.Type {
+	case transport.FramePickRequest:
+		x, ok := hb.version(int(h.Iteration))
+		if !ok {
+			return fail("%s block %d has no version %d yet", side, h.Block, h.Iteration)
+		}
+		if int(h.Peer) >= len(hb.blk.SendPtr)-1 {
+			return fail("no block %d on the other side", h.Peer)
+		}
+		list := hb.blk.SendTo(int(h.Peer))
+		for i := 0; i < len(payload); i += 4 {
+			if p := binary.LittleEndian.Uint32(payload[i:]); int64(p) >= int64(len(list)) {
+				return fail("position %d of the %d rows block %d needs does not exist", p, len(list), h.Peer)
+			}
+		}
+		rh := h
+		rh.Type, rh.Chunk, rh.Chunks = transport.FrameRows, 0, 1
+		return transport.AppendFrameWith(dst, rh, int(h.Rows)*k*4, func(out []byte) []byte {
+			for i := 0; i < len(payload); i += 4 {
+				r := int(list[binary.LittleEndian.Uint32(payload[i:])])
+				out = transport.AppendFloat32s(out, x[r*k:r*k+k])
+			}
+			return out
+		})
 	case transport.FrameRowsRequest:
 		x, ok := hb.version(int(h.Iteration))
 		if !ok {

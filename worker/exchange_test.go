@@ -2,6 +2,11 @@ package worker
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -288,7 +293,7 @@ func TestGatherIntoBuffer(t *testing.T) {
 		defer cancel()
 		h := js1.block(partition.Items, 1) // needs users of both workers
 		n := len(h.blk.Needed) * k
-		want, err := w1.gather(ctx, js1, h, 1, nil)
+		want, err := w1.gather(ctx, js1, h, 1, nil, true)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -302,7 +307,7 @@ func TestGatherIntoBuffer(t *testing.T) {
 			{"short buffer", make([]float32, n-1), false},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				g, err := w1.gather(ctx, js1, h, 1, tc.buf)
+				g, err := w1.gather(ctx, js1, h, 1, tc.buf, true)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -509,8 +514,18 @@ func TestTwoWorkersMatchReference(t *testing.T) {
 				x, y := reference(t, spec, 3)
 				checkFactors(t, workers, "x", partition.Users, users, 2, x[2], k, reps[2])
 				checkFactors(t, workers, "x", partition.Items, items, 1, y[1], k, reps[1])
-				// Users of iteration 1 are still held (the previous version).
-				checkFactors(t, workers, "x", partition.Users, users, 1, x[1], k, reps[0])
+				if spec.ALS(1).InPlace() {
+					// Users of iteration 2 were solved over those of
+					// iteration 1, which no worker holds any more.
+					for b, id := range users {
+						if _, ok := workers[id].job("x").block(partition.Users, b).version(1); ok {
+							t.Errorf("user block %d on %s still holds version 1 after an in-place solve", b, id)
+						}
+					}
+				} else {
+					// Users of iteration 1 are still held (the previous version).
+					checkFactors(t, workers, "x", partition.Users, users, 1, x[1], k, reps[0])
+				}
 				for _, r := range reps[0] {
 					if r.Stats.Bytes == 0 && r.Worker == "w1" {
 						t.Errorf("block %d on %s: no bytes received from the other worker", r.Block, r.Worker)
@@ -518,6 +533,189 @@ func TestTwoWorkersMatchReference(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+// failSolve fails the solve of one block once: the n-th beforeSolve
+// after it is armed.
+type failSolve struct {
+	mu    sync.Mutex
+	armed bool
+	n     int
+}
+
+func (f *failSolve) wrap(tr Transport) Transport { return tr }
+func (f *failSolve) beforeExport()               {}
+func (f *failSolve) afterIngestRound(int) error  { return nil }
+func (f *failSolve) beforeSolve(context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.armed {
+		return nil
+	}
+	if f.n--; f.n == 0 {
+		f.armed = false
+		return errors.New("injected solve failure")
+	}
+	return nil
+}
+
+// TestPhaseRepeatedAfterInPlaceSolve fails a user phase on its second
+// block, after the first was solved over its old factors, and repeats
+// it: the block solved before the failure is reported again (with the
+// test errors of the factors it no longer holds), and every block equals
+// the reference and the same phase run without a failure.
+func TestPhaseRepeatedAfterInPlaceSolve(t *testing.T) {
+	e := startMem(t, 0)
+	l := startLeader(t, e)
+	fail := &failSolve{}
+	w1 := newWorker(t, e, testConfig("w1"))
+	w1.faults = fail
+	runWorker(t, w1)
+	workers := map[string]*Worker{"w1": w1, "w2": startWorker(t, e, testConfig("w2"))}
+	nc := e.endpoint(t)
+	spec := testSpec(testutil.WriteRatings(t, smallSet(false)), false)
+	if !spec.ALS(1).InPlace() {
+		t.Fatal("the test needs a spec that solves in place")
+	}
+	users, items := []string{"w1", "w2", "w1"}, []string{"w2", "w1", "w2"}
+	phases := []struct {
+		t    int
+		side wire.Side
+	}{{1, "users"}, {1, "items"}, {2, "users"}}
+	run := func(jobID string, failLast bool) []wire.Report {
+		mustCommand(t, nc, "w1", wire.Command{Type: wire.CmdPartition, Job: jobID, Spec: spec, UserBlocks: 3, ItemBlocks: 3})
+		l.wait(t, 1, func(r wire.Report) bool { return r.Type == wire.RepPartitioned && r.Job == jobID })
+		var last []wire.Report
+		for i, ph := range phases {
+			c := phaseCommand(jobID, spec, 1, users, items, ph.t, ph.side)
+			if failLast && i == len(phases)-1 {
+				fail.mu.Lock()
+				fail.armed, fail.n = true, 2
+				fail.mu.Unlock()
+				mustCommand(t, nc, "w2", c)
+				mustCommand(t, nc, "w1", c)
+				l.wait(t, 1, func(r wire.Report) bool { return r.Type == wire.RepFailed && r.Job == jobID && r.Worker == "w1" })
+				// The failure is reported before its task ends; a command
+				// that arrives while it runs is not started again.
+				js := w1.job(jobID)
+				js.mu.Lock()
+				tk := js.tasks[keyOf(&c)]
+				js.mu.Unlock()
+				<-tk.done
+				if _, ok := w1.job(jobID).block(partition.Users, 0).solved(2); !ok {
+					t.Fatal("user block 0 was not solved before the failure")
+				}
+				mustCommand(t, nc, "w1", c) // as the leader repeats it
+				last = make([]wire.Report, len(users))
+				for _, r := range l.wait(t, len(users), isPhase(jobID, c.Epoch, ph.t, ph.side)) {
+					last[r.Block] = r
+				}
+				continue
+			}
+			last = runPhase(t, nc, l, c)
+		}
+		return last
+	}
+	clean := run("clean", false)
+	repeated := run("again", true) // IDs of one length: the same bytes exchanged
+	x, _ := reference(t, spec, 3)
+	checkFactors(t, workers, "again", partition.Users, users, 2, x[2], spec.Rank, repeated)
+	for b := range repeated {
+		got, want := repeated[b].Stats, clean[b].Stats
+		got.Seconds, want.Seconds = 0, 0
+		if got != want {
+			t.Errorf("user block %d: repeated phase reports %+v, a clean one %+v", b, got, want)
+		}
+		if got.TestN == 0 {
+			t.Errorf("user block %d: no test errors reported", b)
+		}
+	}
+}
+
+// TestWindowedMatchesReference solves item blocks in windows (a gather
+// budget of a few rows) with one item rated by more users than a
+// streamed segment holds, on two workers, and compares every factor, bit
+// for bit, with the single-process solve of the 1×1 layout.
+func TestWindowedMatchesReference(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("user,item,rating\n")
+	for u := 0; u < 10000; u++ {
+		fmt.Fprintf(&b, "u%d,hot,%d\n", u, 1+u%5)
+		for j := 0; j < 2; j++ {
+			fmt.Fprintf(&b, "u%d,i%d,%d\n", u, (u*7+j*13)%50, 1+(u+j)%5)
+		}
+	}
+	input := filepath.Join(t.TempDir(), "hot.csv")
+	if err := os.WriteFile(input, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	spec := testSpec(input, false)
+	e := startMem(t, 0)
+	l := startLeader(t, e)
+	workers := map[string]*Worker{}
+	for _, id := range []string{"w1", "w2"} {
+		cfg := testConfig(id)
+		cfg.GatherBytes = 64 // 4 rows of rank 4 a group
+		workers[id] = startWorker(t, e, cfg)
+	}
+	nc := e.endpoint(t)
+	mustCommand(t, nc, "w1", wire.Command{Type: wire.CmdPartition, Job: "x", Spec: spec, UserBlocks: 3, ItemBlocks: 3})
+	l.wait(t, 1, func(r wire.Report) bool { return r.Type == wire.RepPartitioned && r.Job == "x" })
+	users, items := []string{"w1", "w2", "w1"}, []string{"w2", "w1", "w2"}
+	var itemReps [][]wire.Report
+	for _, ph := range []struct {
+		t    int
+		side wire.Side
+	}{{1, "users"}, {1, "items"}, {2, "users"}, {2, "items"}} {
+		reps := runPhase(t, nc, l, phaseCommand("x", spec, 1, users, items, ph.t, ph.side))
+		if ph.side == "items" {
+			itemReps = append(itemReps, reps)
+		}
+	}
+	x, y := reference(t, spec, 4)
+	k := spec.Rank
+	streamed := false
+	for _, v := range []int{2} { // the versions before were solved over
+		for side, owners := range map[partition.Side][]string{partition.Users: users, partition.Items: items} {
+			ref := x[v]
+			if side == partition.Items {
+				ref = y[v]
+			}
+			for bi, id := range owners {
+				w := workers[id]
+				js := w.job("x")
+				h := js.block(side, bi)
+				if side == partition.Items {
+					if !w.windowed(js, h) {
+						t.Fatalf("item block %d is not solved in windows", bi)
+					}
+					for r := 0; r < h.blk.Len(); r++ {
+						streamed = streamed || js.solver.Streams(int(h.blk.Rows.Ptr[r+1]-h.blk.Rows.Ptr[r]))
+					}
+				}
+				got, ok := h.version(v)
+				if !ok {
+					t.Fatalf("%s block %d has no version %d", side, bi, v)
+				}
+				lo := int(h.blk.Start) * k
+				for i, g := range got {
+					if math.Float32bits(g) != math.Float32bits(ref[lo+i]) {
+						t.Fatalf("%s block %d version %d element %d: %v, the reference %v", side, bi, v, i, g, ref[lo+i])
+					}
+				}
+			}
+		}
+	}
+	if !streamed {
+		t.Fatal("no item row long enough to be streamed")
+	}
+	for _, reps := range itemReps {
+		for _, r := range reps {
+			if r.Stats.SSE <= 0 || r.Stats.Bytes == 0 {
+				t.Errorf("item block %d: loss %v, %d bytes received", r.Block, r.Stats.SSE, r.Stats.Bytes)
+			}
+		}
 	}
 }
 

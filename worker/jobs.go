@@ -118,6 +118,19 @@ type heldBlock struct {
 	mu    sync.Mutex
 	vers  map[int][]float32 // iteration → rows (the newest two)
 	grams map[int][]float64 // iteration → YᵀY of the rows, computed on demand
+	// stats are the phase statistics of the newest version, so that a
+	// phase repeated after a later block of it failed reports them again
+	// instead of solving from a version an in-place solve replaced.
+	stats   wire.BlockStats
+	statsAt int
+	// torn is the array an in-place solve of iteration tornAt is writing
+	// over: version tornAt−1 is gone, and a repeated phase solves the same
+	// array again, which is sound because such a solve does not read the
+	// rows it replaces (als.Config.InPlace). tornTest are the test errors
+	// computed from version tornAt−1 before it was overwritten.
+	torn     []float32
+	tornAt   int
+	tornTest wire.BlockStats
 }
 
 func (h *heldBlock) version(v int) ([]float32, bool) {
@@ -138,6 +151,50 @@ func (h *heldBlock) store(v int, x []float32) {
 			delete(h.grams, old)
 		}
 	}
+}
+
+// solved returns the statistics of the phase that made version v, when
+// the block holds it.
+func (h *heldBlock) solved(v int) (wire.BlockStats, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	_, ok := h.vers[v]
+	return h.stats, ok && h.statsAt == v
+}
+
+// startSolve returns the array the solve of iteration v writes into, and
+// the test errors that test computes from version v−1. In place, that is
+// version v−1's own array, which is no longer served; else a copy.
+func (h *heldBlock) startSolve(v int, inPlace bool, test func(prev []float32) wire.BlockStats) ([]float32, wire.BlockStats, error) {
+	h.mu.Lock()
+	if h.torn != nil && h.tornAt == v {
+		defer h.mu.Unlock()
+		return h.torn, h.tornTest, nil
+	}
+	prev, ok := h.vers[v-1]
+	h.mu.Unlock()
+	if !ok {
+		return nil, wire.BlockStats{}, fmt.Errorf("%s block %d has no version %d to start from", h.blk.Side, h.blk.Index, v-1)
+	}
+	st := test(prev)
+	if !inPlace {
+		return append([]float32(nil), prev...), st, nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.vers, v-1)
+	delete(h.grams, v-1)
+	h.torn, h.tornAt, h.tornTest = prev, v, st
+	return prev, st, nil
+}
+
+// finishSolve keeps x as version v with its phase statistics.
+func (h *heldBlock) finishSolve(v int, x []float32, st wire.BlockStats) {
+	h.store(v, x)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.stats, h.statsAt = st, v
+	h.torn = nil
 }
 
 // dropBefore drops the versions older than v and reports whether there
@@ -743,11 +800,11 @@ func (js *jobState) dropBefore(s partition.Side, v int) {
 }
 
 // neededRows is the most rows of the other side that one of the blocks
-// owned by id on side s needs.
-func (js *jobState) neededRows(s partition.Side, id string) int {
+// this worker owns on side s gathers whole.
+func (w *Worker) neededRows(js *jobState, s partition.Side) int {
 	n := 0
 	for b, owner := range js.owners(s) {
-		if h := js.block(s, b); owner == id && h != nil {
+		if h := js.block(s, b); owner == w.cfg.ID && h != nil && !w.windowed(js, h) {
 			n = max(n, h.blk.NeededCount())
 		}
 	}
@@ -777,49 +834,66 @@ func (w *Worker) phase(ctx context.Context, js *jobState, c *wire.Command) ([]wi
 	// One buffer for the rows every block of the phase gathers, sized for
 	// the largest: a block's rows are dead once it is solved, and reusing
 	// their array keeps the phase's peak at one block's gather.
-	rows := make([]float32, js.neededRows(side, w.cfg.ID)*js.spec.Width())
+	rows := make([]float32, w.neededRows(js, side)*js.spec.Width())
+	win := &window{budget: max(int(w.cfg.GatherBytes/int64(4*js.spec.Width())), 1)}
 	var reps []wire.Report
 	for b, owner := range js.owners(side) {
 		if owner != w.cfg.ID {
 			continue
 		}
 		h := js.block(side, b)
+		if st, ok := h.solved(t); ok {
+			reps = append(reps, wire.Report{Type: wire.RepPhase, Job: c.Job, Epoch: c.Epoch, Iteration: t, Side: c.Side, Block: b, Stats: st})
+			continue
+		}
 		start := time.Now()
 		if w.faults != nil {
 			if err := w.faults.beforeSolve(ctx); err != nil {
 				return nil, err
 			}
 		}
-		g, err := w.gather(ctx, js, h, otherVersion, rows)
+		windowed := w.windowed(js, h)
+		g, err := w.gather(ctx, js, h, otherVersion, rows, !windowed)
 		if err != nil {
 			return nil, err
 		}
 		// The gather's messages are garbage now: return their pages
 		// before the solve's scratch needs its own.
 		debug.FreeOSMemory()
-		st := wire.BlockStats{Rows: int64(h.blk.Len()), Ratings: h.blk.Rows.NNZ(), Bytes: g.bytes}
-		prev, ok := h.version(t - 1)
-		if !ok {
-			return nil, fmt.Errorf("%s block %d has no version %d to start from", side, b, t-1)
-		}
-		if side == partition.Users && t >= 2 {
-			// The rows gathered for this phase are the items of iteration
-			// t−1, and prev holds the users of iteration t−1: the test
-			// error of iteration t−1 comes for free.
-			st.TestSSE, st.TestAE, st.TestN = als.BlockErrors(blockRows(h.blk.Test), prev, g.rows, js.spec.Width(), float32(c.Mean))
-		}
-		x := append([]float32(nil), prev...)
-		bs, err := solver.UpdateBlock(ctx, als.BlockUpdate{
-			Rows: blockRows(h.blk.Rows), Other: g.rows, YtY: g.gram, X: x,
-			Loss: side == partition.Items, Side: alsSide(side), Mean: float32(c.Mean),
+		// The solve writes over the block's old factors when it does not
+		// read them: a worker then holds one copy of its factors, not two.
+		x, st, err := h.startSolve(t, solver.Config().InPlace(), func(prev []float32) wire.BlockStats {
+			var st wire.BlockStats
+			if side == partition.Users && t >= 2 {
+				// The rows gathered for this phase are the items of
+				// iteration t−1, and prev holds the users of iteration
+				// t−1: the test error of iteration t−1 comes for free.
+				st.TestSSE, st.TestAE, st.TestN = als.BlockErrors(blockRows(h.blk.Test), prev, g.rows, js.spec.Width(), float32(c.Mean))
+			}
+			return st
 		})
+		if err != nil {
+			return nil, err
+		}
+		st.Rows, st.Ratings, st.Bytes = int64(h.blk.Len()), h.blk.Rows.NNZ(), g.bytes
+		var bs als.BlockStats
+		if windowed {
+			var n int64
+			bs.SSE, n, err = w.solveWindowed(ctx, js, h, otherVersion, solver, win, x, g.gram)
+			st.Bytes += n
+		} else {
+			bs, err = solver.UpdateBlock(ctx, als.BlockUpdate{
+				Rows: blockRows(h.blk.Rows), Other: g.rows, YtY: g.gram, X: x,
+				Loss: side == partition.Items, Side: alsSide(side), Mean: float32(c.Mean),
+			})
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%s block %d: %w", side, b, err)
 		}
-		h.store(t, x)
 		st.SSE = bs.SSE
 		st.Checksum = checksum(x)
 		st.Seconds = time.Since(start).Seconds()
+		h.finishSolve(t, x, st)
 		w.metrics.rowsSolved.WithLabelValues(c.Side.String()).Add(float64(st.Rows))
 		w.metrics.phaseSeconds.WithLabelValues(c.Side.String()).Observe(st.Seconds)
 		reps = append(reps, wire.Report{Type: wire.RepPhase, Job: c.Job, Epoch: c.Epoch, Iteration: t, Side: c.Side, Block: b, Stats: st})
@@ -863,7 +937,7 @@ func (w *Worker) evaluate(ctx context.Context, js *jobState, c *wire.Command) ([
 		}
 		st := wire.BlockStats{Rows: int64(h.blk.Len())}
 		if !js.spec.Implicit {
-			g, err := w.gather(ctx, js, h, t, nil)
+			g, err := w.gather(ctx, js, h, t, nil, true)
 			if err != nil {
 				return nil, err
 			}

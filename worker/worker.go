@@ -38,6 +38,13 @@ type Config struct {
 	BlobBucket string
 	// FetchParallel bounds the row requests a block has in flight.
 	FetchParallel int
+	// GatherBytes bounds the other side's rows a block without test
+	// ratings (an item block) gathers at once: a larger block is solved
+	// in groups of rows, each gathering only its own ratings' rows, and
+	// its rows longer than als.SegmentRows ratings one segment at a time
+	// (0: gather every block whole). Smaller groups hold less and
+	// exchange more, as a row needed by two groups is sent twice.
+	GatherBytes int64
 	// Retry is the policy of row requests and reports.
 	Retry transport.RetryPolicy
 }
@@ -49,9 +56,15 @@ func DefaultConfig() Config {
 		HeartbeatInterval: time.Second,
 		BlobBucket:        DefaultBlobBucket,
 		FetchParallel:     8,
+		GatherBytes:       DefaultGatherBytes,
 		Retry:             transport.DefaultRetry(),
 	}
 }
+
+// DefaultGatherBytes is the default Config.GatherBytes: whole gathers,
+// the fewest rows exchanged. A bound trades traffic for memory
+// (docs/scaling.md).
+const DefaultGatherBytes = 0
 
 // DefaultBlobBucket holds rating blocks and ID lists.
 const DefaultBlobBucket = wire.BlockBucket
@@ -73,6 +86,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: memory %d must be ≥ 0", ErrConfig, c.Memory)
 	case c.BlobBucket == "":
 		return fmt.Errorf("%w: no blob bucket", ErrConfig)
+	case c.GatherBytes < 0:
+		return fmt.Errorf("%w: gather bytes %d must be ≥ 0", ErrConfig, c.GatherBytes)
 	case c.FetchParallel < 1:
 		return fmt.Errorf("%w: fetch parallelism %d must be ≥ 1", ErrConfig, c.FetchParallel)
 	}

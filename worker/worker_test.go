@@ -470,3 +470,41 @@ func TestDropBefore(t *testing.T) {
 		})
 	}
 }
+
+// TestStartSolve covers the two ways a block's solve starts: over a copy
+// of the old factors, or over the old factors themselves, where a solve
+// started again after an interruption gets the same array and the test
+// errors computed before the first start.
+func TestStartSolve(t *testing.T) {
+	for _, inPlace := range []bool{false, true} {
+		h := &heldBlock{blk: &partition.Block{Side: partition.Users}, k: 2, vers: map[int][]float32{1: {1, 2, 3, 4}}, grams: map[int][]float64{}}
+		prev, _ := h.version(1)
+		calls := 0
+		test := func(p []float32) wire.BlockStats { calls++; return wire.BlockStats{TestN: int64(len(p))} }
+		x, st, err := h.startSolve(2, inPlace, test)
+		if err != nil || st.TestN != 4 || calls != 1 {
+			t.Fatalf("inPlace=%v: first start: %v, %+v, %d test calls", inPlace, err, st, calls)
+		}
+		x[0] = 9 // a solve writes
+		if _, held := h.version(1); held == inPlace {
+			t.Errorf("inPlace=%v: version 1 held: %v", inPlace, held)
+		}
+		if (&x[0] == &prev[0]) != inPlace {
+			t.Errorf("inPlace=%v: solve array is the old factors' array: %v", inPlace, &x[0] == &prev[0])
+		}
+		again, st2, err := h.startSolve(2, inPlace, test)
+		switch {
+		case inPlace && (err != nil || &again[0] != &x[0] || st2 != st || calls != 1):
+			t.Errorf("restart in place: %v, same array %v, %+v, %d test calls", err, &again[0] == &x[0], st2, calls)
+		case !inPlace && (err != nil || again[0] != 1):
+			t.Errorf("restart over a copy: %v, first element %v", err, again[0])
+		}
+		h.finishSolve(2, x, wire.BlockStats{SSE: 5})
+		if got, ok := h.solved(2); !ok || got.SSE != 5 {
+			t.Errorf("inPlace=%v: solved(2) = %+v, %v", inPlace, got, ok)
+		}
+		if _, _, err := h.startSolve(4, inPlace, test); err == nil {
+			t.Errorf("inPlace=%v: a start without the version before it did not fail", inPlace)
+		}
+	}
+}

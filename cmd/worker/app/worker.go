@@ -33,8 +33,9 @@ func NewCommand(stdout, stderr io.Writer) *cobra.Command {
 		Long: `worker connects to NATS, announces itself to the coordinators, and runs the
 leader's commands: partitioning inputs into the block store, solving its
 blocks' rows each phase, and serving its factor rows to the other workers.
-Input files and --out directories of jobs are read and written by workers, so
-they must be reachable from every worker (a shared filesystem).`,
+The --input files and --out directories of jobs are read and written by
+workers, so they must be reachable from every worker (a shared filesystem);
+datasets stored with "cofactor dataset put" need none.`,
 		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := logs.Logger(stderr)
@@ -74,6 +75,7 @@ they must be reachable from every worker (a shared filesystem).`,
 	f.StringVar(&dataDir, "data-dir", "", "scratch directory (created if missing)")
 	f.IntVar(&cfg.Threads, "threads", 0, "goroutines solving rows (default: all CPUs)")
 	f.Int64Var(&cfg.Memory, "memory", 0, "bytes of memory this worker offers: the coordinator refuses assignments that need more, and the process keeps it as its soft memory limit (GOMEMLIMIT wins)")
+	f.Int64Var(&cfg.GatherBytes, "gather-bytes", cfg.GatherBytes, "bound on the other side's rows an item block gathers at once: a block that needs more is solved in groups of items, and an item with more ratings than a segment holds one segment at a time; the same factors, more rows exchanged (0: gather whole blocks; docs/scaling.md)")
 	f.DurationVar(&cfg.HeartbeatInterval, "heartbeat", cfg.HeartbeatInterval, "heartbeat interval")
 	f.StringVar(&metricsAddr, "metrics-addr", "", "host:port to serve Prometheus /metrics on (default: none)")
 	natsAuth.AddFlags(cmd)
