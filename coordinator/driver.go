@@ -466,16 +466,18 @@ func (d *driver) assign(ctx context.Context, j *Job, alive []string, boots map[s
 	// Refuse an assignment that would not fit the workers' memory before
 	// any of it is loaded, with the numbers (docs/runbook.md, "Sizing").
 	offered := map[string]int64{}
+	sz := sizing{Rank: j.Spec.Width(), InPlace: j.Spec.ALS(1).InPlace(), Gather: map[string]int64{}}
 	d.n.fsm.View(func(st *State) {
 		for id, w := range st.Workers {
 			offered[id] = w.Memory
+			sz.Gather[id] = w.GatherBytes
 		}
 	})
 	sum, err := d.n.blobs.summary(ctx, j.Partition)
 	if err != nil {
 		return err
 	}
-	if err := checkMemory(sum, a, j.Spec.Width(), offered); err != nil {
+	if err := checkMemory(sum, a, sz, offered); err != nil {
 		return &stepFailure{kind: job.KindInput, msg: err.Error()}
 	}
 	a.LowerBound = lowerBound(sum, a, j.Spec.Width())

@@ -84,13 +84,16 @@ type Finish struct {
 
 // WorkerInfo is a worker as the cluster knows it.
 type WorkerInfo struct {
-	ID         string      `json:"id"`
-	CPUs       int         `json:"cpus"`
-	Memory     int64       `json:"memory"`
-	State      WorkerState `json:"state"`
-	Boot       string      `json:"boot"`
-	Registered time.Time   `json:"registered"`
-	LastSeen   time.Time   `json:"last_seen"`
+	ID     string `json:"id"`
+	CPUs   int    `json:"cpus"`
+	Memory int64  `json:"memory"`
+	// GatherBytes is the worker's bound on an item block's gather
+	// (worker --gather-bytes; 0: whole gathers), for the sizing estimate.
+	GatherBytes int64       `json:"gather_bytes,omitempty"`
+	State       WorkerState `json:"state"`
+	Boot        string      `json:"boot"`
+	Registered  time.Time   `json:"registered"`
+	LastSeen    time.Time   `json:"last_seen"`
 }
 
 // WorkerState is a worker's state in the replicated state and the API.

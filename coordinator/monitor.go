@@ -58,7 +58,7 @@ func (n *Node) monitor(ctx context.Context) {
 		register, lost := n.livenessChanges(beats, ages, time.Since(became))
 		for _, id := range register {
 			hb := beats[id]
-			info := WorkerInfo{ID: id, CPUs: hb.CPUs, Memory: hb.Memory, Boot: hb.Boot}
+			info := WorkerInfo{ID: id, CPUs: hb.CPUs, Memory: hb.Memory, GatherBytes: hb.GatherBytes, Boot: hb.Boot}
 			if err := n.state.propose(ctx, &workerUpCmd{Worker: info}); err != nil {
 				n.log.Warn("worker registration not committed", "worker", id, "err", err)
 			} else {

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/cofactor-ml/cofactor/als"
 	"github.com/cofactor-ml/cofactor/internal/job"
 	"github.com/cofactor-ml/cofactor/internal/wire"
 )
@@ -28,10 +29,27 @@ type memoryNeed struct {
 
 func (m memoryNeed) total() int64 { return m.Blocks + m.Factors + m.Fetched }
 
+// sizing is what the estimate takes besides the partition and the
+// assignment.
+type sizing struct {
+	Rank int // the factor rows' width
+	// InPlace: the job's solves write over the old version
+	// (als.Config.InPlace), so the solved side is held once.
+	InPlace bool
+	// Gather is each worker's bound on an item block's gather (worker
+	// --gather-bytes; absent or 0: whole gathers). A bounded worker holds
+	// at most that much of a group's rows and one streamed segment.
+	Gather map[string]int64
+}
+
 // memoryNeeds estimates each owner's memory for assignment a of a job
-// partitioned as sum, at the given rank, sorted by worker ID.
-func memoryNeeds(sum *wire.PartitionSummary, a *Assignment, rank int) []memoryNeed {
-	row := int64(rank) * 4
+// partitioned as sum, sorted by worker ID.
+func memoryNeeds(sum *wire.PartitionSummary, a *Assignment, sz sizing) []memoryNeed {
+	row := int64(sz.Rank) * 4
+	versions := int64(2)
+	if sz.InPlace {
+		versions = 1
+	}
 	type held struct {
 		blocks  int64
 		rows    [2]int64 // owned rows: users, items
@@ -75,7 +93,10 @@ func memoryNeeds(sum *wire.PartitionSummary, a *Assignment, rank int) []memoryNe
 		var best memoryNeed
 		for s := range 2 { // the phase solving side s
 			m := memoryNeed{Worker: id, Blocks: h.blocks,
-				Factors: (2*h.rows[s] + h.rows[1-s]) * row, Fetched: h.fetched[s] * row}
+				Factors: (versions*h.rows[s] + h.rows[1-s]) * row, Fetched: h.fetched[s] * row}
+			if g := sz.Gather[id]; s == 1 && g > 0 {
+				m.Fetched = min(m.Fetched, g+als.SegmentRows*row)
+			}
 			if s == 0 || m.total() > best.total() {
 				best = m
 			}
@@ -96,9 +117,9 @@ func ceilDiv(a, b int64) int64 {
 // checkMemory returns an error naming every worker of assignment a whose
 // estimated need exceeds the memory it offers (--memory; 0 offers no
 // limit), or nil when the assignment fits.
-func checkMemory(sum *wire.PartitionSummary, a *Assignment, rank int, offered map[string]int64) error {
+func checkMemory(sum *wire.PartitionSummary, a *Assignment, sz sizing, offered map[string]int64) error {
 	var over []string
-	for _, m := range memoryNeeds(sum, a, rank) {
+	for _, m := range memoryNeeds(sum, a, sz) {
 		m.Offered = offered[m.Worker]
 		if m.Offered <= 0 || m.total() <= m.Offered {
 			continue

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cofactor-ml/cofactor/als"
 	"github.com/cofactor-ml/cofactor/internal/wire"
 )
 
@@ -12,7 +13,7 @@ func TestMemoryNeeds(t *testing.T) {
 		UserNeeds: [][]int64{{3}, {4}}, ItemNeeds: [][]int64{{5, 5}},
 		BlockBytes: []int64{100, 200, 300}, BlockRows: []int64{6, 4, 5}}
 	a := &Assignment{Users: []string{"a", "b"}, Items: []string{"a"}}
-	got := memoryNeeds(sum, a, 8) // a row is 32 bytes
+	got := memoryNeeds(sum, a, sizing{Rank: 8}) // a row is 32 bytes
 	want := []memoryNeed{
 		// a: user block 0 (6 rows) and item block 0 (5 rows); the user
 		// phase holds 2 × 6 + 5 rows and fetches 3, the item phase holds
@@ -31,7 +32,7 @@ func TestMemoryNeeds(t *testing.T) {
 	}
 	// Without row counts (an older worker's summary), rows are split evenly.
 	sum.BlockRows = nil
-	if got := memoryNeeds(sum, a, 8); got[1].Factors != 2*5*32 {
+	if got := memoryNeeds(sum, a, sizing{Rank: 8}); got[1].Factors != 2*5*32 {
 		t.Errorf("b's factors without row counts: %d, want %d", got[1].Factors, 2*5*32)
 	}
 }
@@ -52,7 +53,7 @@ func TestCheckMemory(t *testing.T) {
 		{"a short by one", map[string]int64{"a": 1231, "b": 584}, []string{"worker a needs 1232 bytes", "offers 1231", "blocks 400 B + factors 512 B + fetched rows 320 B"}},
 		{"both short", map[string]int64{"a": 1000, "b": 500}, []string{"worker a needs 1232", "worker b needs 584 bytes", "offers 500"}},
 	} {
-		err := checkMemory(sum, a, 8, tc.offered)
+		err := checkMemory(sum, a, sizing{Rank: 8}, tc.offered)
 		if tc.want == nil {
 			if err != nil {
 				t.Errorf("%s: %v", tc.name, err)
@@ -78,7 +79,7 @@ func TestMemoryNeedsLargestBlock(t *testing.T) {
 		UserNeeds: [][]int64{{1, 1, 1}}, ItemNeeds: [][]int64{{7}, {9}, {4}},
 		BlockBytes: []int64{100, 10, 20, 30}, BlockRows: []int64{4, 2, 2, 2}}
 	a := &Assignment{Users: []string{"a"}, Items: []string{"a", "b", "a"}}
-	got := memoryNeeds(sum, a, 8)
+	got := memoryNeeds(sum, a, sizing{Rank: 8})
 	if got[0].Worker != "a" || got[0].Fetched != 7*32 {
 		t.Errorf("a: %+v, want fetched rows of its larger item block, 7 × 32 bytes", got[0])
 	}
@@ -111,5 +112,35 @@ func TestAutoBlocks(t *testing.T) {
 				t.Errorf("autoBlocks(%d, %d, %d, %d) = %d×%d, want %d×%d", tc.workers, tc.users, tc.items, tc.ratings, p, q, tc.wantUsers, tc.wantItems)
 			}
 		})
+	}
+}
+
+// TestMemoryNeedsInPlaceAndGather: an in-place job holds the solved side
+// once, and a worker that bounds its gathers fetches at most its bound
+// and one streamed segment in the item phase, never more than the whole
+// gather.
+func TestMemoryNeedsInPlaceAndGather(t *testing.T) {
+	sum := &wire.PartitionSummary{PartitionCounts: wire.PartitionCounts{Users: 10, Items: 5, UserBlocks: 2, ItemBlocks: 1},
+		UserNeeds: [][]int64{{3}, {4}}, ItemNeeds: [][]int64{{5, 50000}},
+		BlockBytes: []int64{100, 200, 300}, BlockRows: []int64{6, 4, 5}}
+	a := &Assignment{Users: []string{"a", "b"}, Items: []string{"a"}}
+	row := int64(8 * 4)
+	segment := int64(als.SegmentRows) * row
+	for _, tc := range []struct {
+		name    string
+		sz      sizing
+		factors int64
+		fetched int64
+	}{
+		{"copies, whole", sizing{Rank: 8}, (6 + 2*5) * row, 50005 * row},
+		{"in place, whole", sizing{Rank: 8, InPlace: true}, (6 + 5) * row, 50005 * row},
+		{"in place, bounded", sizing{Rank: 8, InPlace: true, Gather: map[string]int64{"a": 1 << 10}}, (6 + 5) * row, 1<<10 + segment},
+		{"bound above the whole gather", sizing{Rank: 8, Gather: map[string]int64{"a": 1 << 30}}, (6 + 2*5) * row, 50005 * row},
+		{"another worker's bound", sizing{Rank: 8, Gather: map[string]int64{"b": 1 << 10}}, (6 + 2*5) * row, 50005 * row},
+	} {
+		got := memoryNeeds(sum, a, tc.sz)[0]
+		if got.Worker != "a" || got.Factors != tc.factors || got.Fetched != tc.fetched {
+			t.Errorf("%s: %+v, want factors %d, fetched %d", tc.name, got, tc.factors, tc.fetched)
+		}
 	}
 }

@@ -257,7 +257,7 @@ func (w *Worker) Run(ctx context.Context) error {
 }
 
 func (w *Worker) heartbeat() {
-	b, _ := json.Marshal(wire.Heartbeat{Worker: w.cfg.ID, Boot: w.boot, CPUs: runtime.GOMAXPROCS(0), Memory: w.cfg.Memory, Time: time.Now().UTC()})
+	b, _ := json.Marshal(wire.Heartbeat{Worker: w.cfg.ID, Boot: w.boot, CPUs: runtime.GOMAXPROCS(0), Memory: w.cfg.Memory, GatherBytes: w.cfg.GatherBytes, Time: time.Now().UTC()})
 	if err := w.tr.Publish(transport.HeartbeatSubject(w.cfg.ID), b); err != nil {
 		w.log.Warn("heartbeat not sent", "err", err)
 	}

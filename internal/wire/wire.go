@@ -174,10 +174,13 @@ type Heartbeat struct {
 	Worker string `json:"worker"`
 	// Boot is random per worker process: a new value means the worker
 	// restarted and lost what it held.
-	Boot   string    `json:"boot"`
-	CPUs   int       `json:"cpus"`
-	Memory int64     `json:"memory"` // bytes the worker may use for blocks
-	Time   time.Time `json:"time"`
+	Boot   string `json:"boot"`
+	CPUs   int    `json:"cpus"`
+	Memory int64  `json:"memory"` // bytes the worker may use for blocks
+	// GatherBytes bounds what an item block of the worker gathers at once
+	// (0: whole gathers); the leader's sizing estimate counts it.
+	GatherBytes int64     `json:"gather_bytes,omitempty"`
+	Time        time.Time `json:"time"`
 }
 
 // BlockBucket is the JetStream Object Store bucket of partitioned rating
