@@ -366,7 +366,7 @@ func (s *Solver) solveRow(sc *rowScratch, rows Rows, r int, other []float32, bas
 		diag *= float64(n)
 	}
 	chol := s.cfg.SolverUsed() != SolverCG
-	if chol && n > longRow && !s.useDual(n) {
+	if s.Streams(n) {
 		return s.solveLong(sc, rows, r, other, w, v, base, diag, xr, loss)
 	}
 	weighted := chol && w != nil

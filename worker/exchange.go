@@ -65,13 +65,9 @@ func (w *Worker) gather(ctx context.Context, js *jobState, h *heldBlock, v int, 
 		}
 		var n int64
 		if owner == w.cfg.ID {
-			src := js.block(otherSide, q)
-			if src == nil {
-				return fmt.Errorf("%s block %d is assigned here but not held", otherSide, q)
-			}
-			x, ok := src.version(v)
-			if !ok {
-				return fmt.Errorf("%s block %d has no version %d", otherSide, q, v)
+			src, x, err := js.heldVersion(otherSide, q, v)
+			if err != nil {
+				return err
 			}
 			if rows {
 				for j, r := range src.blk.SendTo(blk.Index) {
@@ -79,9 +75,11 @@ func (w *Worker) gather(ctx context.Context, js *jobState, h *heldBlock, v int, 
 				}
 			}
 			if js.spec.Implicit {
-				if grams[q], ok = src.gram(v, w.cfg.Threads); !ok {
+				gr, ok := src.gram(v, w.cfg.Threads)
+				if !ok {
 					return fmt.Errorf("%s block %d has no version %d", otherSide, q, v)
 				}
+				grams[q] = gr
 			}
 		} else {
 			var err error
@@ -276,16 +274,9 @@ func (w *Worker) fetchSide(ctx context.Context, js *jobState, s partition.Side, 
 	var mu sync.Mutex
 	err := w.forEach(ctx, len(owners), func(ctx context.Context, b int) error {
 		if owners[b] == w.cfg.ID {
-			h := js.block(s, b)
-			if h == nil {
-				return fmt.Errorf("%s block %d is assigned here but not held", s, b)
-			}
-			x, ok := h.version(v)
-			if !ok {
-				return fmt.Errorf("%s block %d has no version %d", s, b, v)
-			}
+			_, x, err := js.heldVersion(s, b, v)
 			parts[b] = x
-			return nil
+			return err
 		}
 		x, n, err := w.fetchAll(ctx, js, owners[b], s, b, v)
 		if err != nil {
@@ -384,6 +375,20 @@ func (w *Worker) onRowRequest(data []byte, reply func([]byte) error) {
 // of the garbage collector's way.
 var framePool = sync.Pool{New: func() any { b := make([]byte, 0, 1<<20); return &b }}
 
+// appendRows appends to dst the FrameRows answer rh: its rh.Rows rows,
+// the j-th being row at(j) of x (rank k). The rows go straight into the
+// answer: one pooled buffer an answer in flight, not a payload buffer
+// beside it.
+func appendRows(dst []byte, rh transport.Header, x []float32, k int, at func(j int) int) []byte {
+	return transport.AppendFrameWith(dst, rh, int(rh.Rows)*k*4, func(out []byte) []byte {
+		for j := range int(rh.Rows) {
+			r := at(j)
+			out = transport.AppendFloat32s(out, x[r*k:r*k+k])
+		}
+		return out
+	})
+}
+
 // serveFrame appends the answer to one request frame to dst.
 func (w *Worker) serveFrame(dst, data []byte) []byte {
 	h, payload, err := transport.DecodeFrame(data)
@@ -429,12 +434,8 @@ func (w *Worker) serveFrame(dst, data []byte) []byte {
 		}
 		rh := h
 		rh.Type, rh.Chunk, rh.Chunks = transport.FrameRows, 0, 1
-		return transport.AppendFrameWith(dst, rh, int(h.Rows)*k*4, func(out []byte) []byte {
-			for i := 0; i < len(payload); i += 4 {
-				r := int(list[binary.LittleEndian.Uint32(payload[i:])])
-				out = transport.AppendFloat32s(out, x[r*k:r*k+k])
-			}
-			return out
+		return appendRows(dst, rh, x, k, func(j int) int {
+			return int(list[binary.LittleEndian.Uint32(payload[4*j:])])
 		})
 	case transport.FrameRowsRequest:
 		x, ok := hb.version(int(h.Iteration))
@@ -460,17 +461,11 @@ func (w *Worker) serveFrame(dst, data []byte) []byte {
 		}
 		rh := h
 		rh.Type, rh.Rows, rh.Chunks = transport.FrameRows, uint32(hi-lo), uint32(transport.ChunkCount(n, per))
-		// The rows go straight into the answer: one pooled buffer an
-		// answer in flight, not a payload buffer beside it.
-		return transport.AppendFrameWith(dst, rh, (hi-lo)*k*4, func(payload []byte) []byte {
-			for j := lo; j < hi; j++ {
-				r := j
-				if list != nil {
-					r = int(list[j])
-				}
-				payload = transport.AppendFloat32s(payload, x[r*k:r*k+k])
+		return appendRows(dst, rh, x, k, func(j int) int {
+			if list != nil {
+				return int(list[lo+j])
 			}
-			return payload
+			return lo + j
 		})
 	case transport.FrameGramRequest:
 		g, ok := hb.gram(int(h.Iteration), w.cfg.Threads)

@@ -764,6 +764,20 @@ func (js *jobState) block(side partition.Side, index int) *heldBlock {
 	return js.held[blockKey{side, index}]
 }
 
+// heldVersion returns the block this worker owns on side s with index b,
+// and its rows at version v.
+func (js *jobState) heldVersion(s partition.Side, b, v int) (*heldBlock, []float32, error) {
+	h := js.block(s, b)
+	if h == nil {
+		return nil, nil, fmt.Errorf("%s block %d is assigned here but not held", s, b)
+	}
+	x, ok := h.version(v)
+	if !ok {
+		return nil, nil, fmt.Errorf("%s block %d has no version %d", s, b, v)
+	}
+	return h, x, nil
+}
+
 func (js *jobState) owners(side partition.Side) []string {
 	js.mu.Lock()
 	defer js.mu.Unlock()

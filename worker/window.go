@@ -149,9 +149,6 @@ func (w *Worker) solveStreamed(ctx context.Context, js *jobState, h *heldBlock, 
 	cols := rows.Col[rows.Ptr[r]:rows.Ptr[r+1]]
 	var bytes int64
 	sse, err := solver.SolveStreamed(rows.Val[rows.Ptr[r]:rows.Ptr[r+1]], yty, func(start int, dst []float32) error {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
 		n, err := w.fetchPicked(ctx, js, h, v, cols[start:start+len(dst)/k], dst)
 		bytes += n
 		return err
@@ -192,13 +189,9 @@ func (w *Worker) fetchPicked(ctx context.Context, js *jobState, h *heldBlock, v 
 		out := dst[p.lo*k : p.hi*k]
 		base := blk.NeedPtr[p.q]
 		if owners[p.q] == w.cfg.ID {
-			src := js.block(otherSide, p.q)
-			if src == nil {
-				return fmt.Errorf("%s block %d is assigned here but not held", otherSide, p.q)
-			}
-			x, ok := src.version(v)
-			if !ok {
-				return fmt.Errorf("%s block %d has no version %d", otherSide, p.q, v)
+			src, x, err := js.heldVersion(otherSide, p.q, v)
+			if err != nil {
+				return err
 			}
 			send := src.blk.SendTo(blk.Index)
 			for j, c := range list[p.lo:p.hi] {
